@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# deps.sh - install everything the build and the tests need. Idempotent and quiet when
+# nothing is missing, so `make test` can call it every time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PKGS=(build-essential pkg-config libuv1-dev libhttp-parser-dev libwslay-dev libjansson-dev
+          libsqlite3-dev libarchive-dev nettle-dev clang libclang-rt-14-dev wrk curl procps
+          nodejs npm)
+
+missing=()
+for p in "${APT_PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# Node may come from outside apt (e.g. a preinstalled toolchain); do not fight it.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+    kept=()
+    for p in "${missing[@]}"; do [[ $p == nodejs || $p == npm ]] || kept+=("$p"); done
+    missing=("${kept[@]+"${kept[@]}"}")
+fi
+if ((${#missing[@]})); then
+    echo "deps: installing ${missing[*]}" >&2
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm packages for the integration tests (the official SDK), installed from the lockfile.
+# npm keeps its download cache in ~/.npm, so repeated runs do not download again.
+install_npm() {
+    local dir=$1
+    [ -f "$dir/package.json" ] || return 0
+    local stamp="$dir/node_modules/.deps-stamp"
+    local want
+    want=$(cat "$dir/package.json" "$dir/package-lock.json" 2>/dev/null | sha256sum | cut -c1-16)
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
+    echo "deps: npm install in $dir" >&2
+    (cd "$dir" && if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --prefer-offline --loglevel=error;
+                  else npm install --no-audit --no-fund --prefer-offline --loglevel=error; fi) >&2
+    echo "$want" > "$stamp"
+}
+install_npm tests
