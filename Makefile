@@ -26,14 +26,14 @@ all: build/sandbox-agent
 build/sandbox-agent: $(OBJS)
 	$(CC) $(CFLAGS_BASE) $(OPT) -o $@ $^ $(LIBS)
 
-$(OBJDIR)/%.o: src/%.c $(wildcard src/*/*.h)
+$(OBJDIR)/%.o: src/%.c $(wildcard src/*/*.h) src/agents/catalog.json web/index.html
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(OPT) -MMD -c -o $@ $<
 
 $(ASANDIR)/sandbox-agent: $(ASANOBJS)
 	$(CC) $(CFLAGS_BASE) -O1 $(ASANFLAGS) -o $@ $^ $(LIBS)
 
-$(ASANDIR)/obj/%.o: src/%.c $(wildcard src/*/*.h)
+$(ASANDIR)/obj/%.o: src/%.c $(wildcard src/*/*.h) src/agents/catalog.json web/index.html
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -O1 $(ASANFLAGS) -c -o $@ $<
 

@@ -131,7 +131,7 @@ base_rcbuf *base_rcbuf_new(const void *data, size_t len) {
     base_rcbuf *b = base_xmalloc(sizeof(*b) + len + 1);
     b->refs = 1;
     b->len = len;
-    if (len)
+    if (len && data) /* data == NULL: the caller fills the bytes in */
         memcpy(b->data, data, len);
     b->data[len] = 0;
     return b;

@@ -1,0 +1,255 @@
+/* server.c - `sandbox-agent server`: flag parsing, wiring of the modules onto one libuv
+ * loop, the server-level routes (/, /v1/health, /ui), and graceful shutdown.
+ *
+ * Shutdown on SIGINT/SIGTERM: stop accepting, end every stream, terminate every child
+ * process group (TERM, grace, KILL), close connections, free, exit 0. A second signal
+ * kills the remaining groups at once. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+
+#include "acp/acp.h"
+#include "agents/agents.h"
+#include "base/base.h"
+#include "cli/cli.h"
+#include "http/http.h"
+#include "proc/proc.h"
+
+/* The inspector page, linked into .rodata. */
+__asm__(".section .rodata\n"
+        ".global cli_ui_html\n"
+        "cli_ui_html:\n"
+        ".incbin \"web/index.html\"\n"
+        ".global cli_ui_html_end\n"
+        "cli_ui_html_end:\n"
+        ".byte 0\n"
+        ".previous\n");
+extern const char cli_ui_html[], cli_ui_html_end[];
+
+/* Everything the running server owns. Lives on main's stack for the process lifetime. */
+typedef struct cli_server {
+    uv_loop_t *loop;
+    http_server *http;
+    acp_bridge *acp;
+    uv_signal_t sigint, sigterm;
+    int signals;
+    bool stopping;
+} cli_server;
+
+void cli_server_usage(void) {
+    printf("Run the sandbox-agent HTTP server\n\n"
+           "Usage: sandbox-agent server [OPTIONS]\n\n"
+           "Options:\n"
+           "  -H, --host <HOST>                 Address to bind [default: 127.0.0.1]\n"
+           "  -p, --port <PORT>                 Port to bind [default: 2468]\n"
+           "  -t, --token <TOKEN>               Require 'Authorization: Bearer <TOKEN>' on /v1\n"
+           "  -n, --no-token                    Serve without authentication (the default)\n"
+           "  -O, --cors-allow-origin <ORIGIN>  Allowed CORS origin (repeatable)\n"
+           "  -M, --cors-allow-method <METHOD>  Allowed CORS method (repeatable) [default: any]\n"
+           "  -A, --cors-allow-header <HEADER>  Allowed CORS header (repeatable) [default: any]\n"
+           "  -C, --cors-allow-credentials      Send access-control-allow-credentials: true\n"
+           "      --no-telemetry                Accepted for compatibility; nothing is ever sent\n"
+           "  -h, --help                        Print help\n\n"
+           "Environment:\n"
+           "  SANDBOX_AGENT_LOG                      error|warn|info|debug [default: info]\n"
+           "  SANDBOX_AGENT_ACP_REQUEST_TIMEOUT_MS   ACP request timeout (504) [default: 120000]\n"
+           "  SANDBOX_AGENT_MAX_BODY_BYTES           request body cap (413) [default: 33554432]\n"
+           "  SANDBOX_AGENT_REQUIRE_PREINSTALL       never install agents on first use\n");
+}
+
+/* ---- server-level routes ----------------------------------------------------------------- */
+
+static void cli_root_handler(http_req *req, void *ud) {
+    static const char body[] = "{\"docs\":\"https://sandboxagent.dev\",\"name\":\"Sandbox Agent\"}";
+    http_reply_static(req, 200, "application/json", body, sizeof body - 1);
+}
+
+static void cli_health_handler(http_req *req, void *ud) {
+    static const char body[] = "{\"status\":\"ok\"}";
+    http_reply_static(req, 200, "application/json", body, sizeof body - 1);
+}
+
+static void cli_ui_handler(http_req *req, void *ud) {
+    /* SPA fallback: a last segment with a dot names a file we do not have. */
+    const char *last = strrchr(req->path, '/');
+    last = last ? last + 1 : req->path;
+    if (strchr(last, '.') && strcmp(last, "index.html") != 0) {
+        http_reply_empty(req, 404);
+        return;
+    }
+    http_reply_static(req, 200, "text/html; charset=utf-8", cli_ui_html,
+                      (size_t)(cli_ui_html_end - cli_ui_html));
+}
+
+static size_t cli_instances(void *ud, const char *agent, int64_t *oldest_ms) {
+    return acp_bridge_agent_instances(ud, agent, oldest_ms);
+}
+
+/* ---- shutdown ------------------------------------------------------------------------------ */
+
+static void cli_close_walk(uv_handle_t *h, void *arg) {
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void cli_http_closed(void *ud) {
+    cli_server *s = ud;
+    uv_close((uv_handle_t *)&s->sigint, NULL);
+    uv_close((uv_handle_t *)&s->sigterm, NULL);
+    uv_stop(s->loop);
+}
+
+static void cli_children_gone(void *ud) {
+    cli_server *s = ud;
+    LOG_INFO("all agent processes stopped", NULL);
+    http_server_close(s->http, cli_http_closed, s);
+}
+
+static void cli_signal_cb(uv_signal_t *h, int signum) {
+    cli_server *s = h->data;
+    s->signals++;
+    if (s->signals > 1) {
+        LOG_WARN("second signal: killing remaining child process groups", NULL);
+        proc_shutdown_all(s->loop, 0, NULL, NULL);
+        return;
+    }
+    LOG_INFO("shutting down", "signal=%d", signum);
+    s->stopping = true;
+    acp_bridge_shutdown(s->acp);
+    proc_shutdown_all(s->loop, 2000, cli_children_gone, s);
+}
+
+/* ---- flags ------------------------------------------------------------------------------ */
+
+typedef struct cli_list {
+    const char **v;
+    size_t n;
+} cli_list;
+
+static void cli_list_push(cli_list *l, const char *s) {
+    l->v = base_xrealloc(l->v, (l->n + 2) * sizeof(char *));
+    l->v[l->n++] = s;
+    l->v[l->n] = NULL;
+}
+
+/* Matches "-x VALUE", "--long VALUE", "--long=VALUE" and "-xVALUE". */
+static bool cli_opt(int argc, char **argv, int *i, const char *s, const char *l,
+                    const char **val) {
+    const char *a = argv[*i];
+    size_t ll = strlen(l);
+    if (!strncmp(a, l, ll) && a[ll] == '=') {
+        *val = a + ll + 1;
+        return true;
+    }
+    if (strcmp(a, s) != 0 && strcmp(a, l) != 0) {
+        if (s[0] && !strncmp(a, s, 2) && a[2] && a[1] != '-') {
+            *val = a + 2;
+            return true;
+        }
+        return false;
+    }
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "error: a value is required for '%s'\n", l);
+        exit(2);
+    }
+    *val = argv[++*i];
+    return true;
+}
+
+int cli_server_main(int argc, char **argv) {
+    http_config cfg;
+    http_config_defaults(&cfg);
+    cli_list origins = {0}, methods = {0}, headers = {0};
+    const char *v;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            cli_server_usage();
+            return 0;
+        } else if (cli_opt(argc, argv, &i, "-H", "--host", &v)) {
+            cfg.host = v;
+        } else if (cli_opt(argc, argv, &i, "-p", "--port", &v)) {
+            uint64_t port;
+            if (!base_parse_u64(v, strlen(v), &port) || port > 65535) {
+                fprintf(stderr, "error: invalid port '%s'\n", v);
+                return 2;
+            }
+            cfg.port = (int)port;
+        } else if (cli_opt(argc, argv, &i, "-t", "--token", &v)) {
+            cfg.token = v;
+        } else if (!strcmp(a, "-n") || !strcmp(a, "--no-token")) {
+            cfg.token = NULL;
+        } else if (cli_opt(argc, argv, &i, "-O", "--cors-allow-origin", &v)) {
+            cli_list_push(&origins, v);
+        } else if (cli_opt(argc, argv, &i, "-M", "--cors-allow-method", &v)) {
+            cli_list_push(&methods, v);
+        } else if (cli_opt(argc, argv, &i, "-A", "--cors-allow-header", &v)) {
+            cli_list_push(&headers, v);
+        } else if (!strcmp(a, "-C") || !strcmp(a, "--cors-allow-credentials")) {
+            cfg.cors_credentials = true;
+        } else if (!strcmp(a, "--no-telemetry")) {
+            /* We never send telemetry; the flag exists for command-line compatibility. */
+        } else {
+            fprintf(stderr, "error: unexpected argument '%s'\n\n", a);
+            cli_server_usage();
+            return 2;
+        }
+    }
+    cfg.cors_origins = origins.v;
+    cfg.cors_methods = methods.v;
+    cfg.cors_headers = headers.v;
+    cfg.max_body_bytes = (size_t)base_env_int("SANDBOX_AGENT_MAX_BODY_BYTES", 32 << 20, 2 << 20,
+                                              (int64_t)1 << 40);
+
+    signal(SIGPIPE, SIG_IGN);
+    /* Orphaned grandchildren of agents re-parent to us, not to init, so none escapes. */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+
+    cli_server s = {0};
+    s.loop = uv_default_loop();
+    s.http = http_server_new(s.loop, &cfg);
+    free(origins.v);
+    free(methods.v);
+    free(headers.v);
+    s.acp = acp_bridge_new(s.loop);
+
+    http_route(s.http, HTTP_M_GET, "/", 0, cli_root_handler, NULL);
+    http_route(s.http, HTTP_M_GET, "/ui", 0, cli_ui_handler, NULL);
+    http_route(s.http, HTTP_M_GET, "/ui/*", 0, cli_ui_handler, NULL);
+    http_route(s.http, HTTP_M_GET, "/v1/health", HTTP_ROUTE_AUTH, cli_health_handler, NULL);
+    agents_routes(s.http, cli_instances, s.acp);
+    acp_bridge_routes(s.acp, s.http);
+
+    int r = http_server_listen(s.http);
+    if (r != 0) {
+        LOG_ERROR("cannot listen", "host=%s port=%d error=\"%s\"", cfg.host, cfg.port,
+                  uv_strerror(r));
+        fprintf(stderr, "error: cannot listen on %s:%d: %s\n", cfg.host, cfg.port,
+                uv_strerror(r));
+        http_server_free(s.http);
+        acp_bridge_free(s.acp);
+        uv_loop_close(s.loop);
+        return 1;
+    }
+    uv_signal_init(s.loop, &s.sigint);
+    uv_signal_init(s.loop, &s.sigterm);
+    s.sigint.data = s.sigterm.data = &s;
+    uv_signal_start(&s.sigint, cli_signal_cb, SIGINT);
+    uv_signal_start(&s.sigterm, cli_signal_cb, SIGTERM);
+    LOG_INFO("server listening", "addr=%s:%d auth=%s", cfg.host, cfg.port,
+             cfg.token ? "token" : "none");
+    LOG_INFO("inspector ui available", "url=http://%s:%d/ui/", cfg.host, cfg.port);
+
+    uv_run(s.loop, UV_RUN_DEFAULT);
+
+    /* Close whatever is left (timers of finished requests) and drain their callbacks. */
+    uv_walk(s.loop, cli_close_walk, NULL);
+    uv_run(s.loop, UV_RUN_DEFAULT);
+    acp_bridge_free(s.acp);
+    http_server_free(s.http);
+    uv_loop_close(s.loop);
+    LOG_INFO("server stopped", NULL);
+    return 0;
+}

@@ -1,0 +1,162 @@
+/* http.h - our HTTP/1.1 server layer on libuv + http_parser.
+ *
+ * One listener, many connections, one request in flight per connection (pipelined requests
+ * wait their turn, so responses leave in order). Handlers answer synchronously with
+ * http_reply_* or go asynchronous: they return without answering, register an abort
+ * callback, and answer later. Streams (SSE) start with http_stream_start and stay open
+ * until http_stream_end or the client leaves.
+ *
+ * Policy lives here too: limits (header 431, body 413), timeouts (header read, idle
+ * keep-alive, slow body, stalled writes), bearer auth, CORS, problem+json errors. */
+#ifndef HTTP_H
+#define HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "base/base.h"
+
+typedef struct http_server http_server;
+typedef struct http_conn http_conn;
+typedef struct http_req http_req;
+
+/* Method bits for the router (HEAD is implied by GET). */
+enum {
+    HTTP_M_GET = 1 << 0,
+    HTTP_M_HEAD = 1 << 1,
+    HTTP_M_POST = 1 << 2,
+    HTTP_M_PUT = 1 << 3,
+    HTTP_M_DELETE = 1 << 4,
+    HTTP_M_PATCH = 1 << 5,
+    HTTP_M_OPTIONS = 1 << 6,
+};
+
+typedef void (*http_handler_fn)(http_req *req, void *ud);
+typedef void (*http_abort_fn)(http_req *req, void *ud);
+
+/* Route flags. */
+enum {
+    HTTP_ROUTE_AUTH = 1 << 0,        /* bearer token required when the server has one */
+    HTTP_ROUTE_QUERY_TOKEN = 1 << 1, /* ?access_token= also accepted (WebSocket routes) */
+    HTTP_ROUTE_PREFIX = 1 << 2,      /* pattern ends in '*': matches the prefix and below */
+};
+
+typedef struct http_header {
+    char *name; /* lower-cased */
+    char *value;
+} http_header;
+
+/* One request. Owner: its connection, which frees it after the response completes or
+ * the connection closes. A handler that answers later must call http_req_on_abort and
+ * must not touch req after its abort callback ran. */
+struct http_req {
+    http_conn *conn;
+    unsigned method;   /* one HTTP_M_* bit */
+    char *method_name; /* e.g. "GET" */
+    char *path;        /* raw path, not decoded */
+    char *query;       /* raw query string without '?', or NULL */
+    http_header *headers;
+    size_t nheaders;
+    base_buf body;
+    char **params; /* percent-decoded path parameters, in pattern order */
+    size_t nparams;
+    bool http10;
+    bool keep_alive;
+    bool chunked_body;
+    int status; /* response status once answered (for the access log) */
+    uint64_t start_ms;
+    /* internal */
+    bool answered;
+    bool streaming;
+    http_abort_fn abort_cb;
+    void *abort_ud;
+};
+
+/* Server configuration. Owner: the caller; copied by http_server_new. */
+typedef struct http_config {
+    const char *host;
+    int port;
+    const char *token;          /* NULL = no auth */
+    const char **cors_origins;  /* NULL-terminated, may be NULL */
+    const char **cors_methods;  /* NULL-terminated; NULL = any */
+    const char **cors_headers;  /* NULL-terminated; NULL = any */
+    bool cors_credentials;
+    size_t max_body_bytes;      /* 413 above this */
+    uint64_t header_timeout_ms; /* from a request's first byte to its end of headers */
+    uint64_t idle_timeout_ms;   /* keep-alive connection with no request */
+    uint64_t body_timeout_ms;   /* no body progress for this long */
+    uint64_t write_timeout_ms;  /* queued output making no progress for this long */
+    size_t stream_queue_limit;  /* a stream whose unsent bytes exceed this is dropped */
+} http_config;
+
+void http_config_defaults(http_config *cfg);
+
+http_server *http_server_new(uv_loop_t *loop, const http_config *cfg);
+/* Bind and listen. Returns 0 or a libuv error code. */
+int http_server_listen(http_server *srv);
+/* Register a route. pattern uses {name} for one path segment, e.g. "/v1/acp/{id}". */
+void http_route(http_server *srv, unsigned methods, const char *pattern, unsigned flags,
+                http_handler_fn fn, void *ud);
+/* Stop accepting, end every stream, close every connection (abort callbacks run), then
+ * call done. After done the server can be freed with http_server_free. */
+void http_server_close(http_server *srv, void (*done)(void *), void *ud);
+void http_server_free(http_server *srv);
+/* Feed raw bytes through the parser and router without a socket (used by the fuzzer).
+ * Responses are discarded. */
+void http_server_feed_for_test(http_server *srv, const char *data, size_t len);
+
+/* ---- request accessors ---- */
+const char *http_req_header(const http_req *req, const char *lname);
+const char *http_req_param(const http_req *req, size_t i);
+void http_req_on_abort(http_req *req, http_abort_fn fn, void *ud);
+/* Query lookup: returns 1 and a decoded copy in *out (caller frees), 0 when absent, -1 when
+ * the key appears twice or is malformed (*out untouched). */
+int http_query_get(const http_req *req, const char *key, char **out);
+/* Strict bool (only "true"/"false"): 1 found, 0 absent, -1 bad or duplicate. */
+int http_query_bool(const http_req *req, const char *key, bool *out);
+/* True when content-type is application/json or application/(anything)+json (params ignored). */
+bool http_req_is_json(const http_req *req);
+/* True when the Accept header is absent or some entry matches type/sub, type/any or any/any. */
+bool http_req_accepts(const http_req *req, const char *type, const char *sub);
+
+/* ---- replies (each completes the request) ---- */
+void http_reply(http_req *req, int status, const char *content_type, const char *extra_headers,
+                const void *body, size_t len);
+/* Like http_reply but the body is static memory that outlives the write. */
+void http_reply_static(http_req *req, int status, const char *content_type, const void *body,
+                       size_t len);
+void http_reply_empty(http_req *req, int status);
+/* Steals the reference to body. */
+void http_reply_json(http_req *req, int status, json_t *body);
+/* Problem details (RFC 7807). extra is an object whose members follow `detail` (stolen;
+ * may be NULL). */
+void http_reply_problem(http_req *req, int status, const char *code, const char *title,
+                        const char *detail, json_t *extra);
+/* Shorthands for the common problems. */
+void http_problem_invalid_request(http_req *req, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void http_problem_with_message(http_req *req, int status, const char *code, const char *title,
+                               const char *prefix, const char *message);
+/* Parse the body as JSON for a JSON route: checks content type (415), syntax (400) and
+ * that it is an object (422). On failure it answers and returns NULL. */
+json_t *http_req_json_body(http_req *req, bool allow_empty);
+
+/* ---- streams (chunked) ---- */
+/* Send status + headers with chunked encoding; the request stays open. */
+void http_stream_start(http_req *req, int status, const char *content_type,
+                       const char *extra_headers);
+/* Queue one chunk. Returns false when the consumer was dropped (too slow or gone); the
+ * abort callback has then run. The rcbuf is referenced, not copied. */
+bool http_stream_write(http_req *req, base_rcbuf *data);
+bool http_stream_write_str(http_req *req, const char *s);
+/* Send the terminating chunk and complete the request. */
+void http_stream_end(http_req *req);
+
+/* Format an RFC 7231 date for the Date header (cached per second). */
+const char *http_date_now(void);
+
+#endif

@@ -1,0 +1,92 @@
+/* internal.h - shared between the files of the http module only (not a public header). */
+#ifndef HTTP_INTERNAL_H
+#define HTTP_INTERNAL_H
+
+#include <http_parser.h>
+
+#include "http/http.h"
+
+typedef struct http_route_entry {
+    unsigned methods;
+    char *pattern;
+    char **segs; /* pattern split on '/'; "{x}" marks a parameter, "*" a prefix tail */
+    size_t nsegs;
+    unsigned flags;
+    http_handler_fn fn;
+    void *ud;
+    struct http_route_entry *next;
+} http_route_entry;
+
+typedef enum {
+    HTTP_CONN_IDLE,     /* between requests */
+    HTTP_CONN_HEADERS,  /* reading a request head */
+    HTTP_CONN_BODY,     /* reading a request body */
+    HTTP_CONN_HANDLING, /* a request is dispatched and not yet answered (or is streaming) */
+    HTTP_CONN_DRAINING, /* answered an error and closing; swallowing input for a while */
+} http_conn_state;
+
+/* One client connection. Owner: the server's connection list. Freed in the close callback
+ * of its last libuv handle (tcp and timer), never directly. */
+struct http_conn {
+    http_server *srv;
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_shutdown_t shutdown_req;
+    int open_handles;
+    http_parser parser;
+    base_buf in;     /* received bytes not yet fed to the parser */
+    http_req *cur;   /* request being parsed */
+    http_req *active; /* request dispatched and awaiting its answer */
+    base_buf url;
+    base_buf hfield;
+    base_buf hvalue;
+    bool hvalue_open;
+    bool msg_complete;
+    int reject_status; /* set by parser callbacks: 413 body too large */
+    http_conn_state state;
+    uint64_t state_since_ms;
+    bool reading;
+    bool closing;
+    bool shutting_down;
+    bool dispatching;
+    bool fake;    /* fuzz/test connection with no socket */
+    bool saw_eof; /* the client half-closed; answer the active request, then close */
+    size_t write_pending;
+    uint64_t last_write_ms;
+    struct http_conn *prev, *next;
+    struct http_conn *resume_next;
+    bool in_resume;
+};
+
+/* The server. Owner: the caller of http_server_new; freed by http_server_free. */
+struct http_server {
+    uv_loop_t *loop;
+    http_config cfg; /* strings are owned copies */
+    uv_tcp_t listener;
+    bool listening;
+    uv_idle_t resume_idle;
+    http_conn *resume_head;
+    http_route_entry *routes;
+    http_conn *conns;
+    size_t nconns;
+    bool closing;
+    int closing_handles;
+    void (*close_done)(void *);
+    void *close_ud;
+};
+
+/* router.c */
+void http_router_dispatch(http_server *srv, http_req *req);
+void http_routes_free(http_server *srv);
+
+/* reply.c */
+void http_cors_preflight(http_req *req);
+void http_req_free(http_req *req);
+
+/* server.c */
+void http_conn_write(http_conn *c, uv_buf_t *bufs, unsigned n, char *owned, base_rcbuf *rc);
+void http_conn_request_done(http_conn *c, http_req *req);
+void http_conn_close(http_conn *c);
+void http_conn_finish_response(http_conn *c, bool close_after);
+
+#endif

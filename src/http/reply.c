@@ -1,0 +1,460 @@
+/* reply.c - everything that shapes a response: status lines, common headers, CORS,
+ * problem+json errors, chunked streams, plus request accessors (headers, query, body). */
+#include "http/internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+static const char http_vary[] =
+    "vary: origin, access-control-request-method, access-control-request-headers\r\n";
+
+static const char *http_status_text(int s) {
+    switch (s) {
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 406:
+        return "Not Acceptable";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Entity";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "Unknown";
+    }
+}
+
+const char *http_date_now(void) {
+    static char buf[64];
+    static time_t last;
+    time_t now = time(NULL);
+    if (now != last || !buf[0]) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        last = now;
+    }
+    return buf;
+}
+
+void http_req_free(http_req *req) {
+    if (!req)
+        return;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        free(req->headers[i].name);
+        free(req->headers[i].value);
+    }
+    free(req->headers);
+    for (size_t i = 0; i < req->nparams; i++)
+        free(req->params[i]);
+    free(req->params);
+    free(req->method_name);
+    free(req->path);
+    free(req->query);
+    base_buf_free(&req->body);
+    free(req);
+}
+
+/* ---- request accessors ------------------------------------------------------------------ */
+
+const char *http_req_header(const http_req *req, const char *lname) {
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (!strcmp(req->headers[i].name, lname))
+            return req->headers[i].value;
+    return NULL;
+}
+
+const char *http_req_param(const http_req *req, size_t i) {
+    return i < req->nparams ? req->params[i] : NULL;
+}
+
+void http_req_on_abort(http_req *req, http_abort_fn fn, void *ud) {
+    req->abort_cb = fn;
+    req->abort_ud = ud;
+}
+
+int http_query_get(const http_req *req, const char *key, char **out) {
+    if (!req->query)
+        return 0;
+    size_t klen = strlen(key);
+    const char *p = req->query;
+    char *found = NULL;
+    while (*p) {
+        const char *amp = strchr(p, '&');
+        size_t plen = amp ? (size_t)(amp - p) : strlen(p);
+        const char *eq = memchr(p, '=', plen);
+        size_t nlen = eq ? (size_t)(eq - p) : plen;
+        char *name = base_percent_decode(p, nlen, true);
+        if (name && strlen(name) == klen && !memcmp(name, key, klen)) {
+            if (found) {
+                free(found);
+                free(name);
+                return -1;
+            }
+            const char *v = eq ? eq + 1 : p + plen;
+            size_t vlen = eq ? plen - nlen - 1 : 0;
+            found = base_percent_decode(v, vlen, true);
+            if (!found) {
+                free(name);
+                return -1;
+            }
+        }
+        free(name);
+        if (!amp)
+            break;
+        p = amp + 1;
+    }
+    if (!found)
+        return 0;
+    *out = found;
+    return 1;
+}
+
+int http_query_bool(const http_req *req, const char *key, bool *out) {
+    char *v = NULL;
+    int r = http_query_get(req, key, &v);
+    if (r <= 0)
+        return r;
+    int res = -1;
+    if (!strcmp(v, "true")) {
+        *out = true;
+        res = 1;
+    } else if (!strcmp(v, "false")) {
+        *out = false;
+        res = 1;
+    }
+    free(v);
+    return res;
+}
+
+/* Media type of a header value: the part before ';', trimmed. */
+static const char *http_media_type(const char *v, size_t *len) {
+    const char *semi = strchr(v, ';');
+    *len = semi ? (size_t)(semi - v) : strlen(v);
+    return base_trim(v, len);
+}
+
+bool http_req_is_json(const http_req *req) {
+    const char *ct = http_req_header(req, "content-type");
+    if (!ct)
+        return false;
+    size_t n;
+    const char *mt = http_media_type(ct, &n);
+    if (n == 16 && base_ascii_ieq(mt, "application/json", 16))
+        return true;
+    return n > 17 && base_ascii_ieq(mt, "application/", 12) &&
+           base_ascii_ieq(mt + n - 5, "+json", 5);
+}
+
+bool http_req_accepts(const http_req *req, const char *type, const char *sub) {
+    const char *acc = http_req_header(req, "accept");
+    if (!acc)
+        return true;
+    size_t tl = strlen(type), sl = strlen(sub);
+    const char *p = acc;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t elen = comma ? (size_t)(comma - p) : strlen(p);
+        char *entry = base_xstrndup(p, elen);
+        size_t n;
+        const char *mt = http_media_type(entry, &n);
+        const char *slash = memchr(mt, '/', n);
+        bool ok = false;
+        if (slash) {
+            size_t a = (size_t)(slash - mt), b = n - a - 1;
+            bool type_ok = (a == 1 && mt[0] == '*') || (a == tl && base_ascii_ieq(mt, type, tl));
+            bool sub_ok = (b == 1 && slash[1] == '*') ||
+                          (b == sl && base_ascii_ieq(slash + 1, sub, sl));
+            bool wild_type = a == 1 && mt[0] == '*';
+            ok = type_ok && sub_ok && (!wild_type || (b == 1 && slash[1] == '*'));
+        }
+        free(entry);
+        if (ok)
+            return true;
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    return false;
+}
+
+/* ---- response heads -------------------------------------------------------------------- */
+
+static bool http_origin_allowed(const http_server *srv, const char *origin) {
+    if (!origin || !srv->cfg.cors_origins)
+        return false;
+    for (size_t i = 0; srv->cfg.cors_origins[i]; i++)
+        if (!strcmp(srv->cfg.cors_origins[i], origin))
+            return true;
+    return false;
+}
+
+static void http_head_common(base_buf *h, http_req *req, int status) {
+    const http_server *srv = req->conn->srv;
+    base_buf_appendf(h, "HTTP/1.1 %d %s\r\n", status, http_status_text(status));
+    base_buf_append(h, http_vary, sizeof http_vary - 1);
+    base_buf_appendf(h, "date: %s\r\n", http_date_now());
+    const char *origin = http_req_header(req, "origin");
+    if (http_origin_allowed(srv, origin))
+        base_buf_appendf(h, "access-control-allow-origin: %s\r\n", origin);
+    if (srv->cfg.cors_credentials)
+        base_buf_appends(h, "access-control-allow-credentials: true\r\n");
+    if (!req->keep_alive || srv->closing)
+        base_buf_appends(h, "connection: close\r\n");
+    else if (req->http10)
+        base_buf_appends(h, "connection: keep-alive\r\n");
+}
+
+static void http_mark_answered(http_req *req, int status) {
+    req->answered = true;
+    req->status = status;
+    if (req->conn->srv->closing)
+        req->keep_alive = false;
+}
+
+static void http_send(http_req *req, int status, const char *ctype, const char *extra,
+                      const void *body, size_t len, bool body_static) {
+    if (req->answered)
+        return;
+    http_mark_answered(req, status);
+    base_buf h;
+    base_buf_init(&h);
+    http_head_common(&h, req, status);
+    if (ctype)
+        base_buf_appendf(&h, "content-type: %s\r\n", ctype);
+    if (status != 204 && status >= 200)
+        base_buf_appendf(&h, "content-length: %zu\r\n", len);
+    if (extra)
+        base_buf_appends(&h, extra);
+    base_buf_appends(&h, "\r\n");
+    bool with_body = len > 0 && req->method != HTTP_M_HEAD && status != 204;
+    http_conn *c = req->conn;
+    size_t hlen;
+    char *head = base_buf_steal(&h, &hlen);
+    if (with_body && !body_static) {
+        /* One allocation, one write: copy the body behind the head. */
+        head = base_xrealloc(head, hlen + len);
+        memcpy(head + hlen, body, len);
+        uv_buf_t b = uv_buf_init(head, (unsigned)(hlen + len));
+        http_conn_write(c, &b, 1, head, NULL);
+    } else if (with_body) {
+        uv_buf_t b[2] = {uv_buf_init(head, (unsigned)hlen), uv_buf_init((char *)body, (unsigned)len)};
+        http_conn_write(c, b, 2, head, NULL);
+    } else {
+        uv_buf_t b = uv_buf_init(head, (unsigned)hlen);
+        http_conn_write(c, &b, 1, head, NULL);
+    }
+    http_conn_request_done(c, req);
+}
+
+void http_reply(http_req *req, int status, const char *content_type, const char *extra_headers,
+                const void *body, size_t len) {
+    http_send(req, status, content_type, extra_headers, body, len, false);
+}
+
+void http_reply_static(http_req *req, int status, const char *content_type, const void *body,
+                       size_t len) {
+    http_send(req, status, content_type, NULL, body, len, true);
+}
+
+void http_reply_empty(http_req *req, int status) {
+    http_send(req, status, NULL, NULL, NULL, 0, false);
+}
+
+void http_reply_json(http_req *req, int status, json_t *body) {
+    char *s = base_json_compact(body);
+    json_decref(body);
+    http_send(req, status, "application/json", NULL, s, strlen(s), false);
+    free(s);
+}
+
+void http_reply_problem(http_req *req, int status, const char *code, const char *title,
+                        const char *detail, json_t *extra) {
+    json_t *p = json_object();
+    json_object_set_new(p, "type", json_sprintf("urn:sandbox-agent:error:%s", code));
+    json_object_set_new(p, "title", json_string(title));
+    json_object_set_new(p, "status", json_integer(status));
+    json_object_set_new(p, "detail", json_string(detail));
+    if (extra) {
+        json_object_update(p, extra);
+        json_decref(extra);
+    }
+    char *s = base_json_compact(p);
+    json_decref(p);
+    LOG_DEBUG("problem", "status=%d code=%s", status, code);
+    http_send(req, status, "application/problem+json", NULL, s, strlen(s), false);
+    free(s);
+}
+
+void http_problem_invalid_request(http_req *req, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = NULL;
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
+    va_end(ap);
+    char *detail = base_xasprintf("invalid request: %s", msg ? msg : "");
+    http_reply_problem(req, 400, "invalid_request", "Invalid Request", detail, NULL);
+    free(detail);
+    free(msg);
+}
+
+void http_problem_with_message(http_req *req, int status, const char *code, const char *title,
+                               const char *prefix, const char *message) {
+    char *detail = base_xasprintf("%s: %s", prefix, message);
+    http_reply_problem(req, status, code, title, detail,
+                       json_pack("{s:{s:s}}", "details", "message", message));
+    free(detail);
+}
+
+json_t *http_req_json_body(http_req *req, bool allow_empty) {
+    if (allow_empty && req->body.len == 0 && !http_req_header(req, "content-type"))
+        return json_object();
+    if (!http_req_is_json(req)) {
+        http_problem_with_message(req, 415, "unsupported_media_type", "Unsupported Media Type",
+                                  "unsupported media type",
+                                  "expected request with content-type: application/json");
+        return NULL;
+    }
+    char err[256];
+    json_t *v = base_json_parse(req->body.data ? req->body.data : "", req->body.len, err,
+                                sizeof err);
+    if (!v) {
+        http_problem_invalid_request(req, "failed to parse the request body as JSON: %s", err);
+        return NULL;
+    }
+    if (!json_is_object(v)) {
+        json_decref(v);
+        http_reply_problem(req, 422, "invalid_request", "Unprocessable Entity",
+                           "invalid request: request body must be a JSON object", NULL);
+        return NULL;
+    }
+    return v;
+}
+
+/* ---- CORS preflight ---------------------------------------------------------------------- */
+
+static void http_join(base_buf *h, const char *name, const char **list, const char *echo) {
+    base_buf_appendf(h, "%s: ", name);
+    if (list) {
+        for (size_t i = 0; list[i]; i++)
+            base_buf_appendf(h, "%s%s", i ? "," : "", list[i]);
+    } else if (echo) {
+        /* With credentials a literal '*' is not honoured by browsers: echo the request. */
+        base_buf_appends(h, echo);
+    } else {
+        base_buf_appends(h, "*");
+    }
+    base_buf_appends(h, "\r\n");
+}
+
+void http_cors_preflight(http_req *req) {
+    const http_server *srv = req->conn->srv;
+    base_buf h;
+    base_buf_init(&h);
+    bool cred = srv->cfg.cors_credentials;
+    http_join(&h, "access-control-allow-methods", srv->cfg.cors_methods,
+              cred ? http_req_header(req, "access-control-request-method") : NULL);
+    http_join(&h, "access-control-allow-headers", srv->cfg.cors_headers,
+              cred ? http_req_header(req, "access-control-request-headers") : NULL);
+    http_reply(req, 200, NULL, h.data, NULL, 0);
+    base_buf_free(&h);
+}
+
+/* ---- streams ------------------------------------------------------------------------------ */
+
+void http_stream_start(http_req *req, int status, const char *content_type,
+                       const char *extra_headers) {
+    req->streaming = true;
+    req->status = status;
+    base_buf h;
+    base_buf_init(&h);
+    http_head_common(&h, req, status);
+    base_buf_appendf(&h, "content-type: %s\r\n", content_type);
+    base_buf_appends(&h, "transfer-encoding: chunked\r\n");
+    if (extra_headers)
+        base_buf_appends(&h, extra_headers);
+    base_buf_appends(&h, "\r\n");
+    size_t hlen;
+    char *head = base_buf_steal(&h, &hlen);
+    uv_buf_t b = uv_buf_init(head, (unsigned)hlen);
+    http_conn_write(req->conn, &b, 1, head, NULL);
+    if (req->method == HTTP_M_HEAD) {
+        /* HEAD gets the headers of the stream and nothing else. */
+        req->streaming = false;
+        http_mark_answered(req, status);
+        http_conn_request_done(req->conn, req);
+    }
+}
+
+bool http_stream_write(http_req *req, base_rcbuf *data) {
+    http_conn *c = req->conn;
+    if (c->closing)
+        return false;
+    size_t queued = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+    if (queued + data->len > c->srv->cfg.stream_queue_limit) {
+        LOG_WARN("dropping slow stream consumer", "queued_bytes=%zu path=%s", queued, req->path);
+        http_conn_close(c);
+        return false;
+    }
+    /* The chunk head is tiny and per write; the payload is shared between consumers. */
+    char *head = base_xasprintf("%zx\r\n", data->len);
+    static char crlf[] = "\r\n";
+    uv_buf_t b[3] = {uv_buf_init(head, (unsigned)strlen(head)),
+                     uv_buf_init(data->data, (unsigned)data->len), uv_buf_init(crlf, 2)};
+    http_conn_write(c, b, 3, head, base_rcbuf_ref(data));
+    return !c->closing;
+}
+
+bool http_stream_write_str(http_req *req, const char *s) {
+    base_rcbuf *b = base_rcbuf_new(s, strlen(s));
+    bool ok = http_stream_write(req, b);
+    base_rcbuf_unref(b);
+    return ok;
+}
+
+void http_stream_end(http_req *req) {
+    http_conn *c = req->conn;
+    static char end[] = "0\r\n\r\n";
+    uv_buf_t b = uv_buf_init(end, 5);
+    http_conn_write(c, &b, 1, NULL, NULL);
+    req->streaming = false;
+    http_mark_answered(req, req->status);
+    http_conn_request_done(c, req);
+}

@@ -1,0 +1,192 @@
+/* router.c - exact path matching with {param} segments, auth, 404/405, and dispatch.
+ *
+ * Order of checks matches the reference: OPTIONS is answered by the CORS layer; an
+ * unknown path is a 404 problem without auth; a known path checks the bearer token
+ * before the method, so a wrong method without a token is 401, not 405. */
+#include "http/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static char **router_split(const char *path, size_t *n) {
+    /* "/a/b" -> ["a","b"]; "/" -> [""]; a trailing slash yields a final empty segment so
+     * that "/v1/health/" never matches "/v1/health". */
+    size_t cap = 8, cnt = 0;
+    char **segs = base_xmalloc(cap * sizeof(char *));
+    const char *p = path[0] == '/' ? path + 1 : path;
+    for (;;) {
+        const char *slash = strchr(p, '/');
+        size_t len = slash ? (size_t)(slash - p) : strlen(p);
+        if (cnt == cap)
+            segs = base_xrealloc(segs, (cap *= 2) * sizeof(char *));
+        segs[cnt++] = base_xstrndup(p, len);
+        if (!slash)
+            break;
+        p = slash + 1;
+    }
+    *n = cnt;
+    return segs;
+}
+
+static void router_free_segs(char **segs, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        free(segs[i]);
+    free(segs);
+}
+
+void http_route(http_server *srv, unsigned methods, const char *pattern, unsigned flags,
+                http_handler_fn fn, void *ud) {
+    http_route_entry *r = base_xcalloc(1, sizeof *r);
+    r->methods = methods;
+    if (methods & HTTP_M_GET)
+        r->methods |= HTTP_M_HEAD;
+    r->pattern = base_xstrdup(pattern);
+    r->segs = router_split(pattern, &r->nsegs);
+    if (r->nsegs && !strcmp(r->segs[r->nsegs - 1], "*"))
+        flags |= HTTP_ROUTE_PREFIX;
+    r->flags = flags;
+    r->fn = fn;
+    r->ud = ud;
+    /* Keep registration order: it decides the order of the allow header. */
+    http_route_entry **pp = &srv->routes;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = r;
+}
+
+void http_routes_free(http_server *srv) {
+    http_route_entry *r = srv->routes;
+    while (r) {
+        http_route_entry *next = r->next;
+        router_free_segs(r->segs, r->nsegs);
+        free(r->pattern);
+        free(r);
+        r = next;
+    }
+    srv->routes = NULL;
+}
+
+/* Match path segments; on success fills params (decoded) when params != NULL. */
+static bool router_match(const http_route_entry *r, char **segs, size_t n, char ***params,
+                         size_t *nparams) {
+    bool prefix = r->flags & HTTP_ROUTE_PREFIX;
+    size_t fixed = prefix ? r->nsegs - 1 : r->nsegs;
+    if (prefix ? n < fixed : n != fixed)
+        return false;
+    size_t np = 0;
+    for (size_t i = 0; i < fixed; i++) {
+        const char *ps = r->segs[i];
+        if (ps[0] == '{') {
+            if (!segs[i][0])
+                return false;
+            np++;
+        } else if (strcmp(ps, segs[i]) != 0) {
+            return false;
+        }
+    }
+    if (!params)
+        return true;
+    char **out = base_xcalloc(np ? np : 1, sizeof(char *));
+    size_t k = 0;
+    for (size_t i = 0; i < fixed; i++) {
+        if (r->segs[i][0] != '{')
+            continue;
+        out[k] = base_percent_decode(segs[i], strlen(segs[i]), false);
+        if (!out[k]) {
+            for (size_t j = 0; j < k; j++)
+                free(out[j]);
+            free(out);
+            return false;
+        }
+        k++;
+    }
+    *params = out;
+    *nparams = np;
+    return true;
+}
+
+static bool router_token_ok(const http_server *srv, const http_req *req, unsigned flags) {
+    const char *tok = srv->cfg.token;
+    size_t tlen = strlen(tok);
+    const char *auth = http_req_header(req, "authorization");
+    if (auth && !strncmp(auth, "Bearer ", 7)) {
+        const char *given = auth + 7;
+        if (base_ct_equal(given, strlen(given), tok, tlen))
+            return true;
+    }
+    if (flags & HTTP_ROUTE_QUERY_TOKEN) {
+        char *q = NULL;
+        if (http_query_get(req, "access_token", &q) == 1) {
+            bool ok = base_ct_equal(q, strlen(q), tok, tlen);
+            free(q);
+            return ok;
+        }
+    }
+    return false;
+}
+
+static void router_allow_header(base_buf *b, unsigned methods) {
+    static const struct {
+        unsigned bit;
+        const char *name;
+    } order[] = {{HTTP_M_POST, "POST"},     {HTTP_M_PUT, "PUT"},       {HTTP_M_GET, "GET"},
+                 {HTTP_M_HEAD, "HEAD"},     {HTTP_M_DELETE, "DELETE"}, {HTTP_M_PATCH, "PATCH"},
+                 {HTTP_M_OPTIONS, "OPTIONS"}};
+    bool first = true;
+    base_buf_appends(b, "allow: ");
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+        if (!(methods & order[i].bit))
+            continue;
+        base_buf_appendf(b, "%s%s", first ? "" : ",", order[i].name);
+        first = false;
+    }
+    base_buf_appends(b, "\r\n");
+}
+
+void http_router_dispatch(http_server *srv, http_req *req) {
+    if (req->method == HTTP_M_OPTIONS) {
+        http_cors_preflight(req);
+        return;
+    }
+    size_t n;
+    char **segs = router_split(req->path, &n);
+    unsigned allowed = 0, flags = 0;
+    http_route_entry *hit = NULL;
+    for (http_route_entry *r = srv->routes; r; r = r->next) {
+        if (!router_match(r, segs, n, NULL, NULL))
+            continue;
+        allowed |= r->methods;
+        flags |= r->flags;
+        if (!hit && (r->methods & req->method))
+            hit = r;
+    }
+    if (!allowed) {
+        router_free_segs(segs, n);
+        http_reply_problem(req, 404, "invalid_request", "Not Found", "endpoint not found", NULL);
+        return;
+    }
+    if ((flags & HTTP_ROUTE_AUTH) && srv->cfg.token &&
+        !router_token_ok(srv, req, hit ? hit->flags : flags)) {
+        router_free_segs(segs, n);
+        http_reply_problem(req, 401, "token_invalid", "Token Invalid", "token invalid",
+                           json_pack("{s:{s:s}}", "details", "message",
+                                     "missing or invalid bearer token"));
+        return;
+    }
+    if (!hit) {
+        router_free_segs(segs, n);
+        base_buf h;
+        base_buf_init(&h);
+        router_allow_header(&h, allowed);
+        http_reply(req, 405, NULL, h.data, NULL, 0);
+        base_buf_free(&h);
+        return;
+    }
+    if (!router_match(hit, segs, n, &req->params, &req->nparams)) {
+        router_free_segs(segs, n);
+        http_problem_invalid_request(req, "malformed percent-encoding in path");
+        return;
+    }
+    router_free_segs(segs, n);
+    hit->fn(req, hit->ud);
+}

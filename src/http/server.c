@@ -1,0 +1,742 @@
+/* server.c - listener and connection engine: reading, parsing, pipelining, timeouts,
+ * writes and closing.
+ *
+ * A connection holds at most one dispatched request. Bytes that arrive meanwhile are kept
+ * (bounded) and parsed only after the answer is complete, which keeps pipelined responses
+ * in order. We keep reading even while a request is in flight so that a client leaving an
+ * idle stream is noticed at once. */
+#include "http/internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* One shared read slab: the loop is single-threaded and each read is consumed at once. */
+static char http_read_slab[65536];
+static bool http_slab_busy;
+
+/* Unparsed input held while a request is in flight; past this we stop reading. */
+#define HTTP_PENDING_INPUT_CAP (1u << 20)
+#define HTTP_DRAIN_MS 2000
+
+/* One queued write. Owner: libuv until the write callback, which frees it. */
+typedef struct http_write {
+    uv_write_t w;
+    http_conn *conn;
+    char *owned;
+    base_rcbuf *rc;
+    size_t bytes;
+} http_write;
+
+static void http_conn_process(http_conn *c);
+static void http_conn_arm_timer(http_conn *c);
+static void http_conn_start_reading(http_conn *c);
+static void http_conn_fail(http_conn *c, int status, const char *code, const char *title,
+                           const char *msg);
+static http_parser_settings http_settings;
+
+void http_config_defaults(http_config *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->host = "127.0.0.1";
+    cfg->port = 2468;
+    cfg->max_body_bytes = 32u << 20;
+    cfg->header_timeout_ms = 30000;
+    cfg->idle_timeout_ms = 120000;
+    cfg->body_timeout_ms = 30000;
+    cfg->write_timeout_ms = 60000;
+    cfg->stream_queue_limit = 16u << 20;
+}
+
+static char **http_strv_dup(const char **v) {
+    if (!v)
+        return NULL;
+    size_t n = 0;
+    while (v[n])
+        n++;
+    char **out = base_xcalloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        out[i] = base_xstrdup(v[i]);
+    return out;
+}
+
+static void http_strv_free(const char **v) {
+    if (!v)
+        return;
+    for (size_t i = 0; v[i]; i++)
+        free((char *)v[i]);
+    free((void *)v);
+}
+
+static void http_resume_cb(uv_idle_t *h) {
+    http_server *srv = h->data;
+    /* Take the whole queue first: processing may enqueue connections again. */
+    http_conn *list = srv->resume_head;
+    srv->resume_head = NULL;
+    uv_idle_stop(h);
+    while (list) {
+        http_conn *c = list;
+        list = c->resume_next;
+        c->resume_next = NULL;
+        c->in_resume = false;
+        if (!c->closing)
+            http_conn_process(c);
+    }
+}
+
+http_server *http_server_new(uv_loop_t *loop, const http_config *cfg) {
+    http_server *srv = base_xcalloc(1, sizeof *srv);
+    srv->loop = loop;
+    srv->cfg = *cfg;
+    srv->cfg.host = base_xstrdup(cfg->host ? cfg->host : "127.0.0.1");
+    srv->cfg.token = cfg->token ? base_xstrdup(cfg->token) : NULL;
+    srv->cfg.cors_origins = (const char **)http_strv_dup(cfg->cors_origins);
+    srv->cfg.cors_methods = (const char **)http_strv_dup(cfg->cors_methods);
+    srv->cfg.cors_headers = (const char **)http_strv_dup(cfg->cors_headers);
+    uv_idle_init(loop, &srv->resume_idle);
+    srv->resume_idle.data = srv;
+    return srv;
+}
+
+static void http_enqueue_resume(http_conn *c) {
+    if (c->in_resume || c->closing || c->fake)
+        return;
+    c->in_resume = true;
+    c->resume_next = c->srv->resume_head;
+    c->srv->resume_head = c;
+    uv_idle_start(&c->srv->resume_idle, http_resume_cb);
+}
+
+/* ---- connection lifetime -------------------------------------------------------------- */
+
+static void http_conn_free(http_conn *c) {
+    http_server *srv = c->srv;
+    if (c->prev)
+        c->prev->next = c->next;
+    else if (srv->conns == c)
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    if (c->in_resume) {
+        for (http_conn **pp = &srv->resume_head; *pp; pp = &(*pp)->resume_next)
+            if (*pp == c) {
+                *pp = c->resume_next;
+                break;
+            }
+    }
+    base_buf_free(&c->in);
+    base_buf_free(&c->url);
+    base_buf_free(&c->hfield);
+    base_buf_free(&c->hvalue);
+    free(c);
+    srv->nconns--;
+    if (srv->closing && srv->nconns == 0 && srv->closing_handles == 0 && srv->close_done) {
+        void (*done)(void *) = srv->close_done;
+        srv->close_done = NULL;
+        done(srv->close_ud);
+    }
+}
+
+static void http_conn_handle_closed(uv_handle_t *h) {
+    http_conn *c = h->data;
+    if (--c->open_handles == 0)
+        http_conn_free(c);
+}
+
+void http_conn_close(http_conn *c) {
+    if (c->closing)
+        return;
+    c->closing = true;
+    /* Abort callbacks run first so owners drop their pointers before the request dies. */
+    http_req *active = c->active;
+    c->active = NULL;
+    if (active) {
+        /* Any request still active here is unfinished (completion clears c->active). */
+        if (active->abort_cb)
+            active->abort_cb(active, active->abort_ud);
+        http_req_free(active);
+    }
+    if (c->cur) {
+        http_req_free(c->cur);
+        c->cur = NULL;
+    }
+    if (c->fake) {
+        c->open_handles = 0;
+        return; /* the test harness frees it */
+    }
+    if (c->reading)
+        uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = false;
+    uv_close((uv_handle_t *)&c->timer, http_conn_handle_closed);
+    uv_close((uv_handle_t *)&c->tcp, http_conn_handle_closed);
+}
+
+static void http_shutdown_cb(uv_shutdown_t *r, int status) {
+    http_conn *c = r->data;
+    if (c->closing)
+        return;
+    if (c->state == HTTP_CONN_DRAINING && status == 0 && c->reading) {
+        http_conn_arm_timer(c); /* keep swallowing input until EOF or the drain timer */
+        return;
+    }
+    http_conn_close(c);
+}
+
+static void http_conn_shutdown(http_conn *c) {
+    if (c->closing || c->shutting_down)
+        return;
+    if (c->fake) {
+        http_conn_close(c);
+        return;
+    }
+    c->shutting_down = true;
+    c->shutdown_req.data = c;
+    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, http_shutdown_cb) != 0)
+        http_conn_close(c);
+}
+
+/* ---- writes ----------------------------------------------------------------------------- */
+
+static void http_write_cb(uv_write_t *w, int status) {
+    http_write *hw = (http_write *)w;
+    http_conn *c = hw->conn;
+    c->write_pending -= hw->bytes;
+    c->last_write_ms = base_mono_ms();
+    free(hw->owned);
+    base_rcbuf_unref(hw->rc);
+    free(hw);
+    if (c->closing)
+        return;
+    if (status < 0) {
+        http_conn_close(c);
+        return;
+    }
+    if (c->state == HTTP_CONN_HANDLING)
+        http_conn_arm_timer(c);
+}
+
+void http_conn_write(http_conn *c, uv_buf_t *bufs, unsigned n, char *owned, base_rcbuf *rc) {
+    if (c->closing || c->shutting_down || c->fake) {
+        free(owned);
+        base_rcbuf_unref(rc);
+        return;
+    }
+    http_write *hw = base_xcalloc(1, sizeof *hw);
+    hw->conn = c;
+    hw->owned = owned;
+    hw->rc = rc;
+    for (unsigned i = 0; i < n; i++)
+        hw->bytes += bufs[i].len;
+    bool was_idle = c->write_pending == 0;
+    c->write_pending += hw->bytes;
+    if (was_idle)
+        c->last_write_ms = base_mono_ms();
+    int r = uv_write(&hw->w, (uv_stream_t *)&c->tcp, bufs, n, http_write_cb);
+    if (r < 0) {
+        c->write_pending -= hw->bytes;
+        free(owned);
+        base_rcbuf_unref(rc);
+        free(hw);
+        http_conn_close(c);
+        return;
+    }
+    if (was_idle && c->state == HTTP_CONN_HANDLING)
+        http_conn_arm_timer(c);
+}
+
+/* ---- timers ------------------------------------------------------------------------------ */
+
+static void http_timer_cb(uv_timer_t *t) {
+    http_conn *c = t->data;
+    if (c->closing)
+        return;
+    switch (c->state) {
+    case HTTP_CONN_IDLE:
+        http_conn_close(c);
+        break;
+    case HTTP_CONN_HEADERS:
+    case HTTP_CONN_BODY:
+        /* Slow or stalled client: tell it why before closing. */
+        http_conn_fail(c, 408, "timeout", "Request Timeout",
+                       "the client took too long to send the request");
+        break;
+    case HTTP_CONN_HANDLING:
+        LOG_WARN("dropping connection whose output stalled", "pending_bytes=%zu",
+                 c->write_pending);
+        http_conn_close(c);
+        break;
+    case HTTP_CONN_DRAINING:
+        http_conn_close(c);
+        break;
+    }
+}
+
+static void http_conn_arm_timer(http_conn *c) {
+    if (c->closing || c->fake)
+        return;
+    const http_config *cfg = &c->srv->cfg;
+    uint64_t now = base_mono_ms(), due = 0;
+    switch (c->state) {
+    case HTTP_CONN_IDLE:
+        due = cfg->idle_timeout_ms;
+        break;
+    case HTTP_CONN_HEADERS: {
+        uint64_t spent = now - c->state_since_ms;
+        due = spent >= cfg->header_timeout_ms ? 1 : cfg->header_timeout_ms - spent;
+        break;
+    }
+    case HTTP_CONN_BODY:
+        due = cfg->body_timeout_ms;
+        break;
+    case HTTP_CONN_HANDLING:
+        if (c->write_pending == 0) {
+            uv_timer_stop(&c->timer);
+            return;
+        }
+        uint64_t spent = now - c->last_write_ms;
+        due = spent >= cfg->write_timeout_ms ? 1 : cfg->write_timeout_ms - spent;
+        break;
+    case HTTP_CONN_DRAINING:
+        due = HTTP_DRAIN_MS;
+        break;
+    }
+    uv_timer_start(&c->timer, http_timer_cb, due ? due : 1, 0);
+}
+
+static void http_conn_set_state(http_conn *c, http_conn_state s) {
+    if (c->state != s) {
+        c->state = s;
+        c->state_since_ms = base_mono_ms();
+    }
+    http_conn_arm_timer(c);
+}
+
+/* ---- parser callbacks ---------------------------------------------------------------- */
+
+static http_req *http_req_new(http_conn *c) {
+    http_req *r = base_xcalloc(1, sizeof *r);
+    r->conn = c;
+    r->start_ms = base_mono_ms();
+    base_buf_init(&r->body);
+    return r;
+}
+
+static int http_on_message_begin(http_parser *p) {
+    http_conn *c = p->data;
+    if (c->cur)
+        http_req_free(c->cur);
+    c->cur = http_req_new(c);
+    c->url.len = 0;
+    c->hfield.len = 0;
+    c->hvalue.len = 0;
+    c->hvalue_open = false;
+    http_conn_set_state(c, HTTP_CONN_HEADERS);
+    return 0;
+}
+
+static int http_on_url(http_parser *p, const char *at, size_t len) {
+    http_conn *c = p->data;
+    base_buf_append(&c->url, at, len);
+    return 0;
+}
+
+static void http_push_header(http_conn *c) {
+    if (!c->hvalue_open)
+        return;
+    http_req *r = c->cur;
+    r->headers = base_xrealloc(r->headers, (r->nheaders + 1) * sizeof(http_header));
+    http_header *h = &r->headers[r->nheaders++];
+    h->name = base_xstrndup(c->hfield.data ? c->hfield.data : "", c->hfield.len);
+    for (char *q = h->name; *q; q++)
+        if (*q >= 'A' && *q <= 'Z')
+            *q = (char)(*q + 32);
+    size_t vlen = c->hvalue.len;
+    const char *v = base_trim(c->hvalue.data ? c->hvalue.data : "", &vlen);
+    h->value = base_xstrndup(v, vlen);
+    c->hfield.len = 0;
+    c->hvalue.len = 0;
+    c->hvalue_open = false;
+}
+
+static int http_on_header_field(http_parser *p, const char *at, size_t len) {
+    http_conn *c = p->data;
+    if (c->hvalue_open)
+        http_push_header(c);
+    base_buf_append(&c->hfield, at, len);
+    return 0;
+}
+
+static int http_on_header_value(http_parser *p, const char *at, size_t len) {
+    http_conn *c = p->data;
+    c->hvalue_open = true;
+    base_buf_append(&c->hvalue, at, len);
+    return 0;
+}
+
+static unsigned http_method_bit(unsigned m) {
+    switch (m) {
+    case HTTP_GET:
+        return HTTP_M_GET;
+    case HTTP_HEAD:
+        return HTTP_M_HEAD;
+    case HTTP_POST:
+        return HTTP_M_POST;
+    case HTTP_PUT:
+        return HTTP_M_PUT;
+    case HTTP_DELETE:
+        return HTTP_M_DELETE;
+    case HTTP_PATCH:
+        return HTTP_M_PATCH;
+    case HTTP_OPTIONS:
+        return HTTP_M_OPTIONS;
+    default:
+        return 0;
+    }
+}
+
+static int http_on_headers_complete(http_parser *p) {
+    http_conn *c = p->data;
+    http_req *r = c->cur;
+    http_push_header(c);
+    r->method = http_method_bit(p->method);
+    r->method_name = base_xstrdup(http_method_str((enum http_method)p->method));
+    r->http10 = p->http_major == 1 && p->http_minor == 0;
+    r->keep_alive = http_should_keep_alive(p) != 0;
+    const char *url = c->url.data ? c->url.data : "";
+    const char *q = strchr(url, '?');
+    const char *hash = strchr(url, '#');
+    size_t plen = q ? (size_t)(q - url) : (hash ? (size_t)(hash - url) : strlen(url));
+    r->path = base_xstrndup(url, plen);
+    if (q) {
+        size_t qlen = hash && hash > q ? (size_t)(hash - q - 1) : strlen(q + 1);
+        r->query = base_xstrndup(q + 1, qlen);
+    }
+    bool has_body = (p->flags & F_CHUNKED) ||
+                    (p->content_length > 0 && p->content_length != ULLONG_MAX);
+    r->chunked_body = (p->flags & F_CHUNKED) != 0;
+    if (p->content_length != ULLONG_MAX && p->content_length > c->srv->cfg.max_body_bytes) {
+        c->reject_status = 413;
+        http_parser_pause(p, 1);
+        return 0;
+    }
+    const char *expect = http_req_header(r, "expect");
+    if (expect && has_body && !strcasecmp(expect, "100-continue") && !c->fake) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        uv_buf_t b = uv_buf_init((char *)cont, sizeof cont - 1);
+        http_conn_write(c, &b, 1, NULL, NULL);
+    }
+    http_conn_set_state(c, HTTP_CONN_BODY);
+    return 0;
+}
+
+static int http_on_body(http_parser *p, const char *at, size_t len) {
+    http_conn *c = p->data;
+    http_req *r = c->cur;
+    if (r->body.len + len > c->srv->cfg.max_body_bytes) {
+        c->reject_status = 413;
+        http_parser_pause(p, 1);
+        return 0;
+    }
+    base_buf_append(&r->body, at, len);
+    return 0;
+}
+
+static int http_on_message_complete(http_parser *p) {
+    http_conn *c = p->data;
+    c->msg_complete = true;
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static http_parser_settings http_settings = {
+    .on_message_begin = http_on_message_begin,
+    .on_url = http_on_url,
+    .on_header_field = http_on_header_field,
+    .on_header_value = http_on_header_value,
+    .on_headers_complete = http_on_headers_complete,
+    .on_body = http_on_body,
+    .on_message_complete = http_on_message_complete,
+};
+
+/* ---- processing ---------------------------------------------------------------------- */
+
+/* Answer a protocol-level error on a synthetic request, then drain and close. */
+static void http_conn_fail(http_conn *c, int status, const char *code, const char *title,
+                           const char *msg) {
+    http_req *req = c->cur ? c->cur : http_req_new(c);
+    c->cur = NULL;
+    if (!req->method_name)
+        req->method_name = base_xstrdup("?");
+    if (!req->path)
+        req->path = base_xstrdup("?");
+    req->keep_alive = false;
+    c->active = req;
+    c->state = HTTP_CONN_HANDLING;
+    http_problem_with_message(req, status, code, title, msg, msg);
+}
+
+static void http_conn_dispatch(http_conn *c) {
+    http_req *req = c->cur;
+    c->cur = NULL;
+    c->msg_complete = false;
+    c->active = req;
+    http_conn_set_state(c, HTTP_CONN_HANDLING);
+    c->dispatching = true;
+    http_router_dispatch(c->srv, req);
+    c->dispatching = false;
+}
+
+static void http_conn_process(http_conn *c) {
+    while (!c->closing && !c->active && !c->shutting_down && c->state != HTTP_CONN_DRAINING) {
+        if (c->in.len == 0)
+            break;
+        size_t n = http_parser_execute(&c->parser, &http_settings, c->in.data, c->in.len);
+        enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
+        if (err == HPE_PAUSED) {
+            base_buf_consume(&c->in, n);
+            http_parser_pause(&c->parser, 0);
+            if (c->reject_status == 413) {
+                c->reject_status = 0;
+                http_conn_fail(c, 413, "payload_too_large", "Payload Too Large",
+                               "request body exceeds the server limit");
+                return;
+            }
+            if (c->msg_complete) {
+                bool upgrade = c->parser.upgrade;
+                http_conn_dispatch(c);
+                /* We serve no upgrade protocol here (h2c and friends are ignored), so the
+                 * connection goes on as plain HTTP/1.1 with a fresh parser. */
+                if (upgrade)
+                    http_parser_init(&c->parser, HTTP_REQUEST), c->parser.data = c;
+            }
+            continue;
+        }
+        if (err != HPE_OK) {
+            base_buf_consume(&c->in, c->in.len);
+            if (err == HPE_HEADER_OVERFLOW)
+                http_conn_fail(c, 431, "invalid_request", "Request Header Fields Too Large",
+                               "request headers exceed the server limit");
+            else
+                http_conn_fail(c, 400, "invalid_request", "Bad Request",
+                               http_errno_description(err));
+            return;
+        }
+        if (c->parser.upgrade && n < c->in.len) {
+            /* Upgrade request whose message end was already reported: restart parsing. */
+            base_buf_consume(&c->in, n);
+            http_parser_init(&c->parser, HTTP_REQUEST);
+            c->parser.data = c;
+            continue;
+        }
+        base_buf_consume(&c->in, n);
+        break;
+    }
+    if (!c->closing && !c->fake && !c->reading && c->in.len < HTTP_PENDING_INPUT_CAP &&
+        !c->shutting_down && !c->saw_eof) {
+        /* Input drained below the cap again: resume reading (see http_read_cb). */
+        http_conn_start_reading(c);
+    }
+}
+
+/* ---- reading --------------------------------------------------------------------------- */
+
+static void http_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+    if (!http_slab_busy) {
+        http_slab_busy = true;
+        *buf = uv_buf_init(http_read_slab, sizeof http_read_slab);
+    } else {
+        *buf = uv_buf_init(base_xmalloc(65536), 65536);
+    }
+}
+
+static void http_release_buf(const uv_buf_t *buf) {
+    if (buf->base == http_read_slab)
+        http_slab_busy = false;
+    else
+        free(buf->base);
+}
+
+static void http_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+    http_conn *c = s->data;
+    if (nread < 0) {
+        http_release_buf(buf);
+        if (c->state == HTTP_CONN_HANDLING && c->active && !c->active->answered &&
+            nread == UV_EOF && !c->active->streaming) {
+            /* Half-close after sending a full request is legal; answer, then close. */
+            c->active->keep_alive = false;
+            c->saw_eof = true;
+            if (c->reading)
+                uv_read_stop(s);
+            c->reading = false;
+            return;
+        }
+        http_conn_close(c);
+        return;
+    }
+    if (nread == 0) {
+        http_release_buf(buf);
+        return;
+    }
+    if (c->state == HTTP_CONN_DRAINING) {
+        http_release_buf(buf);
+        return;
+    }
+    base_buf_append(&c->in, buf->base, (size_t)nread);
+    http_release_buf(buf);
+    if (c->state == HTTP_CONN_BODY)
+        http_conn_arm_timer(c); /* progress resets the slow-body clock */
+    if (c->active) {
+        if (c->in.len >= HTTP_PENDING_INPUT_CAP) {
+            uv_read_stop(s);
+            c->reading = false;
+        }
+        return;
+    }
+    http_conn_process(c);
+}
+
+static void http_conn_start_reading(http_conn *c) {
+    if (c->reading || c->closing)
+        return;
+    if (uv_read_start((uv_stream_t *)&c->tcp, http_alloc_cb, http_read_cb) == 0)
+        c->reading = true;
+}
+
+/* ---- request completion ------------------------------------------------------------------ */
+
+void http_conn_request_done(http_conn *c, http_req *req) {
+    if (c->active != req)
+        return;
+    bool keep = req->keep_alive && !c->srv->closing;
+    LOG_DEBUG("request", "method=%s path=%s status=%d latency_ms=%llu", req->method_name,
+              req->path, req->status, (unsigned long long)(base_mono_ms() - req->start_ms));
+    c->active = NULL;
+    http_req_free(req);
+    if (!keep) {
+        c->state = HTTP_CONN_DRAINING;
+        http_conn_shutdown(c);
+        return;
+    }
+    if (c->fake) {
+        c->state = HTTP_CONN_IDLE;
+        return;
+    }
+    http_conn_set_state(c, HTTP_CONN_IDLE);
+    if (!c->dispatching)
+        http_enqueue_resume(c);
+}
+
+/* ---- accepting ------------------------------------------------------------------------- */
+
+static void http_conn_init_common(http_server *srv, http_conn *c) {
+    c->srv = srv;
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    c->next = srv->conns;
+    if (srv->conns)
+        srv->conns->prev = c;
+    srv->conns = c;
+    srv->nconns++;
+}
+
+static void http_free_unaccepted(uv_handle_t *h) {
+    free(h->data);
+}
+
+static void http_on_connection(uv_stream_t *l, int status) {
+    http_server *srv = l->data;
+    if (status < 0 || srv->closing)
+        return;
+    http_conn *c = base_xcalloc(1, sizeof *c);
+    uv_tcp_init(srv->loop, &c->tcp);
+    c->tcp.data = c;
+    if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0) {
+        uv_close((uv_handle_t *)&c->tcp, http_free_unaccepted);
+        return;
+    }
+    uv_timer_init(srv->loop, &c->timer);
+    c->timer.data = c;
+    c->open_handles = 2;
+    http_conn_init_common(srv, c);
+    uv_tcp_nodelay(&c->tcp, 1);
+    http_conn_set_state(c, HTTP_CONN_IDLE);
+    http_conn_start_reading(c);
+}
+
+int http_server_listen(http_server *srv) {
+    struct sockaddr_storage addr;
+    int r = uv_ip4_addr(srv->cfg.host, srv->cfg.port, (struct sockaddr_in *)&addr);
+    if (r != 0)
+        r = uv_ip6_addr(srv->cfg.host, srv->cfg.port, (struct sockaddr_in6 *)&addr);
+    if (r != 0)
+        return r;
+    uv_tcp_init(srv->loop, &srv->listener);
+    srv->listener.data = srv;
+    srv->listening = true;
+    r = uv_tcp_bind(&srv->listener, (struct sockaddr *)&addr, 0);
+    if (r == 0)
+        r = uv_listen((uv_stream_t *)&srv->listener, 1024, http_on_connection);
+    return r;
+}
+
+/* ---- shutdown ---------------------------------------------------------------------------- */
+
+static void http_server_handle_closed(uv_handle_t *h) {
+    http_server *srv = h->data;
+    srv->closing_handles--;
+    if (srv->closing && srv->nconns == 0 && srv->closing_handles == 0 && srv->close_done) {
+        void (*done)(void *) = srv->close_done;
+        srv->close_done = NULL;
+        done(srv->close_ud);
+    }
+}
+
+void http_server_close(http_server *srv, void (*done)(void *), void *ud) {
+    srv->closing = true;
+    srv->close_done = done;
+    srv->close_ud = ud;
+    srv->closing_handles = 1;
+    uv_close((uv_handle_t *)&srv->resume_idle, http_server_handle_closed);
+    if (srv->listening) {
+        srv->closing_handles++;
+        uv_close((uv_handle_t *)&srv->listener, http_server_handle_closed);
+        srv->listening = false;
+    }
+    /* Streams end cleanly (terminating chunk); everything else is closed. Iterate on a
+     * snapshot of next pointers because closing unlinks only in later callbacks. */
+    for (http_conn *c = srv->conns; c; c = c->next) {
+        if (c->closing)
+            continue;
+        if (c->active && c->active->streaming)
+            http_stream_end(c->active);
+        else if (c->active)
+            http_conn_close(c);
+        else if (c->state == HTTP_CONN_IDLE || c->state == HTTP_CONN_HEADERS ||
+                 c->state == HTTP_CONN_BODY)
+            http_conn_close(c);
+    }
+}
+
+void http_server_free(http_server *srv) {
+    if (!srv)
+        return;
+    http_routes_free(srv);
+    free((char *)srv->cfg.host);
+    free((char *)srv->cfg.token);
+    http_strv_free(srv->cfg.cors_origins);
+    http_strv_free(srv->cfg.cors_methods);
+    http_strv_free(srv->cfg.cors_headers);
+    free(srv);
+}
+
+void http_server_feed_for_test(http_server *srv, const char *data, size_t len) {
+    http_conn *c = base_xcalloc(1, sizeof *c);
+    c->fake = true;
+    http_conn_init_common(srv, c);
+    c->state = HTTP_CONN_IDLE;
+    base_buf_append(&c->in, data, len);
+    http_conn_process(c);
+    /* A fake connection has no socket: anything still pending is aborted now. */
+    http_conn_close(c);
+    http_conn_free(c);
+}

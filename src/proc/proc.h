@@ -1,0 +1,61 @@
+/* proc.h - child processes, each in its own session and process group.
+ *
+ * Guarantees callers can build on:
+ *  - every byte a child wrote to stdout/stderr is delivered before on_exit;
+ *  - on_exit fires exactly once, after the child was reaped and its pipes drained (or after
+ *    a short grace if a grandchild holds them open, in which case the group is killed);
+ *  - signals go to the whole process group, so grandchildren die with their parent;
+ *  - proc_shutdown_all reaches every live child (TERM, grace, KILL). */
+#ifndef PROC_H
+#define PROC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <uv.h>
+
+typedef struct proc_child proc_child;
+
+typedef struct proc_callbacks {
+    /* Raw output chunks. */
+    void (*on_stdout)(proc_child *c, const char *data, size_t len, void *ud);
+    void (*on_stderr)(proc_child *c, const char *data, size_t len, void *ud);
+    /* exit_code is -1 when killed by a signal (term_signal then says which). */
+    void (*on_exit)(proc_child *c, int exit_code, int term_signal, void *ud);
+} proc_callbacks;
+
+typedef struct proc_spawn_opts {
+    const char *file;  /* executable (PATH is searched when it has no slash) */
+    char **args;       /* argv, NULL-terminated, args[0] included */
+    char **env;        /* NULL = inherit */
+    const char *cwd;   /* NULL = inherit */
+} proc_spawn_opts;
+
+/* Spawn with three pipes. Returns NULL and sets *err (libuv code) on failure. The child is
+ * owned by the caller until proc_release; callbacks stop after proc_release. */
+proc_child *proc_spawn(uv_loop_t *loop, const proc_spawn_opts *opts, const proc_callbacks *cb,
+                       void *ud, int *err);
+pid_t proc_pid(const proc_child *c);
+bool proc_exited(const proc_child *c);
+/* Queue bytes for stdin (copied). done(status, ud) reports the result (may be NULL). Returns a
+ * libuv error at once when stdin is already closed or the child has exited. */
+int proc_write(proc_child *c, const char *data, size_t len, void (*done)(int status, void *ud),
+               void *ud);
+void proc_close_stdin(proc_child *c);
+/* Signal the whole process group. */
+void proc_signal_group(proc_child *c, int sig);
+/* Close stdin, wait stdin_grace_ms for a voluntary exit, then TERM the group, wait
+ * term_grace_ms, then KILL. on_exit reports the end as usual. */
+void proc_terminate(proc_child *c, uint64_t stdin_grace_ms, uint64_t term_grace_ms);
+/* The owner lets go: no more callbacks; freed once all handles are closed. A live child is
+ * terminated first (group TERM then KILL). */
+void proc_release(proc_child *c);
+
+/* Terminate every live child: TERM now, KILL after grace_ms. done runs once all have
+ * exited (immediately when there are none). */
+void proc_shutdown_all(uv_loop_t *loop, uint64_t grace_ms, void (*done)(void *), void *ud);
+size_t proc_live_count(void);
+
+#endif
