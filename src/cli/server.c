@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 
 #include "acp/acp.h"
 #include "agents/agents.h"
@@ -204,11 +203,10 @@ int cli_server_main(int argc, char **argv) {
                                               (int64_t)1 << 40);
 
     signal(SIGPIPE, SIG_IGN);
-    /* Orphaned grandchildren of agents re-parent to us, not to init, so none escapes. */
-    prctl(PR_SET_CHILD_SUBREAPER, 1);
 
     cli_server s = {0};
     s.loop = uv_default_loop();
+    proc_init(s.loop);
     s.http = http_server_new(s.loop, &cfg);
     free(origins.v);
     free(methods.v);
@@ -244,6 +242,7 @@ int cli_server_main(int argc, char **argv) {
 
     uv_run(s.loop, UV_RUN_DEFAULT);
 
+    proc_fini();
     /* Close whatever is left (timers of finished requests) and drain their callbacks. */
     uv_walk(s.loop, cli_close_walk, NULL);
     uv_run(s.loop, UV_RUN_DEFAULT);

@@ -2,10 +2,14 @@
  * exit notification, group kill, and the registry used at shutdown. */
 #include "proc/proc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 
 #include "base/base.h"
 
@@ -44,9 +48,14 @@ typedef struct proc_write_req {
 } proc_write_req;
 
 static proc_child *proc_live;
+static uv_signal_t proc_sigchld;
+static bool proc_sigchld_on;
 static size_t proc_nlive;
 static void (*proc_all_done)(void *);
 static void *proc_all_ud;
+
+static void proc_each_orphan(void (*fn)(pid_t pid, void *ud), void *ud);
+static void proc_signal_one(pid_t pid, void *ud);
 
 static void proc_registry_remove(proc_child *c) {
     if (c->prev)
@@ -283,16 +292,25 @@ void proc_release(proc_child *c) {
 }
 
 void proc_shutdown_all(uv_loop_t *loop, uint64_t grace_ms, void (*done)(void *), void *ud) {
+    int sig = grace_ms ? SIGTERM : SIGKILL;
+    proc_each_orphan(proc_signal_one, &sig);
     if (proc_nlive == 0) {
         done(ud);
         return;
     }
-    proc_all_done = done;
-    proc_all_ud = ud;
+    if (done) {
+        proc_all_done = done;
+        proc_all_ud = ud;
+    }
     for (proc_child *c = proc_live; c; c = c->next) {
         if (c->reaped)
             continue;
         proc_close_stdin(c);
+        if (grace_ms == 0) {
+            c->term_stage = 3;
+            kill(-c->pid, SIGKILL);
+            continue;
+        }
         c->term_stage = 2;
         c->term_grace_ms = grace_ms;
         kill(-c->pid, SIGTERM);
@@ -302,4 +320,69 @@ void proc_shutdown_all(uv_loop_t *loop, uint64_t grace_ms, void (*done)(void *),
 
 size_t proc_live_count(void) {
     return proc_nlive;
+}
+
+/* ---- orphans ------------------------------------------------------------------------------ */
+
+static bool proc_is_ours(pid_t pid) {
+    for (proc_child *c = proc_live; c; c = c->next)
+        if (c->pid == pid)
+            return true;
+    return false;
+}
+
+/* Calls fn for every direct child that libuv does not manage (re-parented orphans). */
+static void proc_each_orphan(void (*fn)(pid_t pid, void *ud), void *ud) {
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[300];
+        snprintf(path, sizeof path, "/proc/self/task/%s/children", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        long pid;
+        while (fscanf(f, "%ld", &pid) == 1)
+            if (!proc_is_ours((pid_t)pid))
+                fn((pid_t)pid, ud);
+        fclose(f);
+    }
+    closedir(d);
+}
+
+static void proc_reap_one(pid_t pid, void *ud) {
+    int st;
+    if (waitpid(pid, &st, WNOHANG) == pid)
+        LOG_DEBUG("reaped orphaned descendant", "pid=%d", (int)pid);
+}
+
+static void proc_sigchld_cb(uv_signal_t *h, int sig) {
+    proc_each_orphan(proc_reap_one, NULL);
+}
+
+static void proc_signal_one(pid_t pid, void *ud) {
+    kill(pid, *(int *)ud);
+}
+
+void proc_init(uv_loop_t *loop) {
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    uv_signal_init(loop, &proc_sigchld);
+    uv_signal_start(&proc_sigchld, proc_sigchld_cb, SIGCHLD);
+    uv_unref((uv_handle_t *)&proc_sigchld);
+    proc_sigchld_on = true;
+}
+
+void proc_fini(void) {
+    if (!proc_sigchld_on)
+        return;
+    /* Whatever still runs outside our groups dies with the server. */
+    int sig = SIGKILL;
+    proc_each_orphan(proc_signal_one, &sig);
+    proc_each_orphan(proc_reap_one, NULL);
+    proc_sigchld_on = false;
+    uv_close((uv_handle_t *)&proc_sigchld, NULL);
 }

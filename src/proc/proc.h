@@ -53,6 +53,11 @@ void proc_terminate(proc_child *c, uint64_t stdin_grace_ms, uint64_t term_grace_
  * terminated first (group TERM then KILL). */
 void proc_release(proc_child *c);
 
+/* Become a child subreaper and start reaping orphans: descendants of our children that
+ * outlived their parent re-parent to us instead of init, so none escapes shutdown. */
+void proc_init(uv_loop_t *loop);
+void proc_fini(void);
+
 /* Terminate every live child: TERM now, KILL after grace_ms. done runs once all have
  * exited (immediately when there are none). */
 void proc_shutdown_all(uv_loop_t *loop, uint64_t grace_ms, void (*done)(void *), void *ud);
