@@ -19,7 +19,7 @@ ASANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 ASANOBJS := $(patsubst src/%.c,$(ASANDIR)/obj/%.o,$(SRCS))
 ASANLIB  := $(patsubst src/%.c,$(ASANDIR)/obj/%.o,$(LIBSRCS))
 
-.PHONY: all test unit integration asan asan-test fuzz bench deps clean format
+.PHONY: all run test unit asan fuzz bench deps clean format
 
 all: build/sandbox-agent
 
@@ -42,7 +42,13 @@ build/unit/%: tests/unit/%.c $(LIBOBJS) tests/unit/unit.h
 	$(CC) $(CFLAGS_BASE) $(OPT) -Itests/unit -o $@ $< $(LIBOBJS) $(LIBS)
 
 deps:
-	@bash scripts/deps.sh
+	@bash scripts/deps.sh test
+
+# Build with defaults and start the server on 127.0.0.1:2468 (extra flags: ARGS="...").
+run:
+	@bash scripts/deps.sh build
+	@$(MAKE) --no-print-directory build/sandbox-agent
+	exec build/sandbox-agent server $(ARGS)
 
 unit: $(patsubst tests/unit/%.c,build/unit/%,$(UNIT))
 

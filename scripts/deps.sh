@@ -4,9 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Usage: deps.sh [build|test]. "build" installs what compiling needs; "test" (the default)
+# adds the test and benchmark tools and the npm packages.
+MODE=${1:-test}
 APT_PKGS=(build-essential pkg-config libuv1-dev libhttp-parser-dev libwslay-dev libjansson-dev
-          libsqlite3-dev libarchive-dev nettle-dev clang libclang-rt-14-dev wrk curl procps
-          nodejs npm)
+          libsqlite3-dev libarchive-dev nettle-dev)
+if [ "$MODE" != build ]; then
+    APT_PKGS+=(clang libclang-rt-14-dev wrk curl procps valgrind nodejs npm)
+fi
 
 missing=()
 for p in "${APT_PKGS[@]}"; do
@@ -40,4 +45,4 @@ install_npm() {
                   else npm install --no-audit --no-fund --prefer-offline --loglevel=error; fi) >&2
     echo "$want" > "$stamp"
 }
-install_npm tests
+[ "$MODE" = build ] || install_npm tests

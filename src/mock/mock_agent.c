@@ -538,6 +538,8 @@ static void mock_turn_ask_permission(mock_turn *t) {
 
 /* The permission question is settled. option: the granting option id, NULL if denied.
  * by_cancel: a session/cancel settled it, so the turn ends here as cancelled. */
+static void mock_turn_main_text(mock_turn *t);
+
 static void mock_turn_permission_done(mock_turn *t, const char *option, bool by_cancel) {
     mock_session *s = t->sess;
     if (option) {
@@ -563,6 +565,8 @@ static void mock_turn_permission_done(mock_turn *t, const char *option, bool by_
                                   : "Permission denied: the edit was not applied. ");
     }
     if (by_cancel) {
+        /* Even a cancelled turn echoes the prompt: every turn carries its text verbatim. */
+        mock_turn_main_text(t);
         mock_turn_finish(t, "cancelled");
         return;
     }
