@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <strings.h>
 
 /* One shared read slab: the loop is single-threaded and each read is consumed at once. */
@@ -33,7 +34,7 @@ static void http_conn_process(http_conn *c);
 static void http_conn_arm_timer(http_conn *c);
 static void http_conn_start_reading(http_conn *c);
 static void http_conn_fail(http_conn *c, int status, const char *code, const char *title,
-                           const char *msg);
+                           const char *prefix, const char *msg);
 static http_parser_settings http_settings;
 
 void http_config_defaults(http_config *cfg) {
@@ -257,7 +258,7 @@ static void http_timer_cb(uv_timer_t *t) {
     case HTTP_CONN_HEADERS:
     case HTTP_CONN_BODY:
         /* Slow or stalled client: tell it why before closing. */
-        http_conn_fail(c, 408, "timeout", "Request Timeout",
+        http_conn_fail(c, 408, "timeout", "Request Timeout", "timeout",
                        "the client took too long to send the request");
         break;
     case HTTP_CONN_HANDLING:
@@ -462,7 +463,7 @@ static http_parser_settings http_settings = {
 
 /* Answer a protocol-level error on a synthetic request, then drain and close. */
 static void http_conn_fail(http_conn *c, int status, const char *code, const char *title,
-                           const char *msg) {
+                           const char *prefix, const char *msg) {
     http_req *req = c->cur ? c->cur : http_req_new(c);
     c->cur = NULL;
     if (!req->method_name)
@@ -472,7 +473,7 @@ static void http_conn_fail(http_conn *c, int status, const char *code, const cha
     req->keep_alive = false;
     c->active = req;
     c->state = HTTP_CONN_HANDLING;
-    http_problem_with_message(req, status, code, title, msg, msg);
+    http_problem_with_message(req, status, code, title, prefix, msg);
 }
 
 static void http_conn_dispatch(http_conn *c) {
@@ -497,8 +498,11 @@ static void http_conn_process(http_conn *c) {
             http_parser_pause(&c->parser, 0);
             if (c->reject_status == 413) {
                 c->reject_status = 0;
-                http_conn_fail(c, 413, "payload_too_large", "Payload Too Large",
-                               "request body exceeds the server limit");
+                char msg[96];
+                snprintf(msg, sizeof msg, "request body exceeds the limit of %zu bytes",
+                         c->srv->cfg.max_body_bytes);
+                http_conn_fail(c, 413, "invalid_request", "Payload Too Large", "invalid request",
+                               msg);
                 return;
             }
             if (c->msg_complete) {
@@ -515,9 +519,9 @@ static void http_conn_process(http_conn *c) {
             base_buf_consume(&c->in, c->in.len);
             if (err == HPE_HEADER_OVERFLOW)
                 http_conn_fail(c, 431, "invalid_request", "Request Header Fields Too Large",
-                               "request headers exceed the server limit");
+                               "invalid request", "request headers exceed the server limit");
             else
-                http_conn_fail(c, 400, "invalid_request", "Bad Request",
+                http_conn_fail(c, 400, "invalid_request", "Bad Request", "invalid request",
                                http_errno_description(err));
             return;
         }
