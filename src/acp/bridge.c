@@ -524,7 +524,8 @@ static acp_instance *acp_instance_create(acp_bridge *b, const char *server_id, c
     in->agent = base_xstrdup(agent);
     in->created_ms = base_now_ms();
     in->journal = acp_journal_memory_new(b->replay_capacity);
-    proc_spawn_opts o = {.file = l.file, .args = l.argv, .env = l.env, .cwd = NULL};
+    proc_spawn_opts o = {
+        .file = l.file, .args = l.argv, .env = l.env, .cwd = NULL, .die_with_server = true};
     in->child = proc_spawn(b->loop, &o, &acp_proc_callbacks, in, uverr);
     agents_launch_free(&l);
     if (!in->child) {

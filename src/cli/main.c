@@ -5,6 +5,7 @@
 #include "base/base.h"
 #include "cli/cli.h"
 #include "mock/mock.h"
+#include "proc/proc.h"
 
 static void cli_usage(FILE *f) {
     fprintf(f, "sandbox-agent %s\n"
@@ -46,6 +47,8 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(cmd, "server"))
         return cli_server_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "exec-guard"))
+        return proc_exec_guard_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "mock-agent-process")) {
         for (int i = 2; i < argc; i++)
             if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "base/base.h"
 
@@ -184,10 +185,27 @@ proc_child *proc_spawn(uv_loop_t *loop, const proc_spawn_opts *o, const proc_cal
         {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&c->out},
         {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&c->err},
     };
+    /* Prepend the guard: <self> exec-guard <file> <args...>. */
+    char **args = o->args;
+    const char *file = o->file;
+    char **guarded = NULL;
+    if (o->die_with_server) {
+        size_t n = 0;
+        while (o->args[n])
+            n++;
+        guarded = base_xcalloc(n + 4, sizeof(char *));
+        guarded[0] = (char *)base_self_exe();
+        guarded[1] = "exec-guard";
+        guarded[2] = (char *)o->file;
+        for (size_t i = 1; i <= n; i++)
+            guarded[2 + i] = o->args[i];
+        args = guarded;
+        file = base_self_exe();
+    }
     uv_process_options_t po = {
         .exit_cb = proc_exit_cb,
-        .file = o->file,
-        .args = o->args,
+        .file = file,
+        .args = args,
         .env = o->env,
         .cwd = o->cwd,
         /* DETACHED = setsid(): a new session and process group led by the child. */
@@ -196,6 +214,7 @@ proc_child *proc_spawn(uv_loop_t *loop, const proc_spawn_opts *o, const proc_cal
         .stdio = stdio,
     };
     int r = uv_spawn(loop, &c->proc, &po);
+    free(guarded);
     if (r != 0) {
         *err = r;
         c->released = true;
@@ -385,4 +404,19 @@ void proc_fini(void) {
     proc_each_orphan(proc_reap_one, NULL);
     proc_sigchld_on = false;
     uv_close((uv_handle_t *)&proc_sigchld, NULL);
+}
+
+int proc_exec_guard_main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: sandbox-agent exec-guard FILE [ARGS...]\n");
+        return 2;
+    }
+    /* The parent may already be gone between fork and here: then do not start at all. */
+    pid_t parent = getppid();
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent || parent == 1)
+        return 127;
+    execvp(argv[1], argv + 1);
+    fprintf(stderr, "sandbox-agent: cannot execute %s: %s\n", argv[1], strerror(errno));
+    return 127;
 }

@@ -31,6 +31,9 @@ typedef struct proc_spawn_opts {
     char **args;       /* argv, NULL-terminated, args[0] included */
     char **env;        /* NULL = inherit */
     const char *cwd;   /* NULL = inherit */
+    /* Start through `<self> exec-guard`, which asks the kernel to SIGKILL the child if
+     * the server dies without a chance to clean up (SIGKILL, OOM), then execs. */
+    bool die_with_server;
 } proc_spawn_opts;
 
 /* Spawn with three pipes. Returns NULL and sets *err (libuv code) on failure. The child is
@@ -62,5 +65,9 @@ void proc_fini(void);
  * exited (immediately when there are none). */
 void proc_shutdown_all(uv_loop_t *loop, uint64_t grace_ms, void (*done)(void *), void *ud);
 size_t proc_live_count(void);
+
+/* The hidden `exec-guard FILE ARGS...` subcommand: PR_SET_PDEATHSIG(SIGKILL), then exec.
+ * argv[0] is "exec-guard". Returns only on failure (exit status 127). */
+int proc_exec_guard_main(int argc, char **argv);
 
 #endif
