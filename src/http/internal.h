@@ -49,6 +49,7 @@ struct http_conn {
     bool closing;
     bool shutting_down;
     bool dispatching;
+    bool in_io; /* inside a read/resume pass: timer armed once at its end */
     bool fake;    /* fuzz/test connection with no socket */
     bool saw_eof; /* the client half-closed; answer the active request, then close */
     size_t write_pending;

@@ -66,42 +66,47 @@ void http_routes_free(http_server *srv) {
     srv->routes = NULL;
 }
 
-/* Match path segments; on success fills params (decoded) when params != NULL. */
-static bool router_match(const http_route_entry *r, char **segs, size_t n, char ***params,
-                         size_t *nparams) {
+#define ROUTER_MAX_PARAMS 8
+
+/* Match the raw path against a route without allocating; records parameter spans. */
+static bool router_match(const http_route_entry *r, const char *path, const char **pstart,
+                         size_t *plen, size_t *np_out) {
     bool prefix = r->flags & HTTP_ROUTE_PREFIX;
     size_t fixed = prefix ? r->nsegs - 1 : r->nsegs;
-    if (prefix ? n < fixed : n != fixed)
-        return false;
+    const char *p = path[0] == '/' ? path + 1 : path;
     size_t np = 0;
     for (size_t i = 0; i < fixed; i++) {
+        if (!p)
+            return false; /* path has fewer segments */
+        const char *slash = strchr(p, '/');
+        size_t len = slash ? (size_t)(slash - p) : strlen(p);
         const char *ps = r->segs[i];
         if (ps[0] == '{') {
-            if (!segs[i][0])
+            if (len == 0 || np == ROUTER_MAX_PARAMS)
                 return false;
-            np++;
-        } else if (strcmp(ps, segs[i]) != 0) {
+            pstart[np] = p;
+            plen[np++] = len;
+        } else if (strlen(ps) != len || memcmp(ps, p, len) != 0) {
             return false;
         }
+        p = slash ? slash + 1 : NULL;
     }
-    if (!params)
-        return true;
-    char **out = base_xcalloc(np ? np : 1, sizeof(char *));
-    size_t k = 0;
-    for (size_t i = 0; i < fixed; i++) {
-        if (r->segs[i][0] != '{')
-            continue;
-        out[k] = base_percent_decode(segs[i], strlen(segs[i]), false);
-        if (!out[k]) {
-            for (size_t j = 0; j < k; j++)
-                free(out[j]);
-            free(out);
+    if (!prefix && p)
+        return false; /* path has more segments (a trailing slash counts as one) */
+    *np_out = np;
+    return true;
+}
+
+/* Decode the recorded parameter spans into req->params; false on a malformed escape. */
+static bool router_set_params(http_req *req, const char **pstart, const size_t *plen,
+                              size_t np) {
+    req->params = base_xcalloc(np ? np : 1, sizeof(char *));
+    for (size_t i = 0; i < np; i++) {
+        req->params[i] = base_percent_decode(pstart[i], plen[i], false);
+        if (!req->params[i])
             return false;
-        }
-        k++;
+        req->nparams = i + 1;
     }
-    *params = out;
-    *nparams = np;
     return true;
 }
 
@@ -148,33 +153,34 @@ void http_router_dispatch(http_server *srv, http_req *req) {
         http_cors_preflight(req);
         return;
     }
-    size_t n;
-    char **segs = router_split(req->path, &n);
+    const char *pstart[ROUTER_MAX_PARAMS], *hstart[ROUTER_MAX_PARAMS];
+    size_t plen[ROUTER_MAX_PARAMS], hlen[ROUTER_MAX_PARAMS], np, hnp = 0;
     unsigned allowed = 0, flags = 0;
     http_route_entry *hit = NULL;
     for (http_route_entry *r = srv->routes; r; r = r->next) {
-        if (!router_match(r, segs, n, NULL, NULL))
+        if (!router_match(r, req->path, pstart, plen, &np))
             continue;
         allowed |= r->methods;
         flags |= r->flags;
-        if (!hit && (r->methods & req->method))
+        if (!hit && (r->methods & req->method)) {
             hit = r;
+            hnp = np;
+            memcpy(hstart, pstart, np * sizeof(char *));
+            memcpy(hlen, plen, np * sizeof(size_t));
+        }
     }
     if (!allowed) {
-        router_free_segs(segs, n);
         http_reply_problem(req, 404, "invalid_request", "Not Found", "endpoint not found", NULL);
         return;
     }
     if ((flags & HTTP_ROUTE_AUTH) && srv->cfg.token &&
         !router_token_ok(srv, req, hit ? hit->flags : flags)) {
-        router_free_segs(segs, n);
         http_reply_problem(req, 401, "token_invalid", "Token Invalid", "token invalid",
                            json_pack("{s:{s:s}}", "details", "message",
                                      "missing or invalid bearer token"));
         return;
     }
     if (!hit) {
-        router_free_segs(segs, n);
         base_buf h;
         base_buf_init(&h);
         router_allow_header(&h, allowed);
@@ -182,11 +188,9 @@ void http_router_dispatch(http_server *srv, http_req *req) {
         base_buf_free(&h);
         return;
     }
-    if (!router_match(hit, segs, n, &req->params, &req->nparams)) {
-        router_free_segs(segs, n);
+    if (!router_set_params(req, hstart, hlen, hnp)) {
         http_problem_invalid_request(req, "malformed percent-encoding in path");
         return;
     }
-    router_free_segs(segs, n);
     hit->fn(req, hit->ud);
 }

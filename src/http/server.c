@@ -80,8 +80,12 @@ static void http_resume_cb(uv_idle_t *h) {
         list = c->resume_next;
         c->resume_next = NULL;
         c->in_resume = false;
-        if (!c->closing)
+        if (!c->closing) {
+            c->in_io = true;
             http_conn_process(c);
+            c->in_io = false;
+            http_conn_arm_timer(c);
+        }
     }
 }
 
@@ -304,12 +308,15 @@ static void http_conn_arm_timer(http_conn *c) {
     uv_timer_start(&c->timer, http_timer_cb, due ? due : 1, 0);
 }
 
+/* Inside a read or resume pass the timer is armed once at the end of the pass, for the
+ * final state; a request answered synchronously then costs one timer update, not four. */
 static void http_conn_set_state(http_conn *c, http_conn_state s) {
     if (c->state != s) {
         c->state = s;
         c->state_since_ms = base_mono_ms();
     }
-    http_conn_arm_timer(c);
+    if (!c->in_io)
+        http_conn_arm_timer(c);
 }
 
 /* ---- parser callbacks ---------------------------------------------------------------- */
@@ -587,8 +594,6 @@ static void http_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     }
     base_buf_append(&c->in, buf->base, (size_t)nread);
     http_release_buf(buf);
-    if (c->state == HTTP_CONN_BODY)
-        http_conn_arm_timer(c); /* progress resets the slow-body clock */
     if (c->active) {
         if (c->in.len >= HTTP_PENDING_INPUT_CAP) {
             uv_read_stop(s);
@@ -596,7 +601,11 @@ static void http_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
         }
         return;
     }
+    c->in_io = true;
     http_conn_process(c);
+    c->in_io = false;
+    /* Re-armed for the final state; in BODY this also restarts the slow-body clock. */
+    http_conn_arm_timer(c);
 }
 
 static void http_conn_start_reading(http_conn *c) {
