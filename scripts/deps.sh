@@ -10,7 +10,7 @@ MODE=${1:-test}
 APT_PKGS=(build-essential pkg-config libuv1-dev libhttp-parser-dev libwslay-dev libjansson-dev
           libsqlite3-dev libarchive-dev nettle-dev)
 if [ "$MODE" != build ]; then
-    APT_PKGS+=(clang libclang-rt-14-dev wrk curl procps valgrind nodejs npm)
+    APT_PKGS+=(clang libclang-rt-14-dev wrk curl procps valgrind nodejs npm chromium)
 fi
 
 missing=()

@@ -777,7 +777,8 @@ static int acp_cmp(const void *a, const void *b) {
 static void acp_list_handler(http_req *req, void *ud) {
     acp_bridge *b = ud;
     acp_instance **sorted = base_xcalloc(b->n ? b->n : 1, sizeof(acp_instance *));
-    memcpy(sorted, b->items, b->n * sizeof(acp_instance *));
+    if (b->n) /* items is NULL before the first instance */
+        memcpy(sorted, b->items, b->n * sizeof(acp_instance *));
     qsort(sorted, b->n, sizeof(acp_instance *), acp_cmp);
     json_t *arr = json_array();
     for (size_t i = 0; i < b->n; i++)
