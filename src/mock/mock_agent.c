@@ -35,6 +35,8 @@
 
 #include <uv.h>
 
+/* First words of the context block SDK 0.4.2 prepends on resumeSession. */
+#define MOCK_REPLAY_PREFIX "Previous session history is replayed below as JSON-RPC envelopes."
 #define MOCK_READ_CHUNK 65536
 /* A line longer than this is dropped (with a parse error) instead of exhausting memory. */
 #define MOCK_MAX_LINE ((size_t)256 << 20)
@@ -75,7 +77,7 @@ static const mock_choice mock_models[] = {
 };
 static const mock_choice mock_modes[] = {
     {"normal", "Normal", "Answer and act directly"},
-    {"plan", "Plan", "Describe a plan before acting"},
+    {"plan", "Plan", "Outline the steps first, then act"},
 };
 static const mock_choice mock_thoughts[] = {
     {"low", "Low", NULL},
@@ -901,7 +903,16 @@ static void mock_rpc_prompt(json_t *id, json_t *params) {
     json_array_foreach(prompt, i, block) {
         json_t *type = json_object_get(block, "type");
         if (mock_is(type, "text")) {
-            mock_buf_json(&text, json_object_get(block, "text"));
+            json_t *tx = json_object_get(block, "text");
+            /* The SDK's resumeSession prepends earlier turns as one context block. It is
+             * history, not the user's words: it must not echo or trigger scenarios again. */
+            if (json_is_string(tx) && !strncmp(json_string_value(tx), MOCK_REPLAY_PREFIX,
+                                                strlen(MOCK_REPLAY_PREFIX))) {
+                base_buf_appendf(&notes, "Received %zu bytes of replayed session history.\n",
+                                 json_string_length(tx));
+                continue;
+            }
+            mock_buf_json(&text, tx);
         } else if (mock_is(type, "resource_link")) {
             base_buf_appends(&notes, "Referenced resource: ");
             mock_buf_json(&notes, json_object_get(block, "uri"));

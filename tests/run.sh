@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# run.sh - the whole test suite against one server binary.
+#
+#   bash tests/run.sh [BINARY]        (default: build/sandbox-agent)
+#
+# 1. Every build/unit/test_* executable (C unit tests). Each prints
+#    "<file>: N passed, N failed"; a crash or a non-zero exit without failures counts as one
+#    failure.
+# 2. The integration tests: node --test over tests/integration/**/*.test.mjs with
+#    SANDBOX_AGENT_BIN set to the binary's absolute path (two test files at a time, 60 s per
+#    test, 15 min overall).
+#
+# Prints the unit and node totals summed as a final line "N passed, N failed" and exits
+# non-zero if anything failed. SANDBOX_AGENT_SANITIZED=1 (set by `make asan`) makes the
+# integration tests also fail on sanitizer reports in the server's stderr.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+bin=${1:-build/sandbox-agent}
+if [ ! -x "$bin" ]; then
+    echo "run.sh: server binary '$bin' not found or not executable" >&2
+    echo "0 passed, 1 failed"
+    exit 2
+fi
+SANDBOX_AGENT_BIN=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
+export SANDBOX_AGENT_BIN
+
+passed=0
+failed=0
+
+# ---- C unit tests -----------------------------------------------------------------------
+shopt -s nullglob
+units=(build/unit/test_*)
+for t in "${units[@]}"; do
+    [ -x "$t" ] && [ -f "$t" ] || continue
+    out=$(timeout --kill-after=5 300 "$t" 2>&1)
+    rc=$?
+    printf '%s\n' "$out"
+    line=$(printf '%s\n' "$out" | grep -oE '(^|[^0-9])[0-9]+ passed, [0-9]+ failed' | tail -n 1 | grep -oE '[0-9]+ passed, [0-9]+ failed')
+    if [ -n "$line" ]; then
+        p=$(awk '{print $1}' <<<"$line")
+        f=$(awk '{print $3}' <<<"$line")
+    else
+        p=0
+        f=0
+    fi
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        echo "run.sh: $t exited with status $rc" >&2
+        f=1
+    fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+done
+echo "unit tests: $passed passed, $failed failed (${#units[@]} executables)"
+
+# ---- integration tests ------------------------------------------------------------------
+tap=$(mktemp)
+trap 'rm -f "$tap"' EXIT
+mapfile -t files < <(find tests/integration -path '*/node_modules' -prune -o -type f \
+    \( -name '*.test.mjs' -o -name '*.test.js' \) -print 2>/dev/null | sort)
+if ((${#files[@]})); then
+    # Files are listed explicitly: directory arguments mean different things across Node versions.
+    timeout --kill-after=10 900 node --test --test-concurrency=2 --test-timeout=60000 \
+        --test-reporter=spec --test-reporter-destination=stdout \
+        --test-reporter=tap --test-reporter-destination="$tap" \
+        "${files[@]}"
+    rc=$?
+    np=$(grep -E '^# pass [0-9]+$' "$tap" | tail -n 1 | awk '{print $3}')
+    nf=$(grep -E '^# fail [0-9]+$' "$tap" | tail -n 1 | awk '{print $3}')
+    nc=$(grep -E '^# cancelled [0-9]+$' "$tap" | tail -n 1 | awk '{print $3}')
+    np=${np:-0}
+    nf=$(( ${nf:-0} + ${nc:-0} ))
+    if [ "$rc" -ne 0 ] && [ "$nf" -eq 0 ]; then
+        echo "run.sh: node --test exited with status $rc" >&2
+        nf=1
+    fi
+    echo "integration tests: $np passed, $nf failed"
+    passed=$((passed + np))
+    failed=$((failed + nf))
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
