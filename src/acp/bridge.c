@@ -65,6 +65,7 @@ struct acp_instance {
     int exit_code;
     int term_signal;
     bool listed;
+    int busy;           /* >0 while a callback walks this instance: freeing is deferred */
     base_buf line;      /* partial stdout line */
     base_buf errline;   /* partial stderr line */
     char *err_tail[ACP_STDERR_TAIL_LINES];
@@ -171,7 +172,7 @@ static void acp_instance_free(acp_instance *in) {
 }
 
 static void acp_maybe_free(acp_instance *in) {
-    if (in->listed || !in->exited || in->pending || in->streams || in->waiters)
+    if (in->busy || in->listed || !in->exited || in->pending || in->streams || in->waiters)
         return;
     acp_instance_free(in);
 }
@@ -401,6 +402,7 @@ static void acp_on_stderr(proc_child *c, const char *data, size_t len, void *ud)
 
 static void acp_on_exit(proc_child *c, int code, int sig, void *ud) {
     acp_instance *in = ud;
+    in->busy++; /* answering the last pending request must not free us mid-walk */
     in->exited = true;
     in->exit_code = code;
     in->term_signal = sig;
@@ -438,6 +440,7 @@ static void acp_on_exit(proc_child *c, int code, int sig, void *ud) {
         free(w);
         w = next;
     }
+    in->busy--;
     acp_maybe_free(in);
 }
 
@@ -711,9 +714,8 @@ static void acp_get_handler(http_req *req, void *ud) {
         free(detail);
         return;
     }
-    http_stream_start(req, 200, "text/event-stream", "cache-control: no-cache\r\n");
-    if (req->method == HTTP_M_HEAD)
-        return;
+    if (!http_stream_start(req, 200, "text/event-stream", "cache-control: no-cache\r\n"))
+        return; /* HEAD: headers only, and req is gone */
     acp_stream *s = base_xcalloc(1, sizeof *s);
     s->inst = in;
     s->req = req;

@@ -106,7 +106,14 @@ const char *base_trim(const char *s, size_t *len) {
 }
 
 bool base_parse_u64(const char *s, size_t len, uint64_t *out) {
-    if (len == 0 || len > 20)
+    if (len == 0)
+        return false;
+    /* Leading zeros never overflow: skip them before the length check. */
+    while (len > 1 && s[0] == '0') {
+        s++;
+        len--;
+    }
+    if (len > 20)
         return false;
     uint64_t v = 0;
     for (size_t i = 0; i < len; i++) {

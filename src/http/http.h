@@ -146,8 +146,9 @@ void http_problem_with_message(http_req *req, int status, const char *code, cons
 json_t *http_req_json_body(http_req *req, bool allow_empty);
 
 /* ---- streams (chunked) ---- */
-/* Send status + headers with chunked encoding; the request stays open. */
-void http_stream_start(http_req *req, int status, const char *content_type,
+/* Send status + headers with chunked encoding; the request stays open. Returns false when
+ * no stream follows (HEAD): the request is then complete and must not be touched. */
+bool http_stream_start(http_req *req, int status, const char *content_type,
                        const char *extra_headers);
 /* Queue one chunk. Returns false when the consumer was dropped (too slow or gone); the
  * abort callback has then run. The rcbuf is referenced, not copied. */

@@ -399,7 +399,7 @@ void http_cors_preflight(http_req *req) {
 
 /* ---- streams ------------------------------------------------------------------------------ */
 
-void http_stream_start(http_req *req, int status, const char *content_type,
+bool http_stream_start(http_req *req, int status, const char *content_type,
                        const char *extra_headers) {
     req->streaming = true;
     req->status = status;
@@ -420,7 +420,9 @@ void http_stream_start(http_req *req, int status, const char *content_type,
         req->streaming = false;
         http_mark_answered(req, status);
         http_conn_request_done(req->conn, req);
+        return false;
     }
+    return true;
 }
 
 bool http_stream_write(http_req *req, base_rcbuf *data) {

@@ -402,6 +402,36 @@ static unsigned http_method_bit(unsigned m) {
     }
 }
 
+/* Request target -> path and query. The fragment is dropped (it ends the target, even
+ * before a '?'), and the absolute form "http://host:port/path" is reduced to its path. */
+static void http_split_target(http_req *r, const char *url, size_t len) {
+    const char *hash = memchr(url, '#', len);
+    if (hash)
+        len = (size_t)(hash - url);
+    const char *start = url;
+    if (len > 7 && (base_ascii_ieq(url, "http://", 7) || (len > 8 && base_ascii_ieq(url, "https://", 8)))) {
+        const char *auth = url + (url[4] == ':' ? 7 : 8);
+        const char *slash = memchr(auth, '/', len - (size_t)(auth - url));
+        const char *qm = memchr(auth, '?', len - (size_t)(auth - url));
+        if (qm && (!slash || qm < slash))
+            slash = NULL;
+        start = slash ? slash : url + len;
+        if (!slash) {
+            /* "http://host" or "http://host?q": the path is "/". */
+            r->path = base_xstrdup("/");
+            if (qm)
+                r->query = base_xstrndup(qm + 1, len - (size_t)(qm + 1 - url));
+            return;
+        }
+    }
+    size_t rest = len - (size_t)(start - url);
+    const char *q = memchr(start, '?', rest);
+    size_t plen = q ? (size_t)(q - start) : rest;
+    r->path = base_xstrndup(start, plen);
+    if (q)
+        r->query = base_xstrndup(q + 1, rest - plen - 1);
+}
+
 static int http_on_headers_complete(http_parser *p) {
     http_conn *c = p->data;
     http_req *r = c->cur;
@@ -410,15 +440,7 @@ static int http_on_headers_complete(http_parser *p) {
     r->method_name = base_xstrdup(http_method_str((enum http_method)p->method));
     r->http10 = p->http_major == 1 && p->http_minor == 0;
     r->keep_alive = http_should_keep_alive(p) != 0;
-    const char *url = c->url.data ? c->url.data : "";
-    const char *q = strchr(url, '?');
-    const char *hash = strchr(url, '#');
-    size_t plen = q ? (size_t)(q - url) : (hash ? (size_t)(hash - url) : strlen(url));
-    r->path = base_xstrndup(url, plen);
-    if (q) {
-        size_t qlen = hash && hash > q ? (size_t)(hash - q - 1) : strlen(q + 1);
-        r->query = base_xstrndup(q + 1, qlen);
-    }
+    http_split_target(r, c->url.data ? c->url.data : "", c->url.len);
     bool has_body = (p->flags & F_CHUNKED) ||
                     (p->content_length > 0 && p->content_length != ULLONG_MAX);
     r->chunked_body = (p->flags & F_CHUNKED) != 0;
