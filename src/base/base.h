@@ -83,6 +83,8 @@ uint64_t base_mono_ms(void); /* monotonic */
 /* Decode %XX escapes (and '+' as space when plus_is_space). Returns NULL on a malformed
  * escape or an embedded NUL. Caller frees. */
 char *base_percent_decode(const char *s, size_t len, bool plus_is_space);
+/* True when the n bytes are well-formed UTF-8 (no overlongs, surrogates or NUL). */
+bool base_utf8_valid(const char *s, size_t n);
 /* Constant-time equality for secrets: time depends only on the lengths. */
 bool base_ct_equal(const char *a, size_t alen, const char *b, size_t blen);
 /* Case-insensitive ASCII comparison of n bytes. */

@@ -64,6 +64,39 @@ char *base_percent_decode(const char *s, size_t len, bool plus_is_space) {
     return out;
 }
 
+bool base_utf8_valid(const char *s, size_t n) {
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    while (p < end) {
+        unsigned c = *p++;
+        if (c == 0)
+            return false;
+        if (c < 0x80)
+            continue;
+        int extra;
+        unsigned min;
+        if ((c & 0xE0) == 0xC0) {
+            extra = 1, min = 0x80, c &= 0x1F;
+        } else if ((c & 0xF0) == 0xE0) {
+            extra = 2, min = 0x800, c &= 0x0F;
+        } else if ((c & 0xF8) == 0xF0) {
+            extra = 3, min = 0x10000, c &= 0x07;
+        } else {
+            return false;
+        }
+        if (end - p < extra)
+            return false;
+        for (int i = 0; i < extra; i++) {
+            if ((p[i] & 0xC0) != 0x80)
+                return false;
+            c = (c << 6) | (p[i] & 0x3F);
+        }
+        p += extra;
+        if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+            return false;
+    }
+    return true;
+}
+
 bool base_ct_equal(const char *a, size_t alen, const char *b, size_t blen) {
     /* Compare over the longer length so timing reveals only lengths, never content. */
     size_t n = alen > blen ? alen : blen;

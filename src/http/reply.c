@@ -130,7 +130,8 @@ int http_query_get(const http_req *req, const char *key, char **out) {
             const char *v = eq ? eq + 1 : p + plen;
             size_t vlen = eq ? plen - nlen - 1 : 0;
             found = base_percent_decode(v, vlen, true);
-            if (!found) {
+            if (!found || !base_utf8_valid(found, strlen(found))) {
+                free(found);
                 free(name);
                 return -1;
             }

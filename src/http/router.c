@@ -105,6 +105,11 @@ static bool router_set_params(http_req *req, const char **pstart, const size_t *
         req->params[i] = base_percent_decode(pstart[i], plen[i], false);
         if (!req->params[i])
             return false;
+        if (!base_utf8_valid(req->params[i], strlen(req->params[i]))) {
+            free(req->params[i]);
+            req->params[i] = NULL;
+            return false;
+        }
         req->nparams = i + 1;
     }
     return true;
@@ -189,7 +194,7 @@ void http_router_dispatch(http_server *srv, http_req *req) {
         return;
     }
     if (!router_set_params(req, hstart, hlen, hnp)) {
-        http_problem_invalid_request(req, "malformed percent-encoding in path");
+        http_problem_invalid_request(req, "path parameters must be percent-encoded UTF-8");
         return;
     }
     hit->fn(req, hit->ud);

@@ -660,3 +660,16 @@ describe('concurrency with our mock (§5.3.5)', () => {
     }
   });
 });
+
+describe('non-UTF-8 identifiers', () => {
+  S.test('a server id that is not UTF-8 is a 400 problem, and the list stays whole', async (srv) => {
+    const res = await request(srv, 'POST', '/v1/acp/%FF?agent=mock', { body: initializeMsg(0) });
+    assertProblem(res, 400, 'invalid_request');
+    assert.match(res.json().detail, /UTF-8/);
+    const bad = await request(srv, 'POST', '/v1/acp/ok-utf8?agent=%FF', { body: initializeMsg(0) });
+    assertProblem(bad, 400, 'invalid_request');
+    const list = await request(srv, 'GET', '/v1/acp');
+    assert.equal(list.status, 200);
+    assert.ok(Array.isArray(list.json().servers));
+  });
+});
