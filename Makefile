@@ -37,6 +37,10 @@ $(ASANDIR)/obj/%.o: src/%.c $(wildcard src/*/*.h) src/agents/catalog.json web/in
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -O1 $(ASANFLAGS) -c -o $@ $<
 
+$(ASANDIR)/unit/%: tests/unit/%.c $(ASANLIB) tests/unit/unit.h
+	@mkdir -p $(ASANDIR)/unit
+	$(CC) $(CFLAGS_BASE) -O1 $(ASANFLAGS) -Itests/unit -o $@ $< $(ASANLIB) $(LIBS)
+
 build/unit/%: tests/unit/%.c $(LIBOBJS) tests/unit/unit.h
 	@mkdir -p build/unit
 	$(CC) $(CFLAGS_BASE) $(OPT) -Itests/unit -o $@ $< $(LIBOBJS) $(LIBS)
@@ -56,9 +60,9 @@ unit: $(patsubst tests/unit/%.c,build/unit/%,$(UNIT))
 test: deps build/sandbox-agent unit
 	@bash tests/run.sh build/sandbox-agent
 
-asan: deps $(ASANDIR)/sandbox-agent
+asan: deps $(ASANDIR)/sandbox-agent $(patsubst tests/unit/%.c,$(ASANDIR)/unit/%,$(UNIT))
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86 UBSAN_OPTIONS=print_stacktrace=1 \
-	  SANDBOX_AGENT_SANITIZED=1 bash tests/run.sh $(ASANDIR)/sandbox-agent
+	  SANDBOX_AGENT_SANITIZED=1 UNIT_DIR=$(ASANDIR)/unit bash tests/run.sh $(ASANDIR)/sandbox-agent
 
 fuzz: deps
 	@bash tests/fuzz/run.sh

@@ -30,7 +30,7 @@ failed=0
 
 # ---- C unit tests -----------------------------------------------------------------------
 shopt -s nullglob
-units=(build/unit/test_*)
+units=("${UNIT_DIR:-build/unit}"/test_*)
 for t in "${units[@]}"; do
     [ -x "$t" ] && [ -f "$t" ] || continue
     out=$(timeout --kill-after=5 300 "$t" 2>&1)
