@@ -23,7 +23,7 @@ const capsOf = (id) => {
   const col = IDS.indexOf(id);
   return Object.fromEntries(CAP_KEYS.map((k, row) => [k, CAP_TABLE[row][col] === 'Y']));
 };
-const CAPTURED = JSON.parse(fs.readFileSync(path.join(REPO, '../shared/spec/agents-config-0.4.2.json'), 'utf8'));
+const CAPTURED = JSON.parse(fs.readFileSync(path.join(REPO, 'tests/fixtures/agents-config-0.4.2.json'), 'utf8'));
 const capturedOf = (id) => CAPTURED.agents.find((a) => a.id === id);
 
 // Binaries whose presence on PATH may legitimately make an agent count as installed.
