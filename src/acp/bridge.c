@@ -28,12 +28,12 @@ typedef struct acp_instance acp_instance;
  * answered (or its HTTP request aborted) AND its stdin write has completed. */
 typedef struct acp_pending {
     acp_instance *inst;
-    http_req *req;       /* NULL once answered or aborted */
-    json_t *id;          /* request id (requests only) */
+    http_req *req; /* NULL once answered or aborted */
+    json_t *id;    /* request id (requests only) */
     bool is_request;
     bool write_inflight;
     bool listed;
-    uv_timer_t *timer;   /* request timeout; closed asynchronously */
+    uv_timer_t *timer; /* request timeout; closed asynchronously */
     struct acp_pending *next, *prev;
 } acp_pending;
 
@@ -65,9 +65,9 @@ struct acp_instance {
     int exit_code;
     int term_signal;
     bool listed;
-    int busy;           /* >0 while a callback walks this instance: freeing is deferred */
-    base_buf line;      /* partial stdout line */
-    base_buf errline;   /* partial stderr line */
+    int busy;         /* >0 while a callback walks this instance: freeing is deferred */
+    base_buf line;    /* partial stdout line */
+    base_buf errline; /* partial stderr line */
     char *err_tail[ACP_STDERR_TAIL_LINES];
     size_t err_count, err_head;
     acp_journal *journal;
@@ -147,8 +147,8 @@ static void acp_unlist(acp_instance *in) {
     }
     in->listed = false;
     if (b->nz == b->capz)
-        b->zombies = base_xrealloc(b->zombies, (b->capz = b->capz ? b->capz * 2 : 8) *
-                                                   sizeof(acp_instance *));
+        b->zombies = base_xrealloc(b->zombies,
+                                   (b->capz = b->capz ? b->capz * 2 : 8) * sizeof(acp_instance *));
     b->zombies[b->nz++] = in;
 }
 
@@ -321,8 +321,7 @@ static void acp_handle_line(acp_instance *in, const char *line, size_t len) {
     json_t *msg = base_json_parse(line, len, err, sizeof err);
     if (!msg) {
         json_t *n = json_pack("{s:s,s:s,s:{s:s,s:s%}}", "jsonrpc", "2.0", "method",
-                              "_adapter/invalid_stdout", "params", "error", err, "raw", line,
-                              len);
+                              "_adapter/invalid_stdout", "params", "error", err, "raw", line, len);
         if (!n) /* raw was not valid UTF-8: keep what we can say about it */
             n = json_pack("{s:s,s:s,s:{s:s,s:s}}", "jsonrpc", "2.0", "method",
                           "_adapter/invalid_stdout", "params", "error", err, "raw",
@@ -333,8 +332,7 @@ static void acp_handle_line(acp_instance *in, const char *line, size_t len) {
     }
     /* Stored verbatim: the agent's line is already one compact JSON text. */
     acp_journal_append(in->journal, line, len);
-    if (json_is_object(msg) && acp_classify(msg) == ACP_MSG_RESPONSE &&
-        json_object_get(msg, "id"))
+    if (json_is_object(msg) && acp_classify(msg) == ACP_MSG_RESPONSE && json_object_get(msg, "id"))
         acp_deliver_response(in, msg, line, len);
     json_decref(msg);
 }
@@ -414,8 +412,7 @@ static void acp_on_exit(proc_child *c, int code, int sig, void *ud) {
              in->agent, code, sig);
     json_t *n = json_pack("{s:s,s:s,s:{s:o,s:b}}", "jsonrpc", "2.0", "method",
                           "_adapter/agent_exited", "params", "code",
-                          sig ? json_null() : json_integer(code), "success",
-                          !sig && code == 0);
+                          sig ? json_null() : json_integer(code), "success", !sig && code == 0);
     acp_append_json(in, n);
     json_decref(n);
     /* Fail every request still waiting: its answer can no longer come. */
@@ -541,8 +538,8 @@ static acp_instance *acp_instance_create(acp_bridge *b, const char *server_id, c
     LOG_INFO("agent process started", "server_id=%s agent=%s pid=%d", server_id, agent,
              (int)proc_pid(in->child));
     if (b->n == b->cap)
-        b->items = base_xrealloc(b->items, (b->cap = b->cap ? b->cap * 2 : 8) *
-                                               sizeof(acp_instance *));
+        b->items =
+            base_xrealloc(b->items, (b->cap = b->cap ? b->cap * 2 : 8) * sizeof(acp_instance *));
     b->items[b->n++] = in;
     in->listed = true;
     return in;
@@ -572,7 +569,8 @@ static void acp_post_handler(http_req *req, void *ud) {
     }
     if (!acp_content_type_ok(req)) {
         http_problem_with_message(req, 415, "unsupported_media_type", "Unsupported Media Type",
-                                  "unsupported media type", "content-type must be application/json");
+                                  "unsupported media type",
+                                  "content-type must be application/json");
         goto out;
     }
     if (!http_req_accepts(req, "application", "json")) {
@@ -581,8 +579,8 @@ static void acp_post_handler(http_req *req, void *ud) {
         goto out;
     }
     char err[256];
-    json_t *msg = base_json_parse(req->body.data ? req->body.data : "", req->body.len, err,
-                                  sizeof err);
+    json_t *msg =
+        base_json_parse(req->body.data ? req->body.data : "", req->body.len, err, sizeof err);
     if (!msg) {
         http_problem_invalid_request(req, "invalid JSON body: %s", err);
         goto out;

@@ -29,8 +29,8 @@ typedef struct acp_ring {
 
 base_rcbuf *acp_sse_frame(uint64_t id, const char *json, size_t len) {
     char head[64];
-    int hl = snprintf(head, sizeof head, "event: message\nid: %llu\ndata: ",
-                      (unsigned long long)id);
+    int hl =
+        snprintf(head, sizeof head, "event: message\nid: %llu\ndata: ", (unsigned long long)id);
     base_rcbuf *f = base_rcbuf_new(NULL, (size_t)hl + len + 2);
     memcpy(f->data, head, (size_t)hl);
     memcpy(f->data + hl, json, len);
@@ -40,7 +40,7 @@ base_rcbuf *acp_sse_frame(uint64_t id, const char *json, size_t len) {
 }
 
 static uint64_t acp_ring_append(acp_journal *j, const char *json, size_t len,
-                               base_rcbuf **frame_out) {
+                                base_rcbuf **frame_out) {
     acp_ring *r = (acp_ring *)j;
     uint64_t id = r->next_id++;
     base_rcbuf *frame = acp_sse_frame(id, json, len);

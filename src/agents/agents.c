@@ -332,9 +332,9 @@ static json_t *agents_info(const char *id, bool config) {
     int64_t oldest = 0;
     if (agents_ctx.instances && agents_ctx.instances(agents_ctx.ud, id, &oldest) > 0) {
         int64_t up = base_now_ms() - oldest;
-        json_object_set_new(o, "serverStatus",
-                            json_pack("{s:s,s:I}", "status", "running", "uptimeMs",
-                                      (json_int_t)(up < 0 ? 0 : up)));
+        json_object_set_new(
+            o, "serverStatus",
+            json_pack("{s:s,s:I}", "status", "running", "uptimeMs", (json_int_t)(up < 0 ? 0 : up)));
     }
     if (config)
         json_object_set(o, "configOptions", json_object_get(cat, "configOptions"));
@@ -345,7 +345,8 @@ static json_t *agents_info(const char *id, bool config) {
 static bool agents_query(http_req *req, bool *config) {
     bool no_cache = false;
     *config = false;
-    if (http_query_bool(req, "config", config) < 0 || http_query_bool(req, "no_cache", &no_cache) < 0) {
+    if (http_query_bool(req, "config", config) < 0 ||
+        http_query_bool(req, "no_cache", &no_cache) < 0) {
         http_problem_invalid_request(req, "query parameters `config` and `no_cache` must be "
                                           "`true` or `false`, given at most once");
         return false;
@@ -402,8 +403,7 @@ static void agents_install_handler(http_req *req, void *ud) {
     const agents_def *d = agents_find(id);
     if (d->hint) {
         if (agents_installed(id) && !reinstall) {
-            http_reply_json(req, 200, json_pack("{s:b,s:[]}", "already_installed", 1,
-                                                "artifacts"));
+            http_reply_json(req, 200, json_pack("{s:b,s:[]}", "already_installed", 1, "artifacts"));
             return;
         }
         char *detail = base_xasprintf("install failed: %s", id);
@@ -426,9 +426,9 @@ static void agents_install_handler(http_req *req, void *ud) {
     int r = agents_write_mock_launcher(&path);
     if (r < 0) {
         char *detail = base_xasprintf("install failed: %s", id);
-        http_reply_problem(req, 500, "install_failed", "Install Failed", detail,
-                           json_pack("{s:s,s:{s:s}}", "agent", id, "details", "stderr",
-                                     strerror(-r)));
+        http_reply_problem(
+            req, 500, "install_failed", "Install Failed", detail,
+            json_pack("{s:s,s:{s:s}}", "agent", id, "details", "stderr", strerror(-r)));
         free(detail);
         return;
     }

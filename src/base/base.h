@@ -67,16 +67,16 @@ void base_log(base_log_level lvl, const char *msg, const char *fmt, ...)
 #define LOG_ERROR(msg, ...) base_log(BASE_LOG_ERROR, msg, __VA_ARGS__)
 #define LOG_WARN(msg, ...) base_log(BASE_LOG_WARN, msg, __VA_ARGS__)
 #define LOG_INFO(msg, ...) base_log(BASE_LOG_INFO, msg, __VA_ARGS__)
-#define LOG_DEBUG(msg, ...)                                                                    \
-    do {                                                                                       \
-        if (base_log_enabled(BASE_LOG_DEBUG))                                                  \
-            base_log(BASE_LOG_DEBUG, msg, __VA_ARGS__);                                        \
+#define LOG_DEBUG(msg, ...)                                                                        \
+    do {                                                                                           \
+        if (base_log_enabled(BASE_LOG_DEBUG))                                                      \
+            base_log(BASE_LOG_DEBUG, msg, __VA_ARGS__);                                            \
     } while (0)
 /* Quote a value for logfmt into a caller buffer (truncates). Returns out. */
 const char *base_log_quote(char *out, size_t cap, const char *s);
 
 /* ---- time ------------------------------------------------------------------------------- */
-int64_t base_now_ms(void);  /* wall clock, Unix epoch milliseconds */
+int64_t base_now_ms(void);   /* wall clock, Unix epoch milliseconds */
 uint64_t base_mono_ms(void); /* monotonic */
 
 /* ---- strings ---------------------------------------------------------------------------- */

@@ -71,9 +71,8 @@ void base_log(base_log_level lvl, const char *msg, const char *fmt, ...) {
     char line[2048];
     char q[512];
     int n = snprintf(line, sizeof line, "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s msg=%s",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, (long)(tv.tv_usec / 1000), names[lvl],
-                     base_log_quote(q, sizeof q, msg));
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     (long)(tv.tv_usec / 1000), names[lvl], base_log_quote(q, sizeof q, msg));
     if (n < 0)
         return;
     if ((size_t)n >= sizeof line - 2)

@@ -8,17 +8,18 @@
 #include "proc/proc.h"
 
 static void cli_usage(FILE *f) {
-    fprintf(f, "sandbox-agent %s\n"
-               "Run AI coding agents inside a sandbox, driven over HTTP.\n\n"
-               "Usage: sandbox-agent [OPTIONS] <COMMAND>\n\n"
-               "Commands:\n"
-               "  server  Run the HTTP server (default 127.0.0.1:2468)\n"
-               "  help    Print this message or the help of the given command\n\n"
-               "Options:\n"
-               "  -h, --help     Print help\n"
-               "  -V, --version  Print version\n\n"
-               "Environment:\n"
-               "  SANDBOX_AGENT_LOG=error|warn|info|debug  log level (logfmt on stderr)\n",
+    fprintf(f,
+            "sandbox-agent %s\n"
+            "Run AI coding agents inside a sandbox, driven over HTTP.\n\n"
+            "Usage: sandbox-agent [OPTIONS] <COMMAND>\n\n"
+            "Commands:\n"
+            "  server  Run the HTTP server (default 127.0.0.1:2468)\n"
+            "  help    Print this message or the help of the given command\n\n"
+            "Options:\n"
+            "  -h, --help     Print help\n"
+            "  -V, --version  Print version\n\n"
+            "Environment:\n"
+            "  SANDBOX_AGENT_LOG=error|warn|info|debug  log level (logfmt on stderr)\n",
             BASE_VERSION);
 }
 

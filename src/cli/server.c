@@ -134,8 +134,7 @@ static void cli_list_push(cli_list *l, const char *s) {
 }
 
 /* Matches "-x VALUE", "--long VALUE", "--long=VALUE" and "-xVALUE". */
-static bool cli_opt(int argc, char **argv, int *i, const char *s, const char *l,
-                    const char **val) {
+static bool cli_opt(int argc, char **argv, int *i, const char *s, const char *l, const char **val) {
     const char *a = argv[*i];
     size_t ll = strlen(l);
     if (!strncmp(a, l, ll) && a[ll] == '=') {
@@ -199,8 +198,8 @@ int cli_server_main(int argc, char **argv) {
     cfg.cors_origins = origins.v;
     cfg.cors_methods = methods.v;
     cfg.cors_headers = headers.v;
-    cfg.max_body_bytes = (size_t)base_env_int("SANDBOX_AGENT_MAX_BODY_BYTES", 32 << 20, 2 << 20,
-                                              (int64_t)1 << 40);
+    cfg.max_body_bytes =
+        (size_t)base_env_int("SANDBOX_AGENT_MAX_BODY_BYTES", 32 << 20, 2 << 20, (int64_t)1 << 40);
 
     signal(SIGPIPE, SIG_IGN);
 
@@ -224,8 +223,7 @@ int cli_server_main(int argc, char **argv) {
     if (r != 0) {
         LOG_ERROR("cannot listen", "host=%s port=%d error=\"%s\"", cfg.host, cfg.port,
                   uv_strerror(r));
-        fprintf(stderr, "error: cannot listen on %s:%d: %s\n", cfg.host, cfg.port,
-                uv_strerror(r));
+        fprintf(stderr, "error: cannot listen on %s:%d: %s\n", cfg.host, cfg.port, uv_strerror(r));
         http_server_free(s.http);
         acp_bridge_free(s.acp);
         uv_loop_close(s.loop);

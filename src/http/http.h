@@ -80,10 +80,10 @@ struct http_req {
 typedef struct http_config {
     const char *host;
     int port;
-    const char *token;          /* NULL = no auth */
-    const char **cors_origins;  /* NULL-terminated, may be NULL */
-    const char **cors_methods;  /* NULL-terminated; NULL = any */
-    const char **cors_headers;  /* NULL-terminated; NULL = any */
+    const char *token;         /* NULL = no auth */
+    const char **cors_origins; /* NULL-terminated, may be NULL */
+    const char **cors_methods; /* NULL-terminated; NULL = any */
+    const char **cors_headers; /* NULL-terminated; NULL = any */
     bool cors_credentials;
     size_t max_body_bytes;      /* 413 above this */
     uint64_t header_timeout_ms; /* from a request's first byte to its end of headers */

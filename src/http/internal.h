@@ -34,8 +34,8 @@ struct http_conn {
     uv_shutdown_t shutdown_req;
     int open_handles;
     http_parser parser;
-    base_buf in;     /* received bytes not yet fed to the parser */
-    http_req *cur;   /* request being parsed */
+    base_buf in;      /* received bytes not yet fed to the parser */
+    http_req *cur;    /* request being parsed */
     http_req *active; /* request dispatched and awaiting its answer */
     base_buf url;
     base_buf hfield;
@@ -49,7 +49,7 @@ struct http_conn {
     bool closing;
     bool shutting_down;
     bool dispatching;
-    bool in_io; /* inside a read/resume pass: timer armed once at its end */
+    bool in_io;   /* inside a read/resume pass: timer armed once at its end */
     bool fake;    /* fuzz/test connection with no socket */
     bool saw_eof; /* the client half-closed; answer the active request, then close */
     size_t write_pending;

@@ -200,8 +200,8 @@ bool http_req_accepts(const http_req *req, const char *type, const char *sub) {
         if (slash) {
             size_t a = (size_t)(slash - mt), b = n - a - 1;
             bool type_ok = (a == 1 && mt[0] == '*') || (a == tl && base_ascii_ieq(mt, type, tl));
-            bool sub_ok = (b == 1 && slash[1] == '*') ||
-                          (b == sl && base_ascii_ieq(slash + 1, sub, sl));
+            bool sub_ok =
+                (b == 1 && slash[1] == '*') || (b == sl && base_ascii_ieq(slash + 1, sub, sl));
             bool wild_type = a == 1 && mt[0] == '*';
             ok = type_ok && sub_ok && (!wild_type || (b == 1 && slash[1] == '*'));
         }
@@ -275,7 +275,8 @@ static void http_send(http_req *req, int status, const char *ctype, const char *
         uv_buf_t b = uv_buf_init(head, (unsigned)(hlen + len));
         http_conn_write(c, &b, 1, head, NULL);
     } else if (with_body) {
-        uv_buf_t b[2] = {uv_buf_init(head, (unsigned)hlen), uv_buf_init((char *)body, (unsigned)len)};
+        uv_buf_t b[2] = {uv_buf_init(head, (unsigned)hlen),
+                         uv_buf_init((char *)body, (unsigned)len)};
         http_conn_write(c, b, 2, head, NULL);
     } else {
         uv_buf_t b = uv_buf_init(head, (unsigned)hlen);
@@ -354,8 +355,8 @@ json_t *http_req_json_body(http_req *req, bool allow_empty) {
         return NULL;
     }
     char err[256];
-    json_t *v = base_json_parse(req->body.data ? req->body.data : "", req->body.len, err,
-                                sizeof err);
+    json_t *v =
+        base_json_parse(req->body.data ? req->body.data : "", req->body.len, err, sizeof err);
     if (!v) {
         http_problem_invalid_request(req, "failed to parse the request body as JSON: %s", err);
         return NULL;

@@ -98,8 +98,7 @@ static bool router_match(const http_route_entry *r, const char *path, const char
 }
 
 /* Decode the recorded parameter spans into req->params; false on a malformed escape. */
-static bool router_set_params(http_req *req, const char **pstart, const size_t *plen,
-                              size_t np) {
+static bool router_set_params(http_req *req, const char **pstart, const size_t *plen, size_t np) {
     req->params = base_xcalloc(np ? np : 1, sizeof(char *));
     for (size_t i = 0; i < np; i++) {
         req->params[i] = base_percent_decode(pstart[i], plen[i], false);
@@ -139,8 +138,8 @@ static void router_allow_header(base_buf *b, unsigned methods) {
     static const struct {
         unsigned bit;
         const char *name;
-    } order[] = {{HTTP_M_POST, "POST"},     {HTTP_M_PUT, "PUT"},       {HTTP_M_GET, "GET"},
-                 {HTTP_M_HEAD, "HEAD"},     {HTTP_M_DELETE, "DELETE"}, {HTTP_M_PATCH, "PATCH"},
+    } order[] = {{HTTP_M_POST, "POST"},      {HTTP_M_PUT, "PUT"},       {HTTP_M_GET, "GET"},
+                 {HTTP_M_HEAD, "HEAD"},      {HTTP_M_DELETE, "DELETE"}, {HTTP_M_PATCH, "PATCH"},
                  {HTTP_M_OPTIONS, "OPTIONS"}};
     bool first = true;
     base_buf_appends(b, "allow: ");
@@ -180,9 +179,9 @@ void http_router_dispatch(http_server *srv, http_req *req) {
     }
     if ((flags & HTTP_ROUTE_AUTH) && srv->cfg.token &&
         !router_token_ok(srv, req, hit ? hit->flags : flags)) {
-        http_reply_problem(req, 401, "token_invalid", "Token Invalid", "token invalid",
-                           json_pack("{s:{s:s}}", "details", "message",
-                                     "missing or invalid bearer token"));
+        http_reply_problem(
+            req, 401, "token_invalid", "Token Invalid", "token invalid",
+            json_pack("{s:{s:s}}", "details", "message", "missing or invalid bearer token"));
         return;
     }
     if (!hit) {

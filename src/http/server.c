@@ -266,8 +266,7 @@ static void http_timer_cb(uv_timer_t *t) {
                        "the client took too long to send the request");
         break;
     case HTTP_CONN_HANDLING:
-        LOG_WARN("dropping connection whose output stalled", "pending_bytes=%zu",
-                 c->write_pending);
+        LOG_WARN("dropping connection whose output stalled", "pending_bytes=%zu", c->write_pending);
         http_conn_close(c);
         break;
     case HTTP_CONN_DRAINING:
@@ -409,7 +408,8 @@ static void http_split_target(http_req *r, const char *url, size_t len) {
     if (hash)
         len = (size_t)(hash - url);
     const char *start = url;
-    if (len > 7 && (base_ascii_ieq(url, "http://", 7) || (len > 8 && base_ascii_ieq(url, "https://", 8)))) {
+    if (len > 7 &&
+        (base_ascii_ieq(url, "http://", 7) || (len > 8 && base_ascii_ieq(url, "https://", 8)))) {
         const char *auth = url + (url[4] == ':' ? 7 : 8);
         const char *slash = memchr(auth, '/', len - (size_t)(auth - url));
         const char *qm = memchr(auth, '?', len - (size_t)(auth - url));
@@ -441,8 +441,8 @@ static int http_on_headers_complete(http_parser *p) {
     r->http10 = p->http_major == 1 && p->http_minor == 0;
     r->keep_alive = http_should_keep_alive(p) != 0;
     http_split_target(r, c->url.data ? c->url.data : "", c->url.len);
-    bool has_body = (p->flags & F_CHUNKED) ||
-                    (p->content_length > 0 && p->content_length != ULLONG_MAX);
+    bool has_body =
+        (p->flags & F_CHUNKED) || (p->content_length > 0 && p->content_length != ULLONG_MAX);
     r->chunked_body = (p->flags & F_CHUNKED) != 0;
     if (p->content_length != ULLONG_MAX && p->content_length > c->srv->cfg.max_body_bytes) {
         c->reject_status = 413;
@@ -643,8 +643,8 @@ void http_conn_request_done(http_conn *c, http_req *req) {
     if (c->active != req)
         return;
     bool keep = req->keep_alive && !c->srv->closing;
-    LOG_DEBUG("request", "method=%s path=%s status=%d latency_ms=%llu", req->method_name,
-              req->path, req->status, (unsigned long long)(base_mono_ms() - req->start_ms));
+    LOG_DEBUG("request", "method=%s path=%s status=%d latency_ms=%llu", req->method_name, req->path,
+              req->status, (unsigned long long)(base_mono_ms() - req->start_ms));
     c->active = NULL;
     http_req_free(req);
     if (!keep) {

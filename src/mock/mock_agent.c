@@ -906,8 +906,8 @@ static void mock_rpc_prompt(json_t *id, json_t *params) {
             json_t *tx = json_object_get(block, "text");
             /* The SDK's resumeSession prepends earlier turns as one context block. It is
              * history, not the user's words: it must not echo or trigger scenarios again. */
-            if (json_is_string(tx) && !strncmp(json_string_value(tx), MOCK_REPLAY_PREFIX,
-                                                strlen(MOCK_REPLAY_PREFIX))) {
+            if (json_is_string(tx) &&
+                !strncmp(json_string_value(tx), MOCK_REPLAY_PREFIX, strlen(MOCK_REPLAY_PREFIX))) {
                 base_buf_appendf(&notes, "Received %zu bytes of replayed session history.\n",
                                  json_string_length(tx));
                 continue;

@@ -107,8 +107,7 @@ static void proc_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b) {
     b->len = 65536;
 }
 
-static void proc_on_read(proc_child *c, uv_stream_t *s, ssize_t n, const uv_buf_t *b,
-                         bool is_out) {
+static void proc_on_read(proc_child *c, uv_stream_t *s, ssize_t n, const uv_buf_t *b, bool is_out) {
     if (n > 0 && !c->released) {
         if (is_out && c->cb.on_stdout)
             c->cb.on_stdout(c, b->base, (size_t)n, c->ud);
@@ -254,8 +253,7 @@ static void proc_write_cb(uv_write_t *w, int status) {
     free(r);
 }
 
-int proc_write(proc_child *c, const char *data, size_t len, void (*done)(int, void *),
-               void *ud) {
+int proc_write(proc_child *c, const char *data, size_t len, void (*done)(int, void *), void *ud) {
     if (c->in_closed || c->exit_reported)
         return UV_EPIPE;
     if (c->reaped)
@@ -407,7 +405,7 @@ void proc_fini(void) {
 }
 
 int proc_exec_guard_main(int argc, char **argv) {
-    if (argc < 2) {
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         fprintf(stderr, "usage: sandbox-agent exec-guard FILE [ARGS...]\n");
         return 2;
     }

@@ -27,10 +27,10 @@ typedef struct proc_callbacks {
 } proc_callbacks;
 
 typedef struct proc_spawn_opts {
-    const char *file;  /* executable (PATH is searched when it has no slash) */
-    char **args;       /* argv, NULL-terminated, args[0] included */
-    char **env;        /* NULL = inherit */
-    const char *cwd;   /* NULL = inherit */
+    const char *file; /* executable (PATH is searched when it has no slash) */
+    char **args;      /* argv, NULL-terminated, args[0] included */
+    char **env;       /* NULL = inherit */
+    const char *cwd;  /* NULL = inherit */
     /* Start through `<self> exec-guard`, which asks the kernel to SIGKILL the child if
      * the server dies without a chance to clean up (SIGKILL, OOM), then execs. */
     bool die_with_server;

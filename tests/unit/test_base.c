@@ -393,15 +393,16 @@ static void test_random_hex(void) {
 static void test_utf8_valid(void) {
     CHECK(base_utf8_valid("", 0));
     CHECK(base_utf8_valid("abc", 3));
-    CHECK(base_utf8_valid("\xe2\x9c\x93", 3));         /* check mark */
-    CHECK(base_utf8_valid("\xf0\x9f\x98\x80", 4));     /* emoji */
-    CHECK(!base_utf8_valid("\xff", 1));                 /* never valid */
-    CHECK(!base_utf8_valid("\xc0\xaf", 2));             /* overlong '/' */
-    CHECK(!base_utf8_valid("\xed\xa0\x80", 3));         /* surrogate */
-    CHECK(!base_utf8_valid("\xe2\x9c", 2));             /* truncated */
-    CHECK(!base_utf8_valid("a\0b", 3));                 /* NUL */
-    CHECK(!base_utf8_valid("\xf4\x90\x80\x80", 4));     /* above U+10FFFF */
+    CHECK(base_utf8_valid("\xe2\x9c\x93", 3));      /* check mark */
+    CHECK(base_utf8_valid("\xf0\x9f\x98\x80", 4));  /* emoji */
+    CHECK(!base_utf8_valid("\xff", 1));             /* never valid */
+    CHECK(!base_utf8_valid("\xc0\xaf", 2));         /* overlong '/' */
+    CHECK(!base_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+    CHECK(!base_utf8_valid("\xe2\x9c", 2));         /* truncated */
+    CHECK(!base_utf8_valid("a\0b", 3));             /* NUL */
+    CHECK(!base_utf8_valid("\xf4\x90\x80\x80", 4)); /* above U+10FFFF */
 }
 
-UNIT_MAIN(test_utf8_valid(); test_percent_decode(); test_ct_equal(); test_ascii_ieq(); test_trim(); test_parse_u64();
-          test_buf(); test_rcbuf(); test_json_parse(); test_log_quote(); test_random_hex())
+UNIT_MAIN(test_utf8_valid(); test_percent_decode(); test_ct_equal(); test_ascii_ieq(); test_trim();
+          test_parse_u64(); test_buf(); test_rcbuf(); test_json_parse(); test_log_quote();
+          test_random_hex())
