@@ -105,9 +105,10 @@ void http_route(http_server *srv, unsigned methods, const char *pattern, unsigne
  * call done. After done the server can be freed with http_server_free. */
 void http_server_close(http_server *srv, void (*done)(void *), void *ud);
 void http_server_free(http_server *srv);
-/* Feed raw bytes through the parser and router without a socket (used by the fuzzer).
- * Responses are discarded. */
-void http_server_feed_for_test(http_server *srv, const char *data, size_t len);
+/* Feed raw bytes through the parser and router without a socket (tests and the fuzzer).
+ * Returns every byte the server answered (caller frees; *out_len gets the length). A
+ * request still unanswered when the input is consumed is aborted. */
+char *http_server_feed_for_test(http_server *srv, const char *data, size_t len, size_t *out_len);
 
 /* ---- request accessors ---- */
 const char *http_req_header(const http_req *req, const char *lname);

@@ -49,9 +49,10 @@ struct http_conn {
     bool closing;
     bool shutting_down;
     bool dispatching;
-    bool in_io;   /* inside a read/resume pass: timer armed once at its end */
-    bool fake;    /* fuzz/test connection with no socket */
-    bool saw_eof; /* the client half-closed; answer the active request, then close */
+    bool in_io;        /* inside a read/resume pass: timer armed once at its end */
+    bool fake;         /* fuzz/test connection with no socket */
+    bool saw_eof;      /* the client half-closed; answer the active request, then close */
+    base_buf fake_out; /* fake connections: what would have been written */
     size_t write_pending;
     uint64_t last_write_ms;
     struct http_conn *prev, *next;

@@ -133,6 +133,7 @@ static void http_conn_free(http_conn *c) {
     base_buf_free(&c->url);
     base_buf_free(&c->hfield);
     base_buf_free(&c->hvalue);
+    base_buf_free(&c->fake_out);
     free(c);
     srv->nconns--;
     if (srv->closing && srv->nconns == 0 && srv->closing_handles == 0 && srv->close_done) {
@@ -221,6 +222,9 @@ static void http_write_cb(uv_write_t *w, int status) {
 }
 
 void http_conn_write(http_conn *c, uv_buf_t *bufs, unsigned n, char *owned, base_rcbuf *rc) {
+    if (c->fake && !c->closing && !c->shutting_down)
+        for (unsigned i = 0; i < n; i++)
+            base_buf_append(&c->fake_out, bufs[i].base, bufs[i].len);
     if (c->closing || c->shutting_down || c->fake) {
         free(owned);
         base_rcbuf_unref(rc);
@@ -764,7 +768,7 @@ void http_server_free(http_server *srv) {
     free(srv);
 }
 
-void http_server_feed_for_test(http_server *srv, const char *data, size_t len) {
+char *http_server_feed_for_test(http_server *srv, const char *data, size_t len, size_t *out_len) {
     http_conn *c = base_xcalloc(1, sizeof *c);
     c->fake = true;
     http_conn_init_common(srv, c);
@@ -773,5 +777,7 @@ void http_server_feed_for_test(http_server *srv, const char *data, size_t len) {
     http_conn_process(c);
     /* A fake connection has no socket: anything still pending is aborted now. */
     http_conn_close(c);
+    char *out = base_buf_steal(&c->fake_out, out_len);
     http_conn_free(c);
+    return out;
 }

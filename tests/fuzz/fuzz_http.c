@@ -199,7 +199,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int i = 0; i < 2; i++) {
         pending_async = 0;
         aborted = 0;
-        http_server_feed_for_test(servers[i], (const char *)data, size);
+        free(http_server_feed_for_test(servers[i], (const char *)data, size, NULL));
         if (pending_async != 0)
             fail("an asynchronous request was not aborted when the feed returned");
     }
