@@ -4,22 +4,13 @@ import assert from 'node:assert/strict';
 import * as nodeTest from 'node:test';
 import { SandboxAgentError, AcpRpcError, UnsupportedSessionValueError } from 'sandbox-agent';
 import { sharedServer, withServer, NEEDS_OUR_MOCK, IS_REFERENCE } from './lib/server.mjs';
-import { connect, collect, recordingFetch, text } from './lib/sdk.mjs';
+import { connect, collect, recordingFetch, text, withSdk } from './lib/sdk.mjs';
 import { request } from './lib/http.mjs';
 
 const { describe, test } = nodeTest;
 const S = sharedServer(nodeTest, { env: { SANDBOX_AGENT_ACP_REGISTRY_URL: 'http://127.0.0.1:9/registry.json' } });
 const skip = NEEDS_OUR_MOCK;
 
-/** Runs fn(sdk) with a connected client and always disposes it. */
-async function withSdk(srv, opts, fn) {
-  const sdk = await connect(srv, opts);
-  try {
-    return await fn(sdk);
-  } finally {
-    await sdk.dispose();
-  }
-}
 
 describe('connection and agents API', () => {
   S.test('getHealth, listAgents, getAgent, installAgent, listAcpServers', (srv) =>

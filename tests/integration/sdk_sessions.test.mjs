@@ -4,21 +4,13 @@ import assert from 'node:assert/strict';
 import * as nodeTest from 'node:test';
 import { SandboxAgent, InMemorySessionPersistDriver } from 'sandbox-agent';
 import { sharedServer, withServer, waitFor, descendants, NEEDS_OUR_MOCK, OURS_ONLY, IS_REFERENCE } from './lib/server.mjs';
-import { connect, collect, recordingFetch, text } from './lib/sdk.mjs';
+import { connect, collect, recordingFetch, text, withSdk } from './lib/sdk.mjs';
 import { request, deleteAcp } from './lib/http.mjs';
 
 const { describe, test } = nodeTest;
 const S = sharedServer(nodeTest);
 const skip = NEEDS_OUR_MOCK;
 
-async function withSdk(srv, opts, fn) {
-  const sdk = await connect(srv, opts);
-  try {
-    return await fn(sdk);
-  } finally {
-    await sdk.dispose();
-  }
-}
 
 const toolUpdates = (c, toolCallId) => c.updates().filter((u) => u.sessionUpdate === 'tool_call_update' && u.toolCallId === toolCallId);
 

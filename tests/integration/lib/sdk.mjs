@@ -7,6 +7,16 @@ export function connect(srv, opts = {}) {
   return SandboxAgent.connect({ baseUrl: srv.baseUrl, token: srv.token, ...opts });
 }
 
+/** Runs fn(sdk) with a connected client and always disposes it. */
+export async function withSdk(srv, opts, fn) {
+  const sdk = await connect(srv, opts);
+  try {
+    return await fn(sdk);
+  } finally {
+    await sdk.dispose();
+  }
+}
+
 /**
  * A fetch that records every request the SDK makes: { method, path, search, status, body }.
  * status is the HTTP status, or the error name (e.g. TimeoutError) when fetch failed.
