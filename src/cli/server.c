@@ -218,6 +218,10 @@ int cli_server_main(int argc, char **argv) {
     http_route(s.http, HTTP_M_GET, "/v1/health", HTTP_ROUTE_AUTH, cli_health_handler, NULL);
     agents_routes(s.http, cli_instances, s.acp);
     acp_bridge_routes(s.acp, s.http);
+    /* Host APIs (each module registers its own routes). */
+    /* @fs-routes */
+    /* @config-routes */
+    /* @processes-routes */
 
     int r = http_server_listen(s.http);
     if (r != 0) {

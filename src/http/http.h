@@ -43,6 +43,8 @@ enum {
     HTTP_ROUTE_AUTH = 1 << 0,        /* bearer token required when the server has one */
     HTTP_ROUTE_QUERY_TOKEN = 1 << 1, /* ?access_token= also accepted (WebSocket routes) */
     HTTP_ROUTE_PREFIX = 1 << 2,      /* pattern ends in '*': matches the prefix and below */
+    HTTP_ROUTE_STREAM_BODY = 1 << 3, /* handler runs at end of headers and reads the body
+                                        itself with http_req_read_body (large uploads) */
 };
 
 typedef struct http_header {
@@ -157,6 +159,52 @@ bool http_stream_write(http_req *req, base_rcbuf *data);
 bool http_stream_write_str(http_req *req, const char *s);
 /* Send the terminating chunk and complete the request. */
 void http_stream_end(http_req *req);
+
+/* ---- streamed request bodies (routes flagged HTTP_ROUTE_STREAM_BODY) ---- */
+typedef struct http_body_sink {
+    /* One piece of the body, in order. May call http_req_pause_body to apply
+     * backpressure (e.g. while a disk write is in flight) and resume later. */
+    void (*on_data)(http_req *req, const char *data, size_t len, void *ud);
+    /* The whole body arrived; the handler now answers. */
+    void (*on_end)(http_req *req, void *ud);
+} http_body_sink;
+/* Start receiving the body. A body larger than max_bytes is answered 413 by the layer and
+ * the abort callback runs. If the handler answers without calling this (an early error),
+ * the body is discarded and the connection closed after the answer. */
+void http_req_read_body(http_req *req, const http_body_sink *sink, void *ud, uint64_t max_bytes);
+void http_req_pause_body(http_req *req);
+void http_req_resume_body(http_req *req);
+
+/* ---- sized response streams (large downloads) ---- */
+/* Like http_stream_start but with a content-length instead of chunked encoding: the
+ * caller then writes exactly `length` bytes with http_stream_write and ends with
+ * http_stream_end. Returns false for HEAD (request complete, do not touch it). */
+bool http_stream_start_sized(http_req *req, int status, const char *content_type,
+                             const char *extra_headers, uint64_t length);
+/* Bytes queued on the connection and not yet written to the socket. */
+size_t http_stream_queued(const http_req *req);
+/* Call fn once when the queued output has drained below low_water bytes (use it to pace
+ * a producer instead of letting the queue grow). */
+void http_stream_on_drain(http_req *req, size_t low_water, void (*fn)(http_req *req, void *ud),
+                          void *ud);
+
+/* ---- WebSocket (RFC 6455, via wslay) ---- */
+typedef struct http_ws http_ws;
+typedef struct http_ws_callbacks {
+    void (*on_text)(http_ws *ws, const char *data, size_t len, void *ud);
+    void (*on_binary)(http_ws *ws, const char *data, size_t len, void *ud);
+    /* The socket is gone (closed by either side or dropped); ws is freed after return. */
+    void (*on_close)(http_ws *ws, void *ud);
+} http_ws_callbacks;
+/* Upgrade the request. Validates Upgrade/Connection/Sec-WebSocket-Key/Version; on failure
+ * answers 400 (problem+json) and returns NULL. Echoes the first offered subprotocol. The
+ * request is consumed either way: do not touch req afterwards. */
+http_ws *http_ws_accept(http_req *req, const http_ws_callbacks *cb, void *ud);
+/* Queue a frame (copied). False when the peer is gone or too slow (it is then dropped). */
+bool http_ws_send_text(http_ws *ws, const char *data, size_t len);
+bool http_ws_send_binary(http_ws *ws, const char *data, size_t len);
+/* Send a close frame; on_close follows once the socket is closed. */
+void http_ws_close(http_ws *ws, uint16_t code, const char *reason);
 
 /* Format an RFC 7231 date for the Date header (cached per second). */
 const char *http_date_now(void);
