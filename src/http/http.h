@@ -69,7 +69,8 @@ struct http_req {
     bool http10;
     bool keep_alive;
     bool chunked_body;
-    int status; /* response status once answered (for the access log) */
+    int64_t content_length; /* -1 when unknown (chunked or absent) */
+    int status;             /* response status once answered (for the access log) */
     uint64_t start_ms;
     /* internal */
     bool answered;

@@ -23,6 +23,7 @@ typedef enum {
     HTTP_CONN_BODY,     /* reading a request body */
     HTTP_CONN_HANDLING, /* a request is dispatched and not yet answered (or is streaming) */
     HTTP_CONN_DRAINING, /* answered an error and closing; swallowing input for a while */
+    HTTP_CONN_WS,       /* upgraded: bytes belong to the WebSocket */
 } http_conn_state;
 
 /* One client connection. Owner: the server's connection list. Freed in the close callback
@@ -53,6 +54,25 @@ struct http_conn {
     bool fake;         /* fuzz/test connection with no socket */
     bool saw_eof;      /* the client half-closed; answer the active request, then close */
     base_buf fake_out; /* fake connections: what would have been written */
+    http_ws *ws;       /* set once upgraded; owned by the connection */
+    bool ws_closing;   /* close frame sent: cut off if the peer does not answer */
+    /* Streamed request body (HTTP_ROUTE_STREAM_BODY): the request was dispatched at end of
+     * headers and the parser keeps feeding its body to the sink. */
+    bool body_streaming;
+    bool early_dispatch; /* headers of a stream-body route are complete: dispatch now */
+    bool body_paused;
+    bool body_accepted; /* handler called http_req_read_body */
+    const http_body_sink *sink;
+    void *sink_ud;
+    uint64_t body_max;
+    uint64_t body_seen;
+    /* Sized streams and drain notification. */
+    bool stream_sized;
+    uint64_t stream_left;
+    void (*drain_fn)(http_req *req, void *ud);
+    void *drain_ud;
+    size_t drain_low;
+    bool drain_due;
     size_t write_pending;
     uint64_t last_write_ms;
     struct http_conn *prev, *next;
@@ -79,6 +99,8 @@ struct http_server {
 
 /* router.c */
 void http_router_dispatch(http_server *srv, http_req *req);
+/* The flags of the route that would serve req (0 when none). */
+unsigned http_router_flags(http_server *srv, const http_req *req);
 void http_routes_free(http_server *srv);
 
 /* reply.c */
@@ -90,5 +112,12 @@ void http_conn_write(http_conn *c, uv_buf_t *bufs, unsigned n, char *owned, base
 void http_conn_request_done(http_conn *c, http_req *req);
 void http_conn_close(http_conn *c);
 void http_conn_finish_response(http_conn *c, bool close_after);
+void http_conn_ws_takeover(http_conn *c, http_req *req);
+void http_conn_ws_close_timer(http_conn *c);
+
+/* ws.c */
+void http_ws_feed(http_conn *c, const char *data, size_t len);
+void http_ws_conn_closed(http_conn *c);
+void http_ws_server_closing(http_conn *c);
 
 #endif

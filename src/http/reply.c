@@ -401,30 +401,47 @@ void http_cors_preflight(http_req *req) {
 
 /* ---- streams ------------------------------------------------------------------------------ */
 
-bool http_stream_start(http_req *req, int status, const char *content_type,
-                       const char *extra_headers) {
+/* Shared by both stream kinds: length < 0 means chunked. */
+static bool http_stream_begin(http_req *req, int status, const char *content_type,
+                              const char *extra_headers, int64_t length) {
+    http_conn *c = req->conn;
     req->streaming = true;
     req->status = status;
     base_buf h;
     base_buf_init(&h);
     http_head_common(&h, req, status);
     base_buf_appendf(&h, "content-type: %s\r\n", content_type);
-    base_buf_appends(&h, "transfer-encoding: chunked\r\n");
+    if (length >= 0)
+        base_buf_appendf(&h, "content-length: %lld\r\n", (long long)length);
+    else
+        base_buf_appends(&h, "transfer-encoding: chunked\r\n");
     if (extra_headers)
         base_buf_appends(&h, extra_headers);
     base_buf_appends(&h, "\r\n");
     size_t hlen;
     char *head = base_buf_steal(&h, &hlen);
     uv_buf_t b = uv_buf_init(head, (unsigned)hlen);
-    http_conn_write(req->conn, &b, 1, head, NULL);
+    http_conn_write(c, &b, 1, head, NULL);
     if (req->method == HTTP_M_HEAD) {
         /* HEAD gets the headers of the stream and nothing else. */
         req->streaming = false;
         http_mark_answered(req, status);
-        http_conn_request_done(req->conn, req);
+        http_conn_request_done(c, req);
         return false;
     }
+    c->stream_sized = length >= 0;
+    c->stream_left = length >= 0 ? (uint64_t)length : 0;
     return true;
+}
+
+bool http_stream_start(http_req *req, int status, const char *content_type,
+                       const char *extra_headers) {
+    return http_stream_begin(req, status, content_type, extra_headers, -1);
+}
+
+bool http_stream_start_sized(http_req *req, int status, const char *content_type,
+                             const char *extra_headers, uint64_t length) {
+    return http_stream_begin(req, status, content_type, extra_headers, (int64_t)length);
 }
 
 bool http_stream_write(http_req *req, base_rcbuf *data) {
@@ -436,6 +453,16 @@ bool http_stream_write(http_req *req, base_rcbuf *data) {
         LOG_WARN("dropping slow stream consumer", "queued_bytes=%zu path=%s", queued, req->path);
         http_conn_close(c);
         return false;
+    }
+    if (c->stream_sized) {
+        /* Raw body bytes; never more than the announced length. */
+        size_t n = data->len <= c->stream_left ? data->len : (size_t)c->stream_left;
+        c->stream_left -= n;
+        if (n) {
+            uv_buf_t rb = uv_buf_init(data->data, (unsigned)n);
+            http_conn_write(c, &rb, 1, NULL, base_rcbuf_ref(data));
+        }
+        return !c->closing;
     }
     /* The chunk head is tiny and per write; the payload is shared between consumers. */
     char *head = base_xasprintf("%zx\r\n", data->len);
@@ -455,9 +482,15 @@ bool http_stream_write_str(http_req *req, const char *s) {
 
 void http_stream_end(http_req *req) {
     http_conn *c = req->conn;
-    static char end[] = "0\r\n\r\n";
-    uv_buf_t b = uv_buf_init(end, 5);
-    http_conn_write(c, &b, 1, NULL, NULL);
+    if (c->stream_sized) {
+        /* A body shorter than announced leaves the client waiting: only closing tells it. */
+        if (c->stream_left)
+            req->keep_alive = false;
+    } else {
+        static char end[] = "0\r\n\r\n";
+        uv_buf_t b = uv_buf_init(end, 5);
+        http_conn_write(c, &b, 1, NULL, NULL);
+    }
     req->streaming = false;
     http_mark_answered(req, req->status);
     http_conn_request_done(c, req);

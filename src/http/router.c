@@ -152,6 +152,15 @@ static void router_allow_header(base_buf *b, unsigned methods) {
     base_buf_appends(b, "\r\n");
 }
 
+unsigned http_router_flags(http_server *srv, const http_req *req) {
+    const char *pstart[ROUTER_MAX_PARAMS];
+    size_t plen[ROUTER_MAX_PARAMS], np;
+    for (http_route_entry *r = srv->routes; r; r = r->next)
+        if ((r->methods & req->method) && router_match(r, req->path, pstart, plen, &np))
+            return r->flags;
+    return 0;
+}
+
 void http_router_dispatch(http_server *srv, http_req *req) {
     if (req->method == HTTP_M_OPTIONS) {
         http_cors_preflight(req);

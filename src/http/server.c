@@ -33,6 +33,7 @@ typedef struct http_write {
 static void http_conn_process(http_conn *c);
 static void http_conn_arm_timer(http_conn *c);
 static void http_conn_start_reading(http_conn *c);
+static void http_conn_fire_drain(http_conn *c);
 static void http_conn_fail(http_conn *c, int status, const char *code, const char *title,
                            const char *prefix, const char *msg);
 static http_parser_settings http_settings;
@@ -80,6 +81,8 @@ static void http_resume_cb(uv_idle_t *h) {
         list = c->resume_next;
         c->resume_next = NULL;
         c->in_resume = false;
+        if (c->drain_due && !c->closing)
+            http_conn_fire_drain(c);
         if (!c->closing) {
             c->in_io = true;
             http_conn_process(c);
@@ -153,6 +156,8 @@ void http_conn_close(http_conn *c) {
     if (c->closing)
         return;
     c->closing = true;
+    if (c->ws)
+        http_ws_conn_closed(c); /* its owner hears on_close before anything is freed */
     /* Abort callbacks run first so owners drop their pointers before the request dies. */
     http_req *active = c->active;
     c->active = NULL;
@@ -203,6 +208,16 @@ static void http_conn_shutdown(http_conn *c) {
 
 /* ---- writes ----------------------------------------------------------------------------- */
 
+/* The producer waiting for the queue to drain gets its turn (once per registration). */
+static void http_conn_fire_drain(http_conn *c) {
+    void (*fn)(http_req *, void *) = c->drain_fn;
+    void *ud = c->drain_ud;
+    c->drain_fn = NULL;
+    c->drain_due = false;
+    if (fn && c->active && !c->closing)
+        fn(c->active, ud);
+}
+
 static void http_write_cb(uv_write_t *w, int status) {
     http_write *hw = (http_write *)w;
     http_conn *c = hw->conn;
@@ -217,7 +232,9 @@ static void http_write_cb(uv_write_t *w, int status) {
         http_conn_close(c);
         return;
     }
-    if (c->state == HTTP_CONN_HANDLING)
+    if (c->drain_fn && c->write_pending <= c->drain_low)
+        http_conn_fire_drain(c);
+    if (c->state == HTTP_CONN_HANDLING || c->state == HTTP_CONN_WS)
         http_conn_arm_timer(c);
 }
 
@@ -249,7 +266,7 @@ void http_conn_write(http_conn *c, uv_buf_t *bufs, unsigned n, char *owned, base
         http_conn_close(c);
         return;
     }
-    if (was_idle && c->state == HTTP_CONN_HANDLING)
+    if (was_idle && (c->state == HTTP_CONN_HANDLING || c->state == HTTP_CONN_WS))
         http_conn_arm_timer(c);
 }
 
@@ -274,6 +291,12 @@ static void http_timer_cb(uv_timer_t *t) {
         http_conn_close(c);
         break;
     case HTTP_CONN_DRAINING:
+        http_conn_close(c);
+        break;
+    case HTTP_CONN_WS:
+        if (!c->ws_closing)
+            LOG_WARN("dropping WebSocket peer whose output stalled", "pending_bytes=%zu",
+                     c->write_pending);
         http_conn_close(c);
         break;
     }
@@ -306,6 +329,18 @@ static void http_conn_arm_timer(http_conn *c) {
         break;
     case HTTP_CONN_DRAINING:
         due = HTTP_DRAIN_MS;
+        break;
+    case HTTP_CONN_WS:
+        if (c->ws_closing) {
+            due = HTTP_DRAIN_MS;
+            break;
+        }
+        if (c->write_pending == 0) {
+            uv_timer_stop(&c->timer);
+            return;
+        }
+        uint64_t wspent = now - c->last_write_ms;
+        due = wspent >= cfg->write_timeout_ms ? 1 : cfg->write_timeout_ms - wspent;
         break;
     }
     uv_timer_start(&c->timer, http_timer_cb, due ? due : 1, 0);
@@ -448,6 +483,14 @@ static int http_on_headers_complete(http_parser *p) {
     bool has_body =
         (p->flags & F_CHUNKED) || (p->content_length > 0 && p->content_length != ULLONG_MAX);
     r->chunked_body = (p->flags & F_CHUNKED) != 0;
+    r->content_length =
+        (p->flags & F_CHUNKED) || p->content_length == ULLONG_MAX ? -1 : (int64_t)p->content_length;
+    if (http_router_flags(c->srv, r) & HTTP_ROUTE_STREAM_BODY) {
+        /* The handler takes the body as it arrives: dispatch now, before any of it. */
+        c->early_dispatch = true;
+        http_parser_pause(p, 1);
+        return 0;
+    }
     if (p->content_length != ULLONG_MAX && p->content_length > c->srv->cfg.max_body_bytes) {
         c->reject_status = 413;
         http_parser_pause(p, 1);
@@ -465,6 +508,21 @@ static int http_on_headers_complete(http_parser *p) {
 
 static int http_on_body(http_parser *p, const char *at, size_t len) {
     http_conn *c = p->data;
+    if (c->body_streaming) {
+        http_req *sr = c->active;
+        if (!sr || !c->body_accepted)
+            return 0; /* answered early: the rest is discarded, the connection closes */
+        c->body_seen += len;
+        if (c->body_seen > c->body_max) {
+            c->reject_status = 413;
+            http_parser_pause(p, 1);
+            return 0;
+        }
+        c->sink->on_data(sr, at, len, c->sink_ud);
+        if (c->body_paused || c->active != sr)
+            http_parser_pause(p, 1);
+        return 0;
+    }
     http_req *r = c->cur;
     if (r->body.len + len > c->srv->cfg.max_body_bytes) {
         c->reject_status = 413;
@@ -520,15 +578,69 @@ static void http_conn_dispatch(http_conn *c) {
     c->dispatching = false;
 }
 
+/* A streamed body over its limit: the owner hears an abort, the client a 413. */
+static void http_conn_body_too_large(http_conn *c) {
+    http_req *req = c->active;
+    c->body_streaming = false;
+    if (!req)
+        return;
+    if (req->abort_cb) {
+        http_abort_fn fn = req->abort_cb;
+        req->abort_cb = NULL;
+        fn(req, req->abort_ud);
+    }
+    char msg[96];
+    snprintf(msg, sizeof msg, "request body exceeds the limit of %llu bytes",
+             (unsigned long long)c->body_max);
+    req->keep_alive = false;
+    http_problem_with_message(req, 413, "invalid_request", "Payload Too Large", "invalid request",
+                              msg);
+}
+
+/* Whether the parser may run now: between requests, or feeding an accepted body. */
+static bool http_conn_can_parse(const http_conn *c) {
+    if (c->closing || c->shutting_down || c->state == HTTP_CONN_DRAINING || c->ws)
+        return false;
+    if (!c->active)
+        return true;
+    return c->body_streaming && c->body_accepted && !c->body_paused;
+}
+
 static void http_conn_process(http_conn *c) {
-    while (!c->closing && !c->active && !c->shutting_down && c->state != HTTP_CONN_DRAINING) {
-        if (c->in.len == 0)
+    while (http_conn_can_parse(c)) {
+        if (c->in.len == 0 && !(c->body_streaming && c->msg_complete))
             break;
         size_t n = http_parser_execute(&c->parser, &http_settings, c->in.data, c->in.len);
         enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
         if (err == HPE_PAUSED) {
             base_buf_consume(&c->in, n);
             http_parser_pause(&c->parser, 0);
+            if (c->reject_status == 413 && c->body_streaming) {
+                c->reject_status = 0;
+                http_conn_body_too_large(c);
+                return;
+            }
+            if (c->early_dispatch) {
+                c->early_dispatch = false;
+                c->body_streaming = true;
+                c->body_accepted = false;
+                c->body_paused = false;
+                http_conn_dispatch(c);
+                continue;
+            }
+            if (c->msg_complete && c->body_streaming) {
+                /* The streamed body is complete: the handler answers now. */
+                c->msg_complete = false;
+                c->body_streaming = false;
+                http_req *req = c->active;
+                if (req && c->body_accepted) {
+                    http_conn_set_state(c, HTTP_CONN_HANDLING);
+                    c->dispatching = true;
+                    c->sink->on_end(req, c->sink_ud);
+                    c->dispatching = false;
+                }
+                continue;
+            }
             if (c->reject_status == 413) {
                 c->reject_status = 0;
                 char msg[96];
@@ -541,6 +653,13 @@ static void http_conn_process(http_conn *c) {
             if (c->msg_complete) {
                 bool upgrade = c->parser.upgrade;
                 http_conn_dispatch(c);
+                if (c->ws) {
+                    /* Upgraded: whatever followed the request are WebSocket frames. */
+                    if (c->in.len && !c->closing)
+                        http_ws_feed(c, c->in.data, c->in.len);
+                    c->in.len = 0;
+                    return;
+                }
                 /* We serve no upgrade protocol here (h2c and friends are ignored), so the
                  * connection goes on as plain HTTP/1.1 with a fresh parser. */
                 if (upgrade)
@@ -595,8 +714,17 @@ static void http_release_buf(const uv_buf_t *buf) {
 
 static void http_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     http_conn *c = s->data;
+    if (nread > 0 && c->ws) {
+        http_ws_feed(c, buf->base, (size_t)nread);
+        http_release_buf(buf);
+        return;
+    }
     if (nread < 0) {
         http_release_buf(buf);
+        if (c->body_streaming) {
+            http_conn_close(c); /* the client left in the middle of its upload */
+            return;
+        }
         if (c->state == HTTP_CONN_HANDLING && c->active && !c->active->answered &&
             nread == UV_EOF && !c->active->streaming) {
             /* Half-close after sending a full request is legal; answer, then close. */
@@ -620,7 +748,7 @@ static void http_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     }
     base_buf_append(&c->in, buf->base, (size_t)nread);
     http_release_buf(buf);
-    if (c->active) {
+    if (!http_conn_can_parse(c)) {
         if (c->in.len >= HTTP_PENDING_INPUT_CAP) {
             uv_read_stop(s);
             c->reading = false;
@@ -646,7 +774,14 @@ static void http_conn_start_reading(http_conn *c) {
 void http_conn_request_done(http_conn *c, http_req *req) {
     if (c->active != req)
         return;
-    bool keep = req->keep_alive && !c->srv->closing;
+    /* A body the handler did not read to the end cannot be skipped safely: close. */
+    bool keep = req->keep_alive && !c->srv->closing && !c->body_streaming;
+    c->body_streaming = false;
+    c->body_accepted = false;
+    c->body_paused = false;
+    c->stream_sized = false;
+    c->drain_fn = NULL;
+    c->drain_due = false;
     LOG_DEBUG("request", "method=%s path=%s status=%d latency_ms=%llu", req->method_name, req->path,
               req->status, (unsigned long long)(base_mono_ms() - req->start_ms));
     c->active = NULL;
@@ -746,7 +881,9 @@ void http_server_close(http_server *srv, void (*done)(void *), void *ud) {
     for (http_conn *c = srv->conns; c; c = c->next) {
         if (c->closing)
             continue;
-        if (c->active && c->active->streaming)
+        if (c->ws)
+            http_ws_server_closing(c);
+        else if (c->active && c->active->streaming)
             http_stream_end(c->active);
         else if (c->active)
             http_conn_close(c);
@@ -780,4 +917,90 @@ char *http_server_feed_for_test(http_server *srv, const char *data, size_t len, 
     char *out = base_buf_steal(&c->fake_out, out_len);
     http_conn_free(c);
     return out;
+}
+
+/* ---- streamed request bodies ------------------------------------------------------------- */
+
+void http_req_read_body(http_req *req, const http_body_sink *sink, void *ud, uint64_t max_bytes) {
+    http_conn *c = req->conn;
+    if (c->active != req || !c->body_streaming)
+        return;
+    c->body_accepted = true;
+    c->sink = sink;
+    c->sink_ud = ud;
+    c->body_max = max_bytes;
+    c->body_seen = 0;
+    if (req->content_length >= 0 && (uint64_t)req->content_length > max_bytes) {
+        http_conn_body_too_large(c);
+        return;
+    }
+    const char *expect = http_req_header(req, "expect");
+    if (expect && !strcasecmp(expect, "100-continue") && req->content_length != 0 && !c->fake) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        uv_buf_t b = uv_buf_init((char *)cont, sizeof cont - 1);
+        http_conn_write(c, &b, 1, NULL, NULL);
+    }
+    http_conn_set_state(c, HTTP_CONN_BODY);
+    if (!c->dispatching && !c->fake)
+        http_enqueue_resume(c);
+}
+
+void http_req_pause_body(http_req *req) {
+    http_conn *c = req->conn;
+    if (c->active != req || !c->body_streaming || c->body_paused)
+        return;
+    c->body_paused = true;
+    http_conn_set_state(c, HTTP_CONN_HANDLING); /* our slowness is not the client's */
+}
+
+void http_req_resume_body(http_req *req) {
+    http_conn *c = req->conn;
+    if (c->active != req || !c->body_paused)
+        return;
+    c->body_paused = false;
+    http_conn_set_state(c, HTTP_CONN_BODY);
+    if (c->fake)
+        return;
+    if (!c->dispatching)
+        http_enqueue_resume(c);
+}
+
+/* ---- sized streams and drain ------------------------------------------------------------- */
+
+size_t http_stream_queued(const http_req *req) {
+    return req->conn->write_pending;
+}
+
+void http_stream_on_drain(http_req *req, size_t low_water, void (*fn)(http_req *req, void *ud),
+                          void *ud) {
+    http_conn *c = req->conn;
+    c->drain_fn = fn;
+    c->drain_ud = ud;
+    c->drain_low = low_water;
+    if (c->write_pending <= low_water) {
+        /* Already drained: run from the loop, not from inside the producer's call. */
+        c->drain_due = true;
+        if (c->fake)
+            http_conn_fire_drain(c);
+        else
+            http_enqueue_resume(c);
+    }
+}
+
+/* ---- WebSocket takeover ------------------------------------------------------------------- */
+
+void http_conn_ws_takeover(http_conn *c, http_req *req) {
+    LOG_DEBUG("request", "method=%s path=%s status=101 latency_ms=%llu", req->method_name,
+              req->path, (unsigned long long)(base_mono_ms() - req->start_ms));
+    if (c->active == req)
+        c->active = NULL;
+    http_req_free(req);
+    c->state = HTTP_CONN_WS;
+    c->state_since_ms = base_mono_ms();
+    http_conn_arm_timer(c);
+}
+
+void http_conn_ws_close_timer(http_conn *c) {
+    c->ws_closing = true;
+    http_conn_arm_timer(c);
 }
