@@ -13,6 +13,7 @@
 #include "agents/agents.h"
 #include "base/base.h"
 #include "cli/cli.h"
+#include "config/config.h"
 #include "http/http.h"
 #include "proc/proc.h"
 
@@ -220,7 +221,7 @@ int cli_server_main(int argc, char **argv) {
     acp_bridge_routes(s.acp, s.http);
     /* Host APIs (each module registers its own routes). */
     /* @fs-routes */
-    /* @config-routes */
+    config_routes(s.http);
     /* @processes-routes */
 
     int r = http_server_listen(s.http);
