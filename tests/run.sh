@@ -56,7 +56,7 @@ echo "unit tests: $passed passed, $failed failed (${#units[@]} executables)"
 # ---- integration tests ------------------------------------------------------------------
 tap=$(mktemp)
 trap 'rm -f "$tap"' EXIT
-mapfile -t files < <(find tests/integration -path '*/node_modules' -prune -o -type f \
+mapfile -t files < <(find tests/integration tests/agents -path '*/node_modules' -prune -o -type f \
     \( -name '*.test.mjs' -o -name '*.test.js' \) -print 2>/dev/null | sort)
 if ((${#files[@]})); then
     # Files are listed explicitly: directory arguments mean different things across Node versions.
