@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "agents/agents.h"
+#include "agents/install.h"
 #include "proc/proc.h"
 
 #define ACP_STDERR_TAIL_LINES 40
@@ -559,8 +560,53 @@ static bool acp_content_type_ok(http_req *req) {
     return n == 16 && base_ascii_ieq(mt, "application/json", 16);
 }
 
+/* ---- lazy install (http-api.md §5.3.2) --------------------------------------------------- */
+
+static void acp_post_handle(http_req *req, acp_bridge *b, bool may_install);
+
+/* A first POST waiting for its agent's install. Owner: itself; freed when the install
+ * reports, or when the client leaves (the install then continues on its own). */
+typedef struct acp_install_wait {
+    acp_bridge *b;
+    http_req *req;
+    char *agent;
+    agents_install_job *job;
+} acp_install_wait;
+
+static void acp_install_abort_cb(http_req *req, void *ud) {
+    acp_install_wait *w = ud;
+    agents_install_detach(w->job);
+    free(w->agent);
+    free(w);
+}
+
+static void acp_install_done_cb(const agents_install_result *res, void *ud) {
+    acp_install_wait *w = ud;
+    http_req_on_abort(w->req, NULL, NULL);
+    if (res->ok) /* handle the POST again, now with the agent on disk (no second install) */
+        acp_post_handle(w->req, w->b, false);
+    else
+        agents_install_problem(w->req, w->agent, res);
+    free(w->agent);
+    free(w);
+}
+
+/* The POST stays pending while the agent installs; the loop keeps serving. */
+static void acp_lazy_install(acp_bridge *b, http_req *req, const char *agent) {
+    acp_install_wait *w = base_xcalloc(1, sizeof *w);
+    w->b = b;
+    w->req = req;
+    w->agent = base_xstrdup(agent);
+    agents_install_opts opts = {0};
+    w->job = agents_install_async(b->loop, agent, &opts, acp_install_done_cb, NULL, w);
+    http_req_on_abort(req, acp_install_abort_cb, w);
+}
+
 static void acp_post_handler(http_req *req, void *ud) {
-    acp_bridge *b = ud;
+    acp_post_handle(req, ud, true);
+}
+
+static void acp_post_handle(http_req *req, acp_bridge *b, bool may_install) {
     const char *server_id = http_req_param(req, 0);
     char *agent = NULL;
     if (http_query_get(req, "agent", &agent) < 0) {
@@ -616,6 +662,14 @@ static void acp_post_handler(http_req *req, void *ud) {
             json_decref(msg);
             http_problem_with_message(req, 503, "stream_error", "Stream Error", "stream error",
                                       "server is shutting down");
+            goto out;
+        }
+        if (may_install && !agents_installed(agent)) {
+            json_decref(msg);
+            if (agents_install_preinstall_required())
+                agents_problem_not_installed(req, agent);
+            else
+                acp_lazy_install(b, req, agent);
             goto out;
         }
         int uverr = 0;

@@ -2,8 +2,9 @@
  * state and launch recipes, credential presence, and GET /v1/agents[/{id}] plus
  * POST /v1/agents/{id}/install.
  *
- * Real installation of the npm-based agents is not done here yet; those agents are
- * reported honestly as installed only when their adapter is already on disk or PATH. */
+ * Installing and version probing live in install.c; both run asynchronously, so the
+ * handlers here answer later when work is needed. The routes run on the server's loop,
+ * which is libuv's default loop (cli/server.c). */
 #include "agents/agents.h"
 
 #include <errno.h>
@@ -14,6 +15,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "agents/install.h"
 
 extern char **environ;
 
@@ -27,21 +30,22 @@ __asm__(".section .rodata\n"
         ".previous\n");
 extern const char agents_catalog_json[];
 
+/* Unlike the reference, "installed" never requires the native CLI (agents.md §2.7): the
+ * claude and codex adapters embed their agent, and every launcher we write is complete. */
 typedef struct agents_def {
     const char *id;
-    const char *native;   /* native CLI name, NULL when none */
-    bool native_required; /* installed needs the native CLI too */
-    const char *hint;     /* adapter executable name on PATH */
+    const char *native; /* native CLI name (probed for the version), NULL when none */
+    const char *hint;   /* adapter executable name on PATH */
 } agents_def;
 
 static const agents_def agents_defs[AGENTS_COUNT] = {
-    {"claude", "claude", true, "claude-agent-acp"},
-    {"codex", "codex", true, "codex-acp"},
-    {"opencode", "opencode", true, "opencode"},
-    {"amp", "amp", false, "amp-acp"},
-    {"pi", "pi", false, "pi-acp"},
-    {"cursor", "cursor-agent", false, "cursor-agent-acp"},
-    {"mock", NULL, false, NULL},
+    {"claude", "claude", "claude-agent-acp"},
+    {"codex", "codex", "codex-acp"},
+    {"opencode", "opencode", "opencode"},
+    {"amp", "amp", "amp-acp"},
+    {"pi", "pi", "pi-acp"},
+    {"cursor", "cursor-agent", "cursor-agent-acp"},
+    {"mock", NULL, NULL},
 };
 
 static json_t *agents_catalog; /* parsed once; owned by this file for the process life */
@@ -61,6 +65,16 @@ bool agents_known(const char *id) {
     return id && agents_find(id) != NULL;
 }
 
+int agents_index(const char *id) {
+    const agents_def *d = id ? agents_find(id) : NULL;
+    return d ? (int)(d - agents_defs) : -1;
+}
+
+const char *agents_hint(const char *id) {
+    const agents_def *d = agents_find(id);
+    return d ? d->hint : NULL;
+}
+
 static json_t *agents_catalog_entry(const char *id) {
     if (!agents_catalog) {
         json_error_t e;
@@ -75,21 +89,21 @@ static json_t *agents_catalog_entry(const char *id) {
 
 /* ---- paths and install state ----------------------------------------------------------- */
 
-static char *agents_bin_dir(void) {
+char *agents_bin_dir(void) {
     return base_xasprintf("%s/bin", base_data_dir());
 }
 
-static char *agents_ap_dir(void) {
+char *agents_ap_dir(void) {
     return base_xasprintf("%s/bin/agent_processes", base_data_dir());
 }
 
-static bool agents_is_exec_file(const char *p) {
+bool agents_is_exec_file(const char *p) {
     struct stat st;
     return stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0;
 }
 
 /* Search PATH for an executable; returns a malloc'd path or NULL. */
-static char *agents_which(const char *name) {
+char *agents_which(const char *name) {
     const char *path = getenv("PATH");
     if (!path || !name)
         return NULL;
@@ -107,8 +121,9 @@ static char *agents_which(const char *name) {
     return found;
 }
 
-static char *agents_native_path(const agents_def *d) {
-    if (!d->native)
+char *agents_native_path(const char *id) {
+    const agents_def *d = agents_find(id);
+    if (!d || !d->native)
         return NULL;
     char *bin = agents_bin_dir();
     char *p = base_xasprintf("%s/%s", bin, d->native);
@@ -119,7 +134,7 @@ static char *agents_native_path(const agents_def *d) {
     return agents_which(d->native);
 }
 
-static char *agents_launcher_path(const char *id) {
+char *agents_launcher_path(const char *id) {
     char *ap = agents_ap_dir();
     char *p = base_xasprintf("%s/%s-acp", ap, id);
     free(ap);
@@ -144,18 +159,11 @@ bool agents_installed(const char *id) {
         return false;
     if (!d->hint)
         return true; /* the mock is built in and materialised on demand */
-    if (d->native_required) {
-        char *n = agents_native_path(d);
-        bool has = n != NULL;
-        free(n);
-        if (!has)
-            return false;
-    }
     return agents_adapter_present(d);
 }
 
 /* Write the mock launcher script atomically (temp file + rename). */
-static int agents_write_mock_launcher(char **path_out) {
+int agents_write_mock_launcher(char **path_out) {
     char *ap = agents_ap_dir();
     int r = base_mkdirs(ap);
     free(ap);
@@ -309,25 +317,13 @@ void agents_problem_not_installed(http_req *req, const char *id) {
 }
 
 static json_t *agents_info(const char *id, bool config) {
-    const agents_def *d = agents_find(id);
     json_t *cat = agents_catalog_entry(id);
     json_t *o = json_object();
     json_object_set_new(o, "id", json_string(id));
     json_object_set_new(o, "installed", json_boolean(agents_installed(id)));
     json_object_set_new(o, "credentialsAvailable", json_boolean(agents_credentials(id)));
-    if (config) {
-        if (!d->hint) {
-            json_object_set_new(o, "version", json_string("builtin"));
-            char *l = agents_launcher_path("mock");
-            json_object_set_new(o, "path", json_string(l));
-            free(l);
-        } else {
-            char *n = agents_native_path(d);
-            if (n)
-                json_object_set_new(o, "path", json_string(n));
-            free(n);
-        }
-    }
+    if (config)
+        agents_install_version_put(id, o);
     json_object_set(o, "capabilities", json_object_get(cat, "capabilities"));
     int64_t oldest = 0;
     if (agents_ctx.instances && agents_ctx.instances(agents_ctx.ud, id, &oldest) > 0) {
@@ -342,11 +338,11 @@ static json_t *agents_info(const char *id, bool config) {
 }
 
 /* Parses config/no_cache; answers the error itself and returns false on bad input. */
-static bool agents_query(http_req *req, bool *config) {
-    bool no_cache = false;
+static bool agents_query(http_req *req, bool *config, bool *no_cache) {
+    *no_cache = false;
     *config = false;
     if (http_query_bool(req, "config", config) < 0 ||
-        http_query_bool(req, "no_cache", &no_cache) < 0) {
+        http_query_bool(req, "no_cache", no_cache) < 0) {
         http_problem_invalid_request(req, "query parameters `config` and `no_cache` must be "
                                           "`true` or `false`, given at most once");
         return false;
@@ -354,26 +350,119 @@ static bool agents_query(http_req *req, bool *config) {
     return true;
 }
 
-static void agents_list_handler(http_req *req, void *ud) {
-    bool config;
-    if (!agents_query(req, &config))
+/* A GET waiting for version probes. Owner: itself; freed once every probe it waits for
+ * has reported (or was cancelled because the client left). */
+typedef struct agents_get_wait agents_get_wait;
+typedef struct agents_get_slot {
+    agents_get_wait *wait;
+    agents_install_probe *probe; /* NULL once it reported */
+} agents_get_slot;
+struct agents_get_wait {
+    http_req *req; /* the wait is freed by the abort callback if the client leaves */
+    int one;       /* index of the single agent asked for, or -1 for the list */
+    int pending;
+    agents_get_slot slots[AGENTS_COUNT];
+};
+
+static void agents_get_reply(http_req *req, int one, bool config) {
+    if (one >= 0) {
+        http_reply_json(req, 200, agents_info(agents_defs[one].id, config));
         return;
+    }
     json_t *arr = json_array();
     for (size_t i = 0; i < AGENTS_COUNT; i++)
         json_array_append_new(arr, agents_info(agents_defs[i].id, config));
     http_reply_json(req, 200, json_pack("{s:o}", "agents", arr));
 }
 
-static void agents_get_handler(http_req *req, void *ud) {
-    const char *id = http_req_param(req, 0);
-    bool config;
-    if (!agents_query(req, &config))
+static void agents_get_probed(void *ud) {
+    agents_get_slot *slot = ud;
+    agents_get_wait *w = slot->wait;
+    slot->probe = NULL;
+    if (--w->pending > 0)
         return;
-    if (!agents_known(id)) {
-        agents_problem_unsupported(req, id);
+    http_req_on_abort(w->req, NULL, NULL);
+    agents_get_reply(w->req, w->one, true);
+    free(w);
+}
+
+static void agents_get_abort(http_req *req, void *ud) {
+    agents_get_wait *w = ud;
+    for (size_t i = 0; i < AGENTS_COUNT; i++)
+        if (w->slots[i].probe)
+            agents_install_version_cancel(w->slots[i].probe);
+    free(w);
+}
+
+/* GET /v1/agents and /v1/agents/{id}: with config=true, versions come from the cache or
+ * from probes, and the answer waits for them (the loop never does). */
+static void agents_get_common(http_req *req, int one) {
+    bool config, no_cache;
+    if (!agents_query(req, &config, &no_cache))
+        return;
+    if (one == -2) {
+        agents_problem_unsupported(req, http_req_param(req, 0));
         return;
     }
-    http_reply_json(req, 200, agents_info(id, config));
+    if (!config) {
+        agents_get_reply(req, one, false);
+        return;
+    }
+    agents_get_wait *w = base_xcalloc(1, sizeof *w);
+    w->one = one;
+    w->req = req;
+    for (size_t i = 0; i < AGENTS_COUNT; i++) {
+        if (one >= 0 && (int)i != one)
+            continue;
+        const char *id = agents_defs[i].id;
+        if (!agents_defs[i].hint || (!no_cache && agents_install_version_ready(id)))
+            continue;
+        w->slots[i].wait = w;
+        w->pending++;
+        w->slots[i].probe =
+            agents_install_version_probe(uv_default_loop(), id, agents_get_probed, &w->slots[i]);
+    }
+    if (w->pending == 0) {
+        free(w);
+        agents_get_reply(req, one, true);
+        return;
+    }
+    http_req_on_abort(req, agents_get_abort, w);
+}
+
+static void agents_list_handler(http_req *req, void *ud) {
+    agents_get_common(req, -1);
+}
+
+static void agents_get_handler(http_req *req, void *ud) {
+    agents_get_common(
+        req, agents_index(http_req_param(req, 0)) < 0 ? -2 : agents_index(http_req_param(req, 0)));
+}
+
+/* An install request waiting for its job. Owner: itself; freed when the job reports or
+ * the client leaves (the job then continues detached). */
+typedef struct agents_install_wait {
+    http_req *req;
+    agents_install_job *job;
+    char *id;
+} agents_install_wait;
+
+static void agents_install_done(const agents_install_result *res, void *ud) {
+    agents_install_wait *w = ud;
+    http_req_on_abort(w->req, NULL, NULL);
+    if (res->ok)
+        http_reply_json(w->req, 200, agents_install_result_json(res, false));
+    else
+        agents_install_problem(w->req, w->id, res);
+    free(w->id);
+    free(w);
+}
+
+static void agents_install_abort(http_req *req, void *ud) {
+    agents_install_wait *w = ud;
+    agents_install_detach(w->job);
+    free(w->id);
+    free(w);
 }
 
 static void agents_install_handler(http_req *req, void *ud) {
@@ -394,48 +483,52 @@ static void agents_install_handler(http_req *req, void *ud) {
                            NULL);
         return;
     }
-    bool reinstall = json_is_true(re);
-    json_decref(body);
     if (!agents_known(id)) {
+        json_decref(body);
         agents_problem_unsupported(req, id);
         return;
     }
+    agents_install_opts opts = {
+        .reinstall = json_is_true(re),
+        .agent_version = json_string_value(av),
+        .agent_process_version = json_string_value(apv),
+    };
     const agents_def *d = agents_find(id);
-    if (d->hint) {
-        if (agents_installed(id) && !reinstall) {
+    if (!d->hint) {
+        /* The built-in mock only needs its launcher written: done synchronously. */
+        char *l = agents_launcher_path("mock");
+        bool present = agents_is_exec_file(l);
+        free(l);
+        json_decref(body);
+        if (present && !opts.reinstall) {
             http_reply_json(req, 200, json_pack("{s:b,s:[]}", "already_installed", 1, "artifacts"));
             return;
         }
-        char *detail = base_xasprintf("install failed: %s", id);
-        http_reply_problem(
-            req, 500, "install_failed", "Install Failed", detail,
-            json_pack("{s:s,s:{s:s}}", "agent", id, "details", "stderr",
-                      "installing this agent is not available in this build yet; install its "
-                      "ACP adapter on PATH or under the data directory"));
-        free(detail);
+        char *path = NULL;
+        int r = agents_write_mock_launcher(&path);
+        if (r < 0) {
+            agents_install_result res = {.reason = strerror(-r), .output = ""};
+            agents_install_problem(req, id, &res);
+            return;
+        }
+        json_t *art = json_pack("{s:s,s:s,s:s,s:s}", "kind", "agent_process", "path", path,
+                                "source", "builtin", "version", "builtin");
+        free(path);
+        http_reply_json(req, 200,
+                        json_pack("{s:b,s:[o]}", "already_installed", 0, "artifacts", art));
         return;
     }
-    char *l = agents_launcher_path("mock");
-    bool present = agents_is_exec_file(l);
-    free(l);
-    if (present && !reinstall) {
+    if (agents_installed(id) && !opts.reinstall) {
+        json_decref(body);
         http_reply_json(req, 200, json_pack("{s:b,s:[]}", "already_installed", 1, "artifacts"));
         return;
     }
-    char *path = NULL;
-    int r = agents_write_mock_launcher(&path);
-    if (r < 0) {
-        char *detail = base_xasprintf("install failed: %s", id);
-        http_reply_problem(
-            req, 500, "install_failed", "Install Failed", detail,
-            json_pack("{s:s,s:{s:s}}", "agent", id, "details", "stderr", strerror(-r)));
-        free(detail);
-        return;
-    }
-    json_t *art = json_pack("{s:s,s:s,s:s,s:s}", "kind", "agent_process", "path", path, "source",
-                            "builtin", "version", "builtin");
-    free(path);
-    http_reply_json(req, 200, json_pack("{s:b,s:[o]}", "already_installed", 0, "artifacts", art));
+    agents_install_wait *w = base_xcalloc(1, sizeof *w);
+    w->req = req;
+    w->id = base_xstrdup(id);
+    w->job = agents_install_async(uv_default_loop(), id, &opts, agents_install_done, NULL, w);
+    json_decref(body); /* the job copied the version strings */
+    http_req_on_abort(req, agents_install_abort, w);
 }
 
 void agents_routes(http_server *srv, agents_instances_fn fn, void *ud) {
