@@ -6,6 +6,7 @@
  * handlers here answer later when work is needed. The routes run on the server's loop,
  * which is libuv's default loop (cli/server.c). */
 #include "agents/agents.h"
+#include "agents/credentials.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -268,30 +269,6 @@ void agents_launch_free(agents_launch *l) {
     memset(l, 0, sizeof *l);
 }
 
-/* ---- credentials ---------------------------------------------------------------------- */
-
-static bool agents_env_set(const char *name) {
-    return getenv(name) != NULL;
-}
-
-static bool agents_anthropic_available(void) {
-    return agents_env_set("ANTHROPIC_API_KEY") || agents_env_set("CLAUDE_API_KEY") ||
-           agents_env_set("CLAUDE_CODE_OAUTH_TOKEN") || agents_env_set("ANTHROPIC_AUTH_TOKEN");
-}
-
-static bool agents_openai_available(void) {
-    return agents_env_set("OPENAI_API_KEY") || agents_env_set("CODEX_API_KEY");
-}
-
-static bool agents_credentials(const char *id) {
-    if (!strcmp(id, "claude") || !strcmp(id, "amp"))
-        return agents_anthropic_available();
-    if (!strcmp(id, "codex"))
-        return agents_openai_available();
-    if (!strcmp(id, "opencode"))
-        return agents_anthropic_available() || agents_openai_available();
-    return true;
-}
 
 /* ---- routes --------------------------------------------------------------------------------- */
 
@@ -316,12 +293,15 @@ void agents_problem_not_installed(http_req *req, const char *id) {
     free(detail);
 }
 
-static json_t *agents_info(const char *id, bool config) {
+/* creds: one discovery shared by every agent of the reply (files are re-read per request,
+ * as the reference does, so a credential added while the server runs is seen at once). */
+static json_t *agents_info(const char *id, bool config, const agents_credentials *creds) {
     json_t *cat = agents_catalog_entry(id);
     json_t *o = json_object();
     json_object_set_new(o, "id", json_string(id));
     json_object_set_new(o, "installed", json_boolean(agents_installed(id)));
-    json_object_set_new(o, "credentialsAvailable", json_boolean(agents_credentials(id)));
+    json_object_set_new(o, "credentialsAvailable",
+                        json_boolean(agents_credentials_available_in(creds, id)));
     if (config)
         agents_install_version_put(id, o);
     json_object_set(o, "capabilities", json_object_get(cat, "capabilities"));
@@ -365,14 +345,17 @@ struct agents_get_wait {
 };
 
 static void agents_get_reply(http_req *req, int one, bool config) {
+    agents_credentials creds;
+    agents_credentials_discover(NULL, true, &creds);
     if (one >= 0) {
-        http_reply_json(req, 200, agents_info(agents_defs[one].id, config));
-        return;
+        http_reply_json(req, 200, agents_info(agents_defs[one].id, config, &creds));
+    } else {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < AGENTS_COUNT; i++)
+            json_array_append_new(arr, agents_info(agents_defs[i].id, config, &creds));
+        http_reply_json(req, 200, json_pack("{s:o}", "agents", arr));
     }
-    json_t *arr = json_array();
-    for (size_t i = 0; i < AGENTS_COUNT; i++)
-        json_array_append_new(arr, agents_info(agents_defs[i].id, config));
-    http_reply_json(req, 200, json_pack("{s:o}", "agents", arr));
+    agents_credentials_free(&creds);
 }
 
 static void agents_get_probed(void *ud) {

@@ -6,6 +6,10 @@
 int cli_server_main(int argc, char **argv);
 void cli_server_usage(void);
 
+/* `sandbox-agent credentials extract|extract-env ...`; argv[0] is "credentials". Returns the
+ * exit status: 0, 1 when the requested credential is missing, 2 on a usage error. */
+int cli_credentials_main(int argc, char **argv);
+
 /* `sandbox-agent install-agent <AGENT|all> ...`; argv[0] is "install-agent". Returns the
  * exit status: 0, 1 when an install failed, 2 on a usage error, 130 when interrupted. */
 int cli_install_agent_main(int argc, char **argv);

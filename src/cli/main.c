@@ -13,9 +13,10 @@ static void cli_usage(FILE *f) {
             "Run AI coding agents inside a sandbox, driven over HTTP.\n\n"
             "Usage: sandbox-agent [OPTIONS] <COMMAND>\n\n"
             "Commands:\n"
-            "  server  Run the HTTP server (default 127.0.0.1:2468)\n"
+            "  server         Run the HTTP server (default 127.0.0.1:2468)\n"
             "  install-agent  Install an agent: <AGENT|all> [--reinstall]\n"
-            "  help    Print this message or the help of the given command\n\n"
+            "  credentials    Show credentials found in the environment and agent files\n"
+            "  help           Print this message or the help of the given command\n\n"
             "Options:\n"
             "  -h, --help     Print help\n"
             "  -V, --version  Print version\n\n"
@@ -60,6 +61,8 @@ int main(int argc, char **argv) {
             }
         return mock_agent_main(argc - 1, argv + 1);
     }
+    if (!strcmp(cmd, "credentials"))
+        return cli_credentials_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "install-agent"))
         return cli_install_agent_main(argc - 1, argv + 1);
     fprintf(stderr, "error: unrecognized subcommand '%s'\n\n", cmd);
