@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "http/http.h"
 #include "proc/proc.h"
+#include "processes/processes.h"
 
 /* The inspector page, linked into .rodata. */
 __asm__(".section .rodata\n"
@@ -222,7 +223,7 @@ int cli_server_main(int argc, char **argv) {
     /* Host APIs (each module registers its own routes). */
     /* @fs-routes */
     config_routes(s.http);
-    /* @processes-routes */
+    processes_routes(s.http, s.loop);
 
     int r = http_server_listen(s.http);
     if (r != 0) {

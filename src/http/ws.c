@@ -26,7 +26,14 @@ struct http_ws {
     const char *in; /* bytes being handed to wslay by the current feed */
     size_t in_len;
     bool closing;
+    int in_feed; /* >0 while wslay runs our callbacks: freeing waits for the feed's end */
+    bool dead;   /* the connection is gone; free once no feed is running */
 };
+
+static void http_ws_free(http_ws *ws) {
+    wslay_event_context_free(ws->ctx);
+    free(ws);
+}
 
 /* ---- handshake helpers -------------------------------------------------------------------- */
 
@@ -78,7 +85,7 @@ static ssize_t http_ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data,
                                int flags, void *user_data) {
     http_ws *ws = user_data;
     http_conn *c = ws->conn;
-    if (c->closing) {
+    if (ws->dead || c->closing) {
         wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
         return -1;
     }
@@ -92,7 +99,7 @@ static ssize_t http_ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data,
 static void http_ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *a,
                            void *user_data) {
     http_ws *ws = user_data;
-    if (ws->conn->closing)
+    if (ws->dead || ws->conn->closing)
         return;
     if (a->opcode == WSLAY_TEXT_FRAME && ws->cb.on_text)
         ws->cb.on_text(ws, (const char *)a->msg, a->msg_length, ws->ud);
@@ -125,22 +132,31 @@ void http_ws_feed(http_conn *c, const char *data, size_t len) {
     http_ws *ws = c->ws;
     ws->in = data;
     ws->in_len = len;
-    if (wslay_event_recv(ws->ctx) != 0) {
-        ws->in_len = 0;
+    /* A callback may drop the connection (say, a slow peer while answering); the ws and
+     * its wslay context must outlive wslay_event_recv, so freeing waits for us. */
+    ws->in_feed++;
+    int r = wslay_event_recv(ws->ctx);
+    ws->in_feed--;
+    ws->in_len = 0;
+    if (ws->dead) {
+        http_ws_free(ws);
+        return;
+    }
+    if (r != 0) {
         http_conn_close(c);
         return;
     }
-    ws->in_len = 0;
     http_ws_flush(ws);
 }
 
 void http_ws_conn_closed(http_conn *c) {
     http_ws *ws = c->ws;
     c->ws = NULL;
+    ws->dead = true;
     if (ws->cb.on_close)
         ws->cb.on_close(ws, ws->ud);
-    wslay_event_context_free(ws->ctx);
-    free(ws);
+    if (!ws->in_feed)
+        http_ws_free(ws);
 }
 
 void http_ws_server_closing(http_conn *c) {
@@ -216,7 +232,7 @@ http_ws *http_ws_accept(http_req *req, const http_ws_callbacks *cb, void *ud) {
 
 static bool http_ws_queue(http_ws *ws, uint8_t opcode, const char *data, size_t len) {
     http_conn *c = ws->conn;
-    if (!c || c->closing || ws->closing)
+    if (ws->dead || !c || c->closing || ws->closing)
         return false;
     size_t queued = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
     if (queued + len > c->srv->cfg.stream_queue_limit) {
@@ -227,7 +243,8 @@ static bool http_ws_queue(http_ws *ws, uint8_t opcode, const char *data, size_t 
     struct wslay_event_msg m = {.opcode = opcode, .msg = (const uint8_t *)data, .msg_length = len};
     if (wslay_event_queue_msg(ws->ctx, &m) != 0)
         return false;
-    http_ws_flush(ws);
+    if (!ws->in_feed) /* inside a feed, the feed flushes once wslay has returned */
+        http_ws_flush(ws);
     return !c->closing;
 }
 
@@ -241,7 +258,7 @@ bool http_ws_send_binary(http_ws *ws, const char *data, size_t len) {
 
 void http_ws_close(http_ws *ws, uint16_t code, const char *reason) {
     http_conn *c = ws->conn;
-    if (ws->closing || c->closing)
+    if (ws->dead || ws->closing || c->closing)
         return;
     ws->closing = true;
     const char *r = reason ? reason : "";
@@ -249,7 +266,8 @@ void http_ws_close(http_ws *ws, uint16_t code, const char *reason) {
         http_conn_close(c);
         return;
     }
-    http_ws_flush(ws);
+    if (!ws->in_feed)
+        http_ws_flush(ws);
     /* A peer that never answers the close frame is cut off by the connection timer. */
     if (!c->closing)
         http_conn_ws_close_timer(c);

@@ -55,8 +55,22 @@ static size_t proc_nlive;
 static void (*proc_all_done)(void *);
 static void *proc_all_ud;
 
+/* Pids adopted from pty.c (see proc_adopt_pid); counted in proc_nlive. */
+static pid_t *proc_adopted;
+static size_t proc_nadopted, proc_capadopted;
+static uv_timer_t *proc_adopted_timer; /* KILL stage of a graceful shutdown; closed in proc_fini */
+
 static void proc_each_orphan(void (*fn)(pid_t pid, void *ud), void *ud);
 static void proc_signal_one(pid_t pid, void *ud);
+
+static void proc_count_down(void) {
+    proc_nlive--;
+    if (proc_nlive == 0 && proc_all_done) {
+        void (*done)(void *) = proc_all_done;
+        proc_all_done = NULL;
+        done(proc_all_ud);
+    }
+}
 
 static void proc_registry_remove(proc_child *c) {
     if (c->prev)
@@ -66,12 +80,7 @@ static void proc_registry_remove(proc_child *c) {
     if (c->next)
         c->next->prev = c->prev;
     c->next = c->prev = NULL;
-    proc_nlive--;
-    if (proc_nlive == 0 && proc_all_done) {
-        void (*done)(void *) = proc_all_done;
-        proc_all_done = NULL;
-        done(proc_all_ud);
-    }
+    proc_count_down();
 }
 
 static void proc_handle_closed(uv_handle_t *h) {
@@ -199,7 +208,9 @@ proc_child *proc_spawn(uv_loop_t *loop, const proc_spawn_opts *o, const proc_cal
         for (size_t i = 1; i <= n; i++)
             guarded[2 + i] = o->args[i];
         args = guarded;
-        file = base_self_exe();
+        /* The forked child's /proc/self/exe is the running binary's inode, even if the file
+         * on disk was replaced (rebuilt, upgraded) since the server started. */
+        file = "/proc/self/exe";
     }
     uv_process_options_t po = {
         .exit_cb = proc_exit_cb,
@@ -308,11 +319,55 @@ void proc_release(proc_child *c) {
         free(c);
 }
 
+/* ---- adopted children ------------------------------------------------------------------- */
+
+void proc_adopt_pid(pid_t pid) {
+    if (proc_nadopted == proc_capadopted) {
+        proc_capadopted = proc_capadopted ? 2 * proc_capadopted : 8;
+        proc_adopted = base_xrealloc(proc_adopted, proc_capadopted * sizeof(pid_t));
+    }
+    proc_adopted[proc_nadopted++] = pid;
+    proc_nlive++;
+}
+
+void proc_forget_pid(pid_t pid) {
+    for (size_t i = 0; i < proc_nadopted; i++) {
+        if (proc_adopted[i] == pid) {
+            proc_adopted[i] = proc_adopted[--proc_nadopted];
+            proc_count_down();
+            return;
+        }
+    }
+}
+
+static void proc_adopted_kill_cb(uv_timer_t *t) {
+    for (size_t i = 0; i < proc_nadopted; i++)
+        kill(-proc_adopted[i], SIGKILL);
+}
+
+/* Their owner reaps them and calls proc_forget_pid, which completes the shutdown count. */
+static void proc_adopted_shutdown(uv_loop_t *loop, uint64_t grace_ms) {
+    for (size_t i = 0; i < proc_nadopted; i++)
+        kill(-proc_adopted[i], grace_ms ? SIGTERM : SIGKILL);
+    if (!grace_ms || !proc_nadopted)
+        return;
+    if (!proc_adopted_timer) {
+        proc_adopted_timer = base_xmalloc(sizeof *proc_adopted_timer);
+        uv_timer_init(loop, proc_adopted_timer);
+    }
+    uv_timer_start(proc_adopted_timer, proc_adopted_kill_cb, grace_ms, 0);
+}
+
+static void proc_free_handle_cb(uv_handle_t *h) {
+    free(h);
+}
+
 void proc_shutdown_all(uv_loop_t *loop, uint64_t grace_ms, void (*done)(void *), void *ud) {
     int sig = grace_ms ? SIGTERM : SIGKILL;
     proc_each_orphan(proc_signal_one, &sig);
     if (proc_nlive == 0) {
-        done(ud);
+        if (done)
+            done(ud);
         return;
     }
     if (done) {
@@ -333,6 +388,7 @@ void proc_shutdown_all(uv_loop_t *loop, uint64_t grace_ms, void (*done)(void *),
         kill(-c->pid, SIGTERM);
         uv_timer_start(&c->timer, proc_timer_cb, grace_ms, 0);
     }
+    proc_adopted_shutdown(loop, grace_ms);
 }
 
 size_t proc_live_count(void) {
@@ -344,6 +400,9 @@ size_t proc_live_count(void) {
 static bool proc_is_ours(pid_t pid) {
     for (proc_child *c = proc_live; c; c = c->next)
         if (c->pid == pid)
+            return true;
+    for (size_t i = 0; i < proc_nadopted; i++)
+        if (proc_adopted[i] == pid)
             return true;
     return false;
 }
@@ -402,6 +461,11 @@ void proc_fini(void) {
     proc_each_orphan(proc_reap_one, NULL);
     proc_sigchld_on = false;
     uv_close((uv_handle_t *)&proc_sigchld, NULL);
+    for (size_t i = 0; i < proc_nadopted; i++)
+        kill(-proc_adopted[i], SIGKILL);
+    if (proc_adopted_timer && !uv_is_closing((uv_handle_t *)proc_adopted_timer))
+        uv_close((uv_handle_t *)proc_adopted_timer, proc_free_handle_cb);
+    proc_adopted_timer = NULL;
 }
 
 int proc_exec_guard_main(int argc, char **argv) {

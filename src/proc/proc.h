@@ -70,4 +70,58 @@ size_t proc_live_count(void);
  * argv[0] is "exec-guard". Returns only on failure (exit status 127). */
 int proc_exec_guard_main(int argc, char **argv);
 
+/* ---- children on a pseudo-terminal (pty.c) -------------------------------------------------
+ * forkpty children for interactive terminals. The child leads its own session and process
+ * group with the PTY as controlling terminal. Output (stdout and stderr merged by the PTY)
+ * arrives through on_output; EIO on the master is end of output, not an error. on_exit fires
+ * exactly once, after the child was reaped and the master drained (or after a short grace
+ * if a grandchild holds the slave open, in which case the session is killed). */
+typedef struct proc_pty proc_pty;
+
+typedef struct proc_pty_callbacks {
+    void (*on_output)(proc_pty *p, const char *data, size_t len, void *ud);
+    /* exit_code is -1 when killed by a signal (term_signal then says which). */
+    void (*on_exit)(proc_pty *p, int exit_code, int term_signal, void *ud);
+} proc_pty_callbacks;
+
+typedef struct proc_pty_opts {
+    const char
+        *file;       /* executable (PATH of env, else of the server, is searched without a slash) */
+    char **args;     /* argv, NULL-terminated, args[0] included */
+    char **env;      /* NULL = inherit */
+    const char *cwd; /* NULL = inherit */
+    uint16_t cols, rows;
+    bool die_with_server; /* PR_SET_PDEATHSIG(SIGKILL) in the child */
+} proc_pty_opts;
+
+/* Returns NULL and sets *err (negative errno) when the PTY, the fork, chdir or exec failed. */
+proc_pty *proc_pty_spawn(uv_loop_t *loop, const proc_pty_opts *opts, const proc_pty_callbacks *cb,
+                         void *ud, int *err);
+pid_t proc_pty_pid(const proc_pty *p);
+/* True once on_exit was reported. */
+bool proc_pty_exited(const proc_pty *p);
+/* Queue bytes for the master (copied). done(status, ud) reports the result (may be NULL).
+ * Returns a libuv error at once when the child has exited. */
+int proc_pty_write(proc_pty *p, const char *data, size_t len, void (*done)(int status, void *ud),
+                   void *ud);
+/* TIOCSWINSZ; the foreground process group gets SIGWINCH. 0 or a negative errno. */
+int proc_pty_resize(proc_pty *p, uint16_t cols, uint16_t rows);
+/* Signal the child's process group and every other process of its session. */
+void proc_pty_signal(proc_pty *p, int sig);
+/* The owner lets go: no more callbacks; a live child is killed (session, SIGKILL); freed once
+ * its handles have closed. */
+void proc_pty_release(proc_pty *p);
+
+/* Send sig to every process whose session id is sid (sid is a session leader's pid), and to
+ * the process group sid. Used to reach jobs that an interactive shell put in their own
+ * groups. */
+void proc_signal_session(pid_t sid, int sig);
+
+/* Children started outside proc_spawn (forkpty above) are registered here: the orphan
+ * reaper leaves them to their owner (which reaps them with waitpid on their pid), and
+ * proc_shutdown_all signals their groups (TERM, grace, KILL) and waits until they are
+ * forgotten. Call proc_forget_pid once the child was reaped and reported. */
+void proc_adopt_pid(pid_t pid);
+void proc_forget_pid(pid_t pid);
+
 #endif

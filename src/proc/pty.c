@@ -1,0 +1,423 @@
+/* pty.c - children on a pseudo-terminal: forkpty, exec with errno reporting, output from
+ * the master through a libuv pipe, per-pid reaping from our own SIGCHLD handler, resize,
+ * session-wide signals.
+ *
+ * Why not uv_spawn: it cannot give the child a controlling terminal. Why per-pid waitpid:
+ * waitpid(-1) would steal the exit statuses of libuv's own children. The orphan reaper in
+ * proc.c skips our pids because they are registered with proc_adopt_pid. */
+#include "proc/proc.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <pty.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "base/base.h"
+
+/* After the child is reaped the master gets this long to report EIO (all slave fds closed);
+ * past it, a grandchild holds the slave, and the session is killed. Same as proc.c. */
+#define PROC_PTY_DRAIN_GRACE_MS 1000
+#define PROC_PTY_READ_CHUNK 65536
+
+/* One PTY child. Owner: the caller until proc_pty_release, then itself; freed once the
+ * owner released it, on_exit was reported and both handles (master pipe, timer) closed. */
+struct proc_pty {
+    uv_loop_t *loop;
+    uv_pipe_t master; /* owns the master fd once opened */
+    uv_timer_t timer; /* drain grace */
+    int open_handles;
+    int master_fd;
+    pid_t pid;
+    proc_pty_callbacks cb;
+    void *ud;
+    bool released;
+    bool reaped;
+    bool eof;
+    bool exit_reported;
+    int exit_code;
+    int term_signal;
+    struct proc_pty *next, *prev; /* live list: children not yet reported exited */
+};
+
+/* One write to the master. Owner: itself; freed by its completion callback. */
+typedef struct proc_pty_write_req {
+    uv_write_t w;
+    void (*done)(int, void *);
+    void *ud;
+    char data[];
+} proc_pty_write_req;
+
+static proc_pty *proc_pty_live;
+/* Heap-allocated so that a new one can be started while the previous one is closing. It
+ * exists exactly while proc_pty_live is non-empty. */
+static uv_signal_t *proc_pty_sigchld;
+
+/* ---- session-wide signals ------------------------------------------------------------------ */
+
+void proc_signal_session(pid_t sid, int sig) {
+    if (sid <= 0)
+        return;
+    kill(-sid, sig);
+    DIR *d = opendir("/proc");
+    if (!d)
+        return;
+    pid_t self = getpid();
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char *end;
+        long pid = strtol(e->d_name, &end, 10);
+        if (*end || pid <= 0 || pid == self)
+            continue;
+        char path[64], buf[512];
+        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        /* "pid (comm) state ppid pgrp session ...": comm may hold spaces and parentheses. */
+        char *rp = strrchr(buf, ')');
+        int ppid, pgrp, session;
+        char state;
+        if (rp && sscanf(rp + 1, " %c %d %d %d", &state, &ppid, &pgrp, &session) == 4 &&
+            session == sid)
+            kill((pid_t)pid, sig);
+    }
+    closedir(d);
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------- */
+
+static void proc_pty_sig_closed(uv_handle_t *h) {
+    free(h);
+}
+
+static void proc_pty_unlink(proc_pty *p) {
+    if (p->prev)
+        p->prev->next = p->next;
+    else if (proc_pty_live == p)
+        proc_pty_live = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    p->next = p->prev = NULL;
+    if (!proc_pty_live && proc_pty_sigchld) {
+        uv_close((uv_handle_t *)proc_pty_sigchld, proc_pty_sig_closed);
+        proc_pty_sigchld = NULL;
+    }
+}
+
+static void proc_pty_handle_closed(uv_handle_t *h) {
+    proc_pty *p = h->data;
+    if (--p->open_handles == 0 && p->released)
+        free(p);
+}
+
+static void proc_pty_close_handle(proc_pty *p, uv_handle_t *h) {
+    if (!uv_is_closing(h))
+        uv_close(h, proc_pty_handle_closed);
+}
+
+static void proc_pty_maybe_finish(proc_pty *p) {
+    if (p->exit_reported || !p->reaped || !p->eof)
+        return;
+    p->exit_reported = true;
+    uv_timer_stop(&p->timer);
+    /* The leader is gone: whatever is left in its session is an orphan we own. */
+    proc_signal_session(p->pid, SIGKILL);
+    proc_pty_close_handle(p, (uv_handle_t *)&p->master);
+    proc_pty_close_handle(p, (uv_handle_t *)&p->timer);
+    proc_pty_unlink(p);
+    pid_t pid = p->pid;
+    if (!p->released && p->cb.on_exit)
+        p->cb.on_exit(p, p->exit_code, p->term_signal, p->ud);
+    /* Last: this may complete a shutdown that is waiting for every child. */
+    proc_forget_pid(pid);
+}
+
+static void proc_pty_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b) {
+    b->base = base_xmalloc(PROC_PTY_READ_CHUNK);
+    b->len = PROC_PTY_READ_CHUNK;
+}
+
+static void proc_pty_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
+    proc_pty *p = s->data;
+    if (n > 0 && !p->released && p->cb.on_output)
+        p->cb.on_output(p, b->base, (size_t)n, p->ud);
+    free(b->base);
+    if (n < 0) {
+        /* Linux reports EIO once every slave fd is closed: that is the end of output. */
+        if (n != UV_EIO && n != UV_EOF)
+            LOG_DEBUG("pty read failed", "pid=%d error=%s", (int)p->pid, uv_err_name((int)n));
+        uv_read_stop(s);
+        p->eof = true;
+        proc_pty_maybe_finish(p);
+    }
+}
+
+static void proc_pty_timer_cb(uv_timer_t *t) {
+    proc_pty *p = t->data;
+    /* The slave is still open after the drain grace: kill the holders and stop waiting. */
+    proc_signal_session(p->pid, SIGKILL);
+    if (!p->eof) {
+        uv_read_stop((uv_stream_t *)&p->master);
+        p->eof = true;
+    }
+    proc_pty_maybe_finish(p);
+}
+
+static void proc_pty_reaped(proc_pty *p, int status) {
+    p->reaped = true;
+    if (WIFSIGNALED(status)) {
+        p->exit_code = -1;
+        p->term_signal = WTERMSIG(status);
+    } else {
+        p->exit_code = WEXITSTATUS(status);
+        p->term_signal = 0;
+    }
+    if (!p->eof)
+        uv_timer_start(&p->timer, proc_pty_timer_cb, PROC_PTY_DRAIN_GRACE_MS, 0);
+    proc_pty_maybe_finish(p);
+}
+
+static void proc_pty_sigchld_cb(uv_signal_t *h, int sig) {
+    proc_pty *p = proc_pty_live;
+    while (p) {
+        /* Finishing may unlink p (and close this handle): take next first. */
+        proc_pty *next = p->next;
+        int status;
+        if (!p->reaped && waitpid(p->pid, &status, WNOHANG) == p->pid)
+            proc_pty_reaped(p, status);
+        p = next;
+    }
+}
+
+/* ---- spawn -------------------------------------------------------------------------------- */
+
+/* The child side of the exec: execve over PATH like execvp, but with the search path
+ * computed by the parent, so only async-signal-safe calls run between fork and exec. */
+static void proc_pty_exec(const char *file, char *const *argv, char *const *envp,
+                          const char *path) {
+    if (strchr(file, '/')) {
+        execve(file, argv, envp);
+        return;
+    }
+    size_t flen = strlen(file);
+    bool eacces = false;
+    const char *p = path;
+    for (;;) {
+        const char *colon = strchr(p, ':');
+        size_t dlen = colon ? (size_t)(colon - p) : strlen(p);
+        char buf[PATH_MAX];
+        if (dlen + flen + 2 <= sizeof buf) {
+            size_t off = 0;
+            if (dlen == 0) {
+                buf[off++] = '.'; /* an empty entry means the current directory */
+            } else {
+                memcpy(buf, p, dlen);
+                off = dlen;
+            }
+            buf[off++] = '/';
+            memcpy(buf + off, file, flen + 1);
+            execve(buf, argv, envp);
+            if (errno == EACCES)
+                eacces = true;
+            else if (errno != ENOENT && errno != ENOTDIR && errno != ESTALE && errno != ENODEV &&
+                     errno != ETIMEDOUT)
+                return; /* a real failure for an existing file: report it */
+        }
+        if (!colon)
+            break;
+        p = colon + 1;
+    }
+    errno = eacces ? EACCES : ENOENT;
+}
+
+/* Report errno to the parent and die without running atexit handlers (async-signal-safe). */
+static void proc_pty_child_fail(int fd) {
+    int e = errno;
+    ssize_t r = write(fd, &e, sizeof e);
+    (void)r;
+    _exit(127);
+}
+
+static const char *proc_pty_env_path(char **env) {
+    if (env) {
+        for (size_t i = 0; env[i]; i++)
+            if (!strncmp(env[i], "PATH=", 5))
+                return env[i] + 5;
+        return "/bin:/usr/bin";
+    }
+    const char *p = getenv("PATH");
+    return p ? p : "/bin:/usr/bin";
+}
+
+proc_pty *proc_pty_spawn(uv_loop_t *loop, const proc_pty_opts *o, const proc_pty_callbacks *cb,
+                         void *ud, int *err) {
+    extern char **environ;
+    char **envp = o->env ? o->env : environ;
+    const char *path = proc_pty_env_path(o->env);
+    int errpipe[2];
+    if (pipe2(errpipe, O_CLOEXEC) != 0) {
+        *err = -errno;
+        return NULL;
+    }
+    /* Start reaping before the child exists, so that no SIGCHLD can be missed. */
+    if (!proc_pty_sigchld) {
+        proc_pty_sigchld = base_xmalloc(sizeof *proc_pty_sigchld);
+        uv_signal_init(loop, proc_pty_sigchld);
+        uv_signal_start(proc_pty_sigchld, proc_pty_sigchld_cb, SIGCHLD);
+        uv_unref((uv_handle_t *)proc_pty_sigchld);
+    }
+    struct winsize ws = {.ws_row = o->rows, .ws_col = o->cols};
+    pid_t parent = getpid();
+    /* Signals stay blocked across fork: a handler of ours must never run in the child. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int master = -1;
+    pid_t pid = forkpty(&master, NULL, NULL, &ws);
+    if (pid == 0) {
+        /* Child: forkpty already made the slave our controlling terminal and stdio. */
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        for (int s = 1; s < NSIG; s++)
+            if (s != SIGKILL && s != SIGSTOP)
+                sigaction(s, &dfl, NULL);
+        if (o->die_with_server) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (getppid() != parent)
+                _exit(127);
+        }
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        close(errpipe[0]);
+        if (o->cwd && chdir(o->cwd) != 0)
+            proc_pty_child_fail(errpipe[1]);
+        proc_pty_exec(o->file, o->args, envp, path);
+        proc_pty_child_fail(errpipe[1]);
+    }
+    int fork_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    close(errpipe[1]);
+    if (pid < 0) {
+        close(errpipe[0]);
+        *err = -fork_errno;
+        if (!proc_pty_live && proc_pty_sigchld) {
+            uv_close((uv_handle_t *)proc_pty_sigchld, proc_pty_sig_closed);
+            proc_pty_sigchld = NULL;
+        }
+        return NULL;
+    }
+    /* Future children must not inherit the master. */
+    fcntl(master, F_SETFD, FD_CLOEXEC);
+    /* Blocks only until the child has exec'd (EOF) or failed (errno). */
+    int child_errno = 0;
+    ssize_t r;
+    do
+        r = read(errpipe[0], &child_errno, sizeof child_errno);
+    while (r < 0 && errno == EINTR);
+    close(errpipe[0]);
+    if (r == (ssize_t)sizeof child_errno) {
+        int st;
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+            ;
+        close(master);
+        *err = -child_errno;
+        if (!proc_pty_live && proc_pty_sigchld) {
+            uv_close((uv_handle_t *)proc_pty_sigchld, proc_pty_sig_closed);
+            proc_pty_sigchld = NULL;
+        }
+        return NULL;
+    }
+
+    proc_pty *p = base_xcalloc(1, sizeof *p);
+    p->loop = loop;
+    p->cb = *cb;
+    p->ud = ud;
+    p->pid = pid;
+    p->master_fd = master;
+    uv_pipe_init(loop, &p->master, 0);
+    uv_timer_init(loop, &p->timer);
+    p->master.data = p->timer.data = p;
+    p->open_handles = 2;
+    proc_adopt_pid(pid);
+    p->next = proc_pty_live;
+    if (proc_pty_live)
+        proc_pty_live->prev = p;
+    proc_pty_live = p;
+    int rc = uv_pipe_open(&p->master, master);
+    if (rc == 0)
+        rc = uv_read_start((uv_stream_t *)&p->master, proc_pty_alloc, proc_pty_read_cb);
+    if (rc != 0) {
+        /* Cannot read the terminal: the child is useless. It is reaped as usual. */
+        LOG_WARN("cannot read pty master", "pid=%d error=%s", (int)pid, uv_err_name(rc));
+        p->eof = true;
+        kill(-pid, SIGKILL);
+    }
+    return p;
+}
+
+pid_t proc_pty_pid(const proc_pty *p) {
+    return p->pid;
+}
+
+bool proc_pty_exited(const proc_pty *p) {
+    return p->exit_reported;
+}
+
+static void proc_pty_write_cb(uv_write_t *w, int status) {
+    proc_pty_write_req *r = (proc_pty_write_req *)w;
+    if (r->done)
+        r->done(status, r->ud);
+    free(r);
+}
+
+int proc_pty_write(proc_pty *p, const char *data, size_t len, void (*done)(int, void *), void *ud) {
+    if (p->exit_reported || p->reaped)
+        return UV_EPIPE;
+    proc_pty_write_req *r = base_xmalloc(sizeof *r + len);
+    memcpy(r->data, data, len);
+    r->done = done;
+    r->ud = ud;
+    uv_buf_t b = uv_buf_init(r->data, (unsigned)len);
+    int rc = uv_write(&r->w, (uv_stream_t *)&p->master, &b, 1, proc_pty_write_cb);
+    if (rc != 0)
+        free(r);
+    return rc;
+}
+
+int proc_pty_resize(proc_pty *p, uint16_t cols, uint16_t rows) {
+    if (p->exit_reported)
+        return -EBADF;
+    struct winsize ws = {.ws_row = rows, .ws_col = cols};
+    return ioctl(p->master_fd, TIOCSWINSZ, &ws) == 0 ? 0 : -errno;
+}
+
+void proc_pty_signal(proc_pty *p, int sig) {
+    if (!p->exit_reported)
+        proc_signal_session(p->pid, sig);
+}
+
+void proc_pty_release(proc_pty *p) {
+    if (!p)
+        return;
+    p->released = true;
+    if (!p->exit_reported)
+        proc_signal_session(p->pid, SIGKILL);
+    else if (p->open_handles == 0)
+        free(p);
+}
