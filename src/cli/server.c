@@ -14,6 +14,7 @@
 #include "base/base.h"
 #include "cli/cli.h"
 #include "config/config.h"
+#include "fs/fs.h"
 #include "http/http.h"
 #include "proc/proc.h"
 #include "processes/processes.h"
@@ -221,7 +222,7 @@ int cli_server_main(int argc, char **argv) {
     agents_routes(s.http, cli_instances, s.acp);
     acp_bridge_routes(s.acp, s.http);
     /* Host APIs (each module registers its own routes). */
-    /* @fs-routes */
+    fs_routes(s.http);
     config_routes(s.http);
     processes_routes(s.http, s.loop);
 

@@ -881,10 +881,19 @@ void http_server_close(http_server *srv, void (*done)(void *), void *ud) {
     for (http_conn *c = srv->conns; c; c = c->next) {
         if (c->closing)
             continue;
-        if (c->ws)
+        if (c->ws) {
             http_ws_server_closing(c);
-        else if (c->active && c->active->streaming)
-            http_stream_end(c->active);
+        } else if (c->active && c->active->streaming) {
+            /* The owner lets go first (as promised in http.h), then the stream ends. */
+            http_req *req = c->active;
+            if (req->abort_cb) {
+                http_abort_fn fn = req->abort_cb;
+                req->abort_cb = NULL;
+                fn(req, req->abort_ud);
+            }
+            if (c->active == req && !c->closing)
+                http_stream_end(req);
+        }
         else if (c->active)
             http_conn_close(c);
         else if (c->state == HTTP_CONN_IDLE || c->state == HTTP_CONN_HEADERS ||

@@ -1,0 +1,67 @@
+/* fs.h - the file-system API (/v1/fs/...): list, stat, read, write, delete, mkdir, move and
+ * tar upload, plus the pure helpers behind them that tests and the fuzzer call directly.
+ *
+ * Paths follow http-api.md §7.1: absolute paths are used verbatim, relative ones are
+ * normalised (".", empty components and a trailing slash dropped; ".." refused) and joined
+ * onto $HOME. */
+#ifndef FS_H
+#define FS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http/http.h"
+
+/* Register every /v1/fs route (all behind bearer auth). */
+void fs_routes(http_server *srv);
+
+/* ---- tar entry validation -------------------------------------------------------------- */
+
+/* Entry kinds as fs_tar_entry_safe sees them (mapped from libarchive's file types). */
+enum {
+    FS_TAR_FILE = 0,
+    FS_TAR_DIR = 1,
+    FS_TAR_SYMLINK = 2,
+    FS_TAR_HARDLINK = 3,
+    FS_TAR_OTHER = 4, /* fifo, character/block device, socket, anything else */
+};
+
+/* Decide whether one archive entry may be extracted under dest_root, lexically (the
+ * extractor additionally never follows a symlink below dest_root, so lexical containment
+ * is enough). Refused: an absolute entry name, any ".." component, a FS_TAR_OTHER entry,
+ * a file or link whose name normalises to the destination root itself, a symlink whose
+ * target leaves dest_root (relative targets are resolved from the entry's directory;
+ * absolute ones must lie lexically under dest_root, which then has to be absolute and free
+ * of ".." components), a hard link whose target is empty, absolute or has "..".
+ * A directory entry naming the root ("./") is safe: the caller skips it.
+ * On refusal returns false and, if why is non-NULL, stores a malloc'd reason (the text
+ * after "invalid request: "; caller frees). link_target may be NULL for files and dirs. */
+bool fs_tar_entry_safe(const char *dest_root, const char *entry_path, int entry_type,
+                       const char *link_target, char **why);
+
+/* ---- path helpers (exported for unit tests) ----------------------------------------------- */
+
+/* Normalise a relative path: drop empty and "." components. Returns a malloc'd string of
+ * the remaining components joined by '/' ("" when none are left), or NULL when a ".."
+ * component appears or the path is absolute. */
+char *fs_rel_normalize(const char *rel);
+
+/* Resolve a request path against home (§7.1): absolute paths verbatim; relative ones
+ * normalised and joined onto home ("$HOME/" when nothing is left). Returns a malloc'd path,
+ * or NULL for a relative path with a ".." component. */
+char *fs_resolve_with_home(const char *home, const char *path);
+
+/* Join a base directory and a normalised relative path the way the reference does
+ * (no doubled '/', a trailing '/' when rel is empty). Caller frees. */
+char *fs_join(const char *base, const char *rel);
+
+/* RFC 3339 UTC timestamp with "+00:00" and the shortest exact fraction (none, 3, 6 or 9
+ * digits), as in http-api.md §2.6. out needs at least 48 bytes. */
+void fs_rfc3339(int64_t sec, long nsec, char *out, size_t cap);
+
+/* A copy of s with every invalid UTF-8 sequence replaced by U+FFFD (for JSON text built
+ * from file names). Caller frees. */
+char *fs_utf8_lossy(const char *s);
+
+#endif
