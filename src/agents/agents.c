@@ -171,26 +171,12 @@ int agents_write_mock_launcher(char **path_out) {
     if (r < 0)
         return r;
     char *path = agents_launcher_path("mock");
-    char *tmp = base_xasprintf("%s.tmp.%d", path, (int)getpid());
     static const char script[] = "#!/usr/bin/env sh\n"
                                  "if [ -n \"${SANDBOX_AGENT_BIN:-}\" ]; then\n"
                                  "  exec \"$SANDBOX_AGENT_BIN\" mock-agent-process \"$@\"\n"
                                  "fi\n"
                                  "exec sandbox-agent mock-agent-process \"$@\"\n";
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
-    if (fd < 0) {
-        r = -errno;
-    } else {
-        ssize_t w = write(fd, script, sizeof script - 1);
-        r = w == (ssize_t)(sizeof script - 1) ? 0 : -EIO;
-        if (close(fd) < 0 && r == 0)
-            r = -errno;
-        if (r == 0 && rename(tmp, path) < 0)
-            r = -errno;
-    }
-    if (r < 0)
-        unlink(tmp);
-    free(tmp);
+    r = base_write_file_atomic(path, script, sizeof script - 1, 0755);
     if (r == 0 && path_out)
         *path_out = path;
     else

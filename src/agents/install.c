@@ -238,37 +238,6 @@ static bool agents_install_env_name_ok(const char *s, size_t n) {
     return true;
 }
 
-/* Write data to path atomically (temp file + rename) with the given mode. 0 or -errno. */
-static int agents_install_write_file(const char *path, const char *data, size_t len, int mode) {
-    char *tmp = base_xasprintf("%s.tmp.%d", path, (int)getpid());
-    int r = 0;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0) {
-        r = -errno;
-    } else {
-        size_t off = 0;
-        while (off < len) {
-            ssize_t w = write(fd, data + off, len - off);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0) {
-                r = w < 0 ? -errno : -EIO;
-                break;
-            }
-            off += (size_t)w;
-        }
-        if (fchmod(fd, (mode_t)mode) < 0 && r == 0)
-            r = -errno;
-        if (close(fd) < 0 && r == 0)
-            r = -errno;
-        if (r == 0 && rename(tmp, path) < 0)
-            r = -errno;
-    }
-    if (r < 0)
-        unlink(tmp);
-    free(tmp);
-    return r;
-}
 
 /* Last lines of a step's output as valid UTF-8 (invalid bytes become '?'). Caller frees. */
 static char *agents_install_tail(const base_buf *out) {
@@ -568,9 +537,7 @@ static bool agents_install_interrupted(agents_install_job *job) {
 static void agents_install_progress(agents_install_job *job, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    char *msg = NULL;
-    if (vasprintf(&msg, fmt, ap) < 0)
-        msg = NULL;
+    char *msg = base_xvasprintf(fmt, ap);
     va_end(ap);
     if (!msg)
         return;
@@ -1449,7 +1416,7 @@ static char *agents_install_link_native(agents_install_job *job, const char *fin
             base_buf_appends(&b, "#!/usr/bin/env sh\nexec node ");
             agents_install_sh_quote(&b, target);
             base_buf_appends(&b, " \"$@\"\n");
-            r = agents_install_write_file(path, b.data, b.len, 0755);
+            r = base_write_file_atomic(path, b.data, b.len, 0755);
             base_buf_free(&b);
         } else {
             char *tmp = base_xasprintf("%s.tmp.%d", path, (int)getpid());
@@ -1489,7 +1456,7 @@ static void agents_install_step_commit(agents_install_job *job) {
     char *mtext = json_dumps(m, JSON_INDENT(2));
     json_decref(m);
     char *mpath = base_xasprintf("%s/%s", job->tmp, INSTALL_MANIFEST);
-    int r = agents_install_write_file(mpath, mtext, strlen(mtext), 0644);
+    int r = base_write_file_atomic(mpath, mtext, strlen(mtext), 0644);
     free(mpath);
     free(mtext);
     if (r < 0) {
@@ -1529,7 +1496,7 @@ static void agents_install_step_commit(agents_install_job *job) {
     char *exe = base_xasprintf("%s/%s", final_dir, job->exe_rel);
     char *text = agents_install_launcher_text(exe, job->r.args, job->r.env, job->r.env_default);
     char *launcher = agents_launcher_path(job->id);
-    r = agents_install_write_file(launcher, text, strlen(text), 0755);
+    r = base_write_file_atomic(launcher, text, strlen(text), 0755);
     free(text);
     free(exe);
     if (r < 0) {

@@ -22,6 +22,7 @@ void *base_xrealloc(void *p, size_t n);
 char *base_xstrdup(const char *s);
 char *base_xstrndup(const char *s, size_t n);
 char *base_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *base_xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
 /* ---- growable byte buffer ---------------------------------------------------------------
  * Owner: whoever embeds or allocates it; base_buf_free releases the bytes only. */
@@ -110,6 +111,9 @@ json_t *base_json_parse(const char *s, size_t len, char *err, size_t errcap);
 const char *base_data_dir(void);
 /* mkdir -p with mode 0755. Returns 0 or -errno. */
 int base_mkdirs(const char *path);
+/* Write len bytes to path atomically: a temp file beside it, then rename, so readers see the
+ * old content or the new, never a torn file. Returns 0 or -errno. */
+int base_write_file_atomic(const char *path, const void *data, size_t len, int mode);
 /* Absolute path of the running executable (static storage). */
 const char *base_self_exe(void);
 

@@ -42,14 +42,18 @@ char *base_xstrndup(const char *s, size_t n) {
     return p;
 }
 
+char *base_xvasprintf(const char *fmt, va_list ap) {
+    char *out = NULL;
+    if (vasprintf(&out, fmt, ap) < 0)
+        base_oom();
+    return out;
+}
+
 char *base_xasprintf(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    char *out = NULL;
-    int r = vasprintf(&out, fmt, ap);
+    char *out = base_xvasprintf(fmt, ap);
     va_end(ap);
-    if (r < 0)
-        base_oom();
     return out;
 }
 

@@ -252,6 +252,39 @@ int base_mkdirs(const char *path) {
     return 0;
 }
 
+int base_write_file_atomic(const char *path, const void *data, size_t len, int mode) {
+    char *tmp = base_xasprintf("%s.tmp.%d", path, (int)getpid());
+    int r = 0;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0) {
+        r = -errno;
+    } else {
+        const char *p = data;
+        size_t off = 0;
+        while (off < len) {
+            ssize_t w = write(fd, p + off, len - off);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0) {
+                r = w < 0 ? -errno : -EIO;
+                break;
+            }
+            off += (size_t)w;
+        }
+        /* open() honours the umask; the caller asked for exactly this mode. */
+        if (r == 0 && fchmod(fd, (mode_t)mode) < 0)
+            r = -errno;
+        if (close(fd) < 0 && r == 0)
+            r = -errno;
+        if (r == 0 && rename(tmp, path) < 0)
+            r = -errno;
+    }
+    if (r < 0)
+        unlink(tmp);
+    free(tmp);
+    return r;
+}
+
 const char *base_self_exe(void) {
     static char path[PATH_MAX];
     if (path[0])

@@ -395,9 +395,7 @@ static int cli_credentials_fail(const char *fmt, ...) __attribute__((format(prin
 static int cli_credentials_fail(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    char *msg = NULL;
-    if (vasprintf(&msg, fmt, ap) < 0)
-        msg = NULL;
+    char *msg = base_xvasprintf(fmt, ap);
     va_end(ap);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);

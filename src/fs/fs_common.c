@@ -42,9 +42,7 @@ static void fs_err_set(fs_err *e, int status, const char *code, const char *titl
 void fs_err_invalid(fs_err *e, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    char *msg = NULL;
-    if (vasprintf(&msg, fmt, ap) < 0)
-        msg = NULL;
+    char *msg = base_xvasprintf(fmt, ap);
     va_end(ap);
     fs_err_set(e, 400, "invalid_request", "Invalid Request",
                base_xasprintf("invalid request: %s", msg ? msg : ""), NULL);
@@ -59,9 +57,7 @@ void fs_err_stream(fs_err *e, const char *msg) {
 void fs_err_413(fs_err *e, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    char *msg = NULL;
-    if (vasprintf(&msg, fmt, ap) < 0)
-        msg = NULL;
+    char *msg = base_xvasprintf(fmt, ap);
     va_end(ap);
     /* Same shape as the layer's own 413 for oversized bodies. */
     fs_err_set(e, 413, "invalid_request", "Payload Too Large",

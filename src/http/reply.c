@@ -327,9 +327,7 @@ void http_reply_problem(http_req *req, int status, const char *code, const char 
 void http_problem_invalid_request(http_req *req, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    char *msg = NULL;
-    if (vasprintf(&msg, fmt, ap) < 0)
-        msg = NULL;
+    char *msg = base_xvasprintf(fmt, ap);
     va_end(ap);
     char *detail = base_xasprintf("invalid request: %s", msg ? msg : "");
     http_reply_problem(req, 400, "invalid_request", "Invalid Request", detail, NULL);
