@@ -2,7 +2,7 @@
 CC      ?= gcc
 CFLAGS_BASE := -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -Isrc -g
 OPT     ?= -O2
-LIBS    := -luv -lhttp_parser -lwslay -ljansson -lsqlite3 -larchive -lnettle -lutil -lm -lpthread
+LIBS    := -luv -lhttp_parser -lwslay -ljansson -lsqlite3 -lnettle -lutil -lm -lpthread -ldl
 
 SRCS    := $(shell find src -name '*.c' | sort)
 LIBSRCS := $(filter-out src/cli/main.c,$(SRCS))

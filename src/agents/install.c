@@ -13,10 +13,9 @@
  * Nothing under $AP/<id> or $AP/<id>-acp changes before commit, so a failure or a kill at
  * any earlier point leaves the previous state intact (leftover temp dirs are removed by the
  * next install of that agent). */
+#include "base/larchive.h"
 #include "agents/install.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -26,10 +26,9 @@
  * against the destination (the reference used its cwd), directory modes and mtimes are
  * applied after all entries (so a read-only directory can still be filled and its mtime
  * sticks), and client-caused OS errors are 4xx (see fs_common.c). */
+#include "base/larchive.h"
 #include "fs/internal.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
