@@ -4,7 +4,9 @@
 #
 # Measures: /v1/health throughput + p99 (wrk), ACP round-trip latency through
 # the HTTP bridge to the mock agent, idle RSS and RSS after load, time from
-# exec to first healthy response, binary size.  Prints a table, writes it to
+# exec to first healthy response, binary size, POST /v1/processes/run round
+# trip, small-file PUT/GET, 2 MiB and 1 GiB streamed file PUT/GET (the latter
+# against a local cp as the physical limit; needs node).  Prints a table, writes it to
 # bench/results-latest.md, and checks the targets.  See bench/README.md.
 #
 # Env knobs (defaults in brackets):
@@ -22,6 +24,14 @@
 #   BENCH_OUT [bench/results-latest.md]
 #   BENCH_STRICT [0]         1 = also exit non-zero when a target is missed
 #   BENCH_CEILING [1]        0 = skip the wrk-ceiling calibration server
+#   BENCH_IO_ROUNDS [3]      rounds of the runProcess / small-file / 2 MiB tests (0 = none)
+#   BENCH_RUN_N [200]        timed POST /v1/processes/run {"command":"true"} per round
+#   BENCH_RUN_WARMUP [20]    untimed ones before those, per round
+#   BENCH_FS_N [1000]        files written then read per round
+#   BENCH_FS_SIZE [1024]     bytes per small file
+#   BENCH_SMALL_REPS [20]    timed 2 MiB PUT+GET per round
+#   BENCH_BIG_MB [1024]      size of the big streamed file in MiB (0 = skip);
+#                            skipped when less than 3 GiB are free
 #
 # Exit status: 0 when every metric was measured for both servers (and, with
 # BENCH_STRICT=1, every target met); 1 otherwise.  All traffic is loopback.
@@ -45,6 +55,14 @@ REF=${BENCH_REF:-}
 OUT=${BENCH_OUT:-$BENCH/results-latest.md}
 STRICT=${BENCH_STRICT:-0}
 CEILING=${BENCH_CEILING:-1}
+IO_ROUNDS=${BENCH_IO_ROUNDS:-3}
+RUN_N=${BENCH_RUN_N:-200}
+RUN_WARMUP=${BENCH_RUN_WARMUP:-20}
+FS_N=${BENCH_FS_N:-1000}
+FS_SIZE=${BENCH_FS_SIZE:-1024}
+SMALL_BYTES=2097152
+SMALL_REPS=${BENCH_SMALL_REPS:-20}
+BIG_MB=${BENCH_BIG_MB:-1024}
 
 REF_VERSION=0.4.2
 REF_PKG=@sandbox-agent/cli-linux-x64@$REF_VERSION
@@ -430,6 +448,146 @@ fi
 R[load_rss.ref]=$(rss_kib "${PID[ref]}")
 ours_alive && R[load_rss.ours]=$(rss_kib "${PID[ours]}")
 log "RSS after load: ref ${R[load_rss.ref]} KiB, ours ${R[load_rss.ours]:-n/a} KiB"
+
+# ------------------------------------------------ processes + file system ---
+# bench/io_client.js (Node, keep-alive http.Agent, one connection) against the
+# same two servers.  Rounds alternate the order like the ACP rounds.
+declare -A IOV=() # key.name -> space-separated values, one per round
+io_step() { # test name args... -> 0 ok; records every "key value" line of the client
+  local test=$1 name=$2 out=$TMPROOT/io-$1-$2.txt rc=0 k v
+  shift 2
+  bgrun node "$BENCH/io_client.js" "$test" "${PORT[$name]}" "$@" >"$out" 2>"$out.err" || rc=$?
+  sed 's/^/[bench]   /' "$out.err" >&2
+  ((rc == 0)) || return 1
+  while read -r k v; do IOV[$k.$name]+="$v "; done <"$out"
+}
+io_args() { # test name round -> the client arguments for that test
+  case $1 in
+    run) echo "$RUN_N $RUN_WARMUP" ;;
+    files) echo "$TMPROOT/fs-$2/r$3 $FS_N $FS_SIZE 20" ;;
+    small) echo "$TMPROOT/small-$2.bin $SMALL_BYTES $SMALL_REPS" ;;
+  esac
+}
+io_summary() { # test name -> one log line from the last round
+  local f=$TMPROOT/io-$1-$2.txt
+  case $1 in
+    run) log "  $2 runProcess: median $(kv "$f" run_median_us) us, p99 $(kv "$f" run_p99_us) us" ;;
+    files) log "  $2 ${FS_N} files: writes $(kv "$f" fs_write_total_ms) ms (median $(kv "$f" fs_write_median_us) us), reads $(kv "$f" fs_read_total_ms) ms (median $(kv "$f" fs_read_median_us) us), $(kv "$f" fs_verified) verified" ;;
+    small) log "  $2 $SMALL_BYTES-byte file: PUT $(kv "$f" small_put_mbps) MB/s, GET $(kv "$f" small_get_mbps) MB/s" ;;
+  esac
+}
+kv() { awk -v k="$2" '$1==k{sub(/^[^ ]+ /, ""); print}' "$1"; }
+io_median() { # key name -> median over rounds, empty unless every round produced it
+  local -a vals
+  read -r -a vals <<<"${IOV[$1.$2]:-}"
+  ((${#vals[@]} == IO_ROUNDS)) || return 0
+  median "${vals[@]}"
+}
+
+IO=1
+if ! command -v node >/dev/null; then
+  warn "node is not installed: skipping the process and file-system benchmarks"
+  IO=0
+fi
+declare -A IO_OURS=([run]=1 [files]=1 [small]=1 [big]=1)
+((OURS_OK)) || IO_OURS=([run]=0 [files]=0 [small]=0 [big]=0)
+if ((IO && IO_ROUNDS > 0)); then
+  log "processes + fs: $IO_ROUNDS rounds alternating; runProcess $RUN_N (+$RUN_WARMUP warm-up); $FS_N x ${FS_SIZE}-byte PUT then GET; $SMALL_BYTES-byte PUT+GET x $SMALL_REPS"
+  for ((r = 1; r <= IO_ROUNDS; r++)); do
+    if ((r % 2)); then order=(ref ours); else order=(ours ref); fi
+    log "round $r/$IO_ROUNDS: ${order[*]}"
+    for t in run files small; do
+      for s in "${order[@]}"; do
+        # shellcheck disable=SC2046
+        if [[ $s == ref ]]; then
+          io_step "$t" ref $(io_args "$t" ref "$r") || fatal "reference $t benchmark failed"
+          io_summary "$t" ref
+        elif ((IO_OURS[$t])) && ours_alive; then
+          if io_step "$t" ours $(io_args "$t" ours "$r"); then
+            io_summary "$t" ours
+          else
+            ours_fail "$t benchmark failed (see above)"
+            IO_OURS[$t]=0
+          fi
+        fi
+      done
+    done
+    rm -rf "$TMPROOT/fs-ref/r$r" "$TMPROOT/fs-ours/r$r"
+  done
+  rm -f "$TMPROOT/small-ref.bin" "$TMPROOT/small-ours.bin"
+  for s in ref ours; do
+    for k in run_median_us run_p99_us fs_write_total_ms fs_read_total_ms fs_write_median_us fs_read_median_us \
+      small_put_mbps small_get_mbps; do
+      R[$k.$s]=$(io_median "$k" "$s")
+    done
+  done
+fi
+
+# Big file: our server streams it; the reference caps bodies at 2 MiB, so its
+# attempt only records the status.  Then a local cp of the same file on the
+# same file system, as the physical limit.
+BIG_BYTES=$((BIG_MB * 1048576))
+BIG_SKIP=
+if ((IO && BIG_MB > 0)); then
+  need_kib=$((3 * 1048576))
+  ((2 * BIG_MB * 1024 + 524288 <= need_kib)) || need_kib=$((2 * BIG_MB * 1024 + 524288))
+  free_kib=$(df -Pk "$TMPROOT" | awk 'NR==2{print $4}')
+  if ((free_kib < need_kib)); then
+    BIG_SKIP="only $((free_kib / 1024)) MiB free on the file system of $TMPROOT, need $((need_kib / 1024)) MiB"
+    warn "skipping the ${BIG_MB} MiB file benchmark: $BIG_SKIP"
+  else
+    log "big file: ${BIG_MB} MiB streamed PUT, GET, verifying GET (sha256); $((free_kib / 1048576)) GiB free"
+    if io_step big ref "$TMPROOT/big-ref.bin" "$BIG_BYTES"; then
+      R[big_status.ref]=$(kv "$TMPROOT/io-big-ref.txt" big_put_status)
+      R[big_put_mbps.ref]=$(kv "$TMPROOT/io-big-ref.txt" big_put_mbps)
+      R[big_get_mbps.ref]=$(kv "$TMPROOT/io-big-ref.txt" big_get_mbps)
+      log "  ref: PUT ${BIG_MB} MiB -> HTTP ${R[big_status.ref]} $(kv "$TMPROOT/io-big-ref.txt" big_put_reply)"
+    else
+      fatal "reference big-file client failed"
+    fi
+    rm -f "$TMPROOT/big-ref.bin"
+    if ((IO_OURS[big])) && ours_alive; then
+      sync
+      if io_step big ours "$TMPROOT/big-ours.bin" "$BIG_BYTES"; then
+        R[big_status.ours]=$(kv "$TMPROOT/io-big-ours.txt" big_put_status)
+        if [[ ${R[big_status.ours]} == 200 ]]; then
+          R[big_put_mbps.ours]=$(kv "$TMPROOT/io-big-ours.txt" big_put_mbps)
+          R[big_get_mbps.ours]=$(kv "$TMPROOT/io-big-ours.txt" big_get_mbps)
+          log "  ours: PUT ${R[big_put_mbps.ours]} MB/s, GET ${R[big_get_mbps.ours]} MB/s, sha256 verified ($(kv "$TMPROOT/io-big-ours.txt" big_sha256))"
+          sz=$(stat -c %s "$TMPROOT/big-ours.bin" 2>/dev/null || echo 0)
+          ((sz == BIG_BYTES)) || ours_fail "${BIG_MB} MiB PUT left a file of $sz bytes"
+        else
+          ours_fail "${BIG_MB} MiB PUT -> HTTP ${R[big_status.ours]} $(kv "$TMPROOT/io-big-ours.txt" big_put_reply)"
+        fi
+      else
+        ours_fail "${BIG_MB} MiB file benchmark failed (see above)"
+      fi
+    fi
+    src=$TMPROOT/big-ours.bin
+    if [[ $(stat -c %s "$src" 2>/dev/null || echo 0) != "$BIG_BYTES" ]]; then
+      src=$TMPROOT/big-src.bin
+      head -c "$BIG_BYTES" /dev/zero >"$src"
+    fi
+    # Median of 3 copies, each after an untimed sync so dirty-page writeback of
+    # the previous step does not throttle it (the PUT also starts after a sync).
+    declare -a CPS=()
+    for i in 1 2 3; do
+      sync
+      t0=${EPOCHREALTIME//[.,]/}
+      cp "$src" "$TMPROOT/big-copy.bin"
+      t1=${EPOCHREALTIME//[.,]/}
+      CPS+=("$(awk -v b="$BIG_BYTES" -v t=$((t1 - t0)) 'BEGIN{ printf "%.1f", b / t }')")
+      rm -f "$TMPROOT/big-copy.bin"
+    done
+    R[big_cp_mbps]=$(median "${CPS[@]}")
+    log "  local cp of the same ${BIG_MB} MiB file on the same file system: ${CPS[*]} MB/s, median ${R[big_cp_mbps]}"
+    rm -f "$TMPROOT/big-ours.bin" "$TMPROOT/big-src.bin" "$TMPROOT/big-copy.bin"
+  fi
+fi
+
+R[hwm.ref]=$(awk '/^VmHWM:/{print $2}' "/proc/${PID[ref]}/status" 2>/dev/null || true)
+ours_alive && R[hwm.ours]=$(awk '/^VmHWM:/{print $2}' "/proc/${PID[ours]}/status" 2>/dev/null || true)
+log "peak RSS (VmHWM) at the end: ref ${R[hwm.ref]:-n/a} KiB, ours ${R[hwm.ours]:-n/a} KiB"
 stop_server ref
 stop_server ours
 
@@ -511,8 +669,32 @@ row "GET /v1/health throughput, req/s (median of $ROUNDS)" "$(n "${R[rps.ref]:-}
 row "GET /v1/health p99 latency, ms (median of $ROUNDS)" "$(n "$(awk -v v="${R[p99.ref]:-}" 'BEGIN{if(v!="")print v/1000}')" %.2f)" "$(n "$(awk -v v="${R[p99.ours]:-}" 'BEGIN{if(v!="")print v/1000}')" %.2f)" "$(ratio lower "${R[p99.ref]:-}" "${R[p99.ours]:-}")"
 row "ACP round trip median, us (median of $ACP_ROUNDS x $ACP_N)" "$(n "${R[acp_med.ref]:-}" %.0f)" "$(n "${R[acp_med.ours]:-}" %.0f)" "$(ratio lower "${R[acp_med.ref]:-}" "${R[acp_med.ours]:-}")"
 row "ACP round trip p99, us (median of $ACP_ROUNDS)" "$(n "${R[acp_p99.ref]:-}" %.0f)" "$(n "${R[acp_p99.ours]:-}" %.0f)" "$(ratio lower "${R[acp_p99.ref]:-}" "${R[acp_p99.ours]:-}")"
+row "POST /v1/processes/run \`true\` median, us (median of $IO_ROUNDS x $RUN_N)" "$(n "${R[run_median_us.ref]:-}" %.0f)" "$(n "${R[run_median_us.ours]:-}" %.0f)" "$(ratio lower "${R[run_median_us.ref]:-}" "${R[run_median_us.ours]:-}")"
+row "POST /v1/processes/run \`true\` p99, us (median of $IO_ROUNDS)" "$(n "${R[run_p99_us.ref]:-}" %.0f)" "$(n "${R[run_p99_us.ours]:-}" %.0f)" "$(ratio lower "${R[run_p99_us.ref]:-}" "${R[run_p99_us.ours]:-}")"
+row "$FS_N x PUT ${FS_SIZE} B file, total ms (median of $IO_ROUNDS)" "$(n "${R[fs_write_total_ms.ref]:-}" %.0f)" "$(n "${R[fs_write_total_ms.ours]:-}" %.0f)" "$(ratio lower "${R[fs_write_total_ms.ref]:-}" "${R[fs_write_total_ms.ours]:-}")"
+row "$FS_N x GET ${FS_SIZE} B file, total ms (median of $IO_ROUNDS)" "$(n "${R[fs_read_total_ms.ref]:-}" %.0f)" "$(n "${R[fs_read_total_ms.ours]:-}" %.0f)" "$(ratio lower "${R[fs_read_total_ms.ref]:-}" "${R[fs_read_total_ms.ours]:-}")"
+row "PUT ${FS_SIZE} B file, per-op median us" "$(n "${R[fs_write_median_us.ref]:-}" %.0f)" "$(n "${R[fs_write_median_us.ours]:-}" %.0f)" "$(ratio lower "${R[fs_write_median_us.ref]:-}" "${R[fs_write_median_us.ours]:-}")"
+row "GET ${FS_SIZE} B file, per-op median us" "$(n "${R[fs_read_median_us.ref]:-}" %.0f)" "$(n "${R[fs_read_median_us.ours]:-}" %.0f)" "$(ratio lower "${R[fs_read_median_us.ref]:-}" "${R[fs_read_median_us.ours]:-}")"
+row "PUT 2 MiB file, MB/s (median of $IO_ROUNDS x $SMALL_REPS)" "$(n "${R[small_put_mbps.ref]:-}" %.0f)" "$(n "${R[small_put_mbps.ours]:-}" %.0f)" "$(ratio higher "${R[small_put_mbps.ref]:-}" "${R[small_put_mbps.ours]:-}")"
+row "GET 2 MiB file, MB/s (median of $IO_ROUNDS x $SMALL_REPS)" "$(n "${R[small_get_mbps.ref]:-}" %.0f)" "$(n "${R[small_get_mbps.ours]:-}" %.0f)" "$(ratio higher "${R[small_get_mbps.ref]:-}" "${R[small_get_mbps.ours]:-}")"
+if ((IO && BIG_MB > 0)); then
+  if [[ -n $BIG_SKIP ]]; then
+    row "PUT/GET ${BIG_MB} MiB file" "skipped" "skipped" "n/a ($BIG_SKIP)"
+  else
+    big_ref_cell() { # put|get
+      if [[ ${R[big_status.ref]:-} == 200 ]]; then n "${R[big_$1_mbps.ref]:-}" %.0f
+      elif [[ $1 == put ]]; then echo "rejected: HTTP ${R[big_status.ref]:-?}"
+      else echo "n/a (not stored)"; fi
+    }
+    cp_ratio() { awk -v o="$1" -v c="$2" 'BEGIN{ if (o == "" || c == "" || c + 0 <= 0) print "n/a"; else printf "%.2fx (ours/local cp)", o / c }'; }
+    row "PUT ${BIG_MB} MiB file streamed, MB/s" "$(big_ref_cell put)" "$(n "${R[big_put_mbps.ours]:-}" %.0f)" "$(cp_ratio "${R[big_put_mbps.ours]:-}" "${R[big_cp_mbps]:-}")"
+    row "GET ${BIG_MB} MiB file streamed, MB/s" "$(big_ref_cell get)" "$(n "${R[big_get_mbps.ours]:-}" %.0f)" "$(cp_ratio "${R[big_get_mbps.ours]:-}" "${R[big_cp_mbps]:-}")"
+    row "Local cp of the ${BIG_MB} MiB file (same fs), MB/s" "-" "$(n "${R[big_cp_mbps]:-}" %.0f)" "physical limit (no server)"
+  fi
+fi
 row "Idle RSS (after first health request)" "$(mib "${R[idle_rss.ref]:-}")" "$(mib "${R[idle_rss.ours]:-}")" "$(ratio lower "${R[idle_rss.ref]:-}" "${R[idle_rss.ours]:-}")"
 row "RSS after load (wrk + ACP)" "$(mib "${R[load_rss.ref]:-}")" "$(mib "${R[load_rss.ours]:-}")" "$(ratio lower "${R[load_rss.ref]:-}" "${R[load_rss.ours]:-}")"
+row "Peak RSS (VmHWM) at the end (after all of the above)" "$(mib "${R[hwm.ref]:-}")" "$(mib "${R[hwm.ours]:-}")" "$(ratio lower "${R[hwm.ref]:-}" "${R[hwm.ours]:-}")"
 row "Startup exec -> healthy, median ms ($STARTUP_RUNS runs)" "$(n "${R[st_med.ref]:-}" %.2f)" "$(n "${R[st_med.ours]:-}" %.2f)" "$(ratio lower "${R[st_med.ref]:-}" "${R[st_med.ours]:-}")"
 row "Startup exec -> healthy, min ms" "$(n "${R[st_min.ref]:-}" %.2f)" "$(n "${R[st_min.ours]:-}" %.2f)" "$(ratio lower "${R[st_min.ref]:-}" "${R[st_min.ours]:-}")"
 row "Binary size, bytes" "$(n "${R[size.ref]:-}" %d)" "$(n "${R[size.ours]:-}" %d)" "$(ratio lower "${R[size.ref]:-}" "${R[size.ours]:-}")"
@@ -564,7 +746,8 @@ REPORT=$(
   echo "- Reference: sandbox-agent $REF_VERSION ($REF_PKG)"
   if [[ -x $OURS ]]; then echo "- Ours: \`${OURS#"$ROOT"/}\`"; else echo "- Ours: \`${OURS#"$ROOT"/}\` (missing)"; fi
   echo "- Settings: wrk -t$THREADS -c$CONNS -d${DURATION}s x $ROUNDS rounds (alternating, ${WARMUP_S}s warm-up); ACP $ACP_ROUNDS rounds x ($ACP_N timed + $ACP_WARMUP warm-up) sequential requests on one keep-alive connection; startup $STARTUP_RUNS runs"
-  echo "- Ratio column: how many times better ours is (>1 = ours better): ours/ref for throughput, ref/ours for latency, RSS, startup and size."
+  if ((IO)); then echo "- Processes + fs: $IO_ROUNDS rounds (alternating) of $RUN_N (+$RUN_WARMUP warm-up) sequential POST /v1/processes/run {\"command\":\"true\"}, $FS_N x ${FS_SIZE}-byte PUT then GET /v1/fs/file, $SMALL_REPS x 2 MiB PUT+GET, on one keep-alive connection (bench/io_client.js, Node $(node --version)); one ${BIG_MB} MiB streamed PUT + GET (MB = 10^6 bytes)"; fi
+  echo "- Ratio column: how many times better ours is (>1 = ours better): ours/ref for throughput, ref/ours for latency, RSS, startup and size; the ${BIG_MB} MiB rows compare ours with a local cp of the same file (ours/local cp)."
   echo
   table
   if [[ -n ${R[rps.ceiling]:-} ]]; then
