@@ -54,30 +54,40 @@ done
 echo "unit tests: $passed passed, $failed failed (${#units[@]} executables)"
 
 # ---- integration tests ------------------------------------------------------------------
-tap=$(mktemp)
-trap 'rm -f "$tap"' EXIT
-mapfile -t files < <(find tests/integration tests/agents -path '*/node_modules' -prune -o -type f \
-    \( -name '*.test.mjs' -o -name '*.test.js' \) -print 2>/dev/null | sort)
-if ((${#files[@]})); then
+# run_node LABEL FILE_TIMEOUT_MS OVERALL_S FILES...: one node --test pass, totals added up.
+# --test-timeout bounds each test file as a whole in Node 20, so the real-agent tests, whose
+# first run installs four agents from npm, get their own pass with a longer bound.
+run_node() {
+    local label=$1 per=$2 overall=$3
+    shift 3
+    local tap
+    tap=$(mktemp)
     # Files are listed explicitly: directory arguments mean different things across Node versions.
-    timeout --kill-after=10 900 node --test --test-concurrency=2 --test-timeout=60000 \
+    timeout --kill-after=10 "$overall" node --test --test-concurrency=2 --test-timeout="$per" \
         --test-reporter=spec --test-reporter-destination=stdout \
         --test-reporter=tap --test-reporter-destination="$tap" \
-        "${files[@]}"
-    rc=$?
+        "$@"
+    local rc=$?
+    local np nf nc
     np=$(grep -E '^# pass [0-9]+$' "$tap" | tail -n 1 | awk '{print $3}')
     nf=$(grep -E '^# fail [0-9]+$' "$tap" | tail -n 1 | awk '{print $3}')
     nc=$(grep -E '^# cancelled [0-9]+$' "$tap" | tail -n 1 | awk '{print $3}')
+    rm -f "$tap"
     np=${np:-0}
     nf=$(( ${nf:-0} + ${nc:-0} ))
     if [ "$rc" -ne 0 ] && [ "$nf" -eq 0 ]; then
         echo "run.sh: node --test exited with status $rc" >&2
         nf=1
     fi
-    echo "integration tests: $np passed, $nf failed"
+    echo "$label: $np passed, $nf failed"
     passed=$((passed + np))
     failed=$((failed + nf))
-fi
+}
+
+mapfile -t files < <(find tests/integration tests/agents -path '*/node_modules' -prune -o -type f \
+    \( -name '*.test.mjs' -o -name '*.test.js' \) ! -name 'e2e.test.mjs' -print 2>/dev/null | sort)
+((${#files[@]})) && run_node "integration tests" 60000 900 "${files[@]}"
+[ -f tests/agents/e2e.test.mjs ] && run_node "real-agent tests" 1500000 1800 tests/agents/e2e.test.mjs
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
