@@ -186,16 +186,48 @@ int agents_write_mock_launcher(char **path_out) {
 
 /* ---- launch ------------------------------------------------------------------------------- */
 
-static char **agents_child_env(void) {
+/* Opt-outs of phoning home, per agent; applied only when the user has not set the variable,
+ * so an explicit choice in the server's environment always wins. */
+static const struct {
+    const char *agent;
+    const char *kv;
+} agents_env_defaults[] = {
+    {"claude", "DISABLE_TELEMETRY=1"},
+    {"claude", "DISABLE_AUTOUPDATER=1"},
+    {"claude", "DISABLE_ERROR_REPORTING=1"},
+    {"opencode", "OPENCODE_DISABLE_AUTOUPDATE=1"},
+    {"opencode", "OPENCODE_DISABLE_SHARE=1"},
+};
+
+/* The server's environment, plus SANDBOX_AGENT_BIN, the agent's install dirs ahead of PATH
+ * (so adapters find the CLIs installed beside them), and the opt-outs above. */
+static char **agents_child_env(const char *id) {
     size_t n = 0;
     while (environ[n])
         n++;
-    char **env = base_xcalloc(n + 2, sizeof(char *));
+    size_t extra = sizeof agents_env_defaults / sizeof agents_env_defaults[0] + 3;
+    char **env = base_xcalloc(n + extra, sizeof(char *));
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        if (strncmp(environ[i], "SANDBOX_AGENT_BIN=", 18) != 0)
+        if (strncmp(environ[i], "SANDBOX_AGENT_BIN=", 18) != 0 && strncmp(environ[i], "PATH=", 5) != 0)
             env[k++] = base_xstrdup(environ[i]);
     env[k++] = base_xasprintf("SANDBOX_AGENT_BIN=%s", base_self_exe());
+    char *bin = agents_bin_dir(), *ap = agents_ap_dir();
+    const char *path = getenv("PATH");
+    env[k++] = base_xasprintf("PATH=%s/%s/node_modules/.bin:%s%s%s", ap, id, bin,
+                              path && *path ? ":" : "", path ? path : "");
+    free(bin);
+    free(ap);
+    for (size_t i = 0; i < sizeof agents_env_defaults / sizeof agents_env_defaults[0]; i++) {
+        if (strcmp(agents_env_defaults[i].agent, id) != 0)
+            continue;
+        const char *kv = agents_env_defaults[i].kv;
+        char name[64];
+        size_t nl = (size_t)(strchr(kv, '=') - kv);
+        snprintf(name, sizeof name, "%.*s", (int)nl, kv);
+        if (!getenv(name))
+            env[k++] = base_xstrdup(kv);
+    }
     env[k] = NULL;
     return env;
 }
@@ -224,7 +256,7 @@ int agents_launch_recipe(const char *id, agents_launch *out) {
             out->file = base_xstrdup(base_self_exe());
             out->argv = agents_argv(out->file, "mock-agent-process");
         }
-        out->env = agents_child_env();
+        out->env = agents_child_env(id);
         return 0;
     }
     if (!agents_installed(id))
@@ -240,7 +272,7 @@ int agents_launch_recipe(const char *id, agents_launch *out) {
             return -1;
         out->argv = agents_argv(out->file, !strcmp(id, "opencode") ? "acp" : NULL);
     }
-    out->env = agents_child_env();
+    out->env = agents_child_env(id);
     return 0;
 }
 

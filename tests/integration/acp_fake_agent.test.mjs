@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { withServer, waitFor, OURS_ONLY } from './lib/server.mjs';
+import { withServer, waitFor, OURS_ONLY, IS_REFERENCE } from './lib/server.mjs';
 import { request, acpPost, assertProblem, openSse, responsesWithId, deleteAcp } from './lib/http.mjs';
 
 const AGENT = 'pi';
@@ -15,6 +15,7 @@ const SCRIPT = String.raw`#!/bin/sh
 dir="$(dirname "$0")/fake-agent"
 mkdir -p "$dir"
 printf '%s\n' "$FAKE_AGENT_MARKER" > "$dir/env.txt"
+printf '%s\n' "$PATH" > "$dir/path.txt"
 pwd > "$dir/cwd.txt"
 echo $$ > "$dir/pid.txt"
 echo "fake agent started" >&2
@@ -153,6 +154,12 @@ describe('bridge behaviour with a scripted agent', () => {
         for (const l of lines) assert.ok(!/^\s|\s$/.test(l) && !l.includes('\n'));
         assert.equal(fs.readFileSync(path.join(dir, 'cwd.txt'), 'utf8').trim(), fs.realpathSync(srv.home), 'agent cwd = server cwd');
         assert.equal(fs.readFileSync(path.join(dir, 'env.txt'), 'utf8').trim(), 'marker-42', 'the agent inherits the server environment');
+        if (!IS_REFERENCE) {
+          // Our launch puts the agent's own install dirs ahead of the inherited PATH.
+          const data = path.join(srv.home, '.local/share/sandbox-agent/bin');
+          const agentPath = fs.readFileSync(path.join(dir, 'path.txt'), 'utf8').trim().split(':');
+          assert.deepEqual(agentPath.slice(0, 2), [path.join(data, `agent_processes/${AGENT}/node_modules/.bin`), data], agentPath.join(':'));
+        }
         const info = (await request(srv, 'GET', `/v1/agents/${AGENT}`)).json();
         assert.equal(info.installed, true, 'the launcher makes the agent count as installed');
         assert.equal(info.serverStatus.status, 'running');
