@@ -162,6 +162,9 @@ typedef struct processes_field {
 } processes_field;
 
 /* False with the message ("args[0]: invalid type: integer `1`, expected a string") in err. */
+/* Body of a request that starts a command (create, run): JSON body, field checks, and a
+ * non-empty `command`. Answers the problem itself and returns NULL on any failure. */
+json_t *processes_command_body(http_req *req, const processes_field *f, size_t n);
 bool processes_check_fields(json_t *body, const processes_field *f, size_t n, char *err,
                             size_t cap);
 

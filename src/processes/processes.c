@@ -54,6 +54,25 @@ void processes_problem_body(http_req *req, const char *message) {
     free(detail);
 }
 
+json_t *processes_command_body(http_req *req, const processes_field *f, size_t n) {
+    json_t *body = http_req_json_body(req, false);
+    if (!body)
+        return NULL;
+    char err[512];
+    if (!processes_check_fields(body, f, n, err, sizeof err)) {
+        json_decref(body);
+        processes_problem_body(req, err);
+        return NULL;
+    }
+    const char *command = json_string_value(json_object_get(body, "command"));
+    if (!command || !*command) {
+        json_decref(body);
+        http_problem_invalid_request(req, "command must not be empty");
+        return NULL;
+    }
+    return body;
+}
+
 void processes_problem_query(http_req *req, const char *message) {
     http_problem_invalid_request(req, "failed to deserialize query string: %s", message);
 }
@@ -386,21 +405,10 @@ static void processes_create(http_req *req, void *ud) {
         {"interactive", PROCESSES_F_BOOL, false, false, NULL, 0},
         {"tty", PROCESSES_F_BOOL, false, false, NULL, 0},
     };
-    json_t *body = http_req_json_body(req, false);
+    json_t *body = processes_command_body(req, fields, sizeof fields / sizeof fields[0]);
     if (!body)
         return;
-    char err[512];
-    if (!processes_check_fields(body, fields, sizeof fields / sizeof fields[0], err, sizeof err)) {
-        json_decref(body);
-        processes_problem_body(req, err);
-        return;
-    }
     const char *command = json_string_value(json_object_get(body, "command"));
-    if (!*command) {
-        json_decref(body);
-        http_problem_invalid_request(req, "command must not be empty");
-        return;
-    }
     if (processes_running_count() >= processes_g.cfg.max_concurrent) {
         json_decref(body);
         char *msg = base_xasprintf("max concurrent process limit reached (%llu)",

@@ -113,21 +113,10 @@ void processes_run_handler(http_req *req, void *ud) {
         {"timeoutMs", PROCESSES_F_UINT, false, true, "u64", 0},
         {"maxOutputBytes", PROCESSES_F_UINT, false, true, "usize", 0},
     };
-    json_t *body = http_req_json_body(req, false);
+    json_t *body = processes_command_body(req, fields, sizeof fields / sizeof fields[0]);
     if (!body)
         return;
-    char err[512];
-    if (!processes_check_fields(body, fields, sizeof fields / sizeof fields[0], err, sizeof err)) {
-        json_decref(body);
-        processes_problem_body(req, err);
-        return;
-    }
     const char *command = json_string_value(json_object_get(body, "command"));
-    if (!*command) {
-        json_decref(body);
-        http_problem_invalid_request(req, "command must not be empty");
-        return;
-    }
     const processes_config *cfg = &processes_g.cfg;
     json_t *tv = json_object_get(body, "timeoutMs");
     uint64_t timeout = json_is_integer(tv) ? (uint64_t)json_integer_value(tv) : 0;
