@@ -162,6 +162,8 @@ typedef struct processes_field {
 } processes_field;
 
 /* False with the message ("args[0]: invalid type: integer `1`, expected a string") in err. */
+/* JSON body checked against fields; answers the problem itself and returns NULL on failure. */
+json_t *processes_checked_body(http_req *req, const processes_field *f, size_t n);
 /* Body of a request that starts a command (create, run): JSON body, field checks, and a
  * non-empty `command`. Answers the problem itself and returns NULL on any failure. */
 json_t *processes_command_body(http_req *req, const processes_field *f, size_t n);

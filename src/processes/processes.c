@@ -54,7 +54,7 @@ void processes_problem_body(http_req *req, const char *message) {
     free(detail);
 }
 
-json_t *processes_command_body(http_req *req, const processes_field *f, size_t n) {
+json_t *processes_checked_body(http_req *req, const processes_field *f, size_t n) {
     json_t *body = http_req_json_body(req, false);
     if (!body)
         return NULL;
@@ -64,6 +64,13 @@ json_t *processes_command_body(http_req *req, const processes_field *f, size_t n
         processes_problem_body(req, err);
         return NULL;
     }
+    return body;
+}
+
+json_t *processes_command_body(http_req *req, const processes_field *f, size_t n) {
+    json_t *body = processes_checked_body(req, f, n);
+    if (!body)
+        return NULL;
     const char *command = json_string_value(json_object_get(body, "command"));
     if (!command || !*command) {
         json_decref(body);
@@ -344,15 +351,9 @@ static void processes_config_post(http_req *req, void *ud) {
         {"maxLogBytesPerProcess", PROCESSES_F_UINT, true, false, "usize", 0},
         {"maxInputBytesPerRequest", PROCESSES_F_UINT, true, false, "usize", 0},
     };
-    json_t *body = http_req_json_body(req, false);
+    json_t *body = processes_checked_body(req, fields, sizeof fields / sizeof fields[0]);
     if (!body)
         return;
-    char err[512];
-    if (!processes_check_fields(body, fields, sizeof fields / sizeof fields[0], err, sizeof err)) {
-        json_decref(body);
-        processes_problem_body(req, err);
-        return;
-    }
     processes_config c = {
         .max_concurrent = processes_u64(body, "maxConcurrentProcesses"),
         .default_run_timeout_ms = processes_u64(body, "defaultRunTimeoutMs"),
@@ -659,15 +660,9 @@ static void processes_input_handler(http_req *req, void *ud) {
         {"data", PROCESSES_F_STR, true, false, NULL, 0},
         {"encoding", PROCESSES_F_STR, false, true, NULL, 0},
     };
-    json_t *body = http_req_json_body(req, false);
+    json_t *body = processes_checked_body(req, fields, sizeof fields / sizeof fields[0]);
     if (!body)
         return;
-    char err[512];
-    if (!processes_check_fields(body, fields, sizeof fields / sizeof fields[0], err, sizeof err)) {
-        json_decref(body);
-        processes_problem_body(req, err);
-        return;
-    }
     json_t *data = json_object_get(body, "data");
     json_t *enc = json_object_get(body, "encoding");
     base_buf bytes;
@@ -725,15 +720,9 @@ static void processes_resize_handler(http_req *req, void *ud) {
         {"cols", PROCESSES_F_UINT, true, false, "u16", 65535},
         {"rows", PROCESSES_F_UINT, true, false, "u16", 65535},
     };
-    json_t *body = http_req_json_body(req, false);
+    json_t *body = processes_checked_body(req, fields, sizeof fields / sizeof fields[0]);
     if (!body)
         return;
-    char err[512];
-    if (!processes_check_fields(body, fields, sizeof fields / sizeof fields[0], err, sizeof err)) {
-        json_decref(body);
-        processes_problem_body(req, err);
-        return;
-    }
     uint16_t cols = (uint16_t)processes_u64(body, "cols");
     uint16_t rows = (uint16_t)processes_u64(body, "rows");
     json_decref(body);
