@@ -667,6 +667,7 @@ static void processes_input_handler(http_req *req, void *ud) {
     json_t *enc = json_object_get(body, "encoding");
     base_buf bytes;
     base_buf_init(&bytes);
+    char err[512];
     /* Quirk Q15 kept: HTTP input defaults to base64. */
     bool ok = processes_decode_input(json_string_value(data), json_string_length(data),
                                      json_is_string(enc) ? json_string_value(enc) : NULL, true,
