@@ -55,6 +55,35 @@ bool acp_id_equal(const json_t *a, const json_t *b);
  * NULL when nothing applies. */
 json_t *acp_inject_stderr(const json_t *msg, const char *stderr_text);
 
+/* ---- errors the bridge answers for the agent (errors.c; docs/acp-errors.md) ---------------- */
+/* JSON-RPC server-error codes (the -32000..-32099 range is for implementations). */
+#define ACP_RPC_AGENT_EXITED (-32010)      /* the agent process exited or was killed */
+#define ACP_RPC_AGENT_TIMEOUT (-32011)     /* no answer within the request timeout */
+#define ACP_RPC_AGENT_UNREACHABLE (-32012) /* the agent's stdin could not be written */
+#define ACP_URN "urn:sandbox-agent:error:"
+
+/* How an agent process ended, for error answers. Borrowed strings. */
+typedef struct acp_exit_info {
+    const char *agent;
+    const char *server_id;
+    int exit_code;   /* meaningful when term_signal == 0 */
+    int term_signal; /* 0 when it exited by itself */
+    const char *stderr_tail;
+} acp_exit_info;
+
+/* "SIGKILL" for SIGKILL, NULL for signals without a well-known name. */
+const char *acp_signal_name(int sig);
+/* A JSON-RPC error response {jsonrpc, id, error:{code, message, data}}; data is stolen and
+ * may be NULL; id is copied (NULL means null). Caller owns the result. */
+json_t *acp_rpc_error(const json_t *id, int code, const char *message, json_t *data);
+json_t *acp_rpc_error_exited(const json_t *id, const acp_exit_info *x);
+json_t *acp_rpc_error_timeout(const json_t *id, const char *agent, const char *server_id,
+                              uint64_t timeout_ms);
+json_t *acp_rpc_error_stdin(const json_t *id, const char *agent, const char *server_id,
+                            int uverr);
+/* 502 agent_process_exited problem, for notifications and responses to a dead agent. */
+void acp_problem_exited(http_req *req, const acp_exit_info *x);
+
 /* ---- the bridge ---------------------------------------------------------------------------- */
 typedef struct acp_bridge acp_bridge;
 

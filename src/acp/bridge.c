@@ -6,9 +6,11 @@
  * the streams and stops the agent's process group.
  *
  * Deliberate fixes over the reference: DELETE answers 204 promptly (after a short,
- * bounded shutdown of the agent); a request whose agent dies fails at once with 500
- * agent_process_exited; a live but silent agent yields 504 at the request timeout. */
-#include "acp/acp.h"
+ * bounded shutdown of the agent); a request whose agent dies, or that the agent does not
+ * answer in time, gets a JSON-RPC error response at once (errors.c says why); a new
+ * session on an instance whose agent has exited restarts the agent, replaying the
+ * client's `initialize` first. */
+#include "acp/internal.h"
 
 #include <signal.h>
 #include <stdlib.h>
@@ -16,79 +18,6 @@
 
 #include "agents/agents.h"
 #include "agents/install.h"
-#include "proc/proc.h"
-
-#define ACP_STDERR_TAIL_LINES 40
-#define ACP_STDERR_TAIL_BYTES 8192
-#define ACP_MAX_LINE_BYTES (64u << 20)
-
-typedef struct acp_instance acp_instance;
-
-/* A POST waiting for something: the agent's response (requests) or the stdin write
- * (notifications and responses). Owner: its instance's pending list; freed once it is
- * answered (or its HTTP request aborted) AND its stdin write has completed. */
-typedef struct acp_pending {
-    acp_instance *inst;
-    http_req *req; /* NULL once answered or aborted */
-    json_t *id;    /* request id (requests only) */
-    bool is_request;
-    bool write_inflight;
-    bool listed;
-    uv_timer_t *timer; /* request timeout; closed asynchronously */
-    struct acp_pending *next, *prev;
-} acp_pending;
-
-/* One SSE subscriber. Owner: its instance's stream list; freed when its heartbeat timer
- * has closed after the stream ended or the client left. */
-typedef struct acp_stream {
-    acp_instance *inst;
-    http_req *req;
-    acp_journal_sub *sub;
-    uv_timer_t *heartbeat;
-    struct acp_stream *next, *prev;
-} acp_stream;
-
-/* A DELETE waiting for the agent to be gone. Owner: the instance's waiter list. */
-typedef struct acp_waiter {
-    http_req *req;
-    struct acp_waiter *next;
-} acp_waiter;
-
-/* One ACP server instance. Owner: the bridge's table while listed; afterwards itself,
- * freed when the process has exited and no pending POST or stream refers to it. */
-struct acp_instance {
-    acp_bridge *bridge;
-    char *server_id;
-    char *agent;
-    int64_t created_ms;
-    proc_child *child;
-    bool exited;
-    int exit_code;
-    int term_signal;
-    bool listed;
-    int busy;         /* >0 while a callback walks this instance: freeing is deferred */
-    base_buf line;    /* partial stdout line */
-    base_buf errline; /* partial stderr line */
-    char *err_tail[ACP_STDERR_TAIL_LINES];
-    size_t err_count, err_head;
-    acp_journal *journal;
-    acp_pending *pending;
-    acp_stream *streams;
-    acp_waiter *waiters;
-};
-
-/* The bridge. Owner: main; freed by acp_bridge_free after shutdown. */
-struct acp_bridge {
-    uv_loop_t *loop;
-    acp_instance **items; /* listed instances */
-    size_t n, cap;
-    uint64_t request_timeout_ms;
-    uint64_t heartbeat_ms;
-    size_t replay_capacity;
-    bool shutting_down;
-    acp_instance **zombies; /* unlisted instances still winding down */
-    size_t nz, capz;
-};
 
 /* ---- pure helpers ------------------------------------------------------------------------- */
 
@@ -130,7 +59,7 @@ json_t *acp_inject_stderr(const json_t *msg, const char *stderr_text) {
 
 /* ---- instance bookkeeping -------------------------------------------------------------- */
 
-static acp_instance *acp_find(acp_bridge *b, const char *id) {
+acp_instance *acp_find(acp_bridge *b, const char *id) {
     for (size_t i = 0; i < b->n; i++)
         if (!strcmp(b->items[i]->server_id, id))
             return b->items[i];
@@ -163,6 +92,8 @@ static void acp_instance_free(acp_instance *in) {
     }
     proc_release(in->child);
     acp_journal_free(in->journal);
+    json_decref(in->init_params);
+    json_decref(in->reinit_id);
     base_buf_free(&in->line);
     base_buf_free(&in->errline);
     for (size_t i = 0; i < in->err_count; i++)
@@ -172,7 +103,7 @@ static void acp_instance_free(acp_instance *in) {
     free(in);
 }
 
-static void acp_maybe_free(acp_instance *in) {
+void acp_maybe_free(acp_instance *in) {
     if (in->busy || in->listed || !in->exited || in->pending || in->streams || in->waiters)
         return;
     acp_instance_free(in);
@@ -218,6 +149,7 @@ static void acp_pending_release(acp_pending *p) {
         p->timer = NULL;
     }
     json_decref(p->id);
+    free(p->held);
     free(p);
     acp_maybe_free(in);
 }
@@ -239,17 +171,45 @@ static void acp_pending_abort_cb(http_req *req, void *ud) {
     acp_pending_release(p);
 }
 
-static void acp_problem_exited(http_req *req, acp_instance *in) {
-    char *detail = base_xasprintf("agent process exited: %s", in->agent);
-    json_t *details = json_object();
-    if (in->exited && in->term_signal == 0)
-        json_object_set_new(details, "exitCode", json_integer(in->exit_code));
-    char *err = acp_stderr_text(in);
-    json_object_set_new(details, "stderr", json_string(err));
-    free(err);
-    http_reply_problem(req, 500, "agent_process_exited", "Agent Process Exited", detail,
-                       json_pack("{s:s,s:o}", "agent", in->agent, "details", details));
-    free(detail);
+/* The instance's exit as error details; *tail receives the stderr text (caller frees). */
+static void acp_exit_of(acp_instance *in, acp_exit_info *x, char **tail) {
+    *tail = acp_stderr_text(in);
+    *x = (acp_exit_info){.agent = in->agent,
+                         .server_id = in->server_id,
+                         .exit_code = in->exit_code,
+                         .term_signal = in->term_signal,
+                         .stderr_tail = *tail};
+}
+
+/* Answer a request with a JSON-RPC response of our own (stolen). It is journaled like an
+ * agent's response, so SSE clients and replays see how the request ended. */
+static void acp_reply_rpc(acp_instance *in, http_req *req, json_t *resp) {
+    char *s = base_json_compact(resp);
+    json_decref(resp);
+    acp_journal_append(in->journal, s, strlen(s));
+    if (req)
+        http_reply(req, 200, "application/json", NULL, s, strlen(s));
+    free(s);
+}
+
+static void acp_answer_rpc(acp_pending *p, json_t *resp) {
+    acp_reply_rpc(p->inst, acp_pending_take(p), resp);
+}
+
+static void acp_answer_exited(acp_pending *p) {
+    acp_exit_info x;
+    char *tail;
+    acp_exit_of(p->inst, &x, &tail);
+    acp_answer_rpc(p, acp_rpc_error_exited(p->id, &x));
+    free(tail);
+}
+
+static void acp_problem_exited_of(http_req *req, acp_instance *in) {
+    acp_exit_info x;
+    char *tail;
+    acp_exit_of(in, &x, &tail);
+    acp_problem_exited(req, &x);
+    free(tail);
 }
 
 static void acp_problem_stdin(http_req *req, int uverr) {
@@ -262,21 +222,22 @@ static void acp_problem_stdin(http_req *req, int uverr) {
 
 static void acp_timeout_cb(uv_timer_t *t) {
     acp_pending *p = t->data;
-    http_req *req = acp_pending_take(p);
-    if (req) {
-        char *msg = base_xasprintf("agent did not answer within %llu ms",
-                                   (unsigned long long)p->inst->bridge->request_timeout_ms);
-        http_reply_problem(req, 504, "timeout", "Timeout", "timeout",
-                           json_pack("{s:{s:s}}", "details", "message", msg));
-        free(msg);
-    }
+    acp_instance *in = p->inst;
+    LOG_WARN("agent did not answer in time", "server_id=%s agent=%s", in->server_id, in->agent);
+    if (p->req)
+        acp_answer_rpc(p, acp_rpc_error_timeout(p->id, in->agent, in->server_id,
+                                                in->bridge->request_timeout_ms));
     acp_pending_release(p);
 }
 
 static void acp_write_done(int status, void *ud) {
     acp_pending *p = ud;
     p->write_inflight = false;
-    if (status < 0) {
+    if (status < 0 && p->is_request) {
+        if (p->req)
+            acp_answer_rpc(p, acp_rpc_error_stdin(p->id, p->inst->agent, p->inst->server_id,
+                                                  status));
+    } else if (status < 0) {
         http_req *req = acp_pending_take(p);
         if (req)
             acp_problem_stdin(req, status);
@@ -286,6 +247,101 @@ static void acp_write_done(int status, void *ud) {
             http_reply_empty(req, 202);
     }
     acp_pending_release(p);
+}
+
+/* Hand a pending entry's line to the agent (line is taken). While our replayed
+ * `initialize` is unanswered the line is held, so the restarted agent sees its messages
+ * in arrival order and only after it was initialised. */
+static void acp_pending_send(acp_pending *p, char *line, size_t len) {
+    acp_instance *in = p->inst;
+    if (in->reinit_id) {
+        p->held = line;
+        p->held_len = len;
+        return;
+    }
+    p->write_inflight = true;
+    int r = proc_write(in->child, line, len, acp_write_done, p);
+    free(line);
+    if (r != 0)
+        acp_write_done(r, p); /* answers the POST and releases p */
+}
+
+/* ---- restart after exit ------------------------------------------------------------------ */
+
+static void acp_reinit_timer_stop(acp_instance *in) {
+    if (in->reinit_timer) {
+        uv_close((uv_handle_t *)in->reinit_timer, acp_timer_free);
+        in->reinit_timer = NULL;
+    }
+}
+
+/* Our replayed `initialize` was answered (or timed out, or the agent died): send what was
+ * held, oldest first. */
+static void acp_flush_held(acp_instance *in) {
+    json_decref(in->reinit_id);
+    in->reinit_id = NULL;
+    acp_reinit_timer_stop(in);
+    size_t n = 0;
+    for (acp_pending *p = in->pending; p; p = p->next)
+        n += p->held != NULL;
+    if (!n)
+        return;
+    acp_pending **order = base_xcalloc(n, sizeof *order);
+    size_t i = n;
+    for (acp_pending *p = in->pending; p; p = p->next) /* the list is newest first */
+        if (p->held)
+            order[--i] = p;
+    in->busy++;
+    for (i = 0; i < n; i++) {
+        char *line = order[i]->held;
+        order[i]->held = NULL;
+        acp_pending_send(order[i], line, order[i]->held_len);
+    }
+    free(order);
+    in->busy--;
+}
+
+static void acp_reinit_timeout_cb(uv_timer_t *t) {
+    acp_instance *in = t->data;
+    LOG_WARN("restarted agent did not answer the replayed initialize; sending held messages",
+             "server_id=%s agent=%s", in->server_id, in->agent);
+    acp_flush_held(in);
+}
+
+/* True for a response to our replayed `initialize`, which is ours alone: it is neither
+ * journaled nor delivered. */
+static bool acp_is_reinit_answer(acp_instance *in, json_t *msg) {
+    if (!in->reinit_id || !json_is_object(msg) || acp_classify(msg) != ACP_MSG_RESPONSE)
+        return false;
+    if (!acp_id_equal(in->reinit_id, json_object_get(msg, "id")))
+        return false;
+    if (json_object_get(msg, "error"))
+        LOG_WARN("restarted agent refused the replayed initialize", "server_id=%s agent=%s",
+                 in->server_id, in->agent);
+    return true;
+}
+
+/* Replay the client's `initialize` to a restarted agent; later messages wait for its
+ * answer (bounded by the request timeout). */
+static void acp_replay_initialize(acp_instance *in) {
+    char idbuf[64];
+    snprintf(idbuf, sizeof idbuf, "sandbox-agent/reinit/%u", in->restarts);
+    json_t *req = json_pack("{s:s,s:s,s:s,s:O}", "jsonrpc", "2.0", "id", idbuf, "method",
+                            "initialize", "params", in->init_params);
+    char *line = base_json_compact(req);
+    json_decref(req);
+    size_t len = strlen(line);
+    line = base_xrealloc(line, len + 2);
+    memcpy(line + len, "\n", 2);
+    if (proc_write(in->child, line, len + 1, NULL, NULL) == 0) {
+        in->reinit_id = json_string(idbuf);
+        in->reinit_timer = base_xmalloc(sizeof(uv_timer_t));
+        uv_timer_init(in->bridge->loop, in->reinit_timer);
+        in->reinit_timer->data = in;
+        uv_timer_start(in->reinit_timer, acp_reinit_timeout_cb, in->bridge->request_timeout_ms,
+                       0);
+    }
+    free(line);
 }
 
 /* ---- agent output --------------------------------------------------------------------------- */
@@ -329,6 +385,11 @@ static void acp_handle_line(acp_instance *in, const char *line, size_t len) {
                           "<non-UTF-8 output>");
         acp_append_json(in, n);
         json_decref(n);
+        return;
+    }
+    if (acp_is_reinit_answer(in, msg)) {
+        json_decref(msg);
+        acp_flush_held(in);
         return;
     }
     /* Stored verbatim: the agent's line is already one compact JSON text. */
@@ -416,15 +477,21 @@ static void acp_on_exit(proc_child *c, int code, int sig, void *ud) {
                           sig ? json_null() : json_integer(code), "success", !sig && code == 0);
     acp_append_json(in, n);
     json_decref(n);
-    /* Fail every request still waiting: its answer can no longer come. */
+    json_decref(in->reinit_id);
+    in->reinit_id = NULL;
+    acp_reinit_timer_stop(in);
+    /* Fail every request still waiting: its answer can no longer come. Messages held for a
+     * restarted agent that died before it was initialised fail too. */
     acp_pending *p = in->pending;
     while (p) {
         acp_pending *next = p->next;
-        if (p->is_request && p->req) {
-            http_req *req = acp_pending_take(p);
-            acp_problem_exited(req, in);
-            acp_pending_release(p);
-        }
+        if (p->is_request && p->req)
+            acp_answer_exited(p);
+        else if (p->held && p->req)
+            acp_problem_exited_of(acp_pending_take(p), in);
+        free(p->held);
+        p->held = NULL;
+        acp_pending_release(p);
         p = next;
     }
     acp_waiter *w = in->waiters;
@@ -448,87 +515,71 @@ static const proc_callbacks acp_proc_callbacks = {
     .on_exit = acp_on_exit,
 };
 
-/* ---- SSE streams ----------------------------------------------------------------------- */
-
-static void acp_stream_free_cb(uv_handle_t *h) {
-    acp_stream *s = h->data;
-    acp_instance *in = s->inst;
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        in->streams = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    free(s);
-    free(h);
-    acp_maybe_free(in);
-}
-
-/* Stop delivering to a stream; the struct goes away once its timer has closed. */
-static void acp_stream_detach(acp_stream *s) {
-    if (s->sub) {
-        acp_journal_unsubscribe(s->inst->journal, s->sub);
-        s->sub = NULL;
-    }
-    if (s->req)
-        http_req_on_abort(s->req, NULL, NULL);
-    s->req = NULL;
-    if (s->heartbeat && !uv_is_closing((uv_handle_t *)s->heartbeat))
-        uv_close((uv_handle_t *)s->heartbeat, acp_stream_free_cb);
-}
-
-static void acp_stream_abort_cb(http_req *req, void *ud) {
-    acp_stream *s = ud;
-    s->req = NULL;
-    acp_stream_detach(s);
-}
-
-static void acp_heartbeat_cb(uv_timer_t *t) {
-    acp_stream *s = t->data;
-    if (s->req)
-        http_stream_write_str(s->req, ": heartbeat\n\n");
-}
-
-static void acp_stream_sink(void *ud, uint64_t id, base_rcbuf *frame) {
-    acp_stream *s = ud;
-    if (!s->req)
-        return;
-    if (!http_stream_write(s->req, frame))
-        return; /* dropped: the abort callback detached us */
-    uv_timer_again(s->heartbeat);
-}
-
-static void acp_end_streams(acp_instance *in) {
-    acp_stream *s = in->streams;
-    while (s) {
-        acp_stream *next = s->next;
-        http_req *req = s->req;
-        acp_stream_detach(s);
-        if (req)
-            http_stream_end(req);
-        s = next;
-    }
-}
-
 /* ---- instance creation ------------------------------------------------------------------ */
 
-static acp_instance *acp_instance_create(acp_bridge *b, const char *server_id, const char *agent,
-                                         int *uverr) {
+/* Start the instance's agent process. NULL with *uverr 0 when the agent has no launch
+ * recipe (not installed), else with the spawn error. */
+static proc_child *acp_spawn_agent(acp_instance *in, int *uverr) {
     agents_launch l;
-    if (agents_launch_recipe(agent, &l) != 0) {
+    if (agents_launch_recipe(in->agent, &l) != 0) {
         *uverr = 0;
         return NULL;
     }
+    proc_spawn_opts o = {
+        .file = l.file, .args = l.argv, .env = l.env, .cwd = NULL, .die_with_server = true};
+    proc_child *c = proc_spawn(in->bridge->loop, &o, &acp_proc_callbacks, in, uverr);
+    agents_launch_free(&l);
+    if (c)
+        LOG_INFO("agent process started", "server_id=%s agent=%s pid=%d restarts=%u",
+                 in->server_id, in->agent, (int)proc_pid(c), in->restarts);
+    return c;
+}
+
+/* A new session on an instance whose agent has exited: start a fresh agent process under
+ * the same server id (the SDK keeps one server id per agent for its whole life), and
+ * replay the client's `initialize` unless the new session begins with one. */
+static int acp_instance_restart(acp_instance *in, bool replay_init) {
+    int uverr = 0;
+    in->restarts++;
+    proc_child *c = acp_spawn_agent(in, &uverr);
+    if (!c) {
+        in->restarts--;
+        return uverr ? uverr : UV_ENOENT;
+    }
+    proc_release(in->child);
+    in->child = c;
+    in->exited = false;
+    in->exit_code = in->term_signal = 0;
+    for (size_t i = 0; i < in->err_count; i++)
+        free(in->err_tail[(in->err_head + i) % ACP_STDERR_TAIL_LINES]);
+    in->err_count = in->err_head = 0;
+    in->line.len = in->errline.len = 0;
+    json_t *n = json_pack("{s:s,s:s,s:{s:I,s:i}}", "jsonrpc", "2.0", "method",
+                          "_adapter/agent_restarted", "params", "pid", (json_int_t)proc_pid(c),
+                          "restarts", (int)in->restarts);
+    acp_append_json(in, n);
+    json_decref(n);
+    if (replay_init && in->init_params)
+        acp_replay_initialize(in);
+    return 0;
+}
+
+/* The requests that begin a session: they may restart an exited agent. Anything else
+ * belongs to a session that died with the old process. */
+static bool acp_starts_session(const char *method) {
+    return method && (!strcmp(method, "initialize") || !strcmp(method, "session/new") ||
+                      !strcmp(method, "session/load"));
+}
+
+static acp_instance *acp_instance_create(acp_bridge *b, const char *server_id, const char *agent,
+                                         int *uverr) {
     acp_instance *in = base_xcalloc(1, sizeof *in);
     in->bridge = b;
     in->server_id = base_xstrdup(server_id);
     in->agent = base_xstrdup(agent);
     in->created_ms = base_now_ms();
     in->journal = acp_journal_memory_new(b->replay_capacity);
-    proc_spawn_opts o = {
-        .file = l.file, .args = l.argv, .env = l.env, .cwd = NULL, .die_with_server = true};
-    in->child = proc_spawn(b->loop, &o, &acp_proc_callbacks, in, uverr);
-    agents_launch_free(&l);
+    in->child = acp_spawn_agent(in, uverr);
     if (!in->child) {
         acp_journal_free(in->journal);
         free(in->server_id);
@@ -536,8 +587,6 @@ static acp_instance *acp_instance_create(acp_bridge *b, const char *server_id, c
         free(in);
         return NULL;
     }
-    LOG_INFO("agent process started", "server_id=%s agent=%s pid=%d", server_id, agent,
-             (int)proc_pid(in->child));
     if (b->n == b->cap)
         b->items =
             base_xrealloc(b->items, (b->cap = b->cap ? b->cap * 2 : 8) * sizeof(acp_instance *));
@@ -600,6 +649,32 @@ static void acp_lazy_install(acp_bridge *b, http_req *req, const char *agent) {
     agents_install_opts opts = {0};
     w->job = agents_install_async(b->loop, agent, &opts, acp_install_done_cb, NULL, w);
     http_req_on_abort(req, acp_install_abort_cb, w);
+}
+
+/* A POST to an instance whose agent has exited. A request that begins a session restarts
+ * the agent and goes on (true). Any other request gets the JSON-RPC exit error, and a
+ * notification or response a problem: the session they belong to died with the agent. */
+static bool acp_post_to_exited(http_req *req, acp_instance *in, json_t *msg, acp_msg_kind kind,
+                               const char *method) {
+    if (kind == ACP_MSG_REQUEST && acp_starts_session(method) && !in->bridge->shutting_down) {
+        int r = acp_instance_restart(in, strcmp(method, "initialize") != 0);
+        if (r == 0)
+            return true;
+        char *m = base_xasprintf("failed to restart agent process: %s", uv_strerror(r));
+        http_problem_with_message(req, 502, "stream_error", "Stream Error", "stream error", m);
+        free(m);
+        return false;
+    }
+    if (kind != ACP_MSG_REQUEST) {
+        acp_problem_exited_of(req, in);
+        return false;
+    }
+    acp_exit_info x;
+    char *tail;
+    acp_exit_of(in, &x, &tail);
+    acp_reply_rpc(in, req, acp_rpc_error_exited(json_object_get(msg, "id"), &x));
+    free(tail);
+    return false;
 }
 
 static void acp_post_handler(http_req *req, void *ud) {
@@ -687,12 +762,17 @@ static void acp_post_handle(http_req *req, acp_bridge *b, bool may_install) {
             goto out;
         }
     }
-    if (in->exited) {
+    acp_msg_kind kind = acp_classify(msg);
+    const char *method = json_string_value(json_object_get(msg, "method"));
+    if (in->exited && !acp_post_to_exited(req, in, msg, kind, method)) {
         json_decref(msg);
-        acp_problem_stdin(req, UV_EPIPE);
         goto out;
     }
-    acp_msg_kind kind = acp_classify(msg);
+    if (kind == ACP_MSG_REQUEST && method && !strcmp(method, "initialize")) {
+        json_t *params = json_object_get(msg, "params");
+        json_decref(in->init_params);
+        in->init_params = params ? json_deep_copy(params) : json_null();
+    }
     acp_pending *p = base_xcalloc(1, sizeof *p);
     p->inst = in;
     p->req = req;
@@ -718,72 +798,9 @@ static void acp_post_handle(http_req *req, acp_bridge *b, bool may_install) {
     line[len++] = '\n';
     line[len] = 0;
     json_decref(msg);
-    p->write_inflight = true;
-    int r = proc_write(in->child, line, len, acp_write_done, p);
-    free(line);
-    if (r != 0) {
-        p->write_inflight = false;
-        http_req *hr = acp_pending_take(p);
-        if (hr)
-            acp_problem_stdin(hr, r);
-        acp_pending_release(p);
-    }
+    acp_pending_send(p, line, len);
 out:
     free(agent);
-}
-
-/* ---- GET (SSE) ------------------------------------------------------------------------------ */
-
-static void acp_replay_sink(void *ud, uint64_t id, base_rcbuf *frame) {
-    acp_stream *s = ud;
-    if (s->req)
-        http_stream_write(s->req, frame);
-}
-
-static void acp_get_handler(http_req *req, void *ud) {
-    acp_bridge *b = ud;
-    if (!http_req_accepts(req, "text", "event-stream")) {
-        http_problem_with_message(req, 406, "not_acceptable", "Not Acceptable", "not acceptable",
-                                  "accept must allow text/event-stream");
-        return;
-    }
-    uint64_t after = 0;
-    const char *lei = http_req_header(req, "last-event-id");
-    if (lei) {
-        size_t n = strlen(lei);
-        const char *t = base_trim(lei, &n);
-        if (!base_parse_u64(t, n, &after)) {
-            http_problem_invalid_request(req, "Last-Event-ID must be a positive integer");
-            return;
-        }
-    }
-    const char *server_id = http_req_param(req, 0);
-    acp_instance *in = acp_find(b, server_id);
-    if (!in) {
-        char *detail = base_xasprintf("session not found: %s", server_id);
-        http_reply_problem(req, 404, "session_not_found", "Session Not Found", detail,
-                           json_pack("{s:s}", "sessionId", server_id));
-        free(detail);
-        return;
-    }
-    if (!http_stream_start(req, 200, "text/event-stream", "cache-control: no-cache\r\n"))
-        return; /* HEAD: headers only, and req is gone */
-    acp_stream *s = base_xcalloc(1, sizeof *s);
-    s->inst = in;
-    s->req = req;
-    s->heartbeat = base_xmalloc(sizeof(uv_timer_t));
-    uv_timer_init(b->loop, s->heartbeat);
-    s->heartbeat->data = s;
-    s->next = in->streams;
-    if (in->streams)
-        in->streams->prev = s;
-    in->streams = s;
-    http_req_on_abort(req, acp_stream_abort_cb, s);
-    acp_journal_replay(in->journal, after, acp_replay_sink, s);
-    if (!s->req)
-        return; /* dropped during replay */
-    s->sub = acp_journal_subscribe(in->journal, acp_stream_sink, s);
-    uv_timer_start(s->heartbeat, acp_heartbeat_cb, b->heartbeat_ms, b->heartbeat_ms);
 }
 
 /* ---- DELETE, list ------------------------------------------------------------------------ */

@@ -13,7 +13,9 @@
 //    tool_call/tool_call_update events and stopReason end_turn; then sdk.dispose() must leave
 //    no process under the server.
 // 3. pi only: cancel (hanging LLM stream -> destroySession -> stopReason cancelled) and crash
-//    (the agent's process group is SIGKILLed -> _adapter/agent_exited, the next prompt fails).
+//    (the agent's process group is SIGKILLed mid-turn -> the SDK prompt rejects with the
+//    JSON-RPC agent-exited error, _adapter/agent_exited; the same SDK's next session restarts
+//    the agent and works).
 // 4. Prints install times (this run, and "already installed") and turn times.
 //
 // Part of `make test` (tests/run.sh runs tests/agents/*.test.mjs); about 30 s with the agents
@@ -262,29 +264,27 @@ describe('real agents through the server and the SDK', { skip: SKIP, concurrency
     }
   });
 
-  test(`${EXTRA}: a killed agent mid-turn: 500 agent_process_exited, _adapter/agent_exited in the SDK, 502 after`, { skip: !EXTRA && 'needs pi', timeout: 120_000 }, async () => {
+  test(`${EXTRA}: a killed agent mid-turn: the SDK prompt rejects with the agent-exited error, then the same SDK restarts it`, { skip: !EXTRA && 'needs pi', timeout: 120_000 }, async () => {
     const { srv } = await server(EXTRA);
     const cwd = fs.mkdtempSync(path.join(os.tmpdir(), `sa-e2e-${EXTRA}-cwd-`));
     homes.push(cwd);
     llm.setScript(null);
+    const rejections = [];
+    const onRejection = (err) => rejections.push(err);
+    process.on('unhandledRejection', onRejection);
     const sdk = await connect(srv);
     try {
       const session = await sdk.createSession({ agent: EXTRA, cwd });
       assert.equal((await session.prompt(text('hi'))).stopReason, 'end_turn');
-      // A turn in flight (the LLM stream hangs) when the agent dies. The prompts here are
-      // raw POSTs on the SDK's own ACP connection: through the SDK (0.4.2), any non-2xx POST
-      // errors its transport's readable stream and ClientSideConnection's receive loop
-      // rejects unhandled (node:test then fails the test), so the SDK only observes the exit.
       const conn = sdk.liveConnections.get(EXTRA); // the SDK's ACP connection (and its records)
       const list = (await request(srv, "GET", "/v1/acp")).json().servers;
       assert.equal(list.length, 1, JSON.stringify(list));
       const serverId = list[0].serverId;
-      const promptMsg = (rpcId, t) => ({ jsonrpc: '2.0', id: rpcId, method: 'session/prompt', params: { sessionId: session.agentSessionId, prompt: text(t) } });
+      // A turn in flight (the LLM stream hangs) when the agent dies.
       llm.clearRequests();
       llm.setScript(() => ({ hang: true }));
-      const inflight = acpPost(srv, serverId, promptMsg('e2e-1', 'Say something.'), { timeoutMs: 60000 });
-      const early = await Promise.race([llm.waitForRequest((r) => r.api !== null, 60000).then(() => null), inflight]);
-      assert.equal(early, null, `the prompt POST ended before the LLM call: ${early?.status} ${early?.text}`);
+      const inflight = session.prompt(text('Say something.')).then(() => null, (e) => e);
+      await llm.waitForRequest((r) => r.api !== null, 60000);
       // The launcher execs the adapter: the server's direct child leads the agent's group.
       const leaders = srv.descendants().filter((d) => d.ppid === srv.pid && d.state !== 'Z');
       assert.equal(leaders.length, 1, JSON.stringify(srv.descendants()));
@@ -292,20 +292,28 @@ describe('real agents through the server and the SDK', { skip: SKIP, concurrency
       const pgid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
       assert.equal(pgid, leaders[0].pid, 'the agent runs in its own process group');
       process.kill(-pgid, 'SIGKILL');
-      // The pending prompt fails at once, naming the agent's exit.
-      const res = await inflight;
-      assert.equal(res.status, 500, res.text);
-      assert.equal(res.json().type, 'urn:sandbox-agent:error:agent_process_exited', res.text);
-      assert.equal(res.json().detail, `agent process exited: ${EXTRA}`, res.text);
+      // The pending prompt rejects at once with a JSON-RPC error naming the agent's exit.
+      const err = await inflight;
+      assert.ok(err, 'the prompt of a killed agent must not succeed');
+      assert.equal(err.code, -32010, JSON.stringify(err));
+      assert.equal(err.data.type, 'urn:sandbox-agent:error:agent_process_exited');
+      assert.equal(err.data.signal, 'SIGKILL');
+      assert.equal(err.data.serverId, serverId);
       // The SDK saw _adapter/agent_exited on its SSE stream.
       const exit = await waitFor(() => conn.lastAdapterExit, { timeoutMs: 30000, what: '_adapter/agent_exited through the SDK' });
       assert.deepEqual(exit, { success: false, code: null });
-      // Later prompts fail too (502 stream_error: the agent's stdin is gone).
-      const again = await acpPost(srv, serverId, promptMsg('e2e-2', 'again'), { timeoutMs: 30000 });
-      assert.equal(again.status, 502, again.text);
-      assert.equal(again.json().type, 'urn:sandbox-agent:error:stream_error', again.text);
+      // Later prompts of that session fail the same way (raw POST: same contract).
+      const again = await acpPost(srv, serverId, { jsonrpc: '2.0', id: 'e2e-2', method: 'session/prompt', params: { sessionId: session.agentSessionId, prompt: text('again') } }, { timeoutMs: 30000 });
+      assert.equal(again.status, 200, again.text);
+      assert.equal(again.json().error.code, -32010, again.text);
       await waitFor(() => agentProcs(srv).length === 0, { timeoutMs: 20000, what: () => `killed agent gone: ${JSON.stringify(agentProcs(srv))}` });
+      // The same SDK instance: a new session restarts the real agent, and it works.
+      llm.setScript(null);
+      const s2 = await sdk.createSession({ agent: EXTRA, cwd });
+      assert.equal((await s2.prompt(text('hi again'))).stopReason, 'end_turn');
+      assert.deepEqual(rejections, [], 'no unhandled rejection');
     } finally {
+      process.removeListener('unhandledRejection', onRejection);
       await sdk.dispose();
       await stop(srv);
     }

@@ -2,7 +2,7 @@
 // framing and replay, instance lifecycle, concurrency.
 import assert from 'node:assert/strict';
 import * as nodeTest from 'node:test';
-import { sharedServer, waitFor, OURS_ONLY, NEEDS_OUR_MOCK } from './lib/server.mjs';
+import { sharedServer, waitFor, OURS_ONLY, NEEDS_OUR_MOCK, IS_REFERENCE } from './lib/server.mjs';
 import { request, acpPost, initializeMsg, assertProblem, openSse, responsesWithId, rawExchange, deleteAcp } from './lib/http.mjs';
 
 const { describe } = nodeTest;
@@ -531,7 +531,7 @@ describe('instances: list, percent-decoding, DELETE (§5.2, §5.5)', () => {
 });
 
 describe('agent death (§5.3.6, §5.4.2)', () => {
-  S.test('killed agent: _adapter/agent_exited on SSE, later POSTs get 502 stream_error, instance stays', async (srv) => {
+  S.test('killed agent: _adapter/agent_exited on SSE, later POSTs fail clearly, instance stays', async (srv) => {
     const id = await newInstance(srv, 'killed');
     const sse = await openSse(srv, id);
     try {
@@ -541,12 +541,31 @@ describe('agent death (§5.3.6, §5.4.2)', () => {
       for (const k of kids) process.kill(k.pid, 'SIGKILL');
       const [ev] = await sse.waitFor(matching((m) => m.method === '_adapter/agent_exited'), '_adapter/agent_exited');
       assert.deepEqual(ev.json, { jsonrpc: '2.0', method: '_adapter/agent_exited', params: { code: null, success: false } });
-      for (const msg of [initializeMsg(9), { jsonrpc: '2.0', method: 'session/cancel', params: {} }, { jsonrpc: '2.0', id: 3, result: {} }]) {
+      // The reference answers every later POST 502 stream_error (§5.3.6). We answer a request
+      // of the dead session with a JSON-RPC error (docs/acp-errors.md) and a notification or
+      // response with a 502 agent_process_exited problem.
+      const later = [
+        { jsonrpc: '2.0', id: 9, method: 'session/prompt', params: { sessionId: 'x', prompt: [] } },
+        { jsonrpc: '2.0', method: 'session/cancel', params: {} },
+        { jsonrpc: '2.0', id: 3, result: {} },
+      ];
+      for (const msg of later) {
         const res = await acpPost(srv, id, msg);
-        const body = assertProblem(res, 502, 'stream_error', JSON.stringify(msg));
-        assert.equal(body.title, 'Stream Error');
-        assert.ok(body.detail.startsWith('stream error: '), body.detail);
-        assert.equal(typeof body.details.message, 'string');
+        if (IS_REFERENCE) {
+          const body = assertProblem(res, 502, 'stream_error', JSON.stringify(msg));
+          assert.equal(body.title, 'Stream Error');
+          assert.ok(body.detail.startsWith('stream error: '), body.detail);
+          assert.equal(typeof body.details.message, 'string');
+        } else if (msg.method === 'session/prompt') {
+          assert.equal(res.status, 200, res.text);
+          assert.equal(res.json().id, 9);
+          assert.equal(res.json().error.code, -32010);
+          assert.equal(res.json().error.data.signal, 'SIGKILL');
+          assert.equal(res.json().error.data.exitCode, null);
+        } else {
+          const body = assertProblem(res, 502, 'agent_process_exited', JSON.stringify(msg));
+          assert.equal(body.details.signal, 'SIGKILL');
+        }
       }
       assert.ok((await listIds(srv)).includes(id), 'instance survives its agent');
       assert.equal(sse.endedCleanly, false, 'agent exit does not end the SSE stream');

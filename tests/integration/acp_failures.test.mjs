@@ -1,5 +1,7 @@
 // Agent failures while requests are pending (http-api.md §5.3.6; our deliberate fixes of
-// reference quirks Q2 and Q3): immediate 500 agent_process_exited on a crash, 504 timeout.
+// reference quirks Q2 and Q3, docs/acp-errors.md): a request whose agent dies or does not
+// answer in time gets HTTP 200 with a JSON-RPC error carrying its id (-32010 exited,
+// -32011 timeout), so SDK clients reject only that call; a new session restarts the agent.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { withServer, waitFor, OURS_ONLY } from './lib/server.mjs';
@@ -12,56 +14,103 @@ async function instanceWithSession(srv, id) {
   assert.equal(res.status, 200, res.text);
   return res.json().result.sessionId;
 }
+const EXITED = -32010;
+const TIMEOUT = -32011;
+/** The JSON-RPC error response of a POST answered by the bridge on the agent's behalf. */
+function rpcError(res, rpcId, code) {
+  assert.equal(res.status, 200, res.text);
+  assert.match(res.headers['content-type'], /^application\/json/);
+  const body = res.json();
+  assert.equal(body.jsonrpc, '2.0');
+  assert.deepEqual(body.id, rpcId);
+  assert.equal(body.result, undefined);
+  assert.equal(body.error.code, code, res.text);
+  assert.equal(typeof body.error.message, 'string');
+  return body.error;
+}
 const prompt = (srv, id, rpcId, sessionId, text) =>
   acpPost(srv, id, { jsonrpc: '2.0', id: rpcId, method: 'session/prompt', params: { sessionId, prompt: [{ type: 'text', text }] } }, { timeoutMs: 30000 });
 
 describe('agent crash during a request', () => {
-  test('the pending POST gets 500 agent_process_exited at once; SSE gets _adapter/agent_exited; later POSTs get 502', { skip: OURS_ONLY }, () =>
+  test('the pending POST gets a JSON-RPC agent-exited error at once; SSE sees it too; old-session requests fail, a new session restarts the agent', { skip: OURS_ONLY }, () =>
     withServer({}, async (srv) => {
       const id = 'crashy';
       const sid = await instanceWithSession(srv, id);
       const sse = await openSse(srv, id);
       try {
         const res = await prompt(srv, id, 2, sid, 'please crash now');
-        const body = assertProblem(res, 500, 'agent_process_exited');
-        assert.equal(body.title, 'Agent Process Exited');
-        assert.equal(body.detail, 'agent process exited: mock');
-        assert.equal(body.agent, 'mock');
-        assert.equal(body.details.exitCode, 1);
-        assert.equal(typeof body.details.stderr, 'string');
-        assert.match(body.details.stderr, /crash/i, 'the agent stderr is carried');
+        const err = rpcError(res, 2, EXITED);
+        assert.equal(err.message, 'agent process exited (exit code 1): mock');
+        assert.equal(err.data.type, 'urn:sandbox-agent:error:agent_process_exited');
+        assert.equal(err.data.agent, 'mock');
+        assert.equal(err.data.serverId, id);
+        assert.equal(err.data.exitCode, 1);
+        assert.equal(err.data.signal, null);
+        assert.match(err.data.stderr, /crash/i, 'the agent stderr is carried');
 
         await sse.waitFor((evs) => evs.some((e) => e.json?.method === '_adapter/agent_exited'), '_adapter/agent_exited');
         const exit = sse.events.find((e) => e.json?.method === '_adapter/agent_exited').json;
         assert.deepEqual(exit, { jsonrpc: '2.0', method: '_adapter/agent_exited', params: { code: 1, success: false } });
-        // What the agent wrote before dying was streamed.
+        // What the agent wrote before dying was streamed, and so is how the request ended.
         assert.ok(
           sse.events.some((e) => e.json?.params?.update?.sessionUpdate === 'agent_message_chunk' && e.json.params.update.content.text.includes('please crash now')),
         );
-        assert.equal(responsesWithId(sse.events, 2).length, 0, 'no response to the crashed request');
+        await sse.waitFor((evs) => responsesWithId(evs, 2).length, 'the error response on SSE');
+        assert.deepEqual(responsesWithId(sse.events, 2)[0].json, res.json());
 
-        const dead = await acpPost(srv, id, initializeMsg(3));
-        assertProblem(dead, 502, 'stream_error');
+        // Requests of the dead session: the same JSON-RPC error, never a hang.
+        const again = await prompt(srv, id, 3, sid, 'hello?');
+        assert.equal(rpcError(again, 3, EXITED).data.exitCode, 1);
+        const mode = await acpPost(srv, id, { jsonrpc: '2.0', id: 'm', method: 'session/set_mode', params: { sessionId: sid, modeId: 'x' } });
+        rpcError(mode, 'm', EXITED);
+        // Notifications and responses have no id to answer with: a clear problem.
         const deadNote = await acpPost(srv, id, { jsonrpc: '2.0', method: 'session/cancel', params: { sessionId: sid } });
-        assertProblem(deadNote, 502, 'stream_error');
+        const prob = assertProblem(deadNote, 502, 'agent_process_exited');
+        assert.equal(prob.title, 'Agent Process Exited');
+        assert.match(prob.detail, /^agent process exited \(exit code 1\): mock/);
+        assert.equal(prob.details.exitCode, 1);
+        assertProblem(await acpPost(srv, id, { jsonrpc: '2.0', id: 77, result: {} }), 502, 'agent_process_exited');
 
         const list = (await request(srv, 'GET', '/v1/acp')).json().servers;
         assert.deepEqual(list.map((s) => s.serverId), [id], 'the instance outlives its agent');
         assert.equal(sse.endedCleanly, false);
         await waitFor(() => srv.descendants().length === 0, { what: 'the crashed agent to be reaped' });
 
-        await deleteAcp(srv, id);
-        assert.equal(await sse.ended, true);
-        assert.equal((await request(srv, 'GET', '/v1/health')).status, 200);
-        // A fresh instance under the same id works again.
-        const sid2 = await instanceWithSession(srv, id);
+        // A new session on the same server id restarts the agent; the client's initialize
+        // is replayed to it first, and its answer is not ours to show.
+        const fresh = await acpPost(srv, id, { jsonrpc: '2.0', id: 4, method: 'session/new', params: { cwd: srv.home, mcpServers: [] } });
+        assert.equal(fresh.status, 200, fresh.text);
+        const sid2 = fresh.json().result.sessionId;
+        assert.ok(sid2 && sid2 !== sid);
         const ok = await prompt(srv, id, 5, sid2, 'hello again');
         assert.equal(ok.status, 200, ok.text);
         assert.equal(ok.json().result.stopReason, 'end_turn');
+        const restarted = sse.events.find((e) => e.json?.method === '_adapter/agent_restarted');
+        assert.ok(restarted, '_adapter/agent_restarted on SSE');
+        assert.equal(restarted.json.params.restarts, 1);
+        assert.equal(srv.descendants().filter((d) => d.state !== 'Z').length, 1, 'exactly one agent runs');
+        assert.ok(!sse.events.some((e) => typeof e.json?.id === 'string' && e.json.id.startsWith('sandbox-agent/')), 'the replayed initialize stays internal');
       } finally {
         sse.close();
         await deleteAcp(srv, id);
       }
+      await waitFor(() => srv.descendants().length === 0, { what: 'agent gone after DELETE' });
+    }));
+
+  test('an agent that crashes again after a restart is restarted again by the next session', { skip: OURS_ONLY }, () =>
+    withServer({}, async (srv) => {
+      const id = 'twice';
+      const sid = await instanceWithSession(srv, id);
+      rpcError(await prompt(srv, id, 2, sid, 'crash'), 2, EXITED);
+      const fresh = await acpPost(srv, id, { jsonrpc: '2.0', id: 3, method: 'session/new', params: { cwd: srv.home, mcpServers: [] } });
+      assert.equal(fresh.status, 200, fresh.text);
+      rpcError(await prompt(srv, id, 4, fresh.json().result.sessionId, 'crash'), 4, EXITED);
+      const third = await acpPost(srv, id, { jsonrpc: '2.0', id: 5, method: 'session/new', params: { cwd: srv.home, mcpServers: [] } });
+      assert.equal(third.status, 200, third.text);
+      const ok = await prompt(srv, id, 6, third.json().result.sessionId, 'still here');
+      assert.equal(ok.json().result.stopReason, 'end_turn', ok.text);
+      await deleteAcp(srv, id);
+      await waitFor(() => srv.descendants().length === 0, { what: 'agent gone after DELETE' });
     }));
 
   test('crash with two requests pending on two instances fails only that instance', { skip: OURS_ONLY }, () =>
@@ -70,7 +119,7 @@ describe('agent crash during a request', () => {
       const sb = await instanceWithSession(srv, 'b');
       const slow = prompt(srv, 'b', 7, sb, 'slow survivor');
       const crashed = await prompt(srv, 'a', 7, sa, 'crash');
-      assertProblem(crashed, 500, 'agent_process_exited');
+      rpcError(crashed, 7, EXITED);
       const survived = await slow;
       assert.equal(survived.status, 200, survived.text);
       assert.equal(survived.json().result.stopReason, 'end_turn');
@@ -80,19 +129,21 @@ describe('agent crash during a request', () => {
 });
 
 describe('request timeout with a live agent', () => {
-  test('SANDBOX_AGENT_ACP_REQUEST_TIMEOUT_MS: a slow prompt gets 504 timeout; the instance keeps working', { skip: OURS_ONLY }, () =>
+  test('SANDBOX_AGENT_ACP_REQUEST_TIMEOUT_MS: a slow prompt gets a JSON-RPC timeout error; the instance keeps working', { skip: OURS_ONLY }, () =>
     withServer({ env: { SANDBOX_AGENT_ACP_REQUEST_TIMEOUT_MS: '1000' } }, async (srv) => {
       const id = 'timeouts';
       const sid = await instanceWithSession(srv, id);
       const sse = await openSse(srv, id);
       try {
         const res = await prompt(srv, id, 2, sid, 'slow');
-        const body = assertProblem(res, 504, 'timeout');
-        assert.equal(body.title, 'Timeout');
-        assert.equal(body.detail, 'timeout');
-        // The agent is alive: its late response still reaches SSE as an orphan.
-        await sse.waitFor((evs) => responsesWithId(evs, 2).length, 'the late prompt response', 20000);
-        assert.equal(responsesWithId(sse.events, 2)[0].json.result.stopReason, 'end_turn');
+        const err = rpcError(res, 2, TIMEOUT);
+        assert.equal(err.message, 'agent did not answer within 1000 ms: mock');
+        assert.deepEqual(err.data, { type: 'urn:sandbox-agent:error:timeout', agent: 'mock', serverId: id, timeoutMs: 1000 });
+        // The agent is alive: its late response still reaches SSE, after our error.
+        await sse.waitFor((evs) => responsesWithId(evs, 2).length >= 2, 'the late prompt response', 20000);
+        const [first, late] = responsesWithId(sse.events, 2);
+        assert.equal(first.json.error.code, TIMEOUT);
+        assert.equal(late.json.result.stopReason, 'end_turn');
         const next = await acpPost(srv, id, initializeMsg(3));
         assert.equal(next.status, 200);
         assert.equal(next.json().id, 3);

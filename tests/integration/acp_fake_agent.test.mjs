@@ -19,6 +19,7 @@ printf '%s\n' "$PATH" > "$dir/path.txt"
 pwd > "$dir/cwd.txt"
 echo $$ > "$dir/pid.txt"
 echo "fake agent started" >&2
+if [ -e "$dir/die-on-start" ]; then echo "dying on start" >&2; exit 4; fi
 while IFS= read -r line; do
   printf '%s\n' "$line" >> "$dir/stdin.log"
   case "$line" in
@@ -34,7 +35,11 @@ while IFS= read -r line; do
     *perm-x*) echo '{"jsonrpc":"2.0","method":"test/got_response"}' ;;
     *test/spawn*) sleep 300 & echo $! > "$dir/grandchild.txt"; echo '{"jsonrpc":"2.0","method":"test/spawned"}' ;;
     *test/exit3*) echo "exiting with 3" >&2; exit 3 ;;
+    *sandbox-agent/reinit/*)
+      id=$(printf '%s' "$line" | sed 's/.*"id":"\([^"]*\)".*/\1/')
+      echo '{"jsonrpc":"2.0","id":"'"$id"'","result":{"protocolVersion":1}}' ;;
     *initialize*) echo '{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":1}}' ;;
+    *session/new*) echo '{"jsonrpc":"2.0","id":20,"result":{"sessionId":"fresh"}}' ;;
   esac
 done
 `;
@@ -168,23 +173,31 @@ describe('bridge behaviour with a scripted agent', () => {
       }
     }));
 
-  test('agent exit with a request pending: immediate 500 with exitCode and stderr', { skip: OURS_ONLY }, () =>
+  test('agent exit with a request pending: immediate JSON-RPC error with exit code and stderr; a new session restarts it', { skip: OURS_ONLY }, () =>
     withServer(SRV_OPTS, async (srv) => {
-      installFake(srv);
+      const dir = installFake(srv);
       await bootstrap(srv, 'f4');
       const sse = await openSse(srv, 'f4');
       try {
         const res = await acpPost(srv, 'f4', rpc(9, 'test/exit3'));
-        assert.equal(res.status, 500);
+        assert.equal(res.status, 200, res.text);
         assert.equal(
           res.text,
           JSON.stringify({
-            type: 'urn:sandbox-agent:error:agent_process_exited',
-            title: 'Agent Process Exited',
-            status: 500,
-            detail: `agent process exited: ${AGENT}`,
-            agent: AGENT,
-            details: { exitCode: 3, stderr: 'fake agent started\nexiting with 3' },
+            jsonrpc: '2.0',
+            id: 9,
+            error: {
+              code: -32010,
+              message: `agent process exited (exit code 3): ${AGENT}`,
+              data: {
+                exitCode: 3,
+                signal: null,
+                stderr: 'fake agent started\nexiting with 3',
+                type: 'urn:sandbox-agent:error:agent_process_exited',
+                agent: AGENT,
+                serverId: 'f4',
+              },
+            },
           }),
         );
         const [ev] = await sse.waitFor((evs) => {
@@ -192,7 +205,31 @@ describe('bridge behaviour with a scripted agent', () => {
           return m.length ? m : null;
         }, 'agent_exited');
         assert.deepEqual(ev.json.params, { code: 3, success: false });
-        assertProblem(await acpPost(srv, 'f4', rpc(8, 'test/ok')), 502, 'stream_error');
+        const stale = await acpPost(srv, 'f4', rpc(8, 'test/ok'));
+        assert.equal(stale.json().error.code, -32010, stale.text);
+        assertProblem(await acpPost(srv, 'f4', rpc(undefined, 'test/note')), 502, 'agent_process_exited');
+
+        // A restarted agent that dies before answering the replayed initialize: the held
+        // session/new fails with the new exit, and nothing hangs.
+        fs.writeFileSync(path.join(dir, 'die-on-start'), '');
+        const died = await acpPost(srv, 'f4', rpc(20, 'session/new', { cwd: '/', mcpServers: [] }));
+        assert.equal(died.status, 200, died.text);
+        assert.equal(died.json().error.code, -32010);
+        assert.equal(died.json().error.data.exitCode, 4);
+        assert.match(died.json().error.data.stderr, /dying on start/);
+
+        // Once it starts cleanly, it gets our replay of the client's initialize, then the
+        // session/new, in that order.
+        fs.rmSync(path.join(dir, 'die-on-start'));
+        fs.rmSync(path.join(dir, 'stdin.log'), { force: true });
+        const fresh = await acpPost(srv, 'f4', rpc(20, 'session/new', { cwd: '/', mcpServers: [] }));
+        assert.deepEqual(fresh.json(), { jsonrpc: '2.0', id: 20, result: { sessionId: 'fresh' } });
+        const lines = fs.readFileSync(path.join(dir, 'stdin.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+        assert.deepEqual(lines.map((l) => [l.id, l.method]), [['sandbox-agent/reinit/2', 'initialize'], [20, 'session/new']]);
+        assert.deepEqual(lines[0].params, { protocolVersion: 1 }, 'the client\'s own initialize params');
+        const restarts = sse.events.filter((e) => e.json?.method === '_adapter/agent_restarted').map((e) => e.json.params.restarts);
+        assert.deepEqual(restarts, [1, 2]);
+        assert.equal(responsesWithId(sse.events, 'sandbox-agent/reinit/2').length, 0, 'the replayed initialize stays internal');
       } finally {
         sse.close();
         await deleteAcp(srv, 'f4');

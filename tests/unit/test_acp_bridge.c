@@ -310,7 +310,9 @@ static char *read_some(int fd) {
 
 /* A POSTed request is still waiting for its response when the server shuts down (SIGTERM
  * during a long session/prompt): acp_bridge_shutdown unlists the instance, the agent is
- * terminated, and its exit must answer the POST with 500 agent_process_exited. Answering
+ * terminated, and its exit must answer the POST with a JSON-RPC error response carrying
+ * the request's id and the agent-exited code (HTTP 200, so SDK clients reject only that
+ * call). Answering
  * it releases the last pending entry of an unlisted instance, which frees the instance
  * while acp_on_exit is still using it. Needs a real connection: in feed mode the POST
  * would be aborted before the agent exits. */
@@ -343,8 +345,10 @@ static void scenario_shutdown_pending(void) {
     CHECK(w.http_closed == 1);
     CHECK(instances(&w, "amp") == 0);
     char *resp = read_some(fd);
-    CHECK(!strncmp(resp, "HTTP/1.1 500 ", 13));
-    CHECK(strstr(resp, "agent_process_exited") != NULL);
+    CHECK(!strncmp(resp, "HTTP/1.1 200 ", 13));
+    CHECK(strstr(resp, "\"id\":7") != NULL);
+    CHECK(strstr(resp, "\"code\":-32010") != NULL);
+    CHECK(strstr(resp, "urn:sandbox-agent:error:agent_process_exited") != NULL);
     free(resp);
     close(fd);
     world_fini(&w);
