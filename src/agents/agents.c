@@ -246,9 +246,20 @@ int agents_launch_recipe(const char *id, agents_launch *out) {
     if (!d)
         return -1;
     if (!d->hint) {
-        /* Same path as real agents: the launcher script execs this very binary. If the
+        /* Same path as real agents: the launcher script execs this very binary. A file
+         * already there is run as it is, never rewritten: users plug in their own ACP agent
+         * (a test double, say) by placing it at the launcher path (docs/agents.md). If the
          * data dir is not writable we still run the mock, directly. */
-        char *path = NULL;
+        char *path = agents_launcher_path(id);
+        struct stat st;
+        if (lstat(path, &st) == 0) {
+            out->file = path;
+            out->argv = agents_argv(path, NULL);
+            out->env = agents_child_env(id);
+            return 0;
+        }
+        free(path);
+        path = NULL;
         if (agents_write_mock_launcher(&path) == 0) {
             out->file = path;
             out->argv = agents_argv(path, NULL);
