@@ -2,8 +2,8 @@
 // official SDK, against the scripted fake LLM (fake_llm.mjs). Findings and recipes: README.md
 // and agent_recipes.mjs in this folder.
 //
-// 1. Installs the four agents from npm through the server (POST /v1/agents/{id}/install via
-//    sdk.installAgent) into ONE data dir shared by every run: XDG_DATA_HOME=
+// 1. Installs the four agents from npm (pi with `install-agent`, the others through
+//    POST /v1/agents/{id}/install via sdk.installAgent) into ONE data dir shared by every run: XDG_DATA_HOME=
 //    tests/.cache/e2e-agents/xdg (gitignored). An installed agent is not reinstalled, so
 //    repeated runs are fast; npm uses the user's real cache (~/.npm).
 // 2. Per agent: a server with a private HOME and the env that points the agent at the fake
@@ -33,7 +33,7 @@ import path from 'node:path';
 
 import { startFakeLlm } from './fake_llm.mjs';
 import { RECIPES } from './agent_recipes.mjs';
-import { startServer, waitFor, REPO, IS_REFERENCE } from '../integration/lib/server.mjs';
+import { startServer, waitFor, REPO, BIN, IS_REFERENCE } from '../integration/lib/server.mjs';
 import { connect, collect, text } from '../integration/lib/sdk.mjs';
 import { acpPost, request } from '../integration/lib/http.mjs';
 
@@ -133,7 +133,22 @@ describe('real agents through the server and the SDK', { skip: SKIP, concurrency
     await srv.stop();
   }
 
-  test('install the agents through the server (skipped when already installed)', { timeout: 900_000 }, async () => {
+  /** `sandbox-agent install-agent <id>` into DATA with the real npm; its JSON, checked. */
+  function cliInstall(id, reinstall) {
+    const env = { ...process.env, XDG_DATA_HOME: DATA, npm_config_cache: NPM_CACHE, npm_config_update_notifier: 'false' };
+    const r = spawnSync(BIN, ['install-agent', id, ...(reinstall ? ['--reinstall'] : [])], { env, encoding: 'utf8', timeout: 900_000 });
+    assert.equal(r.status, 0, `install-agent ${id}: ${r.stderr}\n${r.stdout}`);
+    const out = JSON.parse(r.stdout);
+    if (!out.alreadyInstalled) {
+      assert.deepEqual(out.artifacts.map((a) => [a.kind, a.source, a.version]), [
+        ['NativeAgent', 'Fallback', '0.73.1'],
+        ['AgentProcess', 'Fallback', '0.0.23'],
+      ]);
+    }
+    return { already_installed: out.alreadyInstalled };
+  }
+
+  test('install the agents through the server and the CLI (skipped when already installed)', { timeout: 900_000 }, async () => {
     const srv = await startServer({ env: { XDG_DATA_HOME: DATA, npm_config_cache: NPM_CACHE, npm_config_update_notifier: 'false' } });
     servers.add(srv);
     const sdk = await connect(srv);
@@ -142,7 +157,9 @@ describe('real agents through the server and the SDK', { skip: SKIP, concurrency
         const wasInstalled = fs.existsSync(path.join(AP, `${id}-acp`));
         const reinstall = process.env.E2E_REINSTALL === '1';
         let t0 = performance.now();
-        const res = await sdk.installAgent(id, reinstall ? { reinstall: true } : {});
+        // pi goes through the CLI (`install-agent`), the others through the HTTP route: both
+        // paths run a real npm install once, into the one data dir every test shares.
+        const res = id === 'pi' ? cliInstall(id, reinstall) : await sdk.installAgent(id, reinstall ? { reinstall: true } : {});
         rec(id, 'install', since(t0));
         timings[id].installKind = reinstall ? 'reinstall' : wasInstalled ? 'skipped' : 'fresh';
         assert.equal(res.already_installed, wasInstalled && !reinstall, `${id}: ${JSON.stringify(res)}`);

@@ -4,8 +4,8 @@
 // Most tests put a fake `npm` (a shell script) first on PATH: it records its calls, and
 // according to a mode file installs a tiny ACP agent, fails, hangs, or fails half-way.
 // amp and cursor are installed from archives a loopback HTTP server in this file serves.
-// One test runs the real npm against the registry (pi-acp + pi-coding-agent), using the
-// machine's npm cache (~/.npm) so that repeated runs are fast.
+// Real npm installs are not here: the real-agent pass (tests/agents/e2e.test.mjs) installs
+// each real agent once, with a time bound that covers a cold npm cache, and shares it.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -603,33 +603,4 @@ describe('install from release archives (amp, cursor) served on loopback', { ski
       });
     }
   });
-});
-
-// The one real install: pi-acp and pi-coding-agent from the npm registry through npm's own
-// configuration, into a private HOME; npm's download cache stays the machine's (~/.npm).
-const NPM_ON_PATH = (process.env.PATH || '').split(':').some((d) => d && fs.existsSync(path.join(d, 'npm')));
-describe('real npm', { skip: OURS_ONLY || (!NPM_ON_PATH && 'npm is not on PATH') || (process.env.SANDBOX_AGENT_SKIP_NPM_TESTS === '1' && 'SANDBOX_AGENT_SKIP_NPM_TESTS=1') }, () => {
-  test('install-agent pi, then ACP initialize through the server', { timeout: 600000 }, (t) =>
-    // A loaded machine (the whole suite runs in parallel) can make `pi --version` slow.
-    withServer({ env: { SANDBOX_AGENT_VERSION_PROBE_TIMEOUT_MS: '60000' } }, async (srv) => {
-      const env = cliEnv(srv, { npm_config_cache: process.env.npm_config_cache || path.join(os.homedir(), '.npm') });
-      const t0 = Date.now();
-      const r = await runCli(['pi'], env);
-      const secs = (Date.now() - t0) / 1000;
-      assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
-      const out = JSON.parse(r.stdout);
-      assert.deepEqual(out.artifacts.map((a) => [a.kind, a.source, a.version]), [
-        ['NativeAgent', 'Fallback', '0.73.1'],
-        ['AgentProcess', 'Fallback', '0.0.23'],
-      ]);
-      const size = execFileSync('du', ['-sm', path.join(apDir(srv.home), 'pi')], { encoding: 'utf8' }).split('\t')[0];
-      t.diagnostic(`real npm install of pi: ${secs.toFixed(1)} s, ${size} MB`);
-      const info = (await request(srv, 'GET', '/v1/agents/pi?config=true', { timeoutMs: 30000 })).json();
-      assert.equal(info.installed, true);
-      assert.equal(info.version, '0.73.1', srv.logs());
-      const init = await acpPost(srv, 'real-pi', initializeMsg(1), { agent: 'pi', timeoutMs: 30000 });
-      assert.equal(init.status, 200, init.text);
-      assert.equal(init.json().result.agentInfo.name, 'pi-acp');
-      await deleteAcp(srv, 'real-pi');
-    }));
 });
