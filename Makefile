@@ -2,7 +2,16 @@
 CC      ?= gcc
 CFLAGS_BASE := -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -Isrc -g
 OPT     ?= -O2
-LIBS    := -luv -lhttp_parser -lwslay -ljansson -lsqlite3 -lnettle -lutil -lm -lpthread -ldl
+LIBS    := -luv -lwslay -ljansson -lsqlite3 -lnettle -lutil -lm -lpthread -ldl
+
+# llhttp (strict HTTP/1.1 parser) is compiled in from Debian's node-llhttp C sources.
+LLHTTP_SRC ?= /usr/share/llhttp
+LLHTTP_INC ?= /usr/share/include/llhttp
+# Strict mode: the loose build accepts obs-fold, junk after chunk data and requests without
+# a version, the framing tricks request smuggling is made of.
+LLHTTP_FLAGS := -I$(LLHTTP_INC) -DLLHTTP_STRICT_MODE=1
+CFLAGS_BASE += $(LLHTTP_FLAGS)
+LLHTTP_NAMES := api http llhttp
 
 SRCS    := $(shell find src -name '*.c' | sort)
 LIBSRCS := $(filter-out src/cli/main.c,$(SRCS))
@@ -10,14 +19,16 @@ UNIT    := $(wildcard tests/unit/test_*.c)
 
 # Normal build.
 OBJDIR  := build/obj
-OBJS    := $(patsubst src/%.c,$(OBJDIR)/%.o,$(SRCS))
-LIBOBJS := $(patsubst src/%.c,$(OBJDIR)/%.o,$(LIBSRCS))
+LLOBJS  := $(patsubst %,$(OBJDIR)/llhttp/%.o,$(LLHTTP_NAMES))
+OBJS    := $(patsubst src/%.c,$(OBJDIR)/%.o,$(SRCS)) $(LLOBJS)
+LIBOBJS := $(patsubst src/%.c,$(OBJDIR)/%.o,$(LIBSRCS)) $(LLOBJS)
 
 # Sanitizer build, kept apart so both can coexist.
 ASANDIR  := build/asan
 ASANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-ASANOBJS := $(patsubst src/%.c,$(ASANDIR)/obj/%.o,$(SRCS))
-ASANLIB  := $(patsubst src/%.c,$(ASANDIR)/obj/%.o,$(LIBSRCS))
+ASANLL   := $(patsubst %,$(ASANDIR)/obj/llhttp/%.o,$(LLHTTP_NAMES))
+ASANOBJS := $(patsubst src/%.c,$(ASANDIR)/obj/%.o,$(SRCS)) $(ASANLL)
+ASANLIB  := $(patsubst src/%.c,$(ASANDIR)/obj/%.o,$(LIBSRCS)) $(ASANLL)
 
 .PHONY: all run test unit asan fuzz bench deps clean format
 
@@ -29,6 +40,15 @@ build/sandbox-agent: $(OBJS)
 $(OBJDIR)/%.o: src/%.c $(wildcard src/*/*.h) src/agents/catalog.json web/index.html
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(OPT) -MMD -c -o $@ $<
+
+# Third-party code: its own warning level, not ours.
+$(OBJDIR)/llhttp/%.o: $(LLHTTP_SRC)/%.c Makefile
+	@mkdir -p $(dir $@)
+	$(CC) -std=c17 $(LLHTTP_FLAGS) $(OPT) -g -w -c -o $@ $<
+
+$(ASANDIR)/obj/llhttp/%.o: $(LLHTTP_SRC)/%.c Makefile
+	@mkdir -p $(dir $@)
+	$(CC) -std=c17 $(LLHTTP_FLAGS) -O1 -g -w $(ASANFLAGS) -c -o $@ $<
 
 $(ASANDIR)/sandbox-agent: $(ASANOBJS)
 	$(CC) $(CFLAGS_BASE) -O1 $(ASANFLAGS) -o $@ $^ $(LIBS)

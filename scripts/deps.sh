@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # Usage: deps.sh [build|test]. "build" installs what compiling needs; "test" (the default)
 # adds the test and benchmark tools and the npm packages.
 MODE=${1:-test}
-APT_PKGS=(build-essential pkg-config libuv1-dev libhttp-parser-dev libwslay-dev libjansson-dev
+APT_PKGS=(build-essential pkg-config libuv1-dev node-llhttp libwslay-dev libjansson-dev
           libsqlite3-dev libarchive-dev nettle-dev)
 if [ "$MODE" != build ]; then
     APT_PKGS+=(clang libclang-rt-14-dev wrk curl procps valgrind nodejs npm chromium)

@@ -1,4 +1,4 @@
-/* http.h - our HTTP/1.1 server layer on libuv + http_parser.
+/* http.h - our HTTP/1.1 server layer on libuv + llhttp (strict parsing).
  *
  * One listener, many connections, one request in flight per connection (pipelined requests
  * wait their turn, so responses leave in order). Handlers answer synchronously with

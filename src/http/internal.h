@@ -2,7 +2,7 @@
 #ifndef HTTP_INTERNAL_H
 #define HTTP_INTERNAL_H
 
-#include <http_parser.h>
+#include <llhttp.h>
 
 #include "http/http.h"
 
@@ -34,8 +34,13 @@ struct http_conn {
     uv_timer_t timer;
     uv_shutdown_t shutdown_req;
     int open_handles;
-    http_parser parser;
-    base_buf in;      /* received bytes not yet fed to the parser */
+    llhttp_t parser;
+    base_buf in;      /* received bytes; those from in_pos on are not yet parsed */
+    size_t in_pos;
+    size_t head_bytes; /* request line and headers so far (431 past the limit) */
+    bool in_head;      /* header callbacks belong to the head, not to chunked trailers */
+    const char *exec_base; /* start of the bytes of the current parser pass */
+    bool exec_tail_lf;     /* the previous pass ended in a line feed and blanks */
     http_req *cur;    /* request being parsed */
     http_req *active; /* request dispatched and awaiting its answer */
     base_buf url;

@@ -19,6 +19,8 @@ static bool http_slab_busy;
 
 /* Unparsed input held while a request is in flight; past this we stop reading. */
 #define HTTP_PENDING_INPUT_CAP (1u << 20)
+/* Request line plus header fields (431 above it), the bound http_parser used to apply. */
+#define HTTP_MAX_HEAD_BYTES (80u << 10)
 #define HTTP_DRAIN_MS 2000
 
 /* One queued write. Owner: libuv until the write callback, which frees it. */
@@ -36,7 +38,7 @@ static void http_conn_start_reading(http_conn *c);
 static void http_conn_fire_drain(http_conn *c);
 static void http_conn_fail(http_conn *c, int status, const char *code, const char *title,
                            const char *prefix, const char *msg);
-static http_parser_settings http_settings;
+static llhttp_settings_t http_settings;
 
 void http_config_defaults(http_config *cfg) {
     memset(cfg, 0, sizeof *cfg);
@@ -357,7 +359,43 @@ static void http_conn_set_state(http_conn *c, http_conn_state s) {
         http_conn_arm_timer(c);
 }
 
+/* ---- input ---------------------------------------------------------------------------- */
+
+/* Unparsed input is c->in.data[c->in_pos .. c->in.len). Consuming a request moves the offset,
+ * not the bytes (Redis keeps qb_pos for the same reason): with many pipelined requests in
+ * one read, moving the rest after each would be quadratic. The consumed prefix is dropped
+ * once, when more input arrives. */
+static size_t http_in_avail(const http_conn *c) {
+    return c->in.len - c->in_pos;
+}
+
+static void http_in_consume(http_conn *c, size_t n) {
+    c->in_pos += n;
+    if (c->in_pos >= c->in.len)
+        c->in.len = c->in_pos = 0;
+}
+
+static void http_in_append(http_conn *c, const char *data, size_t len) {
+    if (c->in_pos) {
+        memmove(c->in.data, c->in.data + c->in_pos, c->in.len - c->in_pos);
+        c->in.len -= c->in_pos;
+        c->in_pos = 0;
+    }
+    base_buf_append(&c->in, data, len);
+}
+
 /* ---- parser callbacks ---------------------------------------------------------------- */
+
+/* Counts request-line and header bytes against HTTP_MAX_HEAD_BYTES (llhttp has no limit of
+ * its own). Returns false, with the 431 noted, when the head is too large. */
+static bool http_head_room(llhttp_t *p, http_conn *c, size_t len) {
+    c->head_bytes += len;
+    if (c->head_bytes <= HTTP_MAX_HEAD_BYTES)
+        return true;
+    c->reject_status = 431;
+    llhttp_set_error_reason(p, "request headers exceed the server limit");
+    return false;
+}
 
 static http_req *http_req_new(http_conn *c) {
     http_req *r = base_xcalloc(1, sizeof *r);
@@ -367,7 +405,7 @@ static http_req *http_req_new(http_conn *c) {
     return r;
 }
 
-static int http_on_message_begin(http_parser *p) {
+static int http_on_message_begin(llhttp_t *p) {
     http_conn *c = p->data;
     if (c->cur)
         http_req_free(c->cur);
@@ -376,12 +414,16 @@ static int http_on_message_begin(http_parser *p) {
     c->hfield.len = 0;
     c->hvalue.len = 0;
     c->hvalue_open = false;
+    c->head_bytes = 0;
+    c->in_head = true;
     http_conn_set_state(c, HTTP_CONN_HEADERS);
     return 0;
 }
 
-static int http_on_url(http_parser *p, const char *at, size_t len) {
+static int http_on_url(llhttp_t *p, const char *at, size_t len) {
     http_conn *c = p->data;
+    if (!http_head_room(p, c, len))
+        return HPE_USER;
     base_buf_append(&c->url, at, len);
     return 0;
 }
@@ -404,16 +446,44 @@ static void http_push_header(http_conn *c) {
     c->hvalue_open = false;
 }
 
-static int http_on_header_field(http_parser *p, const char *at, size_t len) {
+/* Whether only spaces and tabs stand between a line feed and `at`: a header value that
+ * starts a line is a folded continuation. Looks back within this parser pass, and at how the
+ * previous pass ended when the value starts this one. */
+static bool http_after_line_break(const http_conn *c, const char *at) {
+    const char *q = at;
+    while (q > c->exec_base && (q[-1] == ' ' || q[-1] == '\t'))
+        q--;
+    if (q > c->exec_base)
+        return q[-1] == '\n';
+    return c->exec_tail_lf;
+}
+
+/* Header callbacks after the head are chunked-body trailers: checked by the parser, not
+ * kept (the request may already be with its handler). */
+static int http_on_header_field(llhttp_t *p, const char *at, size_t len) {
     http_conn *c = p->data;
+    if (!http_head_room(p, c, len))
+        return HPE_USER;
+    if (!c->in_head)
+        return 0;
     if (c->hvalue_open)
         http_push_header(c);
     base_buf_append(&c->hfield, at, len);
     return 0;
 }
 
-static int http_on_header_value(http_parser *p, const char *at, size_t len) {
+static int http_on_header_value(llhttp_t *p, const char *at, size_t len) {
     http_conn *c = p->data;
+    if (!http_head_room(p, c, len))
+        return HPE_USER;
+    if (!c->in_head)
+        return 0;
+    if (http_after_line_break(c, at)) {
+        /* obs-fold: llhttp takes the continuation line as more of the value. RFC 9112 lets
+         * a server refuse it, and a proxy in front of us may join or split it otherwise. */
+        llhttp_set_error_reason(p, "obsolete line folding in a header value");
+        return HPE_USER;
+    }
     c->hvalue_open = true;
     base_buf_append(&c->hvalue, at, len);
     return 0;
@@ -471,30 +541,34 @@ static void http_split_target(http_req *r, const char *url, size_t len) {
         r->query = base_xstrndup(q + 1, rest - plen - 1);
 }
 
-static int http_on_headers_complete(http_parser *p) {
+static int http_on_headers_complete(llhttp_t *p) {
     http_conn *c = p->data;
     http_req *r = c->cur;
     http_push_header(c);
+    c->in_head = false;
+    if (p->http_major != 1) {
+        /* HTTP/0.9 (a request line without a version) has no headers to frame a body. */
+        llhttp_set_error_reason(p, "unsupported HTTP version");
+        return -1;
+    }
     r->method = http_method_bit(p->method);
-    r->method_name = base_xstrdup(http_method_str((enum http_method)p->method));
+    r->method_name = base_xstrdup(llhttp_method_name((llhttp_method_t)p->method));
     r->http10 = p->http_major == 1 && p->http_minor == 0;
-    r->keep_alive = http_should_keep_alive(p) != 0;
+    r->keep_alive = llhttp_should_keep_alive(p) != 0;
     http_split_target(r, c->url.data ? c->url.data : "", c->url.len);
-    bool has_body =
-        (p->flags & F_CHUNKED) || (p->content_length > 0 && p->content_length != ULLONG_MAX);
-    r->chunked_body = (p->flags & F_CHUNKED) != 0;
-    r->content_length =
-        (p->flags & F_CHUNKED) || p->content_length == ULLONG_MAX ? -1 : (int64_t)p->content_length;
+    bool chunked = (p->flags & F_CHUNKED) != 0;
+    bool sized = (p->flags & F_CONTENT_LENGTH) != 0;
+    bool has_body = chunked || (sized && p->content_length > 0);
+    r->chunked_body = chunked;
+    r->content_length = chunked || !sized ? -1 : (int64_t)p->content_length;
     if (http_router_flags(c->srv, r) & HTTP_ROUTE_STREAM_BODY) {
         /* The handler takes the body as it arrives: dispatch now, before any of it. */
         c->early_dispatch = true;
-        http_parser_pause(p, 1);
-        return 0;
+        return HPE_PAUSED;
     }
-    if (p->content_length != ULLONG_MAX && p->content_length > c->srv->cfg.max_body_bytes) {
+    if (sized && p->content_length > c->srv->cfg.max_body_bytes) {
         c->reject_status = 413;
-        http_parser_pause(p, 1);
-        return 0;
+        return HPE_PAUSED;
     }
     const char *expect = http_req_header(r, "expect");
     if (expect && has_body && !strcasecmp(expect, "100-continue") && !c->fake) {
@@ -506,7 +580,7 @@ static int http_on_headers_complete(http_parser *p) {
     return 0;
 }
 
-static int http_on_body(http_parser *p, const char *at, size_t len) {
+static int http_on_body(llhttp_t *p, const char *at, size_t len) {
     http_conn *c = p->data;
     if (c->body_streaming) {
         http_req *sr = c->active;
@@ -515,32 +589,29 @@ static int http_on_body(http_parser *p, const char *at, size_t len) {
         c->body_seen += len;
         if (c->body_seen > c->body_max) {
             c->reject_status = 413;
-            http_parser_pause(p, 1);
-            return 0;
+            return HPE_PAUSED;
         }
         c->sink->on_data(sr, at, len, c->sink_ud);
         if (c->body_paused || c->active != sr)
-            http_parser_pause(p, 1);
+            return HPE_PAUSED;
         return 0;
     }
     http_req *r = c->cur;
     if (r->body.len + len > c->srv->cfg.max_body_bytes) {
         c->reject_status = 413;
-        http_parser_pause(p, 1);
-        return 0;
+        return HPE_PAUSED;
     }
     base_buf_append(&r->body, at, len);
     return 0;
 }
 
-static int http_on_message_complete(http_parser *p) {
+static int http_on_message_complete(llhttp_t *p) {
     http_conn *c = p->data;
     c->msg_complete = true;
-    http_parser_pause(p, 1);
-    return 0;
+    return HPE_PAUSED;
 }
 
-static http_parser_settings http_settings = {
+static llhttp_settings_t http_settings = {
     .on_message_begin = http_on_message_begin,
     .on_url = http_on_url,
     .on_header_field = http_on_header_field,
@@ -606,88 +677,125 @@ static bool http_conn_can_parse(const http_conn *c) {
     return c->body_streaming && c->body_accepted && !c->body_paused;
 }
 
+/* A fresh parser, for the next message after an upgrade we do not serve (h2c and friends
+ * are ignored: the connection goes on as plain HTTP/1.1). */
+static void http_conn_reset_parser(http_conn *c) {
+    llhttp_init(&c->parser, HTTP_REQUEST, &http_settings);
+    c->parser.data = c;
+}
+
+/* Handle a pause: a complete head or message, a body chunk taken by a paused sink, or a
+ * 413. Returns false when the connection must stop parsing for now. */
+static bool http_conn_on_pause(http_conn *c) {
+    if (c->reject_status == 413 && c->body_streaming) {
+        c->reject_status = 0;
+        http_conn_body_too_large(c);
+        return false;
+    }
+    if (c->early_dispatch) {
+        c->early_dispatch = false;
+        c->body_streaming = true;
+        c->body_accepted = false;
+        c->body_paused = false;
+        http_conn_dispatch(c);
+        return true;
+    }
+    if (c->msg_complete && c->body_streaming) {
+        /* The streamed body is complete: the handler answers now. */
+        c->msg_complete = false;
+        c->body_streaming = false;
+        http_req *req = c->active;
+        if (req && c->body_accepted) {
+            http_conn_set_state(c, HTTP_CONN_HANDLING);
+            c->dispatching = true;
+            c->sink->on_end(req, c->sink_ud);
+            c->dispatching = false;
+        }
+        return true;
+    }
+    if (c->reject_status == 413) {
+        c->reject_status = 0;
+        char msg[96];
+        snprintf(msg, sizeof msg, "request body exceeds the limit of %zu bytes",
+                 c->srv->cfg.max_body_bytes);
+        http_conn_fail(c, 413, "invalid_request", "Payload Too Large", "invalid request", msg);
+        return false;
+    }
+    if (c->msg_complete) {
+        bool upgrade = c->parser.upgrade;
+        http_conn_dispatch(c);
+        if (c->ws) {
+            /* Upgraded: whatever followed the request are WebSocket frames. */
+            if (http_in_avail(c) && !c->closing)
+                http_ws_feed(c, c->in.data + c->in_pos, http_in_avail(c));
+            c->in.len = c->in_pos = 0;
+            return false;
+        }
+        if (upgrade)
+            http_conn_reset_parser(c);
+    }
+    return true;
+}
+
+/* A malformed request: 431 for an oversized head, else 400 with the parser's reason. */
+static void http_conn_parse_error(http_conn *c, llhttp_errno_t err) {
+    http_in_consume(c, http_in_avail(c));
+    if (c->reject_status == 431) {
+        c->reject_status = 0;
+        http_conn_fail(c, 431, "invalid_request", "Request Header Fields Too Large",
+                       "invalid request", "request headers exceed the server limit");
+        return;
+    }
+    const char *why = llhttp_get_error_reason(&c->parser);
+    char msg[160];
+    snprintf(msg, sizeof msg, "%s (%s)", why && *why ? why : "malformed request",
+             llhttp_errno_name(err));
+    http_conn_fail(c, 400, "invalid_request", "Bad Request", "invalid request", msg);
+}
+
+/* Remember whether this pass ended in a line feed and blanks (see http_after_line_break). */
+static void http_note_tail(http_conn *c, const char *data, size_t len) {
+    const char *q = data + len;
+    while (q > data && (q[-1] == ' ' || q[-1] == '\t'))
+        q--;
+    if (q > data)
+        c->exec_tail_lf = q[-1] == '\n';
+}
+
 static void http_conn_process(http_conn *c) {
     while (http_conn_can_parse(c)) {
-        if (c->in.len == 0 && !(c->body_streaming && c->msg_complete))
+        size_t avail = http_in_avail(c);
+        /* With no input, a streamed body still gets one empty pass: a sink that paused on
+         * the last body bytes leaves the message's end pending inside the parser. */
+        if (avail == 0 && !c->body_streaming)
             break;
-        size_t n = http_parser_execute(&c->parser, &http_settings, c->in.data, c->in.len);
-        enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
+        const char *data = c->in.data + c->in_pos;
+        c->exec_base = data;
+        llhttp_errno_t err = llhttp_execute(&c->parser, data, avail);
+        http_note_tail(c, data, avail);
+        if (err == HPE_OK) {
+            http_in_consume(c, avail);
+            break;
+        }
+        const char *pos = llhttp_get_error_pos(&c->parser);
+        size_t n = pos && pos >= data && pos <= data + avail ? (size_t)(pos - data) : avail;
         if (err == HPE_PAUSED) {
-            base_buf_consume(&c->in, n);
-            http_parser_pause(&c->parser, 0);
-            if (c->reject_status == 413 && c->body_streaming) {
-                c->reject_status = 0;
-                http_conn_body_too_large(c);
+            http_in_consume(c, n);
+            llhttp_resume(&c->parser);
+            if (!http_conn_on_pause(c))
                 return;
-            }
-            if (c->early_dispatch) {
-                c->early_dispatch = false;
-                c->body_streaming = true;
-                c->body_accepted = false;
-                c->body_paused = false;
-                http_conn_dispatch(c);
-                continue;
-            }
-            if (c->msg_complete && c->body_streaming) {
-                /* The streamed body is complete: the handler answers now. */
-                c->msg_complete = false;
-                c->body_streaming = false;
-                http_req *req = c->active;
-                if (req && c->body_accepted) {
-                    http_conn_set_state(c, HTTP_CONN_HANDLING);
-                    c->dispatching = true;
-                    c->sink->on_end(req, c->sink_ud);
-                    c->dispatching = false;
-                }
-                continue;
-            }
-            if (c->reject_status == 413) {
-                c->reject_status = 0;
-                char msg[96];
-                snprintf(msg, sizeof msg, "request body exceeds the limit of %zu bytes",
-                         c->srv->cfg.max_body_bytes);
-                http_conn_fail(c, 413, "invalid_request", "Payload Too Large", "invalid request",
-                               msg);
-                return;
-            }
-            if (c->msg_complete) {
-                bool upgrade = c->parser.upgrade;
-                http_conn_dispatch(c);
-                if (c->ws) {
-                    /* Upgraded: whatever followed the request are WebSocket frames. */
-                    if (c->in.len && !c->closing)
-                        http_ws_feed(c, c->in.data, c->in.len);
-                    c->in.len = 0;
-                    return;
-                }
-                /* We serve no upgrade protocol here (h2c and friends are ignored), so the
-                 * connection goes on as plain HTTP/1.1 with a fresh parser. */
-                if (upgrade)
-                    http_parser_init(&c->parser, HTTP_REQUEST), c->parser.data = c;
-            }
             continue;
         }
-        if (err != HPE_OK) {
-            base_buf_consume(&c->in, c->in.len);
-            if (err == HPE_HEADER_OVERFLOW)
-                http_conn_fail(c, 431, "invalid_request", "Request Header Fields Too Large",
-                               "invalid request", "request headers exceed the server limit");
-            else
-                http_conn_fail(c, 400, "invalid_request", "Bad Request", "invalid request",
-                               http_errno_description(err));
-            return;
-        }
-        if (c->parser.upgrade && n < c->in.len) {
-            /* Upgrade request whose message end was already reported: restart parsing. */
-            base_buf_consume(&c->in, n);
-            http_parser_init(&c->parser, HTTP_REQUEST);
-            c->parser.data = c;
+        if (err == HPE_PAUSED_UPGRADE) {
+            /* Upgrade request whose message end was already handled: parse on afresh. */
+            http_in_consume(c, n);
+            http_conn_reset_parser(c);
             continue;
         }
-        base_buf_consume(&c->in, n);
-        break;
+        http_conn_parse_error(c, err);
+        return;
     }
-    if (!c->closing && !c->fake && !c->reading && c->in.len < HTTP_PENDING_INPUT_CAP &&
+    if (!c->closing && !c->fake && !c->reading && http_in_avail(c) < HTTP_PENDING_INPUT_CAP &&
         !c->shutting_down && !c->saw_eof) {
         /* Input drained below the cap again: resume reading (see http_read_cb). */
         http_conn_start_reading(c);
@@ -746,10 +854,10 @@ static void http_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
         http_release_buf(buf);
         return;
     }
-    base_buf_append(&c->in, buf->base, (size_t)nread);
+    http_in_append(c, buf->base, (size_t)nread);
     http_release_buf(buf);
     if (!http_conn_can_parse(c)) {
-        if (c->in.len >= HTTP_PENDING_INPUT_CAP) {
+        if (http_in_avail(c) >= HTTP_PENDING_INPUT_CAP) {
             uv_read_stop(s);
             c->reading = false;
         }
@@ -804,8 +912,7 @@ void http_conn_request_done(http_conn *c, http_req *req) {
 
 static void http_conn_init_common(http_server *srv, http_conn *c) {
     c->srv = srv;
-    http_parser_init(&c->parser, HTTP_REQUEST);
-    c->parser.data = c;
+    http_conn_reset_parser(c);
     c->next = srv->conns;
     if (srv->conns)
         srv->conns->prev = c;
@@ -919,7 +1026,7 @@ char *http_server_feed_for_test(http_server *srv, const char *data, size_t len, 
     c->fake = true;
     http_conn_init_common(srv, c);
     c->state = HTTP_CONN_IDLE;
-    base_buf_append(&c->in, data, len);
+    http_in_append(c, data, len);
     http_conn_process(c);
     /* A fake connection has no socket: anything still pending is aborted now. */
     http_conn_close(c);

@@ -65,9 +65,9 @@ build_target() { # name
     echo "fuzz: building $out/fuzz_$1"
     if ! "$cc" -g -O1 -fno-omit-frame-pointer \
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-        -std=c17 -D_GNU_SOURCE -Isrc \
-        "tests/fuzz/fuzz_$1.c" "${srcs[@]}" \
-        -luv -lhttp_parser -lwslay -ljansson -lsqlite3 -larchive -lnettle -lutil -lm -lpthread \
+        -std=c17 -D_GNU_SOURCE -Isrc -I/usr/share/include/llhttp -DLLHTTP_STRICT_MODE=1 \
+        "tests/fuzz/fuzz_$1.c" "${srcs[@]}" /usr/share/llhttp/{api,http,llhttp}.c \
+        -luv -lwslay -ljansson -lsqlite3 -larchive -lnettle -lutil -lm -lpthread \
         -o "$out/fuzz_$1"; then
         echo "fuzz: build of fuzz_$1 failed" >&2
         exit 2
