@@ -226,8 +226,8 @@ describe('real agents through the server and the SDK', { skip: SKIP, concurrency
       try {
         assert.equal((await sdk.installAgent(id)).already_installed, true);
         let t0 = performance.now();
-        // codex: mode "auto" (workspace-write under bubblewrap) when bwrap is on PATH,
-        // otherwise "full-access" (agent_recipes.mjs).
+        // codex: mode "auto" (workspace-write under the bubblewrap its install brought; see
+        // agentEnv), or none when it could not (the launcher then starts it in full-access).
         const session = await sdk.createSession({ agent: id, cwd, ...(mode ? { mode } : {}) });
         if (mode) console.log(`# ${id}: session mode ${mode}`);
         rec(id, 'session', since(t0));
