@@ -1498,6 +1498,12 @@ static void agents_install_bwrap_apt(agents_install_job *job) {
     char **argv = NULL;
     agents_install_strv_push(&argv, apt);
     agents_install_strv_push(&argv, "-q");
+    /* An unreachable mirror fails within seconds rather than apt's default 120 s per try: the
+     * install goes on without bwrap then. */
+    const char *quick[] = {"-o", "Acquire::Retries=0", "-o", "Acquire::http::Timeout=20",
+                           "-o", "Acquire::https::Timeout=20"};
+    for (size_t i = 0; i < sizeof quick / sizeof quick[0]; i++)
+        agents_install_strv_push(&argv, quick[i]);
     if (job->bwrap_attempt > 0) {
         static const char *const sub[] = {"lists/partial", "cache/archives/partial"};
         for (size_t i = 0; i < 2; i++) {
