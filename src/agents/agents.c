@@ -343,6 +343,12 @@ static json_t *agents_info(const char *id, bool config, const agents_credentials
     }
     if (config)
         json_object_set(o, "configOptions", json_object_get(cat, "configOptions"));
+    /* Not in the reference: things that make the installed agent work less well than it
+     * should (codex without bubblewrap). Present only when there is one. */
+    char *warning = agents_install_sandbox_warning(id);
+    if (warning)
+        json_object_set_new(o, "warnings", json_pack("[s]", warning));
+    free(warning);
     return o;
 }
 

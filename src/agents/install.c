@@ -69,6 +69,8 @@ typedef struct agents_install_builtin {
     bool native_node;
     /* the version option that selects the native CLI rather than the adapter */
     bool native_versioned;
+    /* codex: its shell tool runs under bubblewrap, so the install provides a `bwrap` too */
+    bool bwrap;
 } agents_install_builtin;
 
 static const agents_install_builtin agents_install_builtins[] = {
@@ -85,7 +87,8 @@ static const agents_install_builtin agents_install_builtins[] = {
      .registry_id = "codex-acp",
      .package = "@zed-industries/codex-acp",
      .pinned = "0.16.0",
-     .bin = "codex-acp"},
+     .bin = "codex-acp",
+     .bwrap = true},
     {.id = "opencode",
      .registry_id = "opencode",
      .package = "opencode-ai",
@@ -507,6 +510,9 @@ struct agents_install_job {
     bool ok, already;
     char *reason, *tail;
     agents_install_unpack *unpack;
+    char *deb_dir;     /* <tmp>/.bubblewrap-deb: apt's download dir while fetching bwrap */
+    int bwrap_attempt; /* 0: apt-get download; 1: private apt-get update; 2: download again */
+    const char *bwrap; /* "system", "bundled" or "none" (codex, once decided) */
     struct agents_install_job *next; /* next job of the same agent */
 };
 
@@ -519,6 +525,7 @@ static void agents_install_step_lock(agents_install_job *job);
 static void agents_install_step_recipe(agents_install_job *job);
 static void agents_install_step_fetch(agents_install_job *job);
 static void agents_install_step_verify(agents_install_job *job);
+static void agents_install_step_bwrap(agents_install_job *job);
 static void agents_install_step_commit(agents_install_job *job);
 static void agents_install_cache_clear(int idx);
 
@@ -957,6 +964,7 @@ static void agents_install_timer_closed(uv_handle_t *h) {
     free(job->old);
     free(job->what);
     free(job->exe_rel);
+    free(job->deb_dir);
     free(job->reason);
     free(job->tail);
     free(job);
@@ -1341,7 +1349,10 @@ static void agents_install_after_verify(agents_install_job *job, int code, int s
         free(t);
         return;
     }
-    agents_install_step_commit(job);
+    if (job->bi->bwrap)
+        agents_install_step_bwrap(job);
+    else
+        agents_install_step_commit(job);
 }
 
 static void agents_install_step_verify(agents_install_job *job) {
@@ -1362,12 +1373,217 @@ static void agents_install_step_verify(agents_install_job *job) {
     agents_install_strv_free(argv);
 }
 
-/* The launcher script (agents.md §2.2). */
+/* ---- codex: bubblewrap for its sandbox helper ----
+ * codex runs every shell command through its helper, which execs `bwrap`: the first one on
+ * PATH, else a `codex-resources/bwrap` next to the executable whose sha256 must equal the
+ * digest compiled into codex-acp (so only OpenAI's own build fits there). Without either
+ * it panics ("bubblewrap is unavailable"). When no bwrap is on PATH, the install fetches the
+ * distribution's package without root (`apt-get download`; with a private package list when
+ * the system has none) and unpacks it with `dpkg-deb -x` into $AP/codex/bubblewrap; the
+ * launcher appends its bin dir to PATH. Nothing here fails the install: without a bwrap
+ * the launcher selects a sandbox mode that needs none (agents.md, codex and bubblewrap). */
+
+static uint64_t agents_install_bwrap_ms(void) {
+    uint64_t step = agents_install_step_ms();
+    return step < 180000 ? step : 180000;
+}
+
+static void agents_install_bwrap_done(agents_install_job *job, const char *how) {
+    job->bwrap = how;
+    agents_install_step_commit(job);
+}
+
+static void agents_install_after_bwrap_clean(agents_install_job *job, int code, int sig) {
+    if (code != 0)
+        LOG_WARN("could not remove the bubblewrap download dir", "agent=%s path=%s", job->id,
+                 job->deb_dir);
+    agents_install_bwrap_done(job, job->bwrap);
+}
+
+/* Give up on a bundled bwrap: remove what was fetched, then commit without it. */
+static void agents_install_bwrap_give_up(agents_install_job *job, const char *why) {
+    char *t = agents_install_tail(&job->out);
+    LOG_WARN("cannot provide bubblewrap for codex: its shell tool will run without a sandbox",
+             "agent=%s reason=\"%s\" output=\"%s\"", job->id, why, t);
+    free(t);
+    job->bwrap = "none";
+    char *unpacked = base_xasprintf("%s/bubblewrap", job->tmp);
+    char *paths[] = {job->deb_dir, unpacked, NULL};
+    agents_install_remove(job, paths, agents_install_after_bwrap_clean);
+    free(unpacked);
+}
+
+static void agents_install_after_bwrap_check(agents_install_job *job, int code, int sig) {
+    if (code != 0 || job->timed_out) {
+        /* e.g. a shared library the binary needs is missing */
+        agents_install_bwrap_give_up(job, "the unpacked bwrap --version failed");
+        return;
+    }
+    LOG_INFO("bubblewrap for codex unpacked from the distribution's package", "agent=%s",
+             job->id);
+    job->bwrap = "bundled";
+    char *paths[] = {job->deb_dir, NULL};
+    agents_install_remove(job, paths, agents_install_after_bwrap_clean);
+}
+
+static void agents_install_after_bwrap_extract(agents_install_job *job, int code, int sig) {
+    if (code != 0 || job->timed_out) {
+        agents_install_bwrap_give_up(job, "dpkg-deb -x failed");
+        return;
+    }
+    char *exe = base_xasprintf("%s/" AGENTS_INSTALL_BWRAP_DIR "/bwrap", job->tmp);
+    char *argv[] = {exe, "--version", NULL};
+    free(job->what);
+    job->what = base_xstrdup("check of the unpacked bwrap");
+    agents_install_run(job, argv, job->tmp, agents_install_verify_ms(),
+                       agents_install_after_bwrap_check);
+    free(exe);
+}
+
+static void agents_install_bwrap_apt(agents_install_job *job);
+
+static void agents_install_after_bwrap_apt(agents_install_job *job, int code, int sig) {
+    if (code != 0 || job->timed_out) {
+        /* A download failing with the system's lists (none, as in slim container images, or
+         * stale) is retried once with a fresh private list. */
+        if (job->bwrap_attempt == 0 && !job->timed_out) {
+            job->bwrap_attempt = 1;
+            agents_install_bwrap_apt(job);
+            return;
+        }
+        agents_install_bwrap_give_up(job, "apt-get could not fetch the bubblewrap package");
+        return;
+    }
+    if (job->bwrap_attempt == 1) { /* the private list is ready: download with it */
+        job->bwrap_attempt++;
+        agents_install_bwrap_apt(job);
+        return;
+    }
+    char *deb = NULL;
+    DIR *d = opendir(job->deb_dir);
+    struct dirent *de;
+    while (d && !deb && (de = readdir(d))) {
+        size_t n = strlen(de->d_name);
+        if (!strncmp(de->d_name, "bubblewrap_", 11) && n > 4 && !strcmp(de->d_name + n - 4, ".deb"))
+            deb = base_xasprintf("%s/%s", job->deb_dir, de->d_name);
+    }
+    if (d)
+        closedir(d);
+    char *dpkg = deb ? agents_which("dpkg-deb") : NULL;
+    if (!dpkg) {
+        free(deb);
+        agents_install_bwrap_give_up(job, deb ? "dpkg-deb is not on PATH" : "apt-get left no .deb");
+        return;
+    }
+    char *dest = base_xasprintf("%s/bubblewrap", job->tmp);
+    char *argv[] = {dpkg, "-x", deb, dest, NULL};
+    free(job->what);
+    job->what = base_xstrdup("dpkg-deb -x bubblewrap");
+    agents_install_run(job, argv, job->tmp, agents_install_bwrap_ms(),
+                       agents_install_after_bwrap_extract);
+    free(dest);
+    free(dpkg);
+    free(deb);
+}
+
+/* One apt-get run: attempts 0 and 2 download the package into deb_dir (2 with the private
+ * list), attempt 1 fetches that private list. Private lists and cache live in deb_dir: the
+ * system's apt state is never written, and no root is needed. */
+static void agents_install_bwrap_apt(agents_install_job *job) {
+    char *apt = agents_which("apt-get");
+    if (!apt) {
+        agents_install_bwrap_give_up(job, "apt-get is not on PATH");
+        return;
+    }
+    char **argv = NULL;
+    agents_install_strv_push(&argv, apt);
+    agents_install_strv_push(&argv, "-q");
+    /* An unreachable mirror fails within seconds rather than apt's default 120 s per try: the
+     * install goes on without bwrap then. */
+    const char *quick[] = {"-o", "Acquire::Retries=0", "-o", "Acquire::http::Timeout=20",
+                           "-o", "Acquire::https::Timeout=20"};
+    for (size_t i = 0; i < sizeof quick / sizeof quick[0]; i++)
+        agents_install_strv_push(&argv, quick[i]);
+    if (job->bwrap_attempt > 0) {
+        static const char *const sub[] = {"lists/partial", "cache/archives/partial"};
+        for (size_t i = 0; i < 2; i++) {
+            char *p = base_xasprintf("%s/%s", job->deb_dir, sub[i]);
+            base_mkdirs(p);
+            free(p);
+        }
+        char *o1 = base_xasprintf("Dir::State::Lists=%s/lists", job->deb_dir);
+        char *o2 = base_xasprintf("Dir::Cache=%s/cache", job->deb_dir);
+        const char *o[] = {"-o", o1, "-o", o2, "-o", "Debug::NoLocking=1"};
+        for (size_t i = 0; i < sizeof o / sizeof o[0]; i++)
+            agents_install_strv_push(&argv, o[i]);
+        free(o1);
+        free(o2);
+    }
+    if (job->bwrap_attempt == 1) {
+        agents_install_strv_push(&argv, "update");
+    } else {
+        agents_install_strv_push(&argv, "download");
+        agents_install_strv_push(&argv, "bubblewrap");
+    }
+    free(job->what);
+    job->what = base_xasprintf("apt-get %s bubblewrap", job->bwrap_attempt == 1 ? "update for"
+                                                                               : "download");
+    agents_install_progress(job, "%s", job->what);
+    agents_install_run(job, argv, job->deb_dir, agents_install_bwrap_ms(),
+                       agents_install_after_bwrap_apt);
+    agents_install_strv_free(argv);
+    free(apt);
+}
+
+static void agents_install_step_bwrap(agents_install_job *job) {
+    if (agents_install_interrupted(job))
+        return;
+    char *sys = agents_which("bwrap");
+    bool on_path = sys != NULL;
+    free(sys);
+    if (on_path) { /* codex finds it on PATH by itself */
+        agents_install_bwrap_done(job, "system");
+        return;
+    }
+    free(job->deb_dir);
+    job->deb_dir = base_xasprintf("%s/.bubblewrap-deb", job->tmp);
+    int r = base_mkdirs(job->deb_dir);
+    if (r < 0) {
+        agents_install_bwrap_give_up(job, strerror(-r));
+        return;
+    }
+    job->bwrap_attempt = 0;
+    agents_install_bwrap_apt(job);
+}
+
+/* codex's launcher part, decided at each start: the bwrap unpacked at install goes at the
+ * end of PATH (a system one, possibly setuid where user namespaces are restricted, wins);
+ * with no bwrap at all, codex gets the sandbox mode that needs none (the sandbox-agent
+ * normally runs inside a sandbox itself), with approval "never" so that the session starts
+ * in codex-acp's "full-access" mode and says so. */
+static void agents_install_launcher_bwrap(base_buf *b, const char *install_dir) {
+    char *dir = base_xasprintf("%s/" AGENTS_INSTALL_BWRAP_DIR, install_dir);
+    base_buf_appends(b, "bwrap_dir=");
+    agents_install_sh_quote(b, dir);
+    free(dir);
+    base_buf_appends(
+        b, "\nif [ -x \"$bwrap_dir/bwrap\" ]; then PATH=\"${PATH:+$PATH:}$bwrap_dir\"; export PATH; fi\n"
+           "if ! command -v bwrap >/dev/null 2>&1; then\n  echo ");
+    agents_install_sh_quote(b, AGENTS_INSTALL_BWRAP_WARNING);
+    base_buf_appends(
+        b, " >&2\n  set -- -c 'sandbox_mode=\"danger-full-access\"' -c 'approval_policy=\"never\"' "
+           "\"$@\"\nfi\n");
+}
+
+/* The launcher script (agents.md §2.2). bwrap_dir: the install dir of an agent that needs
+ * bubblewrap (codex), else NULL. */
 static char *agents_install_launcher_text(const char *exe, char **args, char **env,
-                                          char **env_default) {
+                                          char **env_default, const char *bwrap_dir) {
     base_buf b;
     base_buf_init(&b);
     base_buf_appends(&b, "#!/usr/bin/env sh\nset -e\n");
+    if (bwrap_dir)
+        agents_install_launcher_bwrap(&b, bwrap_dir);
     for (char **p = env; p && *p; p++) {
         const char *eq = strchr(*p, '=');
         base_buf_appendf(&b, "export %.*s=", (int)(eq - *p), *p);
@@ -1446,6 +1662,8 @@ static void agents_install_step_commit(agents_install_job *job) {
                           "adapter", job->exe_rel, "installedAtMs", (json_int_t)base_now_ms());
     if (job->r.url)
         json_object_set_new(m, "url", json_string(job->r.url));
+    if (job->bwrap) /* where codex's sandbox helper finds bubblewrap: system, bundled, none */
+        json_object_set_new(m, "bwrap", json_string(job->bwrap));
     if (job->r.packages) {
         json_t *pk = json_array();
         for (char **p = job->r.packages; *p; p++)
@@ -1493,7 +1711,8 @@ static void agents_install_step_commit(agents_install_job *job) {
         return;
     }
     char *exe = base_xasprintf("%s/%s", final_dir, job->exe_rel);
-    char *text = agents_install_launcher_text(exe, job->r.args, job->r.env, job->r.env_default);
+    char *text = agents_install_launcher_text(exe, job->r.args, job->r.env, job->r.env_default,
+                                              job->bi->bwrap ? final_dir : NULL);
     char *launcher = agents_launcher_path(job->id);
     r = base_write_file_atomic(launcher, text, strlen(text), 0755);
     free(text);
@@ -1524,12 +1743,8 @@ static void agents_install_step_commit(agents_install_job *job) {
     free(launcher);
     free(final_dir);
     agents_install_cache_clear(job->idx);
-    char *bwrap = strcmp(job->id, "codex") ? NULL : agents_which("bwrap");
-    if (!strcmp(job->id, "codex") && !bwrap)
-        LOG_WARN("codex runs shell tools in bubblewrap, which is not on PATH: install the "
-                 "`bubblewrap` package for tool calls to work",
-                 "agent=%s", job->id);
-    free(bwrap);
+    if (job->bwrap && !strcmp(job->bwrap, "none"))
+        LOG_WARN(AGENTS_INSTALL_BWRAP_WARNING, "agent=%s", job->id);
     /* Refresh the cached version right away; it also names the native CLI's version. */
     agents_install_progress(job, "checking the installed version");
     job->state = AGENTS_INSTALL_PROBE;
@@ -1629,6 +1844,22 @@ void agents_install_detach(agents_install_job *job) {
 }
 
 /* ---- results ------------------------------------------------------------------------------- */
+
+char *agents_install_sandbox_warning(const char *id) {
+    const agents_install_builtin *bi = id ? agents_install_builtin_of(id) : NULL;
+    if (!bi || !bi->bwrap || !agents_installed(id))
+        return NULL;
+    /* The launcher's own test: the unpacked bwrap, else one on the PATH it inherits. */
+    char *ap = agents_ap_dir();
+    char *mine = base_xasprintf("%s/%s/" AGENTS_INSTALL_BWRAP_DIR "/bwrap", ap, id);
+    free(ap);
+    bool ok = agents_is_exec_file(mine);
+    free(mine);
+    char *sys = ok ? NULL : agents_which("bwrap");
+    ok = ok || sys;
+    free(sys);
+    return ok ? NULL : base_xstrdup(AGENTS_INSTALL_BWRAP_WARNING);
+}
 
 void agents_install_problem(http_req *req, const char *id, const agents_install_result *res) {
     char *detail = base_xasprintf("install failed: %s", id);

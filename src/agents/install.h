@@ -93,6 +93,20 @@ void agents_install_version_cancel(agents_install_probe *waiter);
 /* Add "version" and "path" to obj from the cache (each only when known). */
 void agents_install_version_put(const char *id, json_t *obj);
 
+/* ---- codex and bubblewrap (agents.md) --------------------------------------------------------
+ * codex's shell tool needs `bwrap`. Installing codex without one on PATH unpacks the
+ * distribution's bubblewrap package into $AP/codex/AGENTS_INSTALL_BWRAP_DIR; its launcher adds
+ * that dir to PATH, or, when there is no bwrap at all, starts codex in sandbox mode
+ * danger-full-access and prints AGENTS_INSTALL_BWRAP_WARNING on stderr. */
+#define AGENTS_INSTALL_BWRAP_DIR "bubblewrap/usr/bin"
+#define AGENTS_INSTALL_BWRAP_WARNING                                                              \
+    "sandbox-agent: no bubblewrap (bwrap) for codex: its shell commands run without codex's "     \
+    "sandbox (sandbox_mode=danger-full-access); install the bubblewrap package, or reinstall "    \
+    "codex where apt-get can fetch it"
+/* The warning above for an installed agent that will start without bwrap; NULL otherwise.
+ * Malloc'd. Looks at the filesystem and PATH only (cheap stat calls). */
+char *agents_install_sandbox_warning(const char *id);
+
 /* ---- helpers shared with agents.c ----------------------------------------------------------- */
 /* Both malloc'd: <data>/bin and <data>/bin/agent_processes. */
 char *agents_bin_dir(void);

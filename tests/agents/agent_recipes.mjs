@@ -79,7 +79,8 @@ export const RECIPES = {
         args: configFile ? [] : ["-c", 'model_provider="fake"', "-c", 'model="gpt-5.4"', "-c", `model_providers.fake=${provider}`],
         env: { HOME: home, CODEX_HOME: codexHome, TMPDIR: tmp, OPENAI_API_KEY: "sk-fake-key" },
         // "auto" (workspace-write) runs shell commands under bubblewrap; without bwrap on PATH
-        // every exec fails, so fall back to "full-access" (no sandbox).
+        // every exec fails, so fall back to "full-access" (no sandbox). Installed through our
+        // server, codex brings its own bwrap (docs/agents.md); this is for direct drives.
         mode: onPath("bwrap") ? "auto" : "full-access",
       };
     },

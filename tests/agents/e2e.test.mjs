@@ -12,6 +12,13 @@
 //    answered through the SDK (claude: once, opencode: always). Asserts the file, the
 //    tool_call/tool_call_update events and stopReason end_turn; then sdk.dispose() must leave
 //    no process under the server.
+// codex: every server runs with a PATH without any bwrap (a copy of a PATH dir that held one,
+//    minus bwrap), so the install must provide bubblewrap itself (apt-get download + dpkg-deb
+//    -x; manifest "bwrap":"bundled") and the turn runs in mode "auto" (workspace-write under
+//    bubblewrap). An older codex install in the shared data dir, made before that, is
+//    reinstalled. A second codex test installs into a private data dir with neither bwrap nor
+//    apt-get/dpkg-deb on PATH: the launcher's fallback (mode full-access) plus the warning in
+//    GET /v1/agents/codex and in the server log.
 // 3. pi only: cancel (hanging LLM stream -> destroySession -> stopReason cancelled) and crash
 //    (the agent's process group is SIGKILLed mid-turn -> the SDK prompt rejects with the
 //    JSON-RPC agent-exited error, _adapter/agent_exited; the same SDK's next session restarts
@@ -32,7 +39,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { startFakeLlm } from './fake_llm.mjs';
-import { RECIPES } from './agent_recipes.mjs';
+import { RECIPES, writeFileScript } from './agent_recipes.mjs';
 import { startServer, waitFor, REPO, BIN, IS_REFERENCE } from '../integration/lib/server.mjs';
 import { connect, collect, text } from '../integration/lib/sdk.mjs';
 import { acpPost, request } from '../integration/lib/http.mjs';
@@ -43,6 +50,34 @@ const DATA = path.resolve(process.env.E2E_DATA_DIR || path.join(REPO, 'tests/.ca
 const AP = path.join(DATA, 'sandbox-agent/bin/agent_processes');
 const NPM_CACHE = process.env.E2E_NPM_CACHE || path.join(os.homedir(), '.npm');
 const CONTENT = (id) => `hi from ${id}`;
+
+/** PATH without the executables `names`: directories holding one are replaced by a temp copy
+ *  made of symlinks to everything else they hold (so node, npm, sh... stay reachable). */
+const farms = [];
+function pathWithout(names) {
+  return (process.env.PATH ?? '')
+    .split(':')
+    .filter(Boolean)
+    .map((dir) => {
+      if (!names.some((n) => fs.existsSync(path.join(dir, n)))) return dir;
+      const farm = fs.mkdtempSync(path.join(os.tmpdir(), 'sa-e2e-path-'));
+      farms.push(farm);
+      for (const e of fs.readdirSync(dir)) if (!names.includes(e)) fs.symlinkSync(path.join(dir, e), path.join(farm, e));
+      return farm;
+    })
+    .join(':');
+}
+const onPath = (name, p) => p.split(':').some((d) => d && fs.existsSync(path.join(d, name)));
+const NO_BWRAP_PATH = pathWithout(['bwrap']);
+// Where codex's sandbox helper will find bwrap after an install under NO_BWRAP_PATH.
+const CODEX_BWRAP = onPath('apt-get', NO_BWRAP_PATH) && onPath('dpkg-deb', NO_BWRAP_PATH) ? 'bundled' : 'none';
+const manifestOf = (ap, id) => {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(ap, id, '.sandbox-agent-install.json'), 'utf8'));
+  } catch {
+    return null;
+  }
+};
 
 function skipReason() {
   if (process.env.SANDBOX_AGENT_E2E === '0') return 'SANDBOX_AGENT_E2E=0';
@@ -86,6 +121,12 @@ function agentEnv(id, llm) {
     // Ask before edits, to exercise a permission round-trip through the SDK.
     env.OPENCODE_PERMISSION = JSON.stringify({ edit: 'ask' });
   }
+  if (id === 'codex') {
+    env.PATH = NO_BWRAP_PATH;
+    // "auto" = workspace-write under bubblewrap; without one the launcher starts codex in
+    // full-access, the session's initial mode.
+    return { env, home, mode: CODEX_BWRAP === 'bundled' ? 'auto' : undefined };
+  }
   return { env, home, mode: launch.mode };
 }
 
@@ -101,7 +142,7 @@ describe('real agents through the server and the SDK', { skip: SKIP, concurrency
   after(async () => {
     for (const srv of servers) await srv.stop().catch(() => {});
     if (llm) await llm.close();
-    for (const h of homes) fs.rmSync(h, { recursive: true, force: true });
+    for (const h of [...homes, ...farms]) fs.rmSync(h, { recursive: true, force: true });
     const rows = AGENTS.map((id) => {
       const t = timings[id] || {};
       const f = (v) => (v === undefined ? '-' : `${(v / 1000).toFixed(2)} s`);
@@ -149,13 +190,17 @@ describe('real agents through the server and the SDK', { skip: SKIP, concurrency
   }
 
   test('install the agents through the server and the CLI (skipped when already installed)', { timeout: 900_000 }, async () => {
-    const srv = await startServer({ env: { XDG_DATA_HOME: DATA, npm_config_cache: NPM_CACHE, npm_config_update_notifier: 'false' } });
+    // PATH without bwrap: codex's install must bring its own (see the header).
+    const srv = await startServer({ env: { XDG_DATA_HOME: DATA, npm_config_cache: NPM_CACHE, npm_config_update_notifier: 'false', PATH: NO_BWRAP_PATH } });
     servers.add(srv);
     const sdk = await connect(srv);
     try {
       for (const id of AGENTS) {
         const wasInstalled = fs.existsSync(path.join(AP, `${id}-acp`));
-        const reinstall = process.env.E2E_REINSTALL === '1';
+        // codex: an install made before codex got its bubblewrap (or made where a system bwrap
+        // was visible) is redone, under the PATH without bwrap.
+        const stale = id === 'codex' && wasInstalled && manifestOf(AP, id)?.bwrap !== CODEX_BWRAP;
+        const reinstall = process.env.E2E_REINSTALL === '1' || stale;
         let t0 = performance.now();
         // pi goes through the CLI (`install-agent`), the others through the HTTP route: both
         // paths run a real npm install once, into the one data dir every test shares.
@@ -170,6 +215,10 @@ describe('real agents through the server and the SDK', { skip: SKIP, concurrency
         const info = await sdk.getAgent(id);
         assert.equal(info.installed, true, `${id}: ${JSON.stringify(info)}`);
         const manifest = JSON.parse(fs.readFileSync(path.join(AP, id, '.sandbox-agent-install.json'), 'utf8'));
+        if (id === 'codex') {
+          assert.equal(manifest.bwrap, CODEX_BWRAP, JSON.stringify(manifest));
+          if (CODEX_BWRAP === 'bundled') assert.ok(fs.existsSync(path.join(AP, 'codex/bubblewrap/usr/bin/bwrap')));
+        }
         console.log(`# ${id}: ${timings[id].installKind} install ${timings[id].install} ms (${manifest.packages.join(' ')})`);
       }
     } finally {
@@ -196,11 +245,18 @@ describe('real agents through the server and the SDK', { skip: SKIP, concurrency
       try {
         assert.equal((await sdk.installAgent(id)).already_installed, true);
         let t0 = performance.now();
-        // codex: mode "auto" (workspace-write under bubblewrap) when bwrap is on PATH,
-        // otherwise "full-access" (agent_recipes.mjs).
+        // codex: mode "auto" (workspace-write under the bubblewrap its install brought; see
+        // agentEnv), or none when it could not (the launcher then starts it in full-access).
         const session = await sdk.createSession({ agent: id, cwd, ...(mode ? { mode } : {}) });
         if (mode) console.log(`# ${id}: session mode ${mode}`);
         rec(id, 'session', since(t0));
+        if (id === 'codex') {
+          // The mode codex runs in, and whether the server warns about a missing bubblewrap.
+          assert.equal((await session.getModes())?.currentModeId, CODEX_BWRAP === 'bundled' ? 'auto' : 'full-access');
+          const info = await sdk.getAgent('codex');
+          assert.equal(info.warnings === undefined, CODEX_BWRAP === 'bundled', JSON.stringify(info.warnings));
+          console.log(`# codex: bubblewrap ${CODEX_BWRAP}, server PATH without bwrap`);
+        }
         const c = collect(session);
         const permissions = [];
         const reply = id === 'opencode' ? 'always' : 'once';
@@ -251,6 +307,47 @@ describe('real agents through the server and the SDK', { skip: SKIP, concurrency
       }
     });
   }
+
+  test('codex with no bubblewrap to be had: installs, warns, and its shell tool still works (mode full-access)', { skip: !AGENTS.includes('codex') && 'needs codex', timeout: 300_000 }, async () => {
+    // A private data dir: this install must not replace the shared one.
+    const data = fs.mkdtempSync(path.join(os.tmpdir(), 'sa-e2e-codex-nobwrap-'));
+    homes.push(data);
+    const ap = path.join(data, 'sandbox-agent/bin/agent_processes');
+    const { env, home } = agentEnv('codex', llm);
+    homes.push(home);
+    const srv = await startServer({ env: { ...env, XDG_DATA_HOME: data, PATH: pathWithout(['bwrap', 'apt-get', 'dpkg-deb']) } });
+    servers.add(srv);
+    const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'sa-e2e-codex-nobwrap-cwd-'));
+    homes.push(cwd);
+    llm.clearRequests();
+    const script = writeFileScript(RECIPES.codex, { cwd, file: 'hello.txt', content: CONTENT('codex') });
+    const results = []; // tool results codex sent back to the LLM
+    llm.setScript((req) => (results.push(...req.toolResults), script(req)));
+    const sdk = await connect(srv);
+    try {
+      assert.equal((await sdk.installAgent('codex')).already_installed, false);
+      assert.equal(manifestOf(ap, 'codex')?.bwrap, 'none');
+      assert.ok(!fs.existsSync(path.join(ap, 'codex/bubblewrap')));
+      const info = await sdk.getAgent('codex');
+      assert.equal(info.installed, true);
+      assert.ok(Array.isArray(info.warnings) && info.warnings.length === 1 && /bubblewrap.*danger-full-access/.test(info.warnings[0]), JSON.stringify(info));
+      assert.match(srv.stderr(), /no bubblewrap \(bwrap\) for codex/);
+      // Other agents carry no warning.
+      assert.equal((await sdk.getAgent('pi')).warnings, undefined);
+      const session = await sdk.createSession({ agent: 'codex', cwd });
+      assert.equal((await session.getModes())?.currentModeId, 'full-access');
+      const permissions = [];
+      session.onPermissionRequest((req) => permissions.push(req));
+      const res = await session.prompt(text('Please create hello.txt in the current directory.'));
+      assert.equal(res.stopReason, 'end_turn', JSON.stringify(res));
+      assert.equal(fs.readFileSync(path.join(cwd, 'hello.txt'), 'utf8'), CONTENT('codex'));
+      assert.equal(permissions.length, 0);
+      assert.ok(results.some((t) => /exited with code 0/.test(t.output)), JSON.stringify(results).slice(0, 2000));
+    } finally {
+      await sdk.dispose().catch(() => {});
+      await stop(srv);
+    }
+  });
 
   const EXTRA = AGENTS.includes('pi') ? 'pi' : null;
   test(`${EXTRA}: destroySession cancels a turn waiting on a hanging LLM (stopReason cancelled)`, { skip: !EXTRA && 'needs pi', timeout: 120_000 }, async () => {

@@ -5,8 +5,9 @@
 #                                                            agents: claude codex opencode pi)
 #
 # Each agent gets its own npm prefix DIR/<agent> (node_modules/.bin/<adapter>). Needs only the
-# npm registry. For codex in a workspace-write sandbox, bubblewrap must also be installed
-# (apt-get install bubblewrap, done here when running as root and bwrap is missing).
+# npm registry. Nothing is installed system-wide: codex in a workspace-write sandbox ("auto")
+# needs `bwrap` on PATH, which our server's `install-agent codex` provides (docs/agents.md);
+# driven directly from this prefix without one, use mode full-access (agent_recipes.mjs).
 set -euo pipefail
 dir=${1:-/tmp/agents-scratch}
 shift || true
@@ -49,11 +50,3 @@ for a in "${agents[@]}"; do
     echo "$a: installed $p in $(( $(date +%s) - start ))s ($(du -sh "$dir/$a" | cut -f1))"
 done
 
-if printf '%s\n' "${agents[@]}" | grep -qx codex && ! command -v bwrap >/dev/null; then
-    if [ "$(id -u)" = 0 ]; then
-        (timeout 300 apt-get update -qq && timeout 300 apt-get install -y -qq bubblewrap) >/dev/null 2>&1 \
-            && echo "codex: installed bubblewrap" || echo "codex: could not install bubblewrap (codex shell tools need mode full-access)" >&2
-    else
-        echo "codex: bwrap not on PATH and not root; codex shell tools will only work in mode full-access" >&2
-    fi
-fi
