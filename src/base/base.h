@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include <jansson.h>
+#include <uv.h>
 
 #define BASE_VERSION "0.4.2"
 
@@ -116,5 +117,14 @@ int base_mkdirs(const char *path);
 int base_write_file_atomic(const char *path, const void *data, size_t len, int mode);
 /* Absolute path of the running executable (static storage). */
 const char *base_self_exe(void);
+
+/* A libuv buffer of any length. uv_buf_init takes an unsigned int and would truncate
+ * lengths of 4 GiB and more; uv_buf_t.len is a size_t on Unix. */
+static inline uv_buf_t base_uv_buf(const void *data, size_t len) {
+    uv_buf_t b;
+    b.base = (char *)data;
+    b.len = len;
+    return b;
+}
 
 #endif

@@ -184,7 +184,7 @@ static void fs_dl_pump(fs_dl *d) {
     if (d->size && d->size - d->sent < want)
         want = (size_t)(d->size - d->sent);
     d->chunk = base_rcbuf_new(NULL, want);
-    uv_buf_t b = uv_buf_init(d->chunk->data, (unsigned)want);
+    uv_buf_t b = base_uv_buf(d->chunk->data, want);
     d->fsreq.data = d;
     int r = uv_fs_read(uv_default_loop(), &d->fsreq, d->fd, &b, 1, (int64_t)d->sent, fs_dl_read_cb);
     if (r < 0) {
@@ -457,7 +457,7 @@ static void fs_up_flush(fs_up *u) {
         u->buf = t;
         u->buf.len = 0;
     }
-    uv_buf_t b = uv_buf_init(u->wbuf.data + u->woff, (unsigned)(u->wbuf.len - u->woff));
+    uv_buf_t b = base_uv_buf(u->wbuf.data + u->woff, u->wbuf.len - u->woff);
     u->fsreq.data = u;
     u->writing = true;
     int r = uv_fs_write(uv_default_loop(), &u->fsreq, u->fd, &b, 1, (int64_t)u->written,

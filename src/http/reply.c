@@ -272,14 +272,14 @@ static void http_send(http_req *req, int status, const char *ctype, const char *
         /* One allocation, one write: copy the body behind the head. */
         head = base_xrealloc(head, hlen + len);
         memcpy(head + hlen, body, len);
-        uv_buf_t b = uv_buf_init(head, (unsigned)(hlen + len));
+        uv_buf_t b = base_uv_buf(head, hlen + len);
         http_conn_write(c, &b, 1, head, NULL);
     } else if (with_body) {
-        uv_buf_t b[2] = {uv_buf_init(head, (unsigned)hlen),
-                         uv_buf_init((char *)body, (unsigned)len)};
+        uv_buf_t b[2] = {base_uv_buf(head, hlen),
+                         base_uv_buf((char *)body, len)};
         http_conn_write(c, b, 2, head, NULL);
     } else {
-        uv_buf_t b = uv_buf_init(head, (unsigned)hlen);
+        uv_buf_t b = base_uv_buf(head, hlen);
         http_conn_write(c, &b, 1, head, NULL);
     }
     http_conn_request_done(c, req);
@@ -418,7 +418,7 @@ static bool http_stream_begin(http_req *req, int status, const char *content_typ
     base_buf_appends(&h, "\r\n");
     size_t hlen;
     char *head = base_buf_steal(&h, &hlen);
-    uv_buf_t b = uv_buf_init(head, (unsigned)hlen);
+    uv_buf_t b = base_uv_buf(head, hlen);
     http_conn_write(c, &b, 1, head, NULL);
     if (req->method == HTTP_M_HEAD) {
         /* HEAD gets the headers of the stream and nothing else. */
@@ -457,7 +457,7 @@ bool http_stream_write(http_req *req, base_rcbuf *data) {
         size_t n = data->len <= c->stream_left ? data->len : (size_t)c->stream_left;
         c->stream_left -= n;
         if (n) {
-            uv_buf_t rb = uv_buf_init(data->data, (unsigned)n);
+            uv_buf_t rb = base_uv_buf(data->data, n);
             http_conn_write(c, &rb, 1, NULL, base_rcbuf_ref(data));
         }
         return !c->closing;
@@ -465,8 +465,8 @@ bool http_stream_write(http_req *req, base_rcbuf *data) {
     /* The chunk head is tiny and per write; the payload is shared between consumers. */
     char *head = base_xasprintf("%zx\r\n", data->len);
     static char crlf[] = "\r\n";
-    uv_buf_t b[3] = {uv_buf_init(head, (unsigned)strlen(head)),
-                     uv_buf_init(data->data, (unsigned)data->len), uv_buf_init(crlf, 2)};
+    uv_buf_t b[3] = {base_uv_buf(head, strlen(head)),
+                     base_uv_buf(data->data, data->len), uv_buf_init(crlf, 2)};
     http_conn_write(c, b, 3, head, base_rcbuf_ref(data));
     return !c->closing;
 }

@@ -91,7 +91,7 @@ static ssize_t http_ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data,
     }
     char *copy = base_xmalloc(len);
     memcpy(copy, data, len);
-    uv_buf_t b = uv_buf_init(copy, (unsigned)len);
+    uv_buf_t b = base_uv_buf(copy, len);
     http_conn_write(c, &b, 1, copy, NULL);
     return (ssize_t)len;
 }
@@ -211,7 +211,7 @@ http_ws *http_ws_accept(http_req *req, const http_ws_callbacks *cb, void *ud) {
     base_buf_appends(&h, "\r\n");
     size_t hl;
     char *head = base_buf_steal(&h, &hl);
-    uv_buf_t b = uv_buf_init(head, (unsigned)hl);
+    uv_buf_t b = base_uv_buf(head, hl);
     http_conn_write(c, &b, 1, head, NULL);
 
     http_ws *ws = base_xcalloc(1, sizeof *ws);

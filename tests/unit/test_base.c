@@ -403,6 +403,15 @@ static void test_utf8_valid(void) {
     CHECK(!base_utf8_valid("\xf4\x90\x80\x80", 4)); /* above U+10FFFF */
 }
 
-UNIT_MAIN(test_utf8_valid(); test_percent_decode(); test_ct_equal(); test_ascii_ieq(); test_trim();
+/* Lengths of 4 GiB and more survive into a libuv buffer (uv_buf_init would cut them). */
+static void test_uv_buf(void) {
+    static char byte;
+    uv_buf_t b = base_uv_buf(&byte, (size_t)5 << 30);
+    CHECK(b.base == &byte);
+    CHECK(b.len == (size_t)5 << 30);
+    CHECK(base_uv_buf(&byte, 0).len == 0);
+}
+
+UNIT_MAIN(test_uv_buf(); test_utf8_valid(); test_percent_decode(); test_ct_equal(); test_ascii_ieq(); test_trim();
           test_parse_u64(); test_buf(); test_rcbuf(); test_json_parse(); test_log_quote();
           test_random_hex())
