@@ -510,6 +510,41 @@ static unsigned http_method_bit(unsigned m) {
     }
 }
 
+/* RFC 3986 remove_dot_segments, in place: "/ui/../v1/x" is "/v1/x", so a route is chosen
+ * (and its auth applied) for the path the request really names. Segments above the root
+ * stay at the root. Percent-encoded dots are data, not segments. */
+static void http_remove_dot_segments(char *path) {
+    char *out = path, *in = path;
+    while (*in) {
+        if (in[0] != '/') { /* not reachable for origin-form targets; keep as is */
+            *out++ = *in++;
+            continue;
+        }
+        const char *seg = in + 1;
+        size_t n = strcspn(seg, "/");
+        if (n == 1 && seg[0] == '.') {
+            in += 2;
+            if (!*in)
+                *out++ = '/';
+            continue;
+        }
+        if (n == 2 && seg[0] == '.' && seg[1] == '.') {
+            while (out > path && *--out != '/')
+                ;
+            in += 3;
+            if (!*in)
+                *out++ = '/';
+            continue;
+        }
+        memmove(out, in, n + 1);
+        out += n + 1;
+        in += n + 1;
+    }
+    if (out == path)
+        *out++ = '/';
+    *out = 0;
+}
+
 /* Request target -> path and query. The fragment is dropped (it ends the target, even
  * before a '?'), and the absolute form "http://host:port/path" is reduced to its path. */
 static void http_split_target(http_req *r, const char *url, size_t len) {
@@ -537,6 +572,7 @@ static void http_split_target(http_req *r, const char *url, size_t len) {
     const char *q = memchr(start, '?', rest);
     size_t plen = q ? (size_t)(q - start) : rest;
     r->path = base_xstrndup(start, plen);
+    http_remove_dot_segments(r->path);
     if (q)
         r->query = base_xstrndup(q + 1, rest - plen - 1);
 }

@@ -101,6 +101,19 @@ describe('authentication (§2.4)', () => {
     assert.equal(opt.buf.length, 0);
   });
 
+  test('dot segments are resolved before routing: /ui/../v1/health is /v1/health, token and all', { skip: OURS_ONLY }, async () => {
+    for (const p of ['/ui/../v1/health', '/ui/./../v1/./health', '/../../v1/health', '/v1/agents/../health']) {
+      const anon = await request(srv, 'GET', p, noAuth);
+      assert.equal(anon.status, 401, `${p}: ${anon.text}`);
+      const res = await request(srv, 'GET', p);
+      assert.equal(res.status, 200, p);
+      assert.deepEqual(res.json(), { status: 'ok' }, p);
+    }
+    const ui = await request(srv, 'GET', '/v1/../ui/', noAuth);
+    assert.equal(ui.status, 200);
+    assert.match(ui.headers['content-type'], /^text\/html/);
+  });
+
   T('under /v1 authentication runs before the method check (401, not 405)', async () => {
     const res = await request(srv, 'PUT', '/v1/health', noAuth);
     assert.equal(res.status, 401);
