@@ -660,9 +660,27 @@ static llhttp_settings_t http_settings = {
 /* ---- processing ---------------------------------------------------------------------- */
 
 /* Answer a protocol-level error on a synthetic request, then drain and close. */
+/* A streamed body broke off (too large, bad framing, too slow): its owner hears an abort
+ * first, so it releases what it holds (a file descriptor, a temp file), and the client's
+ * answer then goes out on that same request. Returns it, or NULL when none streams. */
+static http_req *http_conn_abort_stream(http_conn *c) {
+    http_req *req = c->body_streaming ? c->active : NULL;
+    c->body_streaming = false;
+    if (req && req->abort_cb) {
+        http_abort_fn fn = req->abort_cb;
+        req->abort_cb = NULL;
+        fn(req, req->abort_ud);
+    }
+    return req;
+}
+
 static void http_conn_fail(http_conn *c, int status, const char *code, const char *title,
                            const char *prefix, const char *msg) {
-    http_req *req = c->cur ? c->cur : http_req_new(c);
+    http_req *req = http_conn_abort_stream(c);
+    if (!req)
+        req = c->cur ? c->cur : http_req_new(c);
+    else if (c->cur)
+        http_req_free(c->cur);
     c->cur = NULL;
     if (!req->method_name)
         req->method_name = base_xstrdup("?");
@@ -687,15 +705,9 @@ static void http_conn_dispatch(http_conn *c) {
 
 /* A streamed body over its limit: the owner hears an abort, the client a 413. */
 static void http_conn_body_too_large(http_conn *c) {
-    http_req *req = c->active;
-    c->body_streaming = false;
+    http_req *req = http_conn_abort_stream(c);
     if (!req)
         return;
-    if (req->abort_cb) {
-        http_abort_fn fn = req->abort_cb;
-        req->abort_cb = NULL;
-        fn(req, req->abort_ud);
-    }
     char msg[96];
     snprintf(msg, sizeof msg, "request body exceeds the limit of %llu bytes",
              (unsigned long long)c->body_max);

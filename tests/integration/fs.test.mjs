@@ -648,6 +648,37 @@ describe('tar upload (§7.9)', () => {
   });
 });
 
+describe('uploads that break off mid-body release everything', { skip: OURS_ONLY }, () => {
+  const fdCount = (pid) => fs.readdirSync(`/proc/${pid}/fd`).length;
+  /** Sends head + broken chunked body; resolves with the answer's status line (or null). */
+  function broken(srv, head) {
+    return new Promise((resolve) => {
+      const sock = net.connect(srv.port, '127.0.0.1');
+      let buf = '';
+      sock.on('data', (d) => (buf += d));
+      sock.on('close', () => resolve(buf.split('\r\n')[0] || null));
+      sock.on('error', () => {});
+      sock.on('connect', () => sock.write(`${head}\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n`));
+    });
+  }
+  test('bad chunk framing in PUT /v1/fs/file and upload-batch: 400, no fd and no temp file left', () =>
+    withServer({}, async (srv) => {
+      const d = scratch(srv, 'leak');
+      // Warm up (lazily opened files, the thread pool) before counting.
+      assert.equal((await request(srv, 'PUT', `/v1/fs/file?path=${q(d.rel + '/warm')}`, { body: 'x' })).status, 200);
+      assert.equal((await broken(srv, `PUT /v1/fs/file?path=${q(d.rel + '/f')} HTTP/1.1`)), 'HTTP/1.1 400 Bad Request');
+      const before = fdCount(srv.pid);
+      for (let i = 0; i < 20; i++) {
+        assert.equal(await broken(srv, `PUT /v1/fs/file?path=${q(d.rel + '/f')} HTTP/1.1`), 'HTTP/1.1 400 Bad Request');
+        assert.equal(await broken(srv, `POST /v1/fs/upload-batch?path=${q(d.rel + '/t')} HTTP/1.1\r\nContent-Type: application/x-tar`), 'HTTP/1.1 400 Bad Request');
+      }
+      await waitFor(() => fdCount(srv.pid) <= before, { what: () => `fds back to ${before} (now ${fdCount(srv.pid)})` });
+      await waitFor(() => tempFiles(d.abs).length === 0, { what: () => `no temp file left: ${tempFiles(d.abs)}` });
+      assert.equal(fs.existsSync(path.join(d.abs, 'f')), false, 'the target was not created');
+      assert.equal((await request(srv, 'GET', '/v1/health')).status, 200);
+    }));
+});
+
 describe('auth', () => {
   test('every fs route needs the bearer token when one is configured', () =>
     withServer({ token: 'fs-secret' }, async (srv) => {
