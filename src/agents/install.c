@@ -2134,14 +2134,16 @@ static void agents_install_prun_spawn(agents_install_prun *run) {
 agents_install_probe *agents_install_version_probe(uv_loop_t *loop, const char *id,
                                                    agents_install_version_fn fn, void *ud) {
     int idx = agents_index(id);
-    agents_install_vcache *c = &agents_install_vcaches[idx < 0 ? 0 : idx];
+    if (idx < 0)
+        return NULL; /* never another agent's cache slot */
+    agents_install_vcache *c = &agents_install_vcaches[idx];
     agents_install_prun *run = c->run;
     if (!run || run->gen != c->gen) {
         /* Started from the loop, never inside the caller's stack (and never at all when
          * the loop does not run, as in the HTTP fuzzer). */
         run = base_xcalloc(1, sizeof *run);
         run->loop = loop;
-        run->idx = idx < 0 ? 0 : idx;
+        run->idx = idx;
         run->gen = c->gen;
         base_buf_init(&run->out);
         uv_timer_init(loop, &run->timer);

@@ -85,7 +85,7 @@ typedef void (*agents_install_version_fn)(void *ud);
 bool agents_install_version_ready(const char *id);
 /* Start a probe, or join the one in flight; fn(ud) runs later from the loop once the cache
  * holds the fresh answer. The returned waiter is owned by this module until fn ran or it
- * was cancelled. */
+ * was cancelled. NULL (and fn never runs) for an id outside the catalogue. */
 agents_install_probe *agents_install_version_probe(uv_loop_t *loop, const char *id,
                                                    agents_install_version_fn fn, void *ud);
 /* Stop waiting (the request went away); the probe itself runs to its bounded end. */
