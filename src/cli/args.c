@@ -271,3 +271,50 @@ const char *cli_args_token(cli_args_cmd *c) {
         return NULL;
     return cli_args_value(c, "token");
 }
+
+/* `<group> help [COMMAND]`: the group's help, or one subcommand's. */
+static int cli_args_help_cmd(cli_args_cmd *c, const char *help, const cli_args_sub *subs, size_t n,
+                             int argc, char **argv, int i) {
+    if (i >= argc) {
+        fputs(help, stdout);
+        return 0;
+    }
+    for (size_t k = 0; k < n; k++) {
+        if (!strcmp(argv[i], subs[k].name)) {
+            fputs(subs[k].help, stdout);
+            return 0;
+        }
+    }
+    return cli_args_unknown_subcommand(c, argv[i]);
+}
+
+int cli_args_dispatch(const char *name, const char *help, const cli_args_sub *subs, size_t n,
+                      int argc, char **argv) {
+    cli_args_opt opts[] = {CLI_ARGS_GLOBAL_OPTS};
+    cli_args_cmd cmd = {.name = name, .has_subcommands = true, .opts = opts, .n_opts = 2};
+    int i = 1;
+    bool help_flag = false;
+    int rc = cli_args_parse(&cmd, argc, argv, &i, &help_flag);
+    if (rc)
+        return rc;
+    if (help_flag) {
+        fputs(help, stdout);
+        return 0;
+    }
+    if (i >= argc) {
+        fputs(help, stderr);
+        return 2;
+    }
+    if (!strcmp(argv[i], "help"))
+        return cli_args_help_cmd(&cmd, help, subs, n, argc, argv, i + 1);
+    for (size_t k = 0; k < n; k++) {
+        if (strcmp(argv[i], subs[k].name))
+            continue;
+        cli_args_subv sv;
+        cli_args_sub_argv(&cmd, argc, argv, i, &sv);
+        rc = subs[k].run(sv.argc, sv.argv);
+        cli_args_subv_free(&sv);
+        return rc;
+    }
+    return cli_args_unknown_subcommand(&cmd, argv[i]);
+}

@@ -81,4 +81,18 @@ void cli_args_subv_free(cli_args_subv *s);
 /* The bearer token the global options select: NULL with --no-token or without --token. */
 const char *cli_args_token(cli_args_cmd *c);
 
+/* One subcommand of a command group. Owner: a static table in the group's file. */
+typedef struct cli_args_sub {
+    const char *name;
+    const char *help;                  /* its --help text, also printed by `<group> help <name>` */
+    int (*run)(int argc, char **argv); /* argv[0] is the name; globals re-inserted after it */
+} cli_args_sub;
+
+/* A command group ("sandbox-agent daemon <COMMAND>"): parses the global options at this
+ * level, answers -h/--help and `help [COMMAND]` with the help texts, and runs the chosen
+ * subcommand with the globals forwarded to it. argv[0] is the group's own name. A missing
+ * subcommand prints the help on stderr and returns 2, as clap does. */
+int cli_args_dispatch(const char *name, const char *help, const cli_args_sub *subs, size_t n,
+                      int argc, char **argv);
+
 #endif
