@@ -62,8 +62,7 @@ static const char cli_api_help_list[] =
     "Usage: sandbox-agent api agents list [OPTIONS]\n"
     "\n"
     "Options:\n"
-    "      --json                 Print the GET /v1/agents?config=true body instead of a "
-    "table\n" CLI_API_COMMON_HELP;
+    "      --json                 Print the GET /v1/agents?config=true body\n" CLI_API_COMMON_HELP;
 
 static const char cli_api_help_report[] =
     "Emit JSON report of model/mode/thought options for all agents\n"
@@ -84,8 +83,7 @@ static const char cli_api_help_install[] =
     "  -r, --reinstall                    Install again even when already installed\n"
     "      --agent-version <V>            Version of the agent's CLI\n"
     "      --agent-process-version <V>    Version of the ACP adapter package\n"
-    "      --json                         Print the response body instead of a "
-    "summary\n" CLI_API_COMMON_HELP;
+    "      --json                         Print the response body\n" CLI_API_COMMON_HELP;
 
 /* ---- shared plumbing ---------------------------------------------------------------------- */
 

@@ -437,8 +437,7 @@ static int cli_daemon_wait_healthy(const cli_daemon *d, const cli_daemon_pid *p,
             return 1;
         }
         cli_daemon_sleep_ms(pause);
-        if (pause < 200)
-            pause *= 2;
+        pause = pause * 2 > 200 ? 200 : pause * 2;
     }
     fprintf(stderr,
             "daemon started (PID %d, healthy after %.2f s and %d health checks, logs: %s)\n",
