@@ -10,6 +10,9 @@
  * pid file without it (written by the reference) is trusted only when the process's
  * command line is `sandbox-agent server ...`.
  *
+ * start and stop hold an exclusive flock on the log file, so two of them for the same
+ * daemon run one after the other (a second start then finds the first one's daemon).
+ *
  * Messages go to stderr, worded like the reference's; status exits 0 either way. */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -264,6 +268,25 @@ static void cli_daemon_sleep_ms(int ms) {
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
+}
+
+/* Takes the per-daemon lock (a flock on the log file, which start creates anyway and
+ * nobody removes). Returns the fd to close, or -1 when there is nothing to lock yet (stop
+ * without a daemon directory), or when locking failed (then we go on unlocked). */
+static int cli_daemon_lock(const cli_daemon *d, bool create) {
+    if (create && base_mkdirs(d->dir) < 0)
+        return -1;
+    int fd = open(d->log_path, O_WRONLY | O_APPEND | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
+    if (fd >= 0 && flock(fd, LOCK_EX) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+static void cli_daemon_unlock(int fd) {
+    if (fd >= 0)
+        close(fd);
 }
 
 /* ---- health ---------------------------------------------------------------------------------- */
@@ -527,6 +550,7 @@ static int cli_daemon_start(int argc, char **argv) {
     int rc = cli_daemon_parse(argc, argv, cli_daemon_help_start, true, &d, &upgrade);
     if (rc >= 0)
         return rc;
+    int lock = cli_daemon_lock(&d, true);
     cli_daemon_pid p;
     if (cli_daemon_read_pid(&d, &p)) {
         cli_daemon_state st = cli_daemon_check(&p);
@@ -549,6 +573,7 @@ static int cli_daemon_start(int argc, char **argv) {
     } else {
         rc = cli_daemon_do_start(&d);
     }
+    cli_daemon_unlock(lock);
     cli_daemon_free(&d);
     return rc;
 }
@@ -558,6 +583,7 @@ static int cli_daemon_stop(int argc, char **argv) {
     int rc = cli_daemon_parse(argc, argv, cli_daemon_help_stop, false, &d, NULL);
     if (rc >= 0)
         return rc;
+    int lock = cli_daemon_lock(&d, false);
     cli_daemon_pid p;
     rc = 0;
     if (!cli_daemon_read_pid(&d, &p)) {
@@ -569,6 +595,7 @@ static int cli_daemon_stop(int argc, char **argv) {
         else
             cli_daemon_drop_stale(&d, &p, st);
     }
+    cli_daemon_unlock(lock);
     cli_daemon_free(&d);
     return rc;
 }

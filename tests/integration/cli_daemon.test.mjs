@@ -165,6 +165,20 @@ describe('daemon lifecycle', { skip: SKIP }, () => {
     assert.equal(r.stderr, 'daemon is not running (no PID file)\n');
   });
 
+  test('two concurrent starts: one daemon, the other start finds it', async () => {
+    const ctx = await setup();
+    const [a, b] = await Promise.all([daemon(ctx, 'start'), daemon(ctx, 'start')]);
+    assert.equal(a.status, 0, a.stderr);
+    assert.equal(b.status, 0, b.stderr);
+    const both = a.stderr + b.stderr;
+    const started = [...both.matchAll(/daemon started \(PID (\d+)/g)];
+    assert.equal(started.length, 1, both);
+    const pid = Number(started[0][1]);
+    daemons.add(pid);
+    assert.match(both, new RegExp(`daemon already running .*PID ${pid}`));
+    await stop(ctx, pid);
+  });
+
   test('files follow HOME when XDG_DATA_HOME is unset; the host is part of the name', async () => {
     const ctx = await setup();
     delete ctx.env.XDG_DATA_HOME;
