@@ -183,6 +183,7 @@ describe('daemon lifecycle', { skip: SKIP }, () => {
     const ctx = await setup();
     delete ctx.env.XDG_DATA_HOME;
     const pidFile = path.join(ctx.home, '.local/share/sandbox-agent/daemon', `daemon-127-0-0-1-${ctx.port}.pid`);
+    ctx.logFile = pidFile.replace(/\.pid$/, '.log');
     const { pid } = await start(ctx, '-H', '127.0.0.1');
     assert.equal(fs.readFileSync(pidFile, 'utf8').split('\n')[0], String(pid));
     await stop(ctx, pid);
