@@ -14,4 +14,12 @@ int cli_credentials_main(int argc, char **argv);
  * exit status: 0, 1 when an install failed, 2 on a usage error, 130 when interrupted. */
 int cli_install_agent_main(int argc, char **argv);
 
+/* `sandbox-agent daemon start|stop|status ...`; argv[0] is "daemon". Returns 0, 1 when the
+ * daemon could not be started or stopped, 2 on a usage error. */
+int cli_daemon_main(int argc, char **argv);
+
+/* `sandbox-agent api agents|acp ...`; argv[0] is "api". Returns 0, 1 on a server or
+ * connection error, 2 on a usage error. */
+int cli_api_main(int argc, char **argv);
+
 #endif

@@ -1,7 +1,7 @@
 /* credentials.c - `sandbox-agent credentials extract|extract-env` (agents.md §7).
  *
  * Discovery itself lives in src/agents/credentials.c; this file parses the command line
- * the way the reference's clap parser does (same help texts, error texts and exit codes),
+ * with the shared parser (args.h: the reference's help texts, error texts and exit codes),
  * and prints the three output forms: pretty JSON with redacted keys, a raw token, or
  * NAME=value lines. Runtime failures print the reference's logfmt error line and exit 1;
  * usage errors exit 2. */
@@ -14,6 +14,7 @@
 
 #include "agents/credentials.h"
 #include "base/base.h"
+#include "cli/args.h"
 #include "cli/cli.h"
 
 /* ---- help texts (byte-for-byte those of 0.4.2, trailing blanks included) --------------- */
@@ -70,222 +71,6 @@ static const char cli_credentials_help_help[] =
     "  [COMMAND]...  Print help for the subcommand(s)\n";
 
 #define CLI_CREDENTIALS_AGENTS "claude, codex, opencode, amp"
-#define CLI_CREDENTIALS_MORE "\nFor more information, try '--help'.\n"
-
-/* ---- a small clap-alike ----------------------------------------------------------------- */
-
-/* One option of one (sub)command. Owner: the table on the caller's stack; value points
- * into argv. */
-typedef struct cli_credentials_opt {
-    char short_name;        /* 0 when there is none */
-    const char *long_name;  /* without the dashes */
-    const char *value_name; /* NULL for a flag */
-    bool nonempty;          /* clap refuses "" (the agent enum and PathBuf parsers) */
-    const char *possible;   /* listed in errors, and the value must be one of them */
-    const char *value;
-    bool seen;
-} cli_credentials_opt;
-
-/* The command being parsed. Owner: the caller's stack. */
-typedef struct cli_credentials_cmd {
-    const char *name; /* "sandbox-agent credentials extract" */
-    bool has_subcommands;
-    cli_credentials_opt *opts;
-    size_t n_opts;
-} cli_credentials_cmd;
-
-static void cli_credentials_usage_err(const cli_credentials_cmd *c) {
-    fprintf(stderr, "\nUsage: %s [OPTIONS]%s\n" CLI_CREDENTIALS_MORE, c->name,
-            c->has_subcommands ? " <COMMAND>" : "");
-}
-
-static int cli_credentials_unexpected(const cli_credentials_cmd *c, const char *arg, size_t n) {
-    fprintf(stderr, "error: unexpected argument '%.*s' found\n", (int)n, arg);
-    cli_credentials_usage_err(c);
-    return 2;
-}
-
-static void cli_credentials_opt_label(const cli_credentials_opt *o, char *buf, size_t cap) {
-    if (o->value_name)
-        snprintf(buf, cap, "--%s <%s>", o->long_name, o->value_name);
-    else
-        snprintf(buf, cap, "--%s", o->long_name);
-}
-
-static int cli_credentials_missing(const cli_credentials_opt *o) {
-    char label[64];
-    cli_credentials_opt_label(o, label, sizeof label);
-    fprintf(stderr, "error: a value is required for '%s' but none was supplied\n", label);
-    if (o->possible)
-        fprintf(stderr, "  [possible values: %s]\n", o->possible);
-    fputs(CLI_CREDENTIALS_MORE, stderr);
-    return 2;
-}
-
-static const cli_credentials_opt *cli_credentials_find_short(const cli_credentials_cmd *c,
-                                                             char ch) {
-    for (size_t i = 0; i < c->n_opts; i++)
-        if (c->opts[i].short_name && c->opts[i].short_name == ch)
-            return &c->opts[i];
-    return NULL;
-}
-
-static const cli_credentials_opt *cli_credentials_find_long(const cli_credentials_cmd *c,
-                                                            const char *name, size_t n) {
-    for (size_t i = 0; i < c->n_opts; i++)
-        if (strlen(c->opts[i].long_name) == n && !memcmp(c->opts[i].long_name, name, n))
-            return &c->opts[i];
-    return NULL;
-}
-
-/* Record one occurrence; value is NULL for flags. Returns 0, or 2 after printing. */
-static int cli_credentials_set(const cli_credentials_cmd *c, cli_credentials_opt *o,
-                               const char *value) {
-    if (o->seen) {
-        char label[64];
-        cli_credentials_opt_label(o, label, sizeof label);
-        fprintf(stderr, "error: the argument '%s' cannot be used multiple times\n", label);
-        cli_credentials_usage_err(c);
-        return 2;
-    }
-    if (value && o->nonempty && !*value)
-        return cli_credentials_missing(o);
-    if (value && o->possible) {
-        bool ok = false;
-        for (const char *p = o->possible; *p;) {
-            size_t n = strcspn(p, ",");
-            if (strlen(value) == n && !memcmp(p, value, n))
-                ok = true;
-            p += n;
-            while (*p == ',' || *p == ' ')
-                p++;
-        }
-        if (!ok) {
-            char label[64];
-            cli_credentials_opt_label(o, label, sizeof label);
-            fprintf(stderr,
-                    "error: invalid value '%s' for '%s'\n  [possible values: "
-                    "%s]\n" CLI_CREDENTIALS_MORE,
-                    value, label, o->possible);
-            return 2;
-        }
-    }
-    o->seen = true;
-    o->value = value;
-    return 0;
-}
-
-/* The value of an option that takes one, from the next argument. clap does not take a
- * value that looks like an option: a known one means "value required", an unknown one is
- * reported as unexpected. */
-static int cli_credentials_next_value(const cli_credentials_cmd *c, cli_credentials_opt *o,
-                                      int argc, char **argv, int *i) {
-    if (*i + 1 >= argc)
-        return cli_credentials_missing(o);
-    const char *v = argv[*i + 1];
-    if (v[0] == '-' && v[1]) {
-        bool known;
-        size_t n = strlen(v);
-        if (v[1] == '-') {
-            size_t nl = strcspn(v + 2, "=");
-            known = !v[2] || (nl == 4 && !memcmp(v + 2, "help", 4)) ||
-                    cli_credentials_find_long(c, v + 2, nl);
-            n = 2 + nl;
-        } else {
-            known = v[1] == 'h' || cli_credentials_find_short(c, v[1]) != NULL;
-            n = 2;
-        }
-        if (known)
-            return cli_credentials_missing(o);
-        return cli_credentials_unexpected(c, v, n);
-    }
-    ++*i;
-    return cli_credentials_set(c, o, v);
-}
-
-/* Parse argv[*i..] for cmd. Stops at the first positional when cmd has subcommands (*i
- * then indexes it); any positional is an error otherwise. Sets *help on -h/--help (clap
- * acts on it at once). Returns 0, or 2 after printing a usage error. */
-static int cli_credentials_parse(cli_credentials_cmd *c, int argc, char **argv, int *i,
-                                 bool *help) {
-    bool dashdash = false;
-    for (; *i < argc; ++*i) {
-        const char *a = argv[*i];
-        if (dashdash || a[0] != '-' || !a[1]) {
-            if (c->has_subcommands && !dashdash)
-                return 0;
-            return cli_credentials_unexpected(c, a, strlen(a));
-        }
-        if (!strcmp(a, "--")) {
-            dashdash = true;
-            continue;
-        }
-        if (a[1] == '-') {
-            const char *name = a + 2, *eq = strchr(name, '=');
-            size_t n = eq ? (size_t)(eq - name) : strlen(name);
-            if (n == 4 && !memcmp(name, "help", 4)) {
-                if (eq) {
-                    fprintf(stderr,
-                            "error: unexpected value '%s' for '--help' found; no more were "
-                            "expected\n\nUsage: %s --help%s\n" CLI_CREDENTIALS_MORE,
-                            eq + 1, c->name, c->has_subcommands ? " <COMMAND>" : "");
-                    return 2;
-                }
-                *help = true;
-                return 0;
-            }
-            cli_credentials_opt *o = (cli_credentials_opt *)cli_credentials_find_long(c, name, n);
-            if (!o)
-                return cli_credentials_unexpected(c, a, 2 + n);
-            int rc;
-            if (!o->value_name) {
-                if (eq) {
-                    fprintf(stderr,
-                            "error: unexpected value '%s' for '--%s' found; no more were "
-                            "expected\n\nUsage: %s --%s%s\n" CLI_CREDENTIALS_MORE,
-                            eq + 1, o->long_name, c->name, o->long_name,
-                            c->has_subcommands ? " <COMMAND>" : "");
-                    return 2;
-                }
-                rc = cli_credentials_set(c, o, NULL);
-            } else if (eq) {
-                rc = cli_credentials_set(c, o, eq + 1);
-            } else {
-                rc = cli_credentials_next_value(c, o, argc, argv, i);
-            }
-            if (rc)
-                return rc;
-            continue;
-        }
-        /* A cluster of short options: -rn, -aclaude, -a=claude, -ra claude. */
-        for (const char *p = a + 1; *p; p++) {
-            if (*p == 'h') {
-                *help = true;
-                return 0;
-            }
-            cli_credentials_opt *o = (cli_credentials_opt *)cli_credentials_find_short(c, *p);
-            if (!o) {
-                char bad[3] = {'-', *p, 0};
-                return cli_credentials_unexpected(c, bad, 2);
-            }
-            int rc;
-            if (!o->value_name) {
-                rc = cli_credentials_set(c, o, NULL);
-            } else if (p[1]) {
-                rc = cli_credentials_set(c, o, p[1] == '=' ? p + 2 : p + 1);
-                if (rc)
-                    return rc;
-                break;
-            } else {
-                rc = cli_credentials_next_value(c, o, argc, argv, i);
-            }
-            if (rc)
-                return rc;
-        }
-    }
-    return 0;
-}
-
 /* ---- output ------------------------------------------------------------------------------ */
 
 /* A JSON string as serde_json writes it: the two-character escapes, \u00xx (lowercase) for
@@ -571,18 +356,18 @@ enum { CLI_CRED_TOKEN, CLI_CRED_NO_TOKEN, CLI_CRED_HOME, CLI_CRED_NO_OAUTH, CLI_
     }
 
 static int cli_credentials_extract(int argc, char **argv, int i, bool env_form) {
-    cli_credentials_opt opts[] = {
+    cli_args_opt opts[] = {
         CLI_CREDENTIALS_COMMON_OPTS,
         {'a', "agent", "AGENT", true, CLI_CREDENTIALS_AGENTS, NULL, false},
         {'p', "provider", "PROVIDER", false, NULL, NULL, false},
         {'r', "reveal", NULL, false, NULL, NULL, false},
         {'e', "export", NULL, false, NULL, NULL, false},
     };
-    cli_credentials_opt env_opts[] = {
+    cli_args_opt env_opts[] = {
         CLI_CREDENTIALS_COMMON_OPTS,
         {'e', "export", NULL, false, NULL, NULL, false},
     };
-    cli_credentials_cmd cmd = {
+    cli_args_cmd cmd = {
         .name = env_form ? "sandbox-agent credentials extract-env"
                          : "sandbox-agent credentials extract",
         .opts = env_form ? env_opts : opts,
@@ -591,7 +376,7 @@ static int cli_credentials_extract(int argc, char **argv, int i, bool env_form) 
             env_form ? sizeof env_opts / sizeof env_opts[0] : sizeof opts / sizeof opts[0] - 1,
     };
     bool help = false;
-    int rc = cli_credentials_parse(&cmd, argc, argv, &i, &help);
+    int rc = cli_args_parse(&cmd, argc, argv, &i, &help);
     if (rc)
         return rc;
     if (help) {
@@ -633,7 +418,7 @@ static int cli_credentials_help_cmd(int argc, char **argv, int i) {
             continue;
         if (i + 1 < argc) { /* subcommands have no subcommands of their own */
             fprintf(stderr, "error: unrecognized subcommand '%s'\n\nUsage: %s\n%s", argv[i + 1],
-                    subs[k].usage, k == 2 ? "" : CLI_CREDENTIALS_MORE);
+                    subs[k].usage, k == 2 ? "" : CLI_ARGS_MORE);
             return 2;
         }
         fputs(subs[k].text, stdout);
@@ -641,7 +426,7 @@ static int cli_credentials_help_cmd(int argc, char **argv, int i) {
     }
     fprintf(stderr,
             "error: unrecognized subcommand '%s'\n\nUsage: sandbox-agent credentials [OPTIONS] "
-            "<COMMAND>\n" CLI_CREDENTIALS_MORE,
+            "<COMMAND>\n" CLI_ARGS_MORE,
             argv[i]);
     return 2;
 }
@@ -649,15 +434,15 @@ static int cli_credentials_help_cmd(int argc, char **argv, int i) {
 int cli_credentials_main(int argc, char **argv) {
     /* The global -t/-n are accepted before the subcommand too; neither means anything to
      * a command that never talks to a server. */
-    cli_credentials_opt opts[] = {
+    cli_args_opt opts[] = {
         {'t', "token", "TOKEN", false, NULL, NULL, false},
         {'n', "no-token", NULL, false, NULL, NULL, false},
     };
-    cli_credentials_cmd cmd = {
+    cli_args_cmd cmd = {
         .name = "sandbox-agent credentials", .has_subcommands = true, .opts = opts, .n_opts = 2};
     int i = 1;
     bool help = false;
-    int rc = cli_credentials_parse(&cmd, argc, argv, &i, &help);
+    int rc = cli_args_parse(&cmd, argc, argv, &i, &help);
     if (rc)
         return rc;
     if (help) {
@@ -677,7 +462,7 @@ int cli_credentials_main(int argc, char **argv) {
         return cli_credentials_help_cmd(argc, argv, i + 1);
     fprintf(stderr,
             "error: unrecognized subcommand '%s'\n\nUsage: sandbox-agent credentials [OPTIONS] "
-            "<COMMAND>\n" CLI_CREDENTIALS_MORE,
+            "<COMMAND>\n" CLI_ARGS_MORE,
             sub);
     return 2;
 }

@@ -1,6 +1,6 @@
-/* install_agent.c - `sandbox-agent install-agent <AGENT|all> [--reinstall]
- * [--agent-version V] [--agent-process-version V]`: installs locally (no server needed),
- * with the same jobs the server uses (agents/install.h).
+/* install_agent.c - `sandbox-agent install-agent <AGENT|all>|--all [-r/--reinstall]
+ * [--agent-version V] [--agent-process-version V]` (versions for one agent only): installs locally
+ * (no server needed), with the same jobs the server uses (agents/install.h).
  *
  * stdout gets the result as pretty JSON in the reference CLI's shape (agents.md §2.4);
  * progress goes to stderr: a live status line on a terminal, plain lines otherwise (logs,
@@ -16,6 +16,7 @@
 #include "agents/agents.h"
 #include "agents/install.h"
 #include "base/base.h"
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "proc/proc.h"
 
@@ -43,23 +44,29 @@ typedef struct cli_install_agent {
     int failures;
 } cli_install_agent;
 
-static void cli_install_agent_usage(FILE *f) {
-    fprintf(f,
-            "Install an agent (its ACP adapter and, where there is one, its CLI)\n\n"
-            "Usage: sandbox-agent install-agent <AGENT|all> [OPTIONS]\n\n"
-            "Arguments:\n"
-            "  <AGENT>  claude, codex, opencode, amp, pi, cursor, mock, or all\n\n"
-            "Options:\n"
-            "      --reinstall                  Install again even when already installed\n"
-            "      --agent-version <V>          Version of the agent's CLI (opencode, pi, cursor)\n"
-            "      --agent-process-version <V>  Version of the ACP adapter package\n"
-            "  -h, --help                       Print help\n\n"
-            "Environment:\n"
-            "  SANDBOX_AGENT_INSTALL_TIMEOUT_MS  time bound of each download/npm step [600000]\n"
-            "  SANDBOX_AGENT_AMP_ACP_URL         amp-acp archive URL ({version}, {platform})\n"
-            "  SANDBOX_AGENT_CURSOR_AGENT_URL    cursor-agent archive URL ({version}, {arch})\n"
-            "  SANDBOX_AGENT_ACP_REGISTRY_URL    ACP registry document to install from\n");
-}
+static const char cli_install_agent_help[] =
+    "Install or reinstall one agent, or `all` supported agents, without running the server\n"
+    "\n"
+    "Usage: sandbox-agent install-agent [OPTIONS] [AGENT]\n"
+    "\n"
+    "Arguments:\n"
+    "  [AGENT]  claude, codex, opencode, amp, pi, cursor, mock, or all\n"
+    "\n"
+    "Options:\n"
+    "      --all                          Install every supported agent (same as `all`)\n"
+    "  -r, --reinstall                    Install again even when already installed\n"
+    "      --agent-version <V>            Version of the agent's CLI (opencode, pi, cursor);\n"
+    "                                     not with --all\n"
+    "      --agent-process-version <V>    Version of the ACP adapter package; not with --all\n"
+    "  -t, --token <TOKEN>                Accepted like everywhere; unused (no server)\n"
+    "  -n, --no-token                     \n"
+    "  -h, --help                         Print help\n"
+    "\n"
+    "Environment:\n"
+    "  SANDBOX_AGENT_INSTALL_TIMEOUT_MS  time bound of each download/npm step [600000]\n"
+    "  SANDBOX_AGENT_AMP_ACP_URL         amp-acp archive URL ({version}, {platform})\n"
+    "  SANDBOX_AGENT_CURSOR_AGENT_URL    cursor-agent archive URL ({version}, {arch})\n"
+    "  SANDBOX_AGENT_ACP_REGISTRY_URL    ACP registry document to install from\n";
 
 static void cli_install_agent_clear_line(cli_install_agent *c) {
     if (c->tty)
@@ -188,72 +195,54 @@ static void cli_install_agent_signal(uv_signal_t *h, int signum) {
     agents_install_cancel(c->job);
 }
 
-/* Value of --name V or --name=V at argv[*i]; NULL when argv[*i] is not that option. */
-static const char *cli_install_agent_opt(int argc, char **argv, int *i, const char *name,
-                                         bool *missing) {
-    size_t n = strlen(name);
-    if (strncmp(argv[*i], name, n) != 0)
-        return NULL;
-    if (argv[*i][n] == '=')
-        return argv[*i] + n + 1;
-    if (argv[*i][n] != 0)
-        return NULL;
-    if (*i + 1 >= argc) {
-        *missing = true;
-        return NULL;
+/* Parses the command line into c. Returns -1 to go on, else the exit status (help
+ * printed, or a usage error). */
+static int cli_install_agent_parse(int argc, char **argv, cli_install_agent *c,
+                                   const char **agent) {
+    cli_args_opt opts[] = {
+        CLI_ARGS_GLOBAL_OPTS,
+        {0, "all", NULL, false, NULL, NULL, false},
+        {'r', "reinstall", NULL, false, NULL, NULL, false},
+        {0, "agent-version", "AGENT_VERSION", false, NULL, NULL, false},
+        {0, "agent-process-version", "AGENT_PROCESS_VERSION", false, NULL, NULL, false},
+    };
+    cli_args_cmd cmd = {.name = "sandbox-agent install-agent",
+                        .usage_tail = " [AGENT]",
+                        .opts = opts,
+                        .n_opts = sizeof opts / sizeof opts[0],
+                        .max_positional = 1};
+    int i = 1;
+    bool help = false;
+    int rc = cli_args_parse(&cmd, argc, argv, &i, &help);
+    if (rc)
+        return rc;
+    if (help) {
+        fputs(cli_install_agent_help, stdout);
+        return 0;
     }
-    return argv[++*i];
+    *agent = cmd.n_positional ? cmd.positional[0] : NULL;
+    c->all = cli_args_seen(&cmd, "all");
+    c->opts.reinstall = cli_args_seen(&cmd, "reinstall");
+    c->opts.agent_version = cli_args_value(&cmd, "agent-version");
+    c->opts.agent_process_version = cli_args_value(&cmd, "agent-process-version");
+    if (*agent && c->all)
+        return cli_args_usage_error(&cmd, "the argument '[AGENT]' cannot be used with '--all'");
+    if (*agent && !strcmp(*agent, "all"))
+        c->all = true;
+    if (!*agent && !c->all)
+        return cli_args_usage_error(&cmd, "the agent to install is required (or --all)");
+    if (c->all && (c->opts.agent_version || c->opts.agent_process_version))
+        return cli_args_usage_error(&cmd, "--agent-version and --agent-process-version apply "
+                                          "to one agent, not to all");
+    return -1;
 }
 
 int cli_install_agent_main(int argc, char **argv) {
     cli_install_agent c = {0};
     const char *agent = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        bool missing = false;
-        const char *v;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            cli_install_agent_usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--reinstall")) {
-            c.opts.reinstall = true;
-        } else if (!strcmp(a, "--all")) {
-            c.all = true;
-        } else if ((v = cli_install_agent_opt(argc, argv, &i, "--agent-version", &missing))) {
-            c.opts.agent_version = v;
-        } else if ((v = cli_install_agent_opt(argc, argv, &i, "--agent-process-version",
-                                              &missing))) {
-            c.opts.agent_process_version = v;
-        } else if (missing) {
-            fprintf(stderr, "error: a value is required for '%s'\n", a);
-            return 2;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "error: unexpected argument '%s'\n\n", a);
-            cli_install_agent_usage(stderr);
-            return 2;
-        } else if (agent) {
-            fprintf(stderr, "error: unexpected argument '%s' (one agent, or all)\n", a);
-            return 2;
-        } else {
-            agent = a;
-        }
-    }
-    if (agent && !strcmp(agent, "all"))
-        c.all = true;
-    else if (agent && c.all) {
-        fprintf(stderr, "error: give an agent or --all, not both\n");
-        return 2;
-    }
-    if (!agent && !c.all) {
-        fprintf(stderr, "error: the agent to install is required\n\n");
-        cli_install_agent_usage(stderr);
-        return 2;
-    }
-    if (c.all && (c.opts.agent_version || c.opts.agent_process_version)) {
-        fprintf(stderr, "error: --agent-version and --agent-process-version apply to one agent, "
-                        "not to all\n");
-        return 2;
-    }
+    int rc = cli_install_agent_parse(argc, argv, &c, &agent);
+    if (rc >= 0)
+        return rc;
     if (!c.all && !agents_known(agent)) {
         fprintf(stderr, "error: unsupported agent: %s\n", agent);
         return 1;
