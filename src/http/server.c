@@ -478,7 +478,8 @@ static int http_on_header_value(llhttp_t *p, const char *at, size_t len) {
         return HPE_USER;
     if (!c->in_head)
         return 0;
-    if (http_after_line_break(c, at)) {
+    /* (An empty value arrives as an empty span after its line break: not a fold.) */
+    if (len && http_after_line_break(c, at)) {
         /* obs-fold: llhttp takes the continuation line as more of the value. RFC 9112 lets
          * a server refuse it, and a proxy in front of us may join or split it otherwise. */
         llhttp_set_error_reason(p, "obsolete line folding in a header value");

@@ -489,9 +489,9 @@ static void test_bodies(void) {
               "echo len=0 body=[] chunked=0 x-test=[first] ka=1\n");
     CHECK_LOG(feed(srv, "POST /v1/echo HTTP/1.1\r\nX-Empty:\r\nX-Test: after-empty\r\n\r\n"),
               "echo len=0 body=[] chunked=0 x-test=[after-empty] ka=1\n");
-    /* Obsolete line folding: the continuation belongs to the value. */
-    const char *got = feed(srv, "POST /v1/echo HTTP/1.1\r\nX-Test: a\r\n b\r\n\r\n");
-    CHECK(!strncmp(got, "echo len=0 body=[] chunked=0 x-test=[a", 38));
+    /* Obsolete line folding is refused (a 400, see http_smuggling.test.mjs): the handler
+     * never runs. */
+    CHECK_LOG(feed(srv, "POST /v1/echo HTTP/1.1\r\nX-Test: a\r\n b\r\n\r\n"), "");
 
     free_server(srv);
 }
