@@ -115,7 +115,7 @@ static int cli_api_acp_send(cli_api_ctx *x, const char *server_id, const char *a
         base_buf_appends(&path, "?agent=");
         cli_http_append_segment(&path, agent);
     }
-    /* The server bounds an unanswered request (504 after SANDBOX_AGENT_ACP_REQUEST_TIMEOUT_MS)
+    /* The server bounds an unanswered request (a JSON-RPC -32011 error after SANDBOX_AGENT_ACP_REQUEST_TIMEOUT_MS)
      * and a prompt may legitimately run for long: no client-side bound on the answer. */
     cli_http_request rq = {.method = "POST",
                            .path = path.data,

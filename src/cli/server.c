@@ -57,7 +57,7 @@ void cli_server_usage(void) {
         "  -h, --help                        Print help\n\n"
         "Environment (see README.md):\n"
         "  SANDBOX_AGENT_LOG                        error|warn|info|debug [default: info]\n"
-        "  SANDBOX_AGENT_ACP_REQUEST_TIMEOUT_MS     ACP request timeout (504) [default: 120000]\n"
+        "  SANDBOX_AGENT_ACP_REQUEST_TIMEOUT_MS     ACP request timeout (JSON-RPC error -32011) [default: 120000]\n"
         "  SANDBOX_AGENT_MAX_BODY_BYTES             request body cap (413) [default: 33554432]\n"
         "  SANDBOX_AGENT_SSE_HEARTBEAT_MS           idle time before an SSE heartbeat [default: "
         "15000]\n"
