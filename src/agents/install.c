@@ -713,20 +713,29 @@ static void agents_install_unpack_work(uv_work_t *w) {
         }
         free(got);
     }
+    /* Entries are written below dest's real path with SECURE_SYMLINKS: nothing is ever
+     * written through a symlink on disk, whatever the archive made earlier ("a -> .",
+     * "b -> a/..", then "b/x" would land outside even though each link text looks inside).
+     * The real path keeps symlinks among dest's own parents from tripping that check. */
+    char *root = realpath(u->dest, NULL);
+    if (!root) {
+        u->error = base_xasprintf("cannot resolve %s: %s", u->dest, strerror(errno));
+        return;
+    }
     struct archive *in = archive_read_new();
     archive_read_support_filter_all(in);
     archive_read_support_format_all(in);
     struct archive *out = archive_write_disk_new();
-    /* Entry paths, hard links and symlink targets are checked below to stay inside dest
-     * (SECURE_SYMLINKS is not used: it also rejects symlinks among dest's own parents). */
     archive_write_disk_set_options(out, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM |
-                                            ARCHIVE_EXTRACT_SECURE_NODOTDOT);
+                                            ARCHIVE_EXTRACT_SECURE_NODOTDOT |
+                                            ARCHIVE_EXTRACT_SECURE_SYMLINKS);
     if (archive_read_open_filename(in, u->archive, 1 << 16) != ARCHIVE_OK) {
         u->error = base_xasprintf("cannot open the archive: %s", archive_error_string(in));
         goto done;
     }
     struct archive_entry *e;
     int r = ARCHIVE_OK;
+    char shown[512];
     while (!atomic_load(&u->cancel) && (r = archive_read_next_header(in, &e)) == ARCHIVE_OK) {
         const char *name = archive_entry_pathname(e);
         while (name && name[0] == '.' && name[1] == '/')
@@ -743,7 +752,10 @@ static void agents_install_unpack_work(uv_work_t *w) {
                                       archive_entry_symlink(e));
             goto done;
         }
-        char *full = base_xasprintf("%s/%s", u->dest, name);
+        char *full = base_xasprintf("%s/%s", root, name);
+        /* name points into the entry: keep it for messages before the entry changes. */
+        snprintf(shown, sizeof shown, "%s", name);
+        name = shown;
         archive_entry_set_pathname(e, full);
         free(full);
         const char *link = archive_entry_hardlink(e);
@@ -754,7 +766,7 @@ static void agents_install_unpack_work(uv_work_t *w) {
                 u->error = base_xasprintf("unsafe hard link in the archive: %s", link);
                 goto done;
             }
-            char *lf = base_xasprintf("%s/%s", u->dest, link);
+            char *lf = base_xasprintf("%s/%s", root, link);
             archive_entry_set_hardlink(e, lf);
             free(lf);
         }
@@ -784,6 +796,7 @@ done:
     archive_write_close(out);
     archive_write_free(out);
     archive_read_free(in);
+    free(root);
 }
 
 /* Search dir (depth-limited) for an executable named base; returns a path relative to

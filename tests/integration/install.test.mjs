@@ -524,6 +524,15 @@ describe('install from release archives (amp, cursor) served on loopback', { ski
     fs.writeFileSync(path.join(work, 'evil/escape.txt'), 'x');
     execFileSync('tar', ['-czPf', path.join(work, 'evil.tar.gz'), '../escape.txt'], { cwd: path.join(work, 'evil/in') });
     files.set('/evil.tar.gz', fs.readFileSync(path.join(work, 'evil.tar.gz')));
+    // Links whose text stays inside, chained to leave: a -> ., b -> a/.., then b/pwned.txt
+    // (written through b it would land beside the extraction directory).
+    fs.mkdirSync(path.join(work, 'chain/links'), { recursive: true });
+    fs.symlinkSync('.', path.join(work, 'chain/links/a'));
+    fs.symlinkSync('a/..', path.join(work, 'chain/links/b'));
+    fs.mkdirSync(path.join(work, 'chain/files/b'), { recursive: true });
+    fs.writeFileSync(path.join(work, 'chain/files/b/pwned.txt'), 'x');
+    execFileSync('tar', ['-czf', path.join(work, 'chain.tar.gz'), '-C', path.join(work, 'chain/links'), 'a', 'b', '-C', path.join(work, 'chain/files'), 'b/pwned.txt']);
+    files.set('/chain.tar.gz', fs.readFileSync(path.join(work, 'chain.tar.gz')));
     server = http.createServer((req, res) => {
       requests.push(req.url);
       const body = files.get(req.url);
@@ -589,6 +598,7 @@ describe('install from release archives (amp, cursor) served on loopback', { ski
       [{ SANDBOX_AGENT_AMP_ACP_URL: 'http://127.0.0.1:9/amp.tar.gz' }, /^download of http:\/\/127\.0\.0\.1:9\/amp\.tar\.gz failed: the downloader exited with status 7$/, /Failed to connect|refused/i],
       [{ SANDBOX_AGENT_AMP_ACP_URL: `${base}/garbage.tar.gz` }, /garbage\.tar\.gz: (corrupt archive|cannot open the archive)/, null],
       [{ SANDBOX_AGENT_AMP_ACP_URL: `${base}/evil.tar.gz` }, /evil\.tar\.gz: unsafe path in the archive: \.\.\/escape\.txt$/, null],
+      [{ SANDBOX_AGENT_AMP_ACP_URL: `${base}/chain.tar.gz` }, /chain\.tar\.gz: cannot extract b\/pwned\.txt: .*symlink/i, null],
       [{ SANDBOX_AGENT_AMP_ACP_URL: `${base}/amp-acp-{platform}.tar.gz`, SANDBOX_AGENT_AMP_ACP_SHA256: '0'.repeat(64) }, /checksum mismatch: expected sha256 0{64}, got [0-9a-f]{64}$/, null],
     ];
     for (const [env, reason, output] of cases) {
@@ -600,6 +610,8 @@ describe('install from release archives (amp, cursor) served on loopback', { ski
         assert.ok(Date.now() - t0 < 10000, 'fails fast');
         assert.deepEqual(apEntries(srv.home), [], 'nothing left behind');
         assert.ok(!fs.existsSync(path.join(work, 'escape.txt')), 'nothing written outside');
+        const pwned = execFileSync('find', [srv.home, os.tmpdir(), '-maxdepth', '6', '-name', 'pwned.txt', '-newer', path.join(work, 'chain.tar.gz')], { encoding: 'utf8' }).trim();
+        assert.equal(pwned, '', 'nothing written through a chain of links');
       });
     }
   });
