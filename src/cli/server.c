@@ -65,6 +65,8 @@ void cli_server_usage(void) {
         "[default: 4096]\n"
         "  SANDBOX_AGENT_REQUIRE_PREINSTALL         never install agents on first use\n"
         "  SANDBOX_AGENT_MAX_UPLOAD_BYTES           cap of PUT /v1/fs/file (413) [default: 8 GiB]\n"
+        "  SANDBOX_AGENT_MAX_PROCESS_LOG_BYTES      ceiling of process logs and run output "
+        "[default: 256 MiB]\n"
         "  SANDBOX_AGENT_MAX_EXTRACT_BYTES          tar upload bytes (413) [default: 8 GiB]\n"
         "  SANDBOX_AGENT_MAX_EXTRACT_ENTRIES        tar upload entries (413) [default: 100000]\n"
         "  SANDBOX_AGENT_INSTALL_TIMEOUT_MS         each install step [default: 600000]\n"

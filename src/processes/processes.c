@@ -342,6 +342,13 @@ static uint64_t processes_u64(json_t *body, const char *name) {
     return (uint64_t)json_integer_value(json_object_get(body, name));
 }
 
+/* SANDBOX_AGENT_MAX_PROCESS_LOG_BYTES: the most a process log or a run's captured output
+ * may hold, whatever the runtime config asks for. */
+static uint64_t processes_memory_ceiling(void) {
+    return (uint64_t)base_env_int("SANDBOX_AGENT_MAX_PROCESS_LOG_BYTES", (int64_t)256 << 20, 4096,
+                                  INT64_MAX);
+}
+
 static void processes_config_post(http_req *req, void *ud) {
     static const processes_field fields[] = {
         {"maxConcurrentProcesses", PROCESSES_F_UINT, true, false, "usize", 0},
@@ -377,6 +384,13 @@ static void processes_config_post(http_req *req, void *ud) {
     }
     if (c.default_run_timeout_ms > c.max_run_timeout_ms)
         c.default_run_timeout_ms = c.max_run_timeout_ms;
+    /* Logs and run output live in memory: a client may lower the server's ceiling, never
+     * raise it (the answer shows the effective values). */
+    uint64_t ceiling = processes_memory_ceiling();
+    if (c.max_log_bytes > ceiling)
+        c.max_log_bytes = ceiling;
+    if (c.max_output_bytes > ceiling)
+        c.max_output_bytes = ceiling;
     processes_g.cfg = c;
     http_reply_json(req, 200, processes_config_json());
 }

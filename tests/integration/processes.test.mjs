@@ -124,6 +124,27 @@ describe('runtime config (§9.1)', () => {
     }
   });
 
+  nodeTest.test('memory limits cannot be raised past SANDBOX_AGENT_MAX_PROCESS_LOG_BYTES; logs and run output obey it', { skip: OURS_ONLY }, () =>
+    withServer({ env: { SANDBOX_AGENT_MAX_PROCESS_LOG_BYTES: '65536' } }, async (srv) => {
+      const huge = 2 ** 52;
+      const set = await setConfig(srv, { maxLogBytesPerProcess: huge, maxOutputBytes: huge });
+      assert.equal(set.maxLogBytesPerProcess, 65536);
+      assert.equal(set.maxOutputBytes, 65536);
+      assert.equal((await setConfig(srv, { maxLogBytesPerProcess: 1000 })).maxLogBytesPerProcess, 1000, 'lowering stays possible');
+      await setConfig(srv, { maxLogBytesPerProcess: huge, maxOutputBytes: huge });
+      const run = await post(srv, '/v1/processes/run', { command: 'sh', args: ['-c', 'head -c 300000 /dev/zero | tr "\\0" x'] });
+      assert.equal(run.status, 200, run.text);
+      assert.ok(run.json().stdout.length <= 65536, `run output capped: ${run.json().stdout.length}`);
+      assert.equal(run.json().stdoutTruncated, true);
+      const created = await post(srv, '/v1/processes', { command: 'sh', args: ['-c', 'head -c 300000 /dev/zero | tr "\\0" y'] });
+      assert.equal(created.status, 200, created.text);
+      const id = created.json().id;
+      await waitExited(srv, id);
+      const held = decode((await logs(srv, id)).entries);
+      assert.ok(held.length > 0 && held.length <= 65536, `log ring capped: ${held.length}`);
+      await cleanup(srv, id);
+    }));
+
   S.test('validation: 400 in order, 422 for shape', async (srv) => {
     const cases = [
       [{ maxConcurrentProcesses: 0, defaultRunTimeoutMs: 0, maxOutputBytes: 0 }, 'maxConcurrentProcesses must be greater than 0'],
