@@ -31,6 +31,10 @@ export SANDBOX_AGENT_BIN
 
 passed=0
 failed=0
+# The servers' event-loop watchdog reports (SANDBOX_AGENT_LOOP_WATCHDOG_MS=20, set by
+# tests/integration/lib/server.mjs) are collected here and summarised at the end.
+export SANDBOX_AGENT_WATCHDOG_LOG=${SANDBOX_AGENT_WATCHDOG_LOG:-$PWD/build/loop-watchdog.log}
+rm -f "$SANDBOX_AGENT_WATCHDOG_LOG"
 
 # ---- C unit tests -----------------------------------------------------------------------
 shopt -s nullglob
@@ -97,5 +101,9 @@ elif [ -f tests/agents/e2e.test.mjs ]; then
     run_node "real-agent tests" 1500000 1800 tests/agents/e2e.test.mjs
 fi
 
+if [ -s "$SANDBOX_AGENT_WATCHDOG_LOG" ]; then
+    echo "loop watchdog: $(wc -l < "$SANDBOX_AGENT_WATCHDOG_LOG") loop iterations busy over 20 ms (a report, not a failure; longest first, all in $SANDBOX_AGENT_WATCHDOG_LOG):"
+    sed -E 's/.*busy_ms=([0-9.]+).*/\1 &/' "$SANDBOX_AGENT_WATCHDOG_LOG" | sort -rn | head -n 5 | cut -d' ' -f2- | cut -c1-200
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -127,4 +127,9 @@ static inline uv_buf_t base_uv_buf(const void *data, size_t len) {
     return b;
 }
 
+/* Log every event-loop iteration busy for longer than SANDBOX_AGENT_LOOP_WATCHDOG_MS
+ * (loopwatch.c). Off when the variable is unset or 0; returns whether it started. Call
+ * before uv_run. */
+bool base_loopwatch_start(uv_loop_t *loop);
+
 #endif

@@ -67,6 +67,8 @@ void cli_server_usage(void) {
         "  SANDBOX_AGENT_MAX_UPLOAD_BYTES           cap of PUT /v1/fs/file (413) [default: 8 GiB]\n"
         "  SANDBOX_AGENT_MAX_PROCESS_LOG_BYTES      ceiling of process logs and run output "
         "[default: 256 MiB]\n"
+        "  SANDBOX_AGENT_LOOP_WATCHDOG_MS           log event-loop iterations busy longer than "
+        "this [default: off]\n"
         "  SANDBOX_AGENT_MAX_EXTRACT_BYTES          tar upload bytes (413) [default: 8 GiB]\n"
         "  SANDBOX_AGENT_MAX_EXTRACT_ENTRIES        tar upload entries (413) [default: 100000]\n"
         "  SANDBOX_AGENT_INSTALL_TIMEOUT_MS         each install step [default: 600000]\n"
@@ -225,6 +227,7 @@ int cli_server_main(int argc, char **argv) {
 
     cli_server s = {0};
     s.loop = uv_default_loop();
+    base_loopwatch_start(s.loop);
     proc_init(s.loop);
     s.http = http_server_new(s.loop, &cfg);
     free(origins.v);

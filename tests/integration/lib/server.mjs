@@ -25,6 +25,8 @@ import { fileURLToPath } from 'node:url';
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const BIN = path.resolve(process.env.SANDBOX_AGENT_BIN || path.join(REPO, 'build/sandbox-agent'));
 export const IS_REFERENCE = process.env.SANDBOX_AGENT_IS_REFERENCE === '1';
+/** Where stop() appends the servers' "event loop blocked" reports (tests/run.sh summarises). */
+export const WATCHDOG_LOG = process.env.SANDBOX_AGENT_WATCHDOG_LOG || path.join(REPO, 'build/loop-watchdog.log');
 export const SANITIZED = process.env.SANDBOX_AGENT_SANITIZED === '1';
 /** Reason string for `test(..., { skip: OURS_ONLY })` on tests of our deliberate differences. */
 export const OURS_ONLY = IS_REFERENCE ? 'tests a deliberate difference from the reference' : false;
@@ -96,6 +98,9 @@ function baseEnv(home, extra) {
     env[k] = v;
   }
   env.HOME = home;
+  // Every server of the suite reports loop iterations busy for more than 20 ms (a blocking
+  // call on the event loop); stop() collects the reports into WATCHDOG_LOG for run.sh.
+  env.SANDBOX_AGENT_LOOP_WATCHDOG_MS = '20';
   for (const [k, v] of Object.entries(extra || {})) {
     if (v === undefined || v === null) delete env[k];
     else env[k] = String(v);
@@ -217,6 +222,14 @@ async function startOnPort(port, opts) {
       cleanupHome();
       if (!IS_REFERENCE && !(info.code === 0 && info.signal === null)) {
         problems.push(`server did not exit cleanly on SIGTERM (code ${info.code}, signal ${info.signal})`);
+      }
+      const blocked = stderr.split('\n').filter((l) => l.includes('msg="event loop blocked"'));
+      if (blocked.length) {
+        const from = path.basename(process.argv[1] || 'test');
+        try {
+          fs.mkdirSync(path.dirname(WATCHDOG_LOG), { recursive: true });
+          fs.appendFileSync(WATCHDOG_LOG, blocked.map((l) => `${from} ${l}\n`).join(''));
+        } catch { /* best effort: a report, not a check */ }
       }
       if (SANITIZED) {
         const bad = stderr.split('\n').filter((l) => /ERROR: AddressSanitizer|runtime error:|LeakSanitizer/.test(l));
