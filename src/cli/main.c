@@ -50,8 +50,6 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(cmd, "server"))
         return cli_server_main(argc - 1, argv + 1);
-    if (!strcmp(cmd, "exec-guard"))
-        return proc_exec_guard_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "mock-agent-process")) {
         for (int i = 2; i < argc; i++)
             if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
