@@ -11,6 +11,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +60,9 @@ static proc_child *proc_live;
 static uv_signal_t proc_sigchld;
 static bool proc_sigchld_on;
 static bool proc_shutdown_begun; /* proc_shutdown_all ran: spawns are refused */
+/* Children (pipe or PTY) not reaped yet. While there are any, the SIGCHLD watcher keeps the
+ * loop alive, as a uv_process_t did: their pipes may reach EOF before the exit is seen. */
+static size_t proc_unreaped;
 static size_t proc_nlive;
 static void (*proc_all_done)(void *);
 static void *proc_all_ud;
@@ -172,6 +176,16 @@ static void proc_timer_cb(uv_timer_t *t) {
     }
 }
 
+static void proc_unreaped_add(int delta) {
+    proc_unreaped = (size_t)((ptrdiff_t)proc_unreaped + delta);
+    if (!proc_sigchld_on)
+        return;
+    if (proc_unreaped)
+        uv_ref((uv_handle_t *)&proc_sigchld);
+    else
+        uv_unref((uv_handle_t *)&proc_sigchld);
+}
+
 /* The reaper took its status. */
 static void proc_child_reaped(proc_child *c, int status) {
     c->reaped = true;
@@ -274,6 +288,7 @@ proc_child *proc_spawn(uv_loop_t *loop, const proc_spawn_opts *o, const proc_cal
         proc_live->prev = c;
     proc_live = c;
     proc_nlive++;
+    proc_unreaped_add(1);
     return c;
 }
 
@@ -356,6 +371,7 @@ void proc_adopt_pid(pid_t pid) {
     }
     proc_adopted[proc_nadopted++] = pid;
     proc_nlive++;
+    proc_unreaped_add(1); /* until the reaper hands its status to pty.c */
 }
 
 void proc_forget_pid(pid_t pid) {
@@ -549,12 +565,15 @@ void proc_signal_session(pid_t sid, int sig) {
 static void proc_dispatch(pid_t pid, int status) {
     for (proc_child *c = proc_live; c; c = c->next) {
         if (c->pid == pid && !c->reaped) {
+            proc_unreaped_add(-1);
             proc_child_reaped(c, status);
             return;
         }
     }
-    if (proc_pty_reaped_pid(pid, status))
+    if (proc_pty_reaped_pid(pid, status)) {
+        proc_unreaped_add(-1);
         return;
+    }
     LOG_DEBUG("reaped orphaned descendant", "pid=%d", (int)pid);
 }
 
@@ -580,8 +599,8 @@ void proc_reaper_ensure(uv_loop_t *loop) {
         return;
     uv_signal_init(loop, &proc_sigchld);
     uv_signal_start(&proc_sigchld, proc_sigchld_cb, SIGCHLD);
-    uv_unref((uv_handle_t *)&proc_sigchld);
     proc_sigchld_on = true;
+    proc_unreaped_add(0); /* unref'd while no child waits to be reaped */
     /* A child that died before the watcher existed sent its SIGCHLD to nobody. */
     proc_reap_all();
 }
