@@ -161,6 +161,18 @@ static void test_exit_and_output(void) {
     run_sh("kill -9 $$", &r);
     CHECK(r.code == -1 && r.sig == SIGKILL);
     result_free(&r);
+
+    /* A child keeps the loop alive until it was reaped, even after its pipes closed: a
+     * plain uv_run returns only after on_exit. */
+    result_init(&r);
+    char *t[] = {"true", NULL};
+    c = spawn(t, NULL, NULL, &r, &err);
+    CHECK(c != NULL);
+    proc_close_stdin(c);
+    uv_run(uv_default_loop(), UV_RUN_DEFAULT);
+    CHECK(r.exited && r.code == 0);
+    proc_release(c);
+    result_free(&r);
 }
 
 static void check_spawn_error(char **argv, char **env, const char *cwd, int want) {
