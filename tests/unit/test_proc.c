@@ -225,7 +225,10 @@ static void test_child_state(void) {
     run_result r;
     run_sh("exec grep -E '^Sig(Blk|Ign)' /proc/self/status", &r);
     CHECK(r.code == 0);
-    CHECK_STR(r.out.data, "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n");
+    const char *clean = "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n";
+    if (strcmp(r.out.data, clean) != 0)
+        fprintf(stderr, "%s: child signal state:\n%s", __FILE__, r.out.data);
+    CHECK_STR(r.out.data, clean);
     result_free(&r);
     run_sh("read pid comm state ppid pgrp sid rest < /proc/self/stat; "
            "[ \"$pid\" = \"$pgrp\" ] && [ \"$pid\" = \"$sid\" ] && echo leader",
