@@ -80,7 +80,7 @@ static char **proc_exec_candidates(const char *file, const char *path) {
         return v;
     }
     size_t k = 0;
-    for (const char *s = path;; ) {
+    for (const char *s = path;;) {
         const char *colon = strchr(s, ':');
         size_t dlen = colon ? (size_t)(colon - s) : strlen(s);
         v[k++] = out;
@@ -158,14 +158,24 @@ PROC_CHILD_CODE static void proc_exec_sigmask(const sigset_t *set, sigset_t *old
     syscall(SYS_rt_sigprocmask, SIG_SETMASK, set, old, _NSIG / 8);
 }
 
+/* The kernel's struct sigaction (the generic layout: x86-64, arm64, riscv). The raw call is
+ * used because glibc's sigaction refuses its two internal signals (32, 33), which may
+ * arrive ignored from whoever started the server and would stay ignored across exec. */
+typedef struct proc_kernel_sigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)(void);
+    unsigned long mask;
+} proc_kernel_sigaction;
+
 /* Prepared in static memory: the child builds nothing. */
-static const struct sigaction proc_exec_dfl = {.sa_handler = SIG_DFL};
+static const proc_kernel_sigaction proc_exec_dfl = {.handler = SIG_DFL};
 static const sigset_t proc_exec_none;
 
 PROC_CHILD_CODE static int proc_exec_prepare(const proc_exec_plan *p) {
-    for (int s = 1; s < NSIG; s++)
+    for (int s = 1; s < _NSIG; s++)
         if (s != SIGKILL && s != SIGSTOP)
-            sigaction(s, &proc_exec_dfl, NULL); /* glibc's internal signals: EINVAL, fine */
+            syscall(SYS_rt_sigaction, s, &proc_exec_dfl, NULL, sizeof proc_exec_dfl.mask);
     if (p->new_session && setsid() < 0)
         return errno;
     if (p->die_with_server) {
@@ -223,8 +233,8 @@ pid_t proc_exec_spawn(proc_exec_plan *p) {
     sigset_t all, old;
     memset(&all, 0xff, sizeof all);
     proc_exec_sigmask(&all, &old);
-    pid_t pid = clone(proc_exec_clone_main, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD,
-                      p);
+    pid_t pid =
+        clone(proc_exec_clone_main, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, p);
     int clone_errno = errno;
     proc_exec_sigmask(&old, NULL);
     close(errpipe[1]);

@@ -143,7 +143,7 @@ static void processes_proc_free(processes_proc *p) {
     free(p);
 }
 
-/* ---- environment ---------------------------------------------------------- */
+/* ---- environment ---------------------------------------------------------------------------- */
 
 void processes_strv_free(char **v) {
     if (!v)
