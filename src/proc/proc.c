@@ -63,6 +63,7 @@ static bool proc_shutdown_begun; /* proc_shutdown_all ran: spawns are refused */
 /* Children (pipe or PTY) not reaped yet. While there are any, the SIGCHLD watcher keeps the
  * loop alive, as a uv_process_t did: their pipes may reach EOF before the exit is seen. */
 static size_t proc_unreaped;
+static pid_t proc_loop_tid; /* the thread that runs the reaper and forks the children */
 static size_t proc_nlive;
 static void (*proc_all_done)(void *);
 static void *proc_all_ud;
@@ -481,6 +482,28 @@ static void proc_each_child_of(pid_t pid, void (*fn)(pid_t pid, void *ud), void 
     closedir(d);
 }
 
+/* Our own children, without listing /proc/self/task: children belong to the thread that
+ * forked them, the loop thread (proc_spawn and proc_pty_spawn run there and nothing else
+ * forks), and orphans re-parent to the first live thread of their reaper, our main thread.
+ * Two small reads instead of one per thread of the libuv thread pool. */
+static void proc_each_own_child(void (*fn)(pid_t pid, void *ud), void *ud) {
+    pid_t self = getpid();
+    pid_t tids[2] = {self, proc_loop_tid};
+    for (int i = 0; i < 2; i++) {
+        if (i == 1 && (tids[1] <= 0 || tids[1] == self))
+            break;
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)self, (int)tids[i]);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        long child;
+        while (fscanf(f, "%ld", &child) == 1)
+            fn((pid_t)child, ud);
+        fclose(f);
+    }
+}
+
 typedef struct proc_orphan_walk {
     void (*fn)(pid_t pid, void *ud);
     void *ud;
@@ -496,7 +519,7 @@ static void proc_orphan_visit(pid_t pid, void *ud) {
  * children that outlived their parent and re-parented to us. */
 static void proc_each_orphan(void (*fn)(pid_t pid, void *ud), void *ud) {
     proc_orphan_walk w = {fn, ud};
-    proc_each_child_of(getpid(), proc_orphan_visit, &w);
+    proc_each_own_child(proc_orphan_visit, &w);
 }
 
 static void proc_signal_one(pid_t pid, void *ud) {
@@ -557,7 +580,7 @@ void proc_signal_session(pid_t sid, int sig) {
         return;
     kill(-sid, sig);
     proc_session_walk w = {sid, sig, 0};
-    proc_each_child_of(getpid(), proc_session_root, &w);
+    proc_each_own_child(proc_session_root, &w);
 }
 
 /* ---- the reaper ------------------------------------------------------------------------------ */
@@ -600,6 +623,7 @@ void proc_reaper_ensure(uv_loop_t *loop) {
     uv_signal_init(loop, &proc_sigchld);
     uv_signal_start(&proc_sigchld, proc_sigchld_cb, SIGCHLD);
     proc_sigchld_on = true;
+    proc_loop_tid = gettid();
     proc_unreaped_add(0); /* unref'd while no child waits to be reaped */
     /* A child that died before the watcher existed sent its SIGCHLD to nobody. */
     proc_reap_all();
