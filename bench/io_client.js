@@ -3,8 +3,8 @@
 // Loopback only (127.0.0.1).  Prints "key value" lines on stdout; diagnostics
 // on stderr; exit status 1 on any failed assertion.
 //
-//   run   PORT N WARMUP            POST /v1/processes/run {"command":"true"}, sequential,
-//                                  one keep-alive connection; median/p99 us
+//   run   PORT N WARMUP [CONC]     POST /v1/processes/run {"command":"true"}, CONC (default 1)
+//                                  concurrent keep-alive connections; median/p99 us
 //   files PORT DIR N SIZE WARMUP   N x (PUT /v1/fs/file?path=DIR/f<i>) then N x GET;
 //                                  wall time of each phase and per-op median
 //   big   PORT PATH BYTES [nohash] one streamed PUT of BYTES then a timed GET (bytes
@@ -60,31 +60,39 @@ function socketCounter(agent) {
   return () => seen.size;
 }
 
-async function cmdRun(port, n, warmup) {
-  const agent = keepAlive();
+async function cmdRun(port, n, warmup, conc) {
+  // conc workers, each on its own keep-alive connection, share the n + warmup requests;
+  // the first warmup answers (in completion order) are not timed.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: conc });
   const sockets = socketCounter(agent);
   const body = Buffer.from('{"command":"true"}');
   const headers = { 'content-type': 'application/json', 'content-length': body.length };
   const lat = [];
-  for (let i = 0; i < warmup + n; i++) {
-    const t0 = now();
-    const r = await request(agent, port, 'POST', '/v1/processes/run', headers, body);
-    const t1 = now();
-    if (r.status !== 200) die(`POST /v1/processes/run -> HTTP ${r.status}: ${r.body.toString().slice(0, 300)}`);
-    let j;
-    try {
-      j = JSON.parse(r.body.toString());
-    } catch (e) {
-      die(`POST /v1/processes/run: reply is not JSON: ${r.body.toString().slice(0, 300)}`);
+  let started = 0;
+  let done = 0;
+  const worker = async () => {
+    while (started < warmup + n) {
+      started++;
+      const t0 = now();
+      const r = await request(agent, port, 'POST', '/v1/processes/run', headers, body);
+      const t1 = now();
+      if (r.status !== 200) die(`POST /v1/processes/run -> HTTP ${r.status}: ${r.body.toString().slice(0, 300)}`);
+      let j;
+      try {
+        j = JSON.parse(r.body.toString());
+      } catch (e) {
+        die(`POST /v1/processes/run: reply is not JSON: ${r.body.toString().slice(0, 300)}`);
+      }
+      if (j.exitCode !== 0 || j.timedOut !== false) die(`POST /v1/processes/run: expected exitCode 0, got ${r.body.toString().slice(0, 300)}`);
+      if (done++ >= warmup) lat.push(us(t0, t1));
     }
-    if (j.exitCode !== 0 || j.timedOut !== false) die(`POST /v1/processes/run: expected exitCode 0, got ${r.body.toString().slice(0, 300)}`);
-    if (i >= warmup) lat.push(us(t0, t1));
-  }
+  };
+  await Promise.all(Array.from({ length: conc }, worker));
   agent.destroy();
   out('run_median_us', median(lat).toFixed(1));
   out('run_p99_us', p99(lat).toFixed(1));
   out('run_n', lat.length);
-  out('run_reconnects', Math.max(0, sockets() - 1));
+  out('run_reconnects', Math.max(0, sockets() - conc));
 }
 
 // Deterministic per-file content: SIZE bytes derived from the index.
@@ -304,7 +312,7 @@ async function main() {
   const port = Number(a[0]);
   if (!(port > 0)) die('usage: io_client.js run|files|big|small PORT ...');
   switch (cmd) {
-    case 'run': return cmdRun(port, Number(a[1] || 200), Number(a[2] || 20));
+    case 'run': return cmdRun(port, Number(a[1] || 200), Number(a[2] || 20), Math.max(1, Number(a[3] || 1)));
     case 'files': return cmdFiles(port, a[1], Number(a[2] || 1000), Number(a[3] || 1024), Number(a[4] || 20));
     case 'big': return cmdBig(port, a[1], Number(a[2]));
     case 'small': return cmdSmall(port, a[1], Number(a[2]), Number(a[3] || 20));

@@ -27,6 +27,8 @@
 #   BENCH_IO_ROUNDS [3]      rounds of the runProcess / small-file / 2 MiB tests (0 = none)
 #   BENCH_RUN_N [200]        timed POST /v1/processes/run {"command":"true"} per round
 #   BENCH_RUN_WARMUP [20]    untimed ones before those, per round
+#   BENCH_RUN_CONC [8]       concurrent connections of the loaded processes/run test
+#                            (same N and warm-up; 0 = skip it)
 #   BENCH_FS_N [1000]        files written then read per round
 #   BENCH_FS_SIZE [1024]     bytes per small file
 #   BENCH_SMALL_REPS [20]    timed 2 MiB PUT+GET per round
@@ -58,6 +60,7 @@ CEILING=${BENCH_CEILING:-1}
 IO_ROUNDS=${BENCH_IO_ROUNDS:-3}
 RUN_N=${BENCH_RUN_N:-200}
 RUN_WARMUP=${BENCH_RUN_WARMUP:-20}
+RUN_CONC=${BENCH_RUN_CONC:-8}
 FS_N=${BENCH_FS_N:-1000}
 FS_SIZE=${BENCH_FS_SIZE:-1024}
 SMALL_BYTES=2097152
@@ -456,14 +459,20 @@ declare -A IOV=() # key.name -> space-separated values, one per round
 io_step() { # test name args... -> 0 ok; records every "key value" line of the client
   local test=$1 name=$2 out=$TMPROOT/io-$1-$2.txt rc=0 k v
   shift 2
-  bgrun node "$BENCH/io_client.js" "$test" "${PORT[$name]}" "$@" >"$out" 2>"$out.err" || rc=$?
+  local cmd=$test
+  [[ $test == runc ]] && cmd=run # the loaded variant: same client command, CONC argument
+  bgrun node "$BENCH/io_client.js" "$cmd" "${PORT[$name]}" "$@" >"$out" 2>"$out.err" || rc=$?
   sed 's/^/[bench]   /' "$out.err" >&2
   ((rc == 0)) || return 1
-  while read -r k v; do IOV[$k.$name]+="$v "; done <"$out"
+  # The loaded run test reports the same keys as the sequential one: prefix them.
+  local pfx=
+  [[ $test == runc ]] && pfx=c
+  while read -r k v; do IOV[$pfx$k.$name]+="$v "; done <"$out"
 }
 io_args() { # test name round -> the client arguments for that test
   case $1 in
     run) echo "$RUN_N $RUN_WARMUP" ;;
+    runc) echo "$RUN_N $RUN_WARMUP $RUN_CONC" ;;
     files) echo "$TMPROOT/fs-$2/r$3 $FS_N $FS_SIZE 20" ;;
     small) echo "$TMPROOT/small-$2.bin $SMALL_BYTES $SMALL_REPS" ;;
   esac
@@ -472,6 +481,7 @@ io_summary() { # test name -> one log line from the last round
   local f=$TMPROOT/io-$1-$2.txt
   case $1 in
     run) log "  $2 runProcess: median $(kv "$f" run_median_us) us, p99 $(kv "$f" run_p99_us) us" ;;
+    runc) log "  $2 runProcess x$RUN_CONC concurrent: median $(kv "$f" run_median_us) us, p99 $(kv "$f" run_p99_us) us" ;;
     files) log "  $2 ${FS_N} files: writes $(kv "$f" fs_write_total_ms) ms (median $(kv "$f" fs_write_median_us) us), reads $(kv "$f" fs_read_total_ms) ms (median $(kv "$f" fs_read_median_us) us), $(kv "$f" fs_verified) verified" ;;
     small) log "  $2 $SMALL_BYTES-byte file: PUT $(kv "$f" small_put_mbps) MB/s, GET $(kv "$f" small_get_mbps) MB/s" ;;
   esac
@@ -489,14 +499,17 @@ if ! command -v node >/dev/null; then
   warn "node is not installed: skipping the process and file-system benchmarks"
   IO=0
 fi
-declare -A IO_OURS=([run]=1 [files]=1 [small]=1 [big]=1)
-((OURS_OK)) || IO_OURS=([run]=0 [files]=0 [small]=0 [big]=0)
+declare -A IO_OURS=([run]=1 [runc]=1 [files]=1 [small]=1 [big]=1)
+((OURS_OK)) || IO_OURS=([run]=0 [runc]=0 [files]=0 [small]=0 [big]=0)
+IO_TESTS=(run)
+((RUN_CONC > 0)) && IO_TESTS+=(runc)
+IO_TESTS+=(files small)
 if ((IO && IO_ROUNDS > 0)); then
   log "processes + fs: $IO_ROUNDS rounds alternating; runProcess $RUN_N (+$RUN_WARMUP warm-up); $FS_N x ${FS_SIZE}-byte PUT then GET; $SMALL_BYTES-byte PUT+GET x $SMALL_REPS"
   for ((r = 1; r <= IO_ROUNDS; r++)); do
     if ((r % 2)); then order=(ref ours); else order=(ours ref); fi
     log "round $r/$IO_ROUNDS: ${order[*]}"
-    for t in run files small; do
+    for t in "${IO_TESTS[@]}"; do
       for s in "${order[@]}"; do
         # shellcheck disable=SC2046
         if [[ $s == ref ]]; then
@@ -516,7 +529,7 @@ if ((IO && IO_ROUNDS > 0)); then
   done
   rm -f "$TMPROOT/small-ref.bin" "$TMPROOT/small-ours.bin"
   for s in ref ours; do
-    for k in run_median_us run_p99_us fs_write_total_ms fs_read_total_ms fs_write_median_us fs_read_median_us \
+    for k in run_median_us run_p99_us crun_median_us crun_p99_us fs_write_total_ms fs_read_total_ms fs_write_median_us fs_read_median_us \
       small_put_mbps small_get_mbps; do
       R[$k.$s]=$(io_median "$k" "$s")
     done
@@ -671,6 +684,10 @@ row "ACP round trip median, us (median of $ACP_ROUNDS x $ACP_N)" "$(n "${R[acp_m
 row "ACP round trip p99, us (median of $ACP_ROUNDS)" "$(n "${R[acp_p99.ref]:-}" %.0f)" "$(n "${R[acp_p99.ours]:-}" %.0f)" "$(ratio lower "${R[acp_p99.ref]:-}" "${R[acp_p99.ours]:-}")"
 row "POST /v1/processes/run \`true\` median, us (median of $IO_ROUNDS x $RUN_N)" "$(n "${R[run_median_us.ref]:-}" %.0f)" "$(n "${R[run_median_us.ours]:-}" %.0f)" "$(ratio lower "${R[run_median_us.ref]:-}" "${R[run_median_us.ours]:-}")"
 row "POST /v1/processes/run \`true\` p99, us (median of $IO_ROUNDS)" "$(n "${R[run_p99_us.ref]:-}" %.0f)" "$(n "${R[run_p99_us.ours]:-}" %.0f)" "$(ratio lower "${R[run_p99_us.ref]:-}" "${R[run_p99_us.ours]:-}")"
+if ((RUN_CONC > 0)); then
+  row "POST /v1/processes/run \`true\` x$RUN_CONC concurrent, median us (median of $IO_ROUNDS x $RUN_N)" "$(n "${R[crun_median_us.ref]:-}" %.0f)" "$(n "${R[crun_median_us.ours]:-}" %.0f)" "$(ratio lower "${R[crun_median_us.ref]:-}" "${R[crun_median_us.ours]:-}")"
+  row "POST /v1/processes/run \`true\` x$RUN_CONC concurrent, p99 us (median of $IO_ROUNDS)" "$(n "${R[crun_p99_us.ref]:-}" %.0f)" "$(n "${R[crun_p99_us.ours]:-}" %.0f)" "$(ratio lower "${R[crun_p99_us.ref]:-}" "${R[crun_p99_us.ours]:-}")"
+fi
 row "$FS_N x PUT ${FS_SIZE} B file, total ms (median of $IO_ROUNDS)" "$(n "${R[fs_write_total_ms.ref]:-}" %.0f)" "$(n "${R[fs_write_total_ms.ours]:-}" %.0f)" "$(ratio lower "${R[fs_write_total_ms.ref]:-}" "${R[fs_write_total_ms.ours]:-}")"
 row "$FS_N x GET ${FS_SIZE} B file, total ms (median of $IO_ROUNDS)" "$(n "${R[fs_read_total_ms.ref]:-}" %.0f)" "$(n "${R[fs_read_total_ms.ours]:-}" %.0f)" "$(ratio lower "${R[fs_read_total_ms.ref]:-}" "${R[fs_read_total_ms.ours]:-}")"
 row "PUT ${FS_SIZE} B file, per-op median us" "$(n "${R[fs_write_median_us.ref]:-}" %.0f)" "$(n "${R[fs_write_median_us.ours]:-}" %.0f)" "$(ratio lower "${R[fs_write_median_us.ref]:-}" "${R[fs_write_median_us.ours]:-}")"
@@ -736,6 +753,12 @@ target "Our startup < 10 ms (median exec -> healthy)" "o < 10" \
   'sprintf("ours %.2f ms (ref %.2f ms)", o, r)' "${R[st_med.ref]:-}" "${R[st_med.ours]:-}"
 target "ACP round trip no slower than reference (median)" "o <= r" \
   'sprintf("ours %.0f us vs ref %.0f us", o, r)' "${R[acp_med.ref]:-}" "${R[acp_med.ours]:-}"
+target "processes/run \`true\` median >= 1.5x faster than reference (sequential)" "1.5 * o <= r" \
+  'sprintf("ref/ours = %.2fx (ours %.0f us, ref %.0f us)", r / o, o, r)' "${R[run_median_us.ref]:-}" "${R[run_median_us.ours]:-}"
+if ((RUN_CONC > 0)); then
+  target "processes/run \`true\` median >= 1.5x faster than reference (x$RUN_CONC concurrent)" "1.5 * o <= r" \
+    'sprintf("ref/ours = %.2fx (ours %.0f us, ref %.0f us)", r / o, o, r)' "${R[crun_median_us.ref]:-}" "${R[crun_median_us.ours]:-}"
+fi
 
 CPU=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo 2>/dev/null || true)
 REPORT=$(
@@ -746,7 +769,7 @@ REPORT=$(
   echo "- Reference: sandbox-agent $REF_VERSION ($REF_PKG)"
   if [[ -x $OURS ]]; then echo "- Ours: \`${OURS#"$ROOT"/}\`"; else echo "- Ours: \`${OURS#"$ROOT"/}\` (missing)"; fi
   echo "- Settings: wrk -t$THREADS -c$CONNS -d${DURATION}s x $ROUNDS rounds (alternating, ${WARMUP_S}s warm-up); ACP $ACP_ROUNDS rounds x ($ACP_N timed + $ACP_WARMUP warm-up) sequential requests on one keep-alive connection; startup $STARTUP_RUNS runs"
-  if ((IO)); then echo "- Processes + fs: $IO_ROUNDS rounds (alternating) of $RUN_N (+$RUN_WARMUP warm-up) sequential POST /v1/processes/run {\"command\":\"true\"}, $FS_N x ${FS_SIZE}-byte PUT then GET /v1/fs/file, $SMALL_REPS x 2 MiB PUT+GET, on one keep-alive connection (bench/io_client.js, Node $(node --version)); one ${BIG_MB} MiB streamed PUT + GET (MB = 10^6 bytes)"; fi
+  if ((IO)); then echo "- Processes + fs: $IO_ROUNDS rounds (alternating) of $RUN_N (+$RUN_WARMUP warm-up) POST /v1/processes/run {\"command\":\"true\"} sequential on one connection, then the same with $RUN_CONC concurrent keep-alive connections, $FS_N x ${FS_SIZE}-byte PUT then GET /v1/fs/file, $SMALL_REPS x 2 MiB PUT+GET, on one keep-alive connection (bench/io_client.js, Node $(node --version)); one ${BIG_MB} MiB streamed PUT + GET (MB = 10^6 bytes)"; fi
   echo "- Ratio column: how many times better ours is (>1 = ours better): ours/ref for throughput, ref/ours for latency, RSS, startup and size; the ${BIG_MB} MiB rows compare ours with a local cp of the same file (ours/local cp)."
   echo
   table

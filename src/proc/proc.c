@@ -1,9 +1,17 @@
-/* proc.c - spawning children in their own process group, draining their output, ordered
- * exit notification, group kill, and the registry used at shutdown. */
+/* proc.c - children on three pipes in their own session and process group: draining their
+ * output, ordered exit notification, group kill; the central SIGCHLD reaper; the registry
+ * used at shutdown; walks of our process subtree (orphans, session members).
+ *
+ * Reaping: every child of the server comes from proc_spawn (exec.c) or proc_pty_spawn
+ * (forkpty), none from uv_spawn, so one SIGCHLD watcher may reap with waitpid(-1): each
+ * status goes to the proc_child or PTY child with that pid, and an unknown pid is an orphan
+ * that re-parented to us (we are a child subreaper) and is simply reaped. Nothing else in
+ * the server may fork and wait for its own child: its status would be taken here. */
 #include "proc/proc.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,16 +21,16 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "proc/internal.h"
 
 /* After the child is reaped we give its pipes this long to reach EOF; past it, something
  * else (a grandchild) holds them, and the group is killed. */
 #define PROC_DRAIN_GRACE_MS 1000
 
 /* One child. Owner: the caller until proc_release, then itself; freed when every handle
- * (process, three pipes, timer) has closed and the owner released it. */
+ * (three pipes, timer) has closed and the owner released it. */
 struct proc_child {
     uv_loop_t *loop;
-    uv_process_t proc;
     uv_pipe_t in, out, err;
     uv_timer_t timer;
     int open_handles;
@@ -51,6 +59,11 @@ typedef struct proc_write_req {
 static proc_child *proc_live;
 static uv_signal_t proc_sigchld;
 static bool proc_sigchld_on;
+static bool proc_shutdown_begun; /* proc_shutdown_all ran: spawns are refused */
+/* Children (pipe or PTY) not reaped yet. While there are any, the SIGCHLD watcher keeps the
+ * loop alive, as a uv_process_t did: their pipes may reach EOF before the exit is seen. */
+static size_t proc_unreaped;
+static pid_t proc_loop_tid; /* the thread that runs the reaper and forks the children */
 static size_t proc_nlive;
 static void (*proc_all_done)(void *);
 static void *proc_all_ud;
@@ -105,7 +118,6 @@ static void proc_maybe_finish(proc_child *c) {
     proc_close_handle(c, (uv_handle_t *)&c->out);
     proc_close_handle(c, (uv_handle_t *)&c->err);
     proc_close_handle(c, (uv_handle_t *)&c->timer);
-    proc_close_handle(c, (uv_handle_t *)&c->proc);
     if (!c->released && c->cb.on_exit)
         c->cb.on_exit(c, c->exit_code, c->term_signal, c->ud);
     proc_registry_remove(c);
@@ -165,87 +177,119 @@ static void proc_timer_cb(uv_timer_t *t) {
     }
 }
 
-static void proc_exit_cb(uv_process_t *p, int64_t status, int sig) {
-    proc_child *c = p->data;
+static void proc_unreaped_add(int delta) {
+    proc_unreaped = (size_t)((ptrdiff_t)proc_unreaped + delta);
+    if (!proc_sigchld_on)
+        return;
+    if (proc_unreaped)
+        uv_ref((uv_handle_t *)&proc_sigchld);
+    else
+        uv_unref((uv_handle_t *)&proc_sigchld);
+}
+
+/* The reaper took its status. */
+static void proc_child_reaped(proc_child *c, int status) {
     c->reaped = true;
-    c->exit_code = sig ? -1 : (int)status;
-    c->term_signal = sig;
+    if (WIFSIGNALED(status)) {
+        c->exit_code = -1;
+        c->term_signal = WTERMSIG(status);
+    } else {
+        c->exit_code = WEXITSTATUS(status);
+        c->term_signal = 0;
+    }
     uv_timer_stop(&c->timer);
     if (!(c->out_eof && c->err_eof))
         uv_timer_start(&c->timer, proc_timer_cb, PROC_DRAIN_GRACE_MS, 0);
     proc_maybe_finish(c);
 }
 
+/* Three pipes: stdin (the child reads fds[0][0]), stdout and stderr (it writes
+ * fds[1][1], fds[2][1]). All CLOEXEC; the child's ends are dup2'ed to 0, 1, 2. */
+static int proc_pipes(int fds[3][2]) {
+    for (int i = 0; i < 3; i++) {
+        int r = proc_exec_pipe(fds[i]);
+        if (r < 0) {
+            while (i-- > 0) {
+                close(fds[i][0]);
+                close(fds[i][1]);
+            }
+            return r;
+        }
+    }
+    return 0;
+}
+
+/* Fork and exec; returns the pid or a negative errno. The parent's pipe ends are left in
+ * fds (stdin write end, stdout and stderr read ends) on success and closed on failure. */
+static pid_t proc_start(const proc_spawn_opts *o, int fds[3][2]) {
+    int r = proc_pipes(fds);
+    if (r < 0)
+        return r;
+    proc_exec_plan plan;
+    proc_exec_plan_init(&plan, o->file, o->args, o->env, o->cwd);
+    plan.stdio[0] = fds[0][0];
+    plan.stdio[1] = fds[1][1];
+    plan.stdio[2] = fds[2][1];
+    plan.die_with_server = o->die_with_server;
+    pid_t pid = proc_exec_spawn(&plan);
+    proc_exec_plan_free(&plan);
+    close(fds[0][0]);
+    close(fds[1][1]);
+    close(fds[2][1]);
+    if (pid < 0) {
+        close(fds[0][1]);
+        close(fds[1][0]);
+        close(fds[2][0]);
+    }
+    return pid;
+}
+
+/* Returns false when the fd cannot be watched (closed then; not expected for a pipe). */
+static bool proc_pipe_wrap(proc_child *c, uv_pipe_t *p, int fd) {
+    uv_pipe_init(c->loop, p, 0);
+    p->data = c;
+    int r = uv_pipe_open(p, fd);
+    if (r == 0)
+        return true;
+    LOG_WARN("cannot watch child pipe", "pid=%d error=%s", (int)c->pid, uv_err_name(r));
+    close(fd);
+    return false;
+}
+
 proc_child *proc_spawn(uv_loop_t *loop, const proc_spawn_opts *o, const proc_callbacks *cb,
                        void *ud, int *err) {
+    /* Shutdown signals the children it knows once; a later one would never be asked. */
+    if (proc_shutdown_begun) {
+        *err = UV_ECANCELED;
+        return NULL;
+    }
+    proc_reaper_ensure(loop);
+    int fds[3][2];
+    pid_t pid = proc_start(o, fds);
+    if (pid < 0) {
+        *err = pid;
+        return NULL;
+    }
     proc_child *c = base_xcalloc(1, sizeof *c);
     c->loop = loop;
     c->cb = *cb;
     c->ud = ud;
-    uv_pipe_init(loop, &c->in, 0);
-    uv_pipe_init(loop, &c->out, 0);
-    uv_pipe_init(loop, &c->err, 0);
+    c->pid = pid;
+    c->in_closed = !proc_pipe_wrap(c, &c->in, fds[0][1]);
+    /* An output that cannot be read counts as drained; the child still gets reaped. */
+    c->out_eof = !proc_pipe_wrap(c, &c->out, fds[1][0]) ||
+                 uv_read_start((uv_stream_t *)&c->out, proc_alloc, proc_out_cb) != 0;
+    c->err_eof = !proc_pipe_wrap(c, &c->err, fds[2][0]) ||
+                 uv_read_start((uv_stream_t *)&c->err, proc_alloc, proc_err_cb) != 0;
     uv_timer_init(loop, &c->timer);
-    c->in.data = c->out.data = c->err.data = c->timer.data = c->proc.data = c;
+    c->timer.data = c;
     c->open_handles = 4;
-    uv_stdio_container_t stdio[3] = {
-        {.flags = UV_CREATE_PIPE | UV_READABLE_PIPE, .data.stream = (uv_stream_t *)&c->in},
-        {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&c->out},
-        {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&c->err},
-    };
-    /* Prepend the guard: <self> exec-guard <file> <args...>. */
-    char **args = o->args;
-    const char *file = o->file;
-    char **guarded = NULL;
-    if (o->die_with_server) {
-        size_t n = 0;
-        while (o->args[n])
-            n++;
-        guarded = base_xcalloc(n + 4, sizeof(char *));
-        guarded[0] = (char *)base_self_exe();
-        guarded[1] = "exec-guard";
-        guarded[2] = (char *)o->file;
-        for (size_t i = 1; i <= n; i++)
-            guarded[2 + i] = o->args[i];
-        args = guarded;
-        /* The forked child's /proc/self/exe is the running binary's inode, even if the file
-         * on disk was replaced (rebuilt, upgraded) since the server started. */
-        file = "/proc/self/exe";
-    }
-    uv_process_options_t po = {
-        .exit_cb = proc_exit_cb,
-        .file = file,
-        .args = args,
-        .env = o->env,
-        .cwd = o->cwd,
-        /* DETACHED = setsid(): a new session and process group led by the child. */
-        .flags = UV_PROCESS_DETACHED,
-        .stdio_count = 3,
-        .stdio = stdio,
-    };
-    int r = uv_spawn(loop, &c->proc, &po);
-    free(guarded);
-    if (r != 0) {
-        *err = r;
-        c->released = true;
-        c->open_handles++;
-        /* uv_spawn leaves the process handle initialised on failure: close it as well. */
-        proc_close_handle(c, (uv_handle_t *)&c->proc);
-        proc_close_handle(c, (uv_handle_t *)&c->in);
-        proc_close_handle(c, (uv_handle_t *)&c->out);
-        proc_close_handle(c, (uv_handle_t *)&c->err);
-        proc_close_handle(c, (uv_handle_t *)&c->timer);
-        return NULL;
-    }
-    c->open_handles++;
-    c->pid = c->proc.pid;
-    uv_read_start((uv_stream_t *)&c->out, proc_alloc, proc_out_cb);
-    uv_read_start((uv_stream_t *)&c->err, proc_alloc, proc_err_cb);
     c->next = proc_live;
     if (proc_live)
         proc_live->prev = c;
     proc_live = c;
     proc_nlive++;
+    proc_unreaped_add(1);
     return c;
 }
 
@@ -273,7 +317,7 @@ int proc_write(proc_child *c, const char *data, size_t len, void (*done)(int, vo
     memcpy(r->data, data, len);
     r->done = done;
     r->ud = ud;
-    uv_buf_t b = uv_buf_init(r->data, (unsigned)len);
+    uv_buf_t b = base_uv_buf(r->data, len);
     int rc = uv_write(&r->w, (uv_stream_t *)&c->in, &b, 1, proc_write_cb);
     if (rc != 0) {
         free(r);
@@ -328,6 +372,7 @@ void proc_adopt_pid(pid_t pid) {
     }
     proc_adopted[proc_nadopted++] = pid;
     proc_nlive++;
+    proc_unreaped_add(1); /* until the reaper hands its status to pty.c */
 }
 
 void proc_forget_pid(pid_t pid) {
@@ -363,6 +408,7 @@ static void proc_free_handle_cb(uv_handle_t *h) {
 }
 
 void proc_shutdown_all(uv_loop_t *loop, uint64_t grace_ms, void (*done)(void *), void *ud) {
+    proc_shutdown_begun = true;
     int sig = grace_ms ? SIGTERM : SIGKILL;
     proc_each_orphan(proc_signal_one, &sig);
     if (proc_nlive == 0) {
@@ -391,11 +437,15 @@ void proc_shutdown_all(uv_loop_t *loop, uint64_t grace_ms, void (*done)(void *),
     proc_adopted_shutdown(loop, grace_ms);
 }
 
+bool proc_stopping(void) {
+    return proc_shutdown_begun;
+}
+
 size_t proc_live_count(void) {
     return proc_nlive;
 }
 
-/* ---- orphans ------------------------------------------------------------------------------ */
+/* ---- our process subtree ------------------------------------------------------------------ */
 
 static bool proc_is_ours(pid_t pid) {
     for (proc_child *c = proc_live; c; c = c->next)
@@ -407,49 +457,182 @@ static bool proc_is_ours(pid_t pid) {
     return false;
 }
 
-/* Calls fn for every direct child that libuv does not manage (re-parented orphans). */
-static void proc_each_orphan(void (*fn)(pid_t pid, void *ud), void *ud) {
-    DIR *d = opendir("/proc/self/task");
+/* Calls fn for every child of pid (of each of its threads: a child belongs to the thread
+ * that forked it, and orphans re-parent to some thread of their reaper). */
+static void proc_each_child_of(pid_t pid, void (*fn)(pid_t pid, void *ud), void *ud) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
     if (!d)
         return;
     struct dirent *e;
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.')
             continue;
-        char path[300];
-        snprintf(path, sizeof path, "/proc/self/task/%s/children", e->d_name);
-        FILE *f = fopen(path, "r");
+        char cpath[300];
+        snprintf(cpath, sizeof cpath, "/proc/%d/task/%s/children", (int)pid, e->d_name);
+        FILE *f = fopen(cpath, "r");
         if (!f)
             continue;
-        long pid;
-        while (fscanf(f, "%ld", &pid) == 1)
-            if (!proc_is_ours((pid_t)pid))
-                fn((pid_t)pid, ud);
+        long child;
+        while (fscanf(f, "%ld", &child) == 1)
+            fn((pid_t)child, ud);
         fclose(f);
     }
     closedir(d);
 }
 
-static void proc_reap_one(pid_t pid, void *ud) {
-    int st;
-    if (waitpid(pid, &st, WNOHANG) == pid)
-        LOG_DEBUG("reaped orphaned descendant", "pid=%d", (int)pid);
+/* Our own children, without listing /proc/self/task: children belong to the thread that
+ * forked them, the loop thread (proc_spawn and proc_pty_spawn run there and nothing else
+ * forks), and orphans re-parent to the first live thread of their reaper, our main thread.
+ * Two small reads instead of one per thread of the libuv thread pool. */
+static void proc_each_own_child(void (*fn)(pid_t pid, void *ud), void *ud) {
+    pid_t self = getpid();
+    pid_t tids[2] = {self, proc_loop_tid};
+    for (int i = 0; i < 2; i++) {
+        if (i == 1 && (tids[1] <= 0 || tids[1] == self))
+            break;
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)self, (int)tids[i]);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        long child;
+        while (fscanf(f, "%ld", &child) == 1)
+            fn((pid_t)child, ud);
+        fclose(f);
+    }
 }
 
-static void proc_sigchld_cb(uv_signal_t *h, int sig) {
-    proc_each_orphan(proc_reap_one, NULL);
+typedef struct proc_orphan_walk {
+    void (*fn)(pid_t pid, void *ud);
+    void *ud;
+} proc_orphan_walk;
+
+static void proc_orphan_visit(pid_t pid, void *ud) {
+    proc_orphan_walk *w = ud;
+    if (!proc_is_ours(pid))
+        w->fn(pid, w->ud);
+}
+
+/* Calls fn for every direct child that no proc_child or PTY child owns: descendants of our
+ * children that outlived their parent and re-parented to us. */
+static void proc_each_orphan(void (*fn)(pid_t pid, void *ud), void *ud) {
+    proc_orphan_walk w = {fn, ud};
+    proc_each_own_child(proc_orphan_visit, &w);
 }
 
 static void proc_signal_one(pid_t pid, void *ud) {
     kill(pid, *(int *)ud);
 }
 
-void proc_init(uv_loop_t *loop) {
-    prctl(PR_SET_CHILD_SUBREAPER, 1);
+/* ---- session-wide signals -------------------------------------------------------------- */
+
+/* The session id of pid from /proc/pid/stat, or -1. */
+static pid_t proc_session_of(pid_t pid) {
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    /* "pid (comm) state ppid pgrp session ...": comm may hold spaces and parentheses. */
+    char *rp = strrchr(buf, ')');
+    int ppid, pgrp, session;
+    char state;
+    if (!rp || sscanf(rp + 1, " %c %d %d %d", &state, &ppid, &pgrp, &session) != 4)
+        return -1;
+    return (pid_t)session;
+}
+
+typedef struct proc_session_walk {
+    pid_t sid;
+    int sig;
+    int depth;
+} proc_session_walk;
+
+/* Post-order: children are listed before their parent dies and re-parents them. */
+static void proc_session_visit(pid_t pid, void *ud) {
+    proc_session_walk *w = ud;
+    if (w->depth < 64) {
+        w->depth++;
+        proc_each_child_of(pid, proc_session_visit, w);
+        w->depth--;
+    }
+    if (proc_session_of(pid) == w->sid)
+        kill(pid, w->sig);
+}
+
+static void proc_session_root(pid_t pid, void *ud) {
+    proc_session_walk *w = ud;
+    if (pid == w->sid || !proc_is_ours(pid))
+        proc_session_visit(pid, ud);
+}
+
+/* Every member of the session descends from its leader, our child: while the leader lives
+ * they are in its subtree; once it died they re-parented (directly or through their own
+ * parents) to us, the subreaper, as children nobody owns. So only those two subtrees are
+ * walked, not all of /proc: other owned children lead sessions of their own. */
+void proc_signal_session(pid_t sid, int sig) {
+    if (sid <= 0)
+        return;
+    kill(-sid, sig);
+    proc_session_walk w = {sid, sig, 0};
+    proc_each_own_child(proc_session_root, &w);
+}
+
+/* ---- the reaper ------------------------------------------------------------------------------ */
+
+static void proc_dispatch(pid_t pid, int status) {
+    for (proc_child *c = proc_live; c; c = c->next) {
+        if (c->pid == pid && !c->reaped) {
+            proc_unreaped_add(-1);
+            proc_child_reaped(c, status);
+            return;
+        }
+    }
+    if (proc_pty_reaped_pid(pid, status)) {
+        proc_unreaped_add(-1);
+        return;
+    }
+    LOG_DEBUG("reaped orphaned descendant", "pid=%d", (int)pid);
+}
+
+/* SIGCHLD coalesces: reap until nothing is left. */
+static void proc_reap_all(void) {
+    for (;;) {
+        int st;
+        pid_t pid = waitpid(-1, &st, WNOHANG);
+        if (pid < 0 && errno == EINTR)
+            continue;
+        if (pid <= 0)
+            return;
+        proc_dispatch(pid, st);
+    }
+}
+
+static void proc_sigchld_cb(uv_signal_t *h, int sig) {
+    proc_reap_all();
+}
+
+void proc_reaper_ensure(uv_loop_t *loop) {
+    if (proc_sigchld_on)
+        return;
     uv_signal_init(loop, &proc_sigchld);
     uv_signal_start(&proc_sigchld, proc_sigchld_cb, SIGCHLD);
-    uv_unref((uv_handle_t *)&proc_sigchld);
     proc_sigchld_on = true;
+    proc_loop_tid = gettid();
+    proc_unreaped_add(0); /* unref'd while no child waits to be reaped */
+    /* A child that died before the watcher existed sent its SIGCHLD to nobody. */
+    proc_reap_all();
+}
+
+void proc_init(uv_loop_t *loop) {
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    proc_shutdown_begun = false;
+    proc_reaper_ensure(loop);
 }
 
 void proc_fini(void) {
@@ -458,7 +641,7 @@ void proc_fini(void) {
     /* Whatever still runs outside our groups dies with the server. */
     int sig = SIGKILL;
     proc_each_orphan(proc_signal_one, &sig);
-    proc_each_orphan(proc_reap_one, NULL);
+    proc_reap_all();
     proc_sigchld_on = false;
     uv_close((uv_handle_t *)&proc_sigchld, NULL);
     for (size_t i = 0; i < proc_nadopted; i++)
@@ -466,19 +649,4 @@ void proc_fini(void) {
     if (proc_adopted_timer && !uv_is_closing((uv_handle_t *)proc_adopted_timer))
         uv_close((uv_handle_t *)proc_adopted_timer, proc_free_handle_cb);
     proc_adopted_timer = NULL;
-}
-
-int proc_exec_guard_main(int argc, char **argv) {
-    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-        fprintf(stderr, "usage: sandbox-agent exec-guard FILE [ARGS...]\n");
-        return 2;
-    }
-    /* The parent may already be gone between fork and here: then do not start at all. */
-    pid_t parent = getppid();
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent || parent == 1)
-        return 127;
-    execvp(argv[1], argv + 1);
-    fprintf(stderr, "sandbox-agent: cannot execute %s: %s\n", argv[1], strerror(errno));
-    return 127;
 }

@@ -5,7 +5,13 @@
  *  - on_exit fires exactly once, after the child was reaped and its pipes drained (or after
  *    a short grace if a grandchild holds them open, in which case the group is killed);
  *  - signals go to the whole process group, so grandchildren die with their parent;
- *  - proc_shutdown_all reaches every live child (TERM, grace, KILL). */
+ *  - proc_shutdown_all reaches every live child (TERM, grace, KILL); once it ran, new
+ *    spawns are refused with UV_ECANCELED, so no child can slip past it;
+ *  - with die_with_server, a child is SIGKILLed by the kernel if the server dies without a
+ *    chance to clean up (SIGKILL, OOM).
+ *
+ * Children must be spawned from the loop thread: the death signal follows the thread that
+ * forked, and the SIGCHLD reaper runs there. */
 #ifndef PROC_H
 #define PROC_H
 
@@ -31,13 +37,15 @@ typedef struct proc_spawn_opts {
     char **args;      /* argv, NULL-terminated, args[0] included */
     char **env;       /* NULL = inherit */
     const char *cwd;  /* NULL = inherit */
-    /* Start through `<self> exec-guard`, which asks the kernel to SIGKILL the child if
-     * the server dies without a chance to clean up (SIGKILL, OOM), then execs. */
+    /* PR_SET_PDEATHSIG(SIGKILL) in the child: the kernel kills it if the server dies. */
     bool die_with_server;
 } proc_spawn_opts;
 
-/* Spawn with three pipes. Returns NULL and sets *err (libuv code) on failure. The child is
- * owned by the caller until proc_release; callbacks stop after proc_release. */
+/* Spawn with three pipes, in a new session. Returns NULL and sets *err (a negative errno,
+ * which is also the libuv code) on failure: a failed chdir or exec is reported here, e.g.
+ * ENOENT, EACCES, ENOTDIR; UV_ECANCELED once proc_shutdown_all ran. A script without a
+ * #! line fails with ENOEXEC (no /bin/sh fallback, like the reference). The child is owned
+ * by the caller until proc_release; callbacks stop after proc_release. */
 proc_child *proc_spawn(uv_loop_t *loop, const proc_spawn_opts *opts, const proc_callbacks *cb,
                        void *ud, int *err);
 pid_t proc_pid(const proc_child *c);
@@ -56,19 +64,17 @@ void proc_terminate(proc_child *c, uint64_t stdin_grace_ms, uint64_t term_grace_
  * terminated first (group TERM then KILL). */
 void proc_release(proc_child *c);
 
-/* Become a child subreaper and start reaping orphans: descendants of our children that
- * outlived their parent re-parent to us instead of init, so none escapes shutdown. */
+/* Become a child subreaper and start the SIGCHLD reaper (waitpid(-1): nothing else in the
+ * process may wait for children of its own): descendants of our children that outlived
+ * their parent re-parent to us instead of init, are reaped, and none escapes shutdown. */
 void proc_init(uv_loop_t *loop);
 void proc_fini(void);
 
 /* Terminate every live child: TERM now, KILL after grace_ms. done runs once all have
- * exited (immediately when there are none). */
+ * exited (immediately when there are none). From now on proc_spawn and proc_pty_spawn
+ * refuse (UV_ECANCELED) until the next proc_init. */
 void proc_shutdown_all(uv_loop_t *loop, uint64_t grace_ms, void (*done)(void *), void *ud);
 size_t proc_live_count(void);
-
-/* The hidden `exec-guard FILE ARGS...` subcommand: PR_SET_PDEATHSIG(SIGKILL), then exec.
- * argv[0] is "exec-guard". Returns only on failure (exit status 127). */
-int proc_exec_guard_main(int argc, char **argv);
 
 /* ---- children on a pseudo-terminal (pty.c) -------------------------------------------------
  * forkpty children for interactive terminals. The child leads its own session and process
@@ -94,7 +100,8 @@ typedef struct proc_pty_opts {
     bool die_with_server; /* PR_SET_PDEATHSIG(SIGKILL) in the child */
 } proc_pty_opts;
 
-/* Returns NULL and sets *err (negative errno) when the PTY, the fork, chdir or exec failed. */
+/* Returns NULL and sets *err (negative errno) when the PTY, the fork, chdir or exec failed,
+ * UV_ECANCELED once proc_shutdown_all ran. */
 proc_pty *proc_pty_spawn(uv_loop_t *loop, const proc_pty_opts *opts, const proc_pty_callbacks *cb,
                          void *ud, int *err);
 pid_t proc_pty_pid(const proc_pty *p);
@@ -112,16 +119,9 @@ void proc_pty_signal(proc_pty *p, int sig);
  * its handles have closed. */
 void proc_pty_release(proc_pty *p);
 
-/* Send sig to every process whose session id is sid (sid is a session leader's pid), and to
- * the process group sid. Used to reach jobs that an interactive shell put in their own
- * groups. */
+/* Send sig to every process whose session id is sid (sid is the pid of a session leader we
+ * spawned), and to the process group sid. Used to reach jobs that an interactive shell put
+ * in their own groups. Walks our own process subtree under /proc (not all of /proc). */
 void proc_signal_session(pid_t sid, int sig);
-
-/* Children started outside proc_spawn (forkpty above) are registered here: the orphan
- * reaper leaves them to their owner (which reaps them with waitpid on their pid), and
- * proc_shutdown_all signals their groups (TERM, grace, KILL) and waits until they are
- * forgotten. Call proc_forget_pid once the child was reaped and reported. */
-void proc_adopt_pid(pid_t pid);
-void proc_forget_pid(pid_t pid);
 
 #endif

@@ -1,13 +1,13 @@
 /* pty.c - children on a pseudo-terminal: forkpty, exec with errno reporting, output from
- * the master through a libuv pipe, per-pid reaping from our own SIGCHLD handler, resize,
- * session-wide signals.
+ * the master through a libuv pipe, resize, session-wide signals.
  *
- * Why not uv_spawn: it cannot give the child a controlling terminal. Why per-pid waitpid:
- * waitpid(-1) would steal the exit statuses of libuv's own children. The orphan reaper in
- * proc.c skips our pids because they are registered with proc_adopt_pid. */
+ * Why forkpty and not exec.c's clone: the child needs the PTY as controlling terminal,
+ * which forkpty sets up; TTY processes are rare enough for a real fork. The child side
+ * after the fork is exec.c's (signals, PDEATHSIG, chdir, PATH search). The central reaper
+ * in proc.c reaps our children and hands their status to proc_pty_reaped_pid; they are
+ * registered with proc_adopt_pid so that shutdown reaches them. */
 #include "proc/proc.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "proc/internal.h"
 
 /* After the child is reaped the master gets this long to report EIO (all slave fds closed);
  * past it, a grandchild holds the slave, and the session is killed. Same as proc.c. */
@@ -59,50 +60,8 @@ typedef struct proc_pty_write_req {
 } proc_pty_write_req;
 
 static proc_pty *proc_pty_live;
-/* Heap-allocated so that a new one can be started while the previous one is closing. It
- * exists exactly while proc_pty_live is non-empty. */
-static uv_signal_t *proc_pty_sigchld;
-
-/* ---- session-wide signals ------------------------------------------------------------------ */
-
-void proc_signal_session(pid_t sid, int sig) {
-    if (sid <= 0)
-        return;
-    kill(-sid, sig);
-    DIR *d = opendir("/proc");
-    if (!d)
-        return;
-    pid_t self = getpid();
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        char *end;
-        long pid = strtol(e->d_name, &end, 10);
-        if (*end || pid <= 0 || pid == self)
-            continue;
-        char path[64], buf[512];
-        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = 0;
-        /* "pid (comm) state ppid pgrp session ...": comm may hold spaces and parentheses. */
-        char *rp = strrchr(buf, ')');
-        int ppid, pgrp, session;
-        char state;
-        if (rp && sscanf(rp + 1, " %c %d %d %d", &state, &ppid, &pgrp, &session) == 4 &&
-            session == sid)
-            kill((pid_t)pid, sig);
-    }
-    closedir(d);
-}
 
 /* ---- lifecycle ------------------------------------------------------------------------------- */
-
-static void proc_pty_sig_closed(uv_handle_t *h) {
-    free(h);
-}
 
 static void proc_pty_unlink(proc_pty *p) {
     if (p->prev)
@@ -112,10 +71,6 @@ static void proc_pty_unlink(proc_pty *p) {
     if (p->next)
         p->next->prev = p->prev;
     p->next = p->prev = NULL;
-    if (!proc_pty_live && proc_pty_sigchld) {
-        uv_close((uv_handle_t *)proc_pty_sigchld, proc_pty_sig_closed);
-        proc_pty_sigchld = NULL;
-    }
 }
 
 static void proc_pty_handle_closed(uv_handle_t *h) {
@@ -191,136 +146,58 @@ static void proc_pty_reaped(proc_pty *p, int status) {
     proc_pty_maybe_finish(p);
 }
 
-static void proc_pty_sigchld_cb(uv_signal_t *h, int sig) {
-    proc_pty *p = proc_pty_live;
-    while (p) {
-        /* Finishing may unlink p (and close this handle): take next first. */
-        proc_pty *next = p->next;
-        int status;
-        if (!p->reaped && waitpid(p->pid, &status, WNOHANG) == p->pid)
+bool proc_pty_reaped_pid(pid_t pid, int status) {
+    for (proc_pty *p = proc_pty_live; p; p = p->next) {
+        if (p->pid == pid && !p->reaped) {
             proc_pty_reaped(p, status);
-        p = next;
+            return true;
+        }
     }
+    return false;
 }
 
 /* ---- spawn -------------------------------------------------------------------------------- */
 
-/* The child side of the exec: execve over PATH like execvp, but with the search path
- * computed by the parent, so only async-signal-safe calls run between fork and exec. */
-static void proc_pty_exec(const char *file, char *const *argv, char *const *envp,
-                          const char *path) {
-    if (strchr(file, '/')) {
-        execve(file, argv, envp);
-        return;
-    }
-    size_t flen = strlen(file);
-    bool eacces = false;
-    const char *p = path;
-    for (;;) {
-        const char *colon = strchr(p, ':');
-        size_t dlen = colon ? (size_t)(colon - p) : strlen(p);
-        char buf[PATH_MAX];
-        if (dlen + flen + 2 <= sizeof buf) {
-            size_t off = 0;
-            if (dlen == 0) {
-                buf[off++] = '.'; /* an empty entry means the current directory */
-            } else {
-                memcpy(buf, p, dlen);
-                off = dlen;
-            }
-            buf[off++] = '/';
-            memcpy(buf + off, file, flen + 1);
-            execve(buf, argv, envp);
-            if (errno == EACCES)
-                eacces = true;
-            else if (errno != ENOENT && errno != ENOTDIR && errno != ESTALE && errno != ENODEV &&
-                     errno != ETIMEDOUT)
-                return; /* a real failure for an existing file: report it */
-        }
-        if (!colon)
-            break;
-        p = colon + 1;
-    }
-    errno = eacces ? EACCES : ENOENT;
-}
-
-/* Report errno to the parent and die without running atexit handlers (async-signal-safe). */
-static void proc_pty_child_fail(int fd) {
-    int e = errno;
-    ssize_t r = write(fd, &e, sizeof e);
-    (void)r;
-    _exit(127);
-}
-
-static const char *proc_pty_env_path(char **env) {
-    if (env) {
-        for (size_t i = 0; env[i]; i++)
-            if (!strncmp(env[i], "PATH=", 5))
-                return env[i] + 5;
-        return "/bin:/usr/bin";
-    }
-    const char *p = getenv("PATH");
-    return p ? p : "/bin:/usr/bin";
-}
-
-proc_pty *proc_pty_spawn(uv_loop_t *loop, const proc_pty_opts *o, const proc_pty_callbacks *cb,
-                         void *ud, int *err) {
-    extern char **environ;
-    char **envp = o->env ? o->env : environ;
-    const char *path = proc_pty_env_path(o->env);
-    int errpipe[2];
-    if (pipe2(errpipe, O_CLOEXEC) != 0) {
-        *err = -errno;
-        return NULL;
-    }
-    /* Start reaping before the child exists, so that no SIGCHLD can be missed. */
-    if (!proc_pty_sigchld) {
-        proc_pty_sigchld = base_xmalloc(sizeof *proc_pty_sigchld);
-        uv_signal_init(loop, proc_pty_sigchld);
-        uv_signal_start(proc_pty_sigchld, proc_pty_sigchld_cb, SIGCHLD);
-        uv_unref((uv_handle_t *)proc_pty_sigchld);
-    }
-    struct winsize ws = {.ws_row = o->rows, .ws_col = o->cols};
-    pid_t parent = getpid();
-    /* Signals stay blocked across fork: a handler of ours must never run in the child. */
+/* forkpty with every signal blocked across the fork: a handler of ours must never run in
+ * the child. Returns the pid (0 in the child) or -1 with errno. */
+static pid_t proc_pty_fork(int *master, struct winsize *ws) {
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid_t pid = forkpty(master, NULL, NULL, ws);
+    if (pid != 0) {
+        int e = errno;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        errno = e;
+    }
+    return pid;
+}
+
+/* Fork on a new PTY and exec; the master fd on success, or a negative errno. */
+static int proc_pty_start(const proc_pty_opts *o, pid_t *pid_out) {
+    int errpipe[2];
+    int rc = proc_exec_pipe(errpipe);
+    if (rc < 0)
+        return rc;
+    proc_exec_plan plan;
+    proc_exec_plan_init(&plan, o->file, o->args, o->env, o->cwd);
+    plan.new_session = false; /* forkpty's login_tty already made it a session leader */
+    plan.die_with_server = o->die_with_server;
+    plan.err_fd = errpipe[1];
+    plan.parent = getpid();
+    struct winsize ws = {.ws_row = o->rows, .ws_col = o->cols};
     int master = -1;
-    pid_t pid = forkpty(&master, NULL, NULL, &ws);
+    pid_t pid = proc_pty_fork(&master, &ws);
     if (pid == 0) {
-        /* Child: forkpty already made the slave our controlling terminal and stdio. */
-        struct sigaction dfl;
-        memset(&dfl, 0, sizeof dfl);
-        dfl.sa_handler = SIG_DFL;
-        for (int s = 1; s < NSIG; s++)
-            if (s != SIGKILL && s != SIGSTOP)
-                sigaction(s, &dfl, NULL);
-        if (o->die_with_server) {
-            prctl(PR_SET_PDEATHSIG, SIGKILL);
-            if (getppid() != parent)
-                _exit(127);
-        }
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        close(errpipe[0]);
-        if (o->cwd && chdir(o->cwd) != 0)
-            proc_pty_child_fail(errpipe[1]);
-        proc_pty_exec(o->file, o->args, envp, path);
-        proc_pty_child_fail(errpipe[1]);
+        proc_exec_child(&plan);
+        _exit(127);
     }
     int fork_errno = errno;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    proc_exec_plan_free(&plan);
     close(errpipe[1]);
     if (pid < 0) {
         close(errpipe[0]);
-        *err = -fork_errno;
-        if (!proc_pty_live && proc_pty_sigchld) {
-            uv_close((uv_handle_t *)proc_pty_sigchld, proc_pty_sig_closed);
-            proc_pty_sigchld = NULL;
-        }
-        return NULL;
+        return -fork_errno;
     }
     /* Future children must not inherit the master. */
     fcntl(master, F_SETFD, FD_CLOEXEC);
@@ -332,15 +209,28 @@ proc_pty *proc_pty_spawn(uv_loop_t *loop, const proc_pty_opts *o, const proc_pty
     while (r < 0 && errno == EINTR);
     close(errpipe[0]);
     if (r == (ssize_t)sizeof child_errno) {
+        /* Reaped here, before the central reaper could see an unknown pid. */
         int st;
         while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
             ;
         close(master);
-        *err = -child_errno;
-        if (!proc_pty_live && proc_pty_sigchld) {
-            uv_close((uv_handle_t *)proc_pty_sigchld, proc_pty_sig_closed);
-            proc_pty_sigchld = NULL;
-        }
+        return -child_errno;
+    }
+    *pid_out = pid;
+    return master;
+}
+
+proc_pty *proc_pty_spawn(uv_loop_t *loop, const proc_pty_opts *o, const proc_pty_callbacks *cb,
+                         void *ud, int *err) {
+    if (proc_stopping()) {
+        *err = UV_ECANCELED;
+        return NULL;
+    }
+    proc_reaper_ensure(loop);
+    pid_t pid = -1;
+    int master = proc_pty_start(o, &pid);
+    if (master < 0) {
+        *err = master;
         return NULL;
     }
 
@@ -393,7 +283,7 @@ int proc_pty_write(proc_pty *p, const char *data, size_t len, void (*done)(int, 
     memcpy(r->data, data, len);
     r->done = done;
     r->ud = ud;
-    uv_buf_t b = uv_buf_init(r->data, (unsigned)len);
+    uv_buf_t b = base_uv_buf(r->data, len);
     int rc = uv_write(&r->w, (uv_stream_t *)&p->master, &b, 1, proc_pty_write_cb);
     if (rc != 0)
         free(r);

@@ -114,9 +114,6 @@ void processes_problem_spawn(http_req *req, const char *what, int err);
  * processes_strv_free). env_obj may be NULL. */
 char **processes_child_env(json_t *env_obj);
 void processes_strv_free(char **v);
-/* Checks what exec would check, so that a spawn through the exec guard (which can only
- * exit 127) still reports errors the way a direct spawn would. 0 or a negative errno. */
-int processes_precheck(const char *file, char **env, const char *cwd);
 /* ProcessInfo members, in the reference's order, set on obj. */
 void processes_info_json_into(const processes_proc *p, json_t *obj);
 json_t *processes_info_json(const processes_proc *p);

@@ -143,7 +143,7 @@ static void processes_proc_free(processes_proc *p) {
     free(p);
 }
 
-/* ---- environment and exec checks ---------------------------------------------------------- */
+/* ---- environment ---------------------------------------------------------------------------- */
 
 void processes_strv_free(char **v) {
     if (!v)
@@ -177,66 +177,6 @@ char **processes_child_env(json_t *env_obj) {
     json_object_foreach(env_obj, key, val) v[k++] =
         base_xasprintf("%s=%s", key, json_string_value(val));
     return v;
-}
-
-static int processes_exec_check(const char *path) {
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return -errno;
-    if (S_ISDIR(st.st_mode))
-        return -EACCES;
-    if (access(path, X_OK) != 0)
-        return -errno;
-    return 0;
-}
-
-int processes_precheck(const char *file, char **env, const char *cwd) {
-    struct stat st;
-    if (cwd) {
-        if (stat(cwd, &st) != 0)
-            return -errno;
-        if (!S_ISDIR(st.st_mode))
-            return -ENOTDIR;
-        if (access(cwd, X_OK) != 0)
-            return -errno;
-    }
-    if (strchr(file, '/')) {
-        char *path =
-            file[0] != '/' && cwd ? base_xasprintf("%s/%s", cwd, file) : base_xstrdup(file);
-        int r = processes_exec_check(path);
-        free(path);
-        return r;
-    }
-    const char *search = NULL;
-    if (env) {
-        for (size_t i = 0; env[i] && !search; i++)
-            if (!strncmp(env[i], "PATH=", 5))
-                search = env[i] + 5;
-    } else {
-        search = getenv("PATH");
-    }
-    if (!search)
-        search = "/bin:/usr/bin";
-    bool eacces = false;
-    const char *p = search;
-    for (;;) {
-        const char *colon = strchr(p, ':');
-        size_t dlen = colon ? (size_t)(colon - p) : strlen(p);
-        char *dir = dlen ? base_xstrndup(p, dlen) : base_xstrdup(".");
-        char *path = dir[0] != '/' && cwd ? base_xasprintf("%s/%s/%s", cwd, dir, file)
-                                          : base_xasprintf("%s/%s", dir, file);
-        int r = processes_exec_check(path);
-        free(dir);
-        free(path);
-        if (r == 0)
-            return 0;
-        if (r == -EACCES)
-            eacces = true;
-        if (!colon)
-            break;
-        p = colon + 1;
-    }
-    return eacces ? -EACCES : -ENOENT;
 }
 
 /* ---- exit ---------------------------------------------------------------------------------- */
@@ -468,17 +408,12 @@ static void processes_create(http_req *req, void *ud) {
         if (p->pty)
             p->pid = proc_pty_pid(p->pty);
     } else {
-        rc = processes_precheck(p->command, env, p->cwd);
-        if (rc == 0) {
-            proc_spawn_opts o = {.file = p->command,
-                                 .args = argv,
-                                 .env = env,
-                                 .cwd = p->cwd,
-                                 .die_with_server = true};
-            p->child = proc_spawn(processes_g.loop, &o, &processes_pipe_cb, p, &rc);
-            if (p->child)
-                p->pid = proc_pid(p->child);
-        }
+        /* A missing command, a bad cwd etc. come back from the spawn itself. */
+        proc_spawn_opts o = {
+            .file = p->command, .args = argv, .env = env, .cwd = p->cwd, .die_with_server = true};
+        p->child = proc_spawn(processes_g.loop, &o, &processes_pipe_cb, p, &rc);
+        if (p->child)
+            p->pid = proc_pid(p->child);
     }
     free(argv);
     processes_strv_free(env);

@@ -145,12 +145,11 @@ void processes_run_handler(http_req *req, void *ud) {
     r->cap = cap;
     r->req = req;
     r->start_ms = base_mono_ms();
-    int rc = processes_precheck(command, env, cwd);
-    if (rc == 0) {
-        proc_spawn_opts o = {
-            .file = command, .args = argv, .env = env, .cwd = cwd, .die_with_server = true};
-        r->child = proc_spawn(processes_g.loop, &o, &processes_run_cb, r, &rc);
-    }
+    /* A missing command, a bad cwd etc. come back from the spawn itself. */
+    int rc = 0;
+    proc_spawn_opts o = {
+        .file = command, .args = argv, .env = env, .cwd = cwd, .die_with_server = true};
+    r->child = proc_spawn(processes_g.loop, &o, &processes_run_cb, r, &rc);
     free(argv);
     processes_strv_free(env);
     json_decref(body);

@@ -11,9 +11,7 @@
  * stay open, so it listens on a free 127.0.0.1 port and talks over a real socket.
  *
  * Each scenario runs in a forked child so that a crash is reported as a failed check
- * instead of killing the whole test binary. Agents are started through `<self> exec-guard`
- * (proc.c), and <self> is this binary: main() acts as the guard and refuses to run the
- * tests when given any other arguments. */
+ * instead of killing the whole test binary. */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -419,16 +417,7 @@ static void teardown(void) {
     free(cmd);
 }
 
-/* Not UNIT_MAIN: agents are started through `<self> exec-guard FILE`, and <self> is this
- * test binary, so it must act as the guard when asked and must never run the tests again
- * when started with arguments (that would recurse without end). */
-int main(int argc, char **argv) {
-    if (argc > 1) {
-        if (!strcmp(argv[1], "exec-guard"))
-            return proc_exec_guard_main(argc - 1, argv + 1);
-        fprintf(stderr, "%s: unexpected arguments; refusing to run\n", argv[0]);
-        return 2;
-    }
+int main(void) {
     setup();
     in_child("checks", scenario_checks);
     in_child("lifecycle", scenario_lifecycle);

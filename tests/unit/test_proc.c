@@ -1,0 +1,387 @@
+/* test_proc.c - children from proc_spawn / proc_pty_spawn, observed from the outside:
+ * exit codes and output order, exec failures reported by the spawn itself, the child's
+ * session and signal state, the central reaper (orphans re-parented to us are reaped, no
+ * zombie stays), the session walk, and spawns refused once shutdown began.
+ *
+ * The test binary plays the server: it calls proc_init (child subreaper) and runs the
+ * default loop until a condition holds. Waits are bounded but never asserted on time. */
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "proc/proc.h"
+#include "unit.h"
+
+/* What one child reported. Owner: the scenario's stack. */
+typedef struct run_result {
+    base_buf out, err;
+    bool exited;
+    int code, sig;
+    bool out_done_at_exit; /* the output was complete when on_exit ran */
+    const char *want_out;
+} run_result;
+
+static void on_out(proc_child *c, const char *d, size_t n, void *ud) {
+    base_buf_append(&((run_result *)ud)->out, d, n);
+}
+
+static void on_err(proc_child *c, const char *d, size_t n, void *ud) {
+    base_buf_append(&((run_result *)ud)->err, d, n);
+}
+
+static void on_exit_cb(proc_child *c, int code, int sig, void *ud) {
+    run_result *r = ud;
+    r->exited = true;
+    r->code = code;
+    r->sig = sig;
+    if (r->want_out)
+        r->out_done_at_exit =
+            r->out.len == strlen(r->want_out) && !memcmp(r->out.data, r->want_out, r->out.len);
+}
+
+static const proc_callbacks cbs = {on_out, on_err, on_exit_cb};
+
+static void tick_cb(uv_timer_t *t) {
+    uv_stop(t->loop);
+}
+
+/* Runs the loop in 10 ms steps until cond(ud) or about max_ms passed; returns cond(ud). */
+static bool spin_until(bool (*cond)(void *), void *ud, int max_ms) {
+    uv_timer_t t;
+    uv_timer_init(uv_default_loop(), &t);
+    for (int waited = 0; !cond(ud) && waited < max_ms; waited += 10) {
+        uv_timer_start(&t, tick_cb, 10, 0);
+        uv_run(uv_default_loop(), UV_RUN_DEFAULT);
+    }
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(uv_default_loop(), UV_RUN_NOWAIT);
+    return cond(ud);
+}
+
+static bool has_exited(void *ud) {
+    return ((run_result *)ud)->exited;
+}
+
+static void result_init(run_result *r) {
+    memset(r, 0, sizeof *r);
+    base_buf_init(&r->out);
+    base_buf_init(&r->err);
+}
+
+static void result_free(run_result *r) {
+    base_buf_free(&r->out);
+    base_buf_free(&r->err);
+}
+
+/* Spawns argv (PATH search for argv[0]); NULL on failure with *err set. */
+static proc_child *spawn(char **argv, char **env, const char *cwd, run_result *r, int *err) {
+    proc_spawn_opts o = {
+        .file = argv[0], .args = argv, .env = env, .cwd = cwd, .die_with_server = true};
+    *err = 0;
+    return proc_spawn(uv_default_loop(), &o, &cbs, r, err);
+}
+
+/* Runs sh -c script to its end; the result's output is NUL-terminated. */
+static void run_sh(const char *script, run_result *r) {
+    char *argv[] = {"sh", "-c", (char *)script, NULL};
+    int err;
+    result_init(r);
+    proc_child *c = spawn(argv, NULL, NULL, r, &err);
+    CHECK(c != NULL);
+    if (!c)
+        return;
+    proc_close_stdin(c);
+    CHECK(spin_until(has_exited, r, 20000));
+    proc_release(c);
+    base_buf_append(&r->out, "", 1);
+    r->out.len--;
+}
+
+/* Zombie children of this process, from /proc/<pid>/stat ("pid (comm) state ppid ..."). */
+static int zombie_children(void) {
+    DIR *d = opendir("/proc");
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char path[300], buf[512];
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = e->d_name[0] >= '0' && e->d_name[0] <= '9' ? fopen(path, "r") : NULL;
+        if (!f)
+            continue;
+        size_t len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = 0;
+        char *rp = strrchr(buf, ')');
+        char state;
+        int ppid;
+        if (rp && sscanf(rp + 1, " %c %d", &state, &ppid) == 2 && state == 'Z' &&
+            ppid == (int)getpid())
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static bool pid_gone(void *ud) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d", *(int *)ud);
+    struct stat st;
+    return stat(path, &st) != 0;
+}
+
+static bool no_zombies(void *ud) {
+    return zombie_children() == 0;
+}
+
+/* ---- scenarios ------------------------------------------------------------------------------ */
+
+static void test_exit_and_output(void) {
+    run_result r;
+    result_init(&r);
+    r.want_out = "out\n";
+    char *argv[] = {"sh", "-c", "echo out; echo err >&2; exit 3", NULL};
+    int err;
+    proc_child *c = spawn(argv, NULL, NULL, &r, &err);
+    CHECK(c != NULL && err == 0);
+    CHECK(c && proc_pid(c) > 0);
+    CHECK(spin_until(has_exited, &r, 20000));
+    CHECK(r.code == 3 && r.sig == 0);
+    CHECK(r.out_done_at_exit);
+    CHECK(r.err.len == 4 && !memcmp(r.err.data, "err\n", 4));
+    proc_release(c);
+    result_free(&r);
+
+    run_sh("kill -9 $$", &r);
+    CHECK(r.code == -1 && r.sig == SIGKILL);
+    result_free(&r);
+
+    /* A child keeps the loop alive until it was reaped, even after its pipes closed: a
+     * plain uv_run returns only after on_exit. */
+    result_init(&r);
+    char *t[] = {"true", NULL};
+    c = spawn(t, NULL, NULL, &r, &err);
+    CHECK(c != NULL);
+    proc_close_stdin(c);
+    uv_run(uv_default_loop(), UV_RUN_DEFAULT);
+    CHECK(r.exited && r.code == 0);
+    proc_release(c);
+    result_free(&r);
+}
+
+static void check_spawn_error(char **argv, char **env, const char *cwd, int want) {
+    run_result r;
+    result_init(&r);
+    int err = 0;
+    size_t live = proc_live_count();
+    proc_child *c = spawn(argv, env, cwd, &r, &err);
+    CHECK(c == NULL);
+    if (err != want)
+        fprintf(stderr, "%s: spawn %s (cwd %s): error %d, want %d\n", __FILE__, argv[0],
+                cwd ? cwd : "-", err, want);
+    CHECK(err == want);
+    CHECK(proc_live_count() == live);
+    result_free(&r);
+}
+
+static void test_exec_errors(void) {
+    char *missing[] = {"definitely-not-a-command-xyz", NULL};
+    check_spawn_error(missing, NULL, NULL, UV_ENOENT);
+    char *not_exec[] = {"/etc/passwd", NULL};
+    check_spawn_error(not_exec, NULL, NULL, UV_EACCES);
+    char *dir[] = {"/tmp", NULL};
+    check_spawn_error(dir, NULL, NULL, UV_EACCES);
+    char *t[] = {"true", NULL};
+    check_spawn_error(t, NULL, "/nonexistent-dir-xyz", UV_ENOENT);
+    check_spawn_error(t, NULL, "", UV_ENOENT);
+    check_spawn_error(t, NULL, "/etc/passwd", UV_ENOTDIR);
+    /* The PATH searched is the child's environment's. */
+    char *env[] = {"PATH=/nonexistent-dir-xyz", NULL};
+    check_spawn_error(t, env, NULL, UV_ENOENT);
+    /* Failed children were reaped by the spawn itself. */
+    CHECK(zombie_children() == 0);
+    /* A relative command runs from cwd, like exec after chdir. */
+    run_result r;
+    result_init(&r);
+    char *rel[] = {"./true", NULL};
+    int err;
+    proc_child *c = spawn(rel, NULL, "/bin", &r, &err);
+    CHECK(c != NULL);
+    CHECK(spin_until(has_exited, &r, 20000) && r.code == 0);
+    proc_release(c);
+    result_free(&r);
+}
+
+/* The kernel's struct sigaction, for signal 33, which glibc's sigaction refuses. */
+typedef struct kernel_sigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)(void);
+    unsigned long mask;
+} kernel_sigaction;
+
+/* The child leads its own session and group, blocks and ignores no signal, even though
+ * this process ignores SIGPIPE and glibc's internal signal 33 (which a server may inherit
+ * ignored from whoever started it). */
+static void test_child_state(void) {
+    signal(SIGPIPE, SIG_IGN);
+    kernel_sigaction ign = {.handler = SIG_IGN}, old33;
+    CHECK(syscall(SYS_rt_sigaction, 33, &ign, &old33, sizeof ign.mask) == 0);
+    run_result r;
+    run_sh("exec grep -E '^Sig(Blk|Ign)' /proc/self/status", &r);
+    CHECK(r.code == 0);
+    const char *clean = "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n";
+    if (strcmp(r.out.data, clean) != 0)
+        fprintf(stderr, "%s: child signal state:\n%s", __FILE__, r.out.data);
+    CHECK_STR(r.out.data, clean);
+    result_free(&r);
+    run_sh("read pid comm state ppid pgrp sid rest < /proc/self/stat; "
+           "[ \"$pid\" = \"$pgrp\" ] && [ \"$pid\" = \"$sid\" ] && echo leader",
+           &r);
+    CHECK_STR(r.out.data, "leader\n");
+    result_free(&r);
+    signal(SIGPIPE, SIG_DFL);
+    syscall(SYS_rt_sigaction, 33, &old33, NULL, sizeof old33.mask);
+}
+
+/* A grandchild left in the group is killed when its leader is done; one that escaped into a
+ * session of its own re-parents to us: both end reaped, not as zombies. */
+static void test_orphans_reaped(void) {
+    run_result r;
+    /* The script waits until the escapee has its own session (field 6 of its stat), so
+     * that the group kill after the leader's exit cannot catch it half-way. */
+    run_sh("sleep 1000 >/dev/null 2>&1 & setsid sleep 1001 </dev/null >/dev/null 2>&1 & "
+           "e=$!; while [ \"$(cut -d' ' -f6 /proc/$e/stat)\" = $$ ]; do sleep 0.01; done; "
+           "echo $e",
+           &r);
+    CHECK(r.code == 0);
+    int escaped = atoi(r.out.data);
+    CHECK(escaped > 0);
+    result_free(&r);
+    /* The escaped one lives on as our child (we are the subreaper); end it ourselves. */
+    if (escaped > 0) {
+        CHECK(!pid_gone(&escaped));
+        kill(escaped, SIGKILL);
+        CHECK(spin_until(pid_gone, &escaped, 20000));
+    }
+    CHECK(spin_until(no_zombies, NULL, 20000));
+}
+
+/* proc_signal_session reaches a job in another group of the session after its leader
+ * exited (the job re-parented to us). */
+static void test_session_walk(void) {
+    run_result r;
+    /* (dash has no job control without a terminal: perl leaves the group instead.) */
+    run_sh("perl -e 'setpgrp(0, 0); exec \"sleep\", \"1002\"' </dev/null >/dev/null 2>&1 & "
+           "j=$!; while [ \"$(cut -d' ' -f5 /proc/$j/stat)\" = $$ ]; do sleep 0.01; done; "
+           "echo $$ $j",
+           &r);
+    CHECK(r.code == 0);
+    int sid = 0, job = 0;
+    CHECK(sscanf(r.out.data, "%d %d", &sid, &job) == 2);
+    result_free(&r);
+    if (job <= 0)
+        return;
+    CHECK(!pid_gone(&job));
+    proc_signal_session(sid, SIGKILL);
+    CHECK(spin_until(pid_gone, &job, 20000));
+    CHECK(spin_until(no_zombies, NULL, 20000));
+}
+
+static void on_pty_output(proc_pty *p, const char *d, size_t n, void *ud) {}
+
+static void on_pty_exit(proc_pty *p, int code, int sig, void *ud) {
+    run_result *r = ud;
+    r->exited = true;
+    r->code = code;
+    r->sig = sig;
+}
+
+static const proc_pty_callbacks pty_cbs = {on_pty_output, on_pty_exit};
+
+static proc_pty *pty_spawn(char **argv, const char *cwd, run_result *r, int *err) {
+    proc_pty_opts o = {
+        .file = argv[0], .args = argv, .cwd = cwd, .cols = 80, .rows = 24, .die_with_server = true};
+    *err = 0;
+    return proc_pty_spawn(uv_default_loop(), &o, &pty_cbs, r, err);
+}
+
+static void test_pty(void) {
+    run_result r;
+    result_init(&r);
+    char *exit5[] = {"sh", "-c", "exit 5", NULL};
+    int err;
+    proc_pty *p = pty_spawn(exit5, NULL, &r, &err);
+    CHECK(p != NULL);
+    CHECK(spin_until(has_exited, &r, 20000) && r.code == 5);
+    proc_pty_release(p);
+    char *missing[] = {"definitely-not-a-command-xyz", NULL};
+    CHECK(pty_spawn(missing, NULL, &r, &err) == NULL && err == UV_ENOENT);
+    char *t[] = {"true", NULL};
+    CHECK(pty_spawn(t, "/etc/passwd", &r, &err) == NULL && err == UV_ENOTDIR);
+    result_free(&r);
+}
+
+static void shutdown_done(void *ud) {
+    *(bool *)ud = true;
+}
+
+static bool flag_set(void *ud) {
+    return *(bool *)ud;
+}
+
+/* Once shutdown began, spawns are refused: a child started then would never be signalled. */
+static void test_spawn_after_shutdown(void) {
+    run_result r;
+    result_init(&r);
+    char *sleeper[] = {"sleep", "1003", NULL};
+    int err;
+    proc_child *c = spawn(sleeper, NULL, NULL, &r, &err);
+    CHECK(c != NULL);
+    bool done = false;
+    proc_shutdown_all(uv_default_loop(), 5000, shutdown_done, &done);
+
+    run_result late;
+    result_init(&late);
+    char *t[] = {"true", NULL};
+    CHECK(spawn(t, NULL, NULL, &late, &err) == NULL && err == UV_ECANCELED);
+    CHECK(pty_spawn(t, NULL, &late, &err) == NULL && err == UV_ECANCELED);
+    result_free(&late);
+
+    CHECK(spin_until(flag_set, &done, 20000));
+    CHECK(r.exited && r.sig == SIGTERM);
+    CHECK(proc_live_count() == 0);
+    proc_release(c);
+    result_free(&r);
+
+    /* A new proc_init (a new server life) accepts children again. */
+    proc_init(uv_default_loop());
+    run_sh("true", &r);
+    CHECK(r.exited && r.code == 0);
+    result_free(&r);
+}
+
+int main(void) {
+    setenv("SANDBOX_AGENT_LOG", "warn", 1);
+    base_log_init();
+    proc_init(uv_default_loop());
+    test_exit_and_output();
+    test_exec_errors();
+    test_child_state();
+    test_orphans_reaped();
+    test_session_walk();
+    test_pty();
+    test_spawn_after_shutdown();
+    proc_fini();
+    uv_run(uv_default_loop(), UV_RUN_NOWAIT);
+    CHECK(uv_loop_close(uv_default_loop()) == 0);
+    printf("%s: %d passed, %d failed\n", __FILE__, unit_pass, unit_fail);
+    return unit_fail ? 1 : 0;
+}
