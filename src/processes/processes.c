@@ -67,6 +67,35 @@ json_t *processes_checked_body(http_req *req, const processes_field *f, size_t n
     return body;
 }
 
+static bool processes_nul_in(const json_t *v) {
+    return json_is_string(v) && strlen(json_string_value(v)) != json_string_length(v);
+}
+
+/* The field of a command body ("args[1]", "env key", ...) that holds a NUL character, or
+ * NULL. They all become C strings for exec, where "sh\u0000x" would silently run "sh". */
+static const char *processes_nul_field(json_t *body, char *buf, size_t cap) {
+    if (processes_nul_in(json_object_get(body, "command")))
+        return "command";
+    if (processes_nul_in(json_object_get(body, "cwd")))
+        return "cwd";
+    json_t *args = json_object_get(body, "args");
+    for (size_t i = 0; i < json_array_size(args); i++) {
+        if (processes_nul_in(json_array_get(args, i))) {
+            snprintf(buf, cap, "args[%zu]", i);
+            return buf;
+        }
+    }
+    const char *key; /* (jansson refuses a NUL in an object key while parsing) */
+    json_t *val;
+    json_object_foreach(json_object_get(body, "env"), key, val) {
+        if (processes_nul_in(val)) {
+            snprintf(buf, cap, "env.%.200s", key);
+            return buf;
+        }
+    }
+    return NULL;
+}
+
 json_t *processes_command_body(http_req *req, const processes_field *f, size_t n) {
     json_t *body = processes_checked_body(req, f, n);
     if (!body)
@@ -75,6 +104,13 @@ json_t *processes_command_body(http_req *req, const processes_field *f, size_t n
     if (!command || !*command) {
         json_decref(body);
         http_problem_invalid_request(req, "command must not be empty");
+        return NULL;
+    }
+    char buf[256];
+    const char *bad = processes_nul_field(body, buf, sizeof buf);
+    if (bad) {
+        http_problem_invalid_request(req, "%s must not contain a NUL character", bad);
+        json_decref(body);
         return NULL;
     }
     return body;

@@ -124,6 +124,26 @@ describe('runtime config (§9.1)', () => {
     }
   });
 
+  S.test('a NUL character in command, args, cwd or env is refused with 400 (exec would cut the string)', { skip: OURS_ONLY }, async (srv) => {
+    const cases = [
+      [{ command: 'sh\u0000ignored', args: ['-c', 'echo ran'] }, 'command'],
+      [{ command: 'sh', args: ['-c', 'echo ran\u0000; echo more'] }, 'args[1]'],
+      [{ command: 'sh', args: ['-c', 'pwd'], cwd: '/tmp\u0000/etc' }, 'cwd'],
+      [{ command: 'sh', args: ['-c', 'echo $A'], env: { A: 'x\u0000y' } }, 'env.A'],
+      [{ command: 'sh', args: ['-c', 'env'], env: { 'A\u0000B': 'x' } }, null], // refused by the JSON parser
+    ];
+    for (const [body, field] of cases) {
+      for (const route of ['/v1/processes/run', '/v1/processes']) {
+        const res = await post(srv, route, body);
+        const p = assertProblem(res, 400, 'invalid_request', `${route} ${JSON.stringify(body)}`);
+        if (field) assert.equal(p.detail, `invalid request: ${field} must not contain a NUL character`);
+        else assert.match(p.detail, /NUL/);
+      }
+    }
+    const list = (await get(srv, '/v1/processes')).json().processes;
+    assert.ok(!list.some((p) => p.command.startsWith('sh\u0000')), 'nothing was started');
+  });
+
   nodeTest.test('memory limits cannot be raised past SANDBOX_AGENT_MAX_PROCESS_LOG_BYTES; logs and run output obey it', { skip: OURS_ONLY }, () =>
     withServer({ env: { SANDBOX_AGENT_MAX_PROCESS_LOG_BYTES: '65536' } }, async (srv) => {
       const huge = 2 ** 52;
