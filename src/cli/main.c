@@ -2,8 +2,8 @@
  *
  * The global options -t/--token and -n/--no-token are accepted before the subcommand and
  * forwarded after its name (args.h), so `sandbox-agent -t T api ...` and
- * `sandbox-agent api ... -t T` mean the same. The hidden command mock-agent-process gets its
- * argv untouched. */
+ * `sandbox-agent api ... -t T` mean the same. The hidden commands mock-agent-process and
+ * sentinel (proc/sentinel.c) get their argv untouched. */
 #include <stdio.h>
 #include <string.h>
 
@@ -11,6 +11,7 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "mock/mock.h"
+#include "proc/proc.h"
 
 static void cli_usage(FILE *f) {
     fprintf(f,
@@ -103,6 +104,8 @@ static int cli_help(int argc, char **argv, int i) {
 
 int main(int argc, char **argv) {
     base_log_init();
+    if (argc == 2 && !strcmp(argv[1], "sentinel"))
+        return proc_sentinel_command();
     if (argc >= 2 && !strcmp(argv[1], "mock-agent-process")) {
         for (int i = 2; i < argc; i++)
             if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {

@@ -50,6 +50,11 @@ bool proc_stopping(void);
 void proc_adopt_pid(pid_t pid);
 void proc_forget_pid(pid_t pid);
 
+/* ---- sentinel.c: trees that die with a SIGKILLed server ---------------------------------- */
+
+/* Tell the sentinel (if one runs) that the session led by sid started (add) or ended. */
+void proc_sentinel_track(pid_t sid, bool add);
+
 /* ---- pty.c ------------------------------------------------------------------------------- */
 
 /* The reaper found pid dead: true when it was a PTY child (its status is handled). */

@@ -120,6 +120,8 @@ static void proc_maybe_finish(proc_child *c) {
     proc_close_handle(c, (uv_handle_t *)&c->timer);
     if (!c->released && c->cb.on_exit)
         c->cb.on_exit(c, c->exit_code, c->term_signal, c->ud);
+    /* After on_exit, whose owner may have killed the rest of the session. */
+    proc_sentinel_track(c->pid, false);
     proc_registry_remove(c);
 }
 
@@ -290,6 +292,7 @@ proc_child *proc_spawn(uv_loop_t *loop, const proc_spawn_opts *o, const proc_cal
     proc_live = c;
     proc_nlive++;
     proc_unreaped_add(1);
+    proc_sentinel_track(pid, true); /* the child leads its own session */
     return c;
 }
 
@@ -371,6 +374,7 @@ void proc_adopt_pid(pid_t pid) {
         proc_adopted = base_xrealloc(proc_adopted, proc_capadopted * sizeof(pid_t));
     }
     proc_adopted[proc_nadopted++] = pid;
+    proc_sentinel_track(pid, true);
     proc_nlive++;
     proc_unreaped_add(1); /* until the reaper hands its status to pty.c */
 }
@@ -378,6 +382,7 @@ void proc_adopt_pid(pid_t pid) {
 void proc_forget_pid(pid_t pid) {
     for (size_t i = 0; i < proc_nadopted; i++) {
         if (proc_adopted[i] == pid) {
+            proc_sentinel_track(pid, false);
             proc_adopted[i] = proc_adopted[--proc_nadopted];
             proc_count_down();
             return;

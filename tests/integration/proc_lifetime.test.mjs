@@ -60,6 +60,29 @@ function zombiesOf(pid) {
   return out;
 }
 
+/** The pid of srv's sentinel (`sandbox-agent sentinel`, holding the read end of a pipe
+ * whose write end is the server's), or null. */
+function sentinelOf(srv) {
+  const fdTargets = (pid) => {
+    try {
+      return fs.readdirSync(`/proc/${pid}/fd`).map((f) => {
+        try { return fs.readlinkSync(`/proc/${pid}/fd/${f}`); } catch { return ''; }
+      });
+    } catch {
+      return [];
+    }
+  };
+  const mine = new Set(fdTargets(srv.pid).filter((t) => t.startsWith('pipe:')));
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || !alive(Number(name))) continue;
+    try {
+      if (fs.readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0')[1] !== 'sentinel') continue;
+      if (mine.has(fs.readlinkSync(`/proc/${name}/fd/3`))) return Number(name);
+    } catch { /* gone or not ours */ }
+  }
+  return null;
+}
+
 /** Stops a server we SIGKILLed ourselves: only its home is left to clean up. */
 async function forget(srv) {
   try {
@@ -103,6 +126,41 @@ describe('children and the server', () => {
     } finally {
       await forget(srv);
     }
+  });
+
+  test('a SIGKILLed server takes whole trees with it: grandchildren of managed, TTY and run processes (the sentinel)', { skip: OURS_ONLY }, async () => {
+    const srv = await startServer();
+    let sentinel = null;
+    try {
+      const m = marker();
+      // The sentinel watches the server from outside its tree: not a descendant.
+      sentinel = await waitFor(() => sentinelOf(srv), { what: "the server's sentinel" });
+      assert.ok(!srv.descendants().some((d) => d.pid === sentinel), 'the sentinel is not a descendant of the server');
+      let res = await post(srv, '/v1/processes', { command: 'sh', args: ['-c', `sleep ${m} & wait`] });
+      assert.equal(res.status, 200, res.text);
+      res = await post(srv, '/v1/processes', { command: 'sh', args: ['-c', `sleep ${m + 1} & wait`], tty: true });
+      assert.equal(res.status, 200, res.text);
+      post(srv, '/v1/processes/run', { command: 'sh', args: ['-c', `sleep ${m + 2} & wait`] }).catch(() => {});
+      const grandchildren = await waitFor(() => {
+        const pids = [m, m + 1, m + 2].map((x) => liveWith(`sleep ${x}`));
+        return pids.every((p) => p.length === 1) ? pids.flat() : null;
+      }, { what: 'the three grandchildren to start' });
+      for (const pid of grandchildren) assert.notEqual(Number(statOf(pid)[1]), srv.pid, `sleep ${pid} is a grandchild`);
+
+      srv.child.kill('SIGKILL');
+      await srv.exited;
+      await waitFor(() => grandchildren.every((pid) => !alive(pid)), { what: `grandchildren ${grandchildren.join(' ')} to die with the server` });
+      await waitFor(() => !alive(sentinel), { what: 'the sentinel to exit once its work is done' });
+    } finally {
+      await forget(srv);
+    }
+  });
+
+  test('after a graceful stop the sentinel exits too', { skip: OURS_ONLY }, async () => {
+    const srv = await startServer();
+    const sentinel = await waitFor(() => sentinelOf(srv), { what: "the server's sentinel" });
+    await srv.stop();
+    await waitFor(() => !alive(sentinel), { what: 'the sentinel of the stopped server to exit' });
   });
 
   test('orphans that re-parent to the server are reaped: no zombie stays', { skip: OURS_ONLY }, async () => {
