@@ -5,7 +5,7 @@
 # Measures: /v1/health throughput + p99 (wrk), ACP round-trip latency through
 # the HTTP bridge to the mock agent, idle RSS and RSS after load, time from
 # exec to first healthy response, binary size, POST /v1/processes/run round
-# trip, small-file PUT/GET, 2 MiB and 1 GiB streamed file PUT/GET (the latter
+# trip (sequential, and with BENCH_RUN_CONC concurrent connections), small-file PUT/GET, 2 MiB and 1 GiB streamed file PUT/GET (the latter
 # against a local cp as the physical limit; needs node).  Prints a table, writes it to
 # bench/results-latest.md, and checks the targets.  See bench/README.md.
 #

@@ -1,9 +1,9 @@
 /* exec.c - starting a child without copying the server: clone(CLONE_VM|CLONE_VFORK), then
  * in the child only async-signal-safe system calls up to execve.
  *
- * Why not uv_spawn: the guarantee that no child outlives a SIGKILLed server needs
- * PR_SET_PDEATHSIG in the child, which uv_spawn cannot set; the old workaround (exec our
- * own binary as a guard, which then exec'd the target) cost a second exec of a dynamically
+ * Why not libuv's spawn: the guarantee that no child outlives a SIGKILLed server needs
+ * PR_SET_PDEATHSIG in the child, which libuv cannot set; the old workaround (exec our own
+ * binary as a guard, which then exec'd the target) cost a second exec of a dynamically
  * linked binary per child, plus a PATH walk on the event loop to predict exec errors that
  * the guard could not report. Here the child reports chdir/exec errors itself through a
  * CLOEXEC pipe, so a spawn fails synchronously with the real errno.

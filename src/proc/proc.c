@@ -3,7 +3,7 @@
  * used at shutdown; walks of our process subtree (orphans, session members).
  *
  * Reaping: every child of the server comes from proc_spawn (exec.c) or proc_pty_spawn
- * (forkpty), none from uv_spawn, so one SIGCHLD watcher may reap with waitpid(-1): each
+ * (forkpty), none from libuv, so one SIGCHLD watcher may reap with waitpid(-1): each
  * status goes to the proc_child or PTY child with that pid, and an unknown pid is an orphan
  * that re-parented to us (we are a child subreaper) and is simply reaped. Nothing else in
  * the server may fork and wait for its own child: its status would be taken here. */
@@ -61,7 +61,7 @@ static uv_signal_t proc_sigchld;
 static bool proc_sigchld_on;
 static bool proc_shutdown_begun; /* proc_shutdown_all ran: spawns are refused */
 /* Children (pipe or PTY) not reaped yet. While there are any, the SIGCHLD watcher keeps the
- * loop alive, as a uv_process_t did: their pipes may reach EOF before the exit is seen. */
+ * loop alive, as libuv's process handle did: their pipes may reach EOF before the exit is seen. */
 static size_t proc_unreaped;
 static pid_t proc_loop_tid; /* the thread that runs the reaper and forks the children */
 static size_t proc_nlive;
