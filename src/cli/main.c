@@ -4,8 +4,10 @@
  * forwarded after its name (args.h), so `sandbox-agent -t T api ...` and
  * `sandbox-agent api ... -t T` mean the same. The hidden commands mock-agent-process and
  * sentinel (proc/sentinel.c) get their argv untouched. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/base.h"
 #include "cli/args.h"
@@ -102,7 +104,23 @@ static int cli_help(int argc, char **argv, int i) {
     return 2;
 }
 
+/* Started with stdin, stdout or stderr closed (`server <&-`, some supervisors), the first
+ * files we open would take fds 0-2: logs would land in a socket, and libuv asserts when it
+ * closes a handle whose fd is <= 2. /dev/null fills the gaps first. */
+static void cli_fill_stdio(void) {
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) != -1)
+            continue;
+        int n = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+        if (n >= 0 && n != fd) {
+            dup2(n, fd);
+            close(n);
+        }
+    }
+}
+
 int main(int argc, char **argv) {
+    cli_fill_stdio();
     base_log_init();
     if (argc == 2 && !strcmp(argv[1], "sentinel"))
         return proc_sentinel_command();

@@ -3,10 +3,12 @@
 // /v1/processes/run in flight, an ACP agent); orphans that re-parent to the server are
 // reaped (no zombie stays); spawn failures come back from the spawn itself.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as nodeTest from 'node:test';
-import { startServer, waitFor, OURS_ONLY, NEEDS_OUR_MOCK } from './lib/server.mjs';
+import os from 'node:os';
+import { startServer, freePort, waitFor, BIN, OURS_ONLY, NEEDS_OUR_MOCK } from './lib/server.mjs';
 import { request, acpPost, initializeMsg, assertProblem } from './lib/http.mjs';
 
 const { describe, test } = nodeTest;
@@ -182,6 +184,31 @@ describe('children and the server', () => {
       await waitFor(() => zombiesOf(srv.pid).length === 0, { what: 'no zombie children of the server' });
     } finally {
       await srv.stop();
+    }
+  });
+
+  test('a server started with stdin, stdout and stderr closed serves, spawns and stops cleanly', { skip: OURS_ONLY }, async () => {
+    const port = await freePort();
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'sa-closed-stdio-'));
+    const child = spawn('sh', ['-c', 'exec "$0" server --no-token --port "$1" <&- >&- 2>&-', BIN, String(port)], { env: { ...process.env, HOME: home }, stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    try {
+      const srv = { port, baseUrl: `http://127.0.0.1:${port}` };
+      await waitFor(async () => {
+        try {
+          return (await request(srv, 'GET', '/v1/health')).status === 200;
+        } catch {
+          return false;
+        }
+      }, { what: 'the server with closed stdio to answer' });
+      const res = await post(srv, '/v1/processes/run', { command: 'echo', args: ['hi'] });
+      assert.equal(res.status, 200, res.text);
+      assert.equal(res.json().stdout, 'hi\n');
+      child.kill('SIGTERM');
+      assert.deepEqual(await exited, { code: 0, signal: null }, 'a clean exit, no libuv assertion');
+    } finally {
+      child.kill('SIGKILL');
+      fs.rmSync(home, { recursive: true, force: true });
     }
   });
 
