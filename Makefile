@@ -4,9 +4,11 @@ CFLAGS_BASE := -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-paramete
 OPT     ?= -O2
 LIBS    := -luv -lwslay -ljansson -lsqlite3 -lnettle -lutil -lm -lpthread -ldl
 
-# llhttp (strict HTTP/1.1 parser) is compiled in from Debian's node-llhttp C sources.
-LLHTTP_SRC ?= /usr/share/llhttp
-LLHTTP_INC ?= /usr/share/include/llhttp
+# llhttp (strict HTTP/1.1 parser) is compiled in from Debian's node-llhttp C sources: the
+# installed package if there is one, else the copy scripts/deps.sh unpacks into .cache/ (kept by make clean).
+LLHTTP_ROOT := $(if $(wildcard /usr/share/llhttp/llhttp.c),,.cache/node-llhttp)
+LLHTTP_SRC ?= $(LLHTTP_ROOT)/usr/share/llhttp
+LLHTTP_INC ?= $(LLHTTP_ROOT)/usr/share/include/llhttp
 # Strict mode: the loose build accepts obs-fold, junk after chunk data and requests without
 # a version, the framing tricks request smuggling is made of.
 LLHTTP_FLAGS := -I$(LLHTTP_INC) -DLLHTTP_STRICT_MODE=1

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # Usage: deps.sh [build|test]. "build" installs what compiling needs; "test" (the default)
 # adds the test and benchmark tools and the npm packages.
 MODE=${1:-test}
-APT_PKGS=(build-essential pkg-config libuv1-dev node-llhttp libwslay-dev libjansson-dev
+APT_PKGS=(build-essential pkg-config libuv1-dev libwslay-dev libjansson-dev
           libsqlite3-dev libarchive-dev nettle-dev)
 if [ "$MODE" != build ]; then
     APT_PKGS+=(clang libclang-rt-14-dev wrk curl procps valgrind nodejs npm chromium)
@@ -30,6 +30,31 @@ if ((${#missing[@]})); then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# llhttp (the HTTP parser) is compiled in from the C sources of Debian's node-llhttp.
+# Installing that package would pull in Node.js through its JavaScript dependencies, so
+# unless it is installed already, its .deb is only unpacked into .cache/ (the Makefile
+# looks there). apt-get download needs no root for itself; the package lists may need an
+# update first.
+ensure_llhttp() {
+    [ -f /usr/share/llhttp/llhttp.c ] && return 0
+    local dest=.cache/node-llhttp
+    [ -f "$dest/usr/share/llhttp/llhttp.c" ] && return 0
+    echo "deps: unpacking node-llhttp (llhttp's C sources) into $dest" >&2
+    local tmp
+    tmp=$(mktemp -d)
+    if ! (cd "$tmp" && apt-get download node-llhttp >/dev/null 2>&1); then
+        SUDO=""
+        [ "$(id -u)" = 0 ] || SUDO="sudo"
+        $SUDO apt-get update -qq
+        (cd "$tmp" && apt-get download node-llhttp >/dev/null)
+    fi
+    mkdir -p "$dest"
+    dpkg-deb -x "$tmp"/node-llhttp_*.deb "$dest"
+    rm -rf "$tmp"
+    [ -f "$dest/usr/share/llhttp/llhttp.c" ] || { echo "deps: node-llhttp has no llhttp.c" >&2; exit 1; }
+}
+ensure_llhttp
 
 # npm packages for the integration tests (the official SDK), installed from the lockfile.
 # npm keeps its download cache in ~/.npm, so repeated runs do not download again.

@@ -61,12 +61,15 @@ mkdir -p "$out/corpus" "$out/artifacts" "$out/data" "$out/corpus_tar" "$out/arti
 # Every source except the CLI entry point. Compiled from the repository root: agents.c and
 # cli/server.c .incbin files by paths relative to it.
 mapfile -t srcs < <(find src -name '*.c' ! -path 'src/cli/main.c' | sort)
+# llhttp's sources: the installed node-llhttp, or the copy scripts/deps.sh unpacked.
+ll=/usr/share
+[ -f $ll/llhttp/llhttp.c ] || ll=.cache/node-llhttp/usr/share
 build_target() { # name
     echo "fuzz: building $out/fuzz_$1"
     if ! "$cc" -g -O1 -fno-omit-frame-pointer \
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-        -std=c17 -D_GNU_SOURCE -Isrc -I/usr/share/include/llhttp -DLLHTTP_STRICT_MODE=1 \
-        "tests/fuzz/fuzz_$1.c" "${srcs[@]}" /usr/share/llhttp/{api,http,llhttp}.c \
+        -std=c17 -D_GNU_SOURCE -Isrc -I$ll/include/llhttp -DLLHTTP_STRICT_MODE=1 \
+        "tests/fuzz/fuzz_$1.c" "${srcs[@]}" $ll/llhttp/{api,http,llhttp}.c \
         -luv -lwslay -ljansson -lsqlite3 -larchive -lnettle -lutil -lm -lpthread \
         -o "$out/fuzz_$1"; then
         echo "fuzz: build of fuzz_$1 failed" >&2
