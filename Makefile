@@ -79,17 +79,22 @@ run:
 unit: $(patsubst tests/unit/%.c,build/unit/%,$(UNIT))
 
 # The whole suite: deps, build, unit tests, integration tests.
-test: deps build/sandbox-agent unit
+# Targets that need deps build in a sub-make: deps may unpack llhttp's sources, and this make
+# already decided (and cached) which files exist when it read the Makefile.
+test: deps
+	@$(MAKE) --no-print-directory build/sandbox-agent unit
 	@bash tests/run.sh build/sandbox-agent
 
-asan: deps $(ASANDIR)/sandbox-agent $(patsubst tests/unit/%.c,$(ASANDIR)/unit/%,$(UNIT))
+asan: deps
+	@$(MAKE) --no-print-directory $(ASANDIR)/sandbox-agent $(patsubst tests/unit/%.c,$(ASANDIR)/unit/%,$(UNIT))
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86 UBSAN_OPTIONS=print_stacktrace=1 \
 	  SANDBOX_AGENT_SANITIZED=1 UNIT_DIR=$(ASANDIR)/unit bash tests/run.sh $(ASANDIR)/sandbox-agent
 
 fuzz: deps
 	@bash tests/fuzz/run.sh
 
-bench: deps build/sandbox-agent
+bench: deps
+	@$(MAKE) --no-print-directory build/sandbox-agent
 	@bash bench/run.sh
 
 format:
