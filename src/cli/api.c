@@ -88,15 +88,10 @@ static const char cli_api_help_install[] =
 /* ---- shared plumbing ---------------------------------------------------------------------- */
 
 int cli_api_parse(cli_args_cmd *cmd, int argc, char **argv, const char *help, cli_api_ctx *x) {
-    int i = 1;
-    bool help_flag = false;
-    int rc = cli_args_parse(cmd, argc, argv, &i, &help_flag);
-    if (rc)
+    int i;
+    int rc = cli_args_parse_or_help(cmd, argc, argv, help, &i);
+    if (rc != CLI_ARGS_GO)
         return rc;
-    if (help_flag) {
-        fputs(help, stdout);
-        return 0;
-    }
     const char *endpoint = cli_args_value(cmd, "endpoint");
     x->endpoint = endpoint ? endpoint : CLI_API_DEFAULT_ENDPOINT;
     x->token = cli_args_token(cmd);

@@ -288,19 +288,27 @@ static int cli_args_help_cmd(cli_args_cmd *c, const char *help, const cli_args_s
     return cli_args_unknown_subcommand(c, argv[i]);
 }
 
-int cli_args_dispatch(const char *name, const char *help, const cli_args_sub *subs, size_t n,
-                      int argc, char **argv) {
-    cli_args_opt opts[] = {CLI_ARGS_GLOBAL_OPTS};
-    cli_args_cmd cmd = {.name = name, .has_subcommands = true, .opts = opts, .n_opts = 2};
-    int i = 1;
+int cli_args_parse_or_help(cli_args_cmd *c, int argc, char **argv, const char *help, int *i) {
+    *i = 1;
     bool help_flag = false;
-    int rc = cli_args_parse(&cmd, argc, argv, &i, &help_flag);
+    int rc = cli_args_parse(c, argc, argv, i, &help_flag);
     if (rc)
         return rc;
     if (help_flag) {
         fputs(help, stdout);
         return 0;
     }
+    return CLI_ARGS_GO;
+}
+
+int cli_args_dispatch(const char *name, const char *help, const cli_args_sub *subs, size_t n,
+                      int argc, char **argv) {
+    cli_args_opt opts[] = {CLI_ARGS_GLOBAL_OPTS};
+    cli_args_cmd cmd = {.name = name, .has_subcommands = true, .opts = opts, .n_opts = 2};
+    int i;
+    int rc = cli_args_parse_or_help(&cmd, argc, argv, help, &i);
+    if (rc != CLI_ARGS_GO)
+        return rc;
     if (i >= argc) {
         fputs(help, stderr);
         return 2;

@@ -52,6 +52,12 @@ typedef struct cli_args_cmd {
  * after printing a usage error. */
 int cli_args_parse(cli_args_cmd *c, int argc, char **argv, int *i, bool *help);
 
+/* cli_args_parse from argv[1] (*i receives where it stopped), with -h/--help answered by
+ * printing help to stdout. Returns CLI_ARGS_GO to carry on, else the exit code (0 after
+ * help, 2 after a usage error). */
+#define CLI_ARGS_GO (-1)
+int cli_args_parse_or_help(cli_args_cmd *c, int argc, char **argv, const char *help, int *i);
+
 /* The option of c whose long name is long_name; the name must be in the table. */
 cli_args_opt *cli_args_get(cli_args_cmd *c, const char *long_name);
 

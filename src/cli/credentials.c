@@ -440,15 +440,10 @@ int cli_credentials_main(int argc, char **argv) {
     };
     cli_args_cmd cmd = {
         .name = "sandbox-agent credentials", .has_subcommands = true, .opts = opts, .n_opts = 2};
-    int i = 1;
-    bool help = false;
-    int rc = cli_args_parse(&cmd, argc, argv, &i, &help);
-    if (rc)
+    int i;
+    int rc = cli_args_parse_or_help(&cmd, argc, argv, cli_credentials_help_top, &i);
+    if (rc != CLI_ARGS_GO)
         return rc;
-    if (help) {
-        fputs(cli_credentials_help_top, stdout);
-        return 0;
-    }
     if (i >= argc) {
         fputs(cli_credentials_help_top, stderr);
         return 2;

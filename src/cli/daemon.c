@@ -524,15 +524,10 @@ static int cli_daemon_parse(int argc, char **argv, const char *help, bool with_u
     cli_args_cmd cmd = {.name = name,
                         .opts = opts,
                         .n_opts = sizeof opts / sizeof opts[0] - (with_upgrade ? 0 : 1)};
-    int i = 1;
-    bool help_flag = false;
-    int rc = cli_args_parse(&cmd, argc, argv, &i, &help_flag);
-    if (rc)
+    int i;
+    int rc = cli_args_parse_or_help(&cmd, argc, argv, help, &i);
+    if (rc != CLI_ARGS_GO)
         return rc;
-    if (help_flag) {
-        fputs(help, stdout);
-        return 0;
-    }
     const char *host = cli_args_value(&cmd, "host");
     const char *port = cli_args_value(&cmd, "port");
     uint64_t v;

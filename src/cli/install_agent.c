@@ -211,15 +211,10 @@ static int cli_install_agent_parse(int argc, char **argv, cli_install_agent *c,
                         .opts = opts,
                         .n_opts = sizeof opts / sizeof opts[0],
                         .max_positional = 1};
-    int i = 1;
-    bool help = false;
-    int rc = cli_args_parse(&cmd, argc, argv, &i, &help);
-    if (rc)
+    int i;
+    int rc = cli_args_parse_or_help(&cmd, argc, argv, cli_install_agent_help, &i);
+    if (rc != CLI_ARGS_GO)
         return rc;
-    if (help) {
-        fputs(cli_install_agent_help, stdout);
-        return 0;
-    }
     *agent = cmd.n_positional ? cmd.positional[0] : NULL;
     c->all = cli_args_seen(&cmd, "all");
     c->opts.reinstall = cli_args_seen(&cmd, "reinstall");
