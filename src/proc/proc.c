@@ -464,6 +464,17 @@ static bool proc_is_ours(pid_t pid) {
 
 /* Calls fn for every child of pid (of each of its threads: a child belongs to the thread
  * that forked it, and orphans re-parent to some thread of their reaper). */
+/* fn for every pid listed in a /proc/.../children file (none when it cannot be read). */
+static void proc_each_listed(const char *path, void (*fn)(pid_t pid, void *ud), void *ud) {
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    long child;
+    while (fscanf(f, "%ld", &child) == 1)
+        fn((pid_t)child, ud);
+    fclose(f);
+}
+
 static void proc_each_child_of(pid_t pid, void (*fn)(pid_t pid, void *ud), void *ud) {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
@@ -476,13 +487,7 @@ static void proc_each_child_of(pid_t pid, void (*fn)(pid_t pid, void *ud), void 
             continue;
         char cpath[300];
         snprintf(cpath, sizeof cpath, "/proc/%d/task/%s/children", (int)pid, e->d_name);
-        FILE *f = fopen(cpath, "r");
-        if (!f)
-            continue;
-        long child;
-        while (fscanf(f, "%ld", &child) == 1)
-            fn((pid_t)child, ud);
-        fclose(f);
+        proc_each_listed(cpath, fn, ud);
     }
     closedir(d);
 }
@@ -499,13 +504,7 @@ static void proc_each_own_child(void (*fn)(pid_t pid, void *ud), void *ud) {
             break;
         char path[64];
         snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)self, (int)tids[i]);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        long child;
-        while (fscanf(f, "%ld", &child) == 1)
-            fn((pid_t)child, ud);
-        fclose(f);
+        proc_each_listed(path, fn, ud);
     }
 }
 
