@@ -2,8 +2,9 @@
  *
  * PR_SET_PDEATHSIG reaches only our direct children: a grandchild (`sh -c "sleep 9 & wait"`)
  * would outlive a SIGKILLed server. So the server starts one small watcher at startup, the
- * sentinel: a double-forked copy of itself, re-parented to init (so it is nobody's
- * descendant in process listings), holding the read end of a pipe whose only write end is
+ * sentinel: `sandbox-agent sentinel`, started through two vfork-style hops so that it is
+ * re-parented to init (nobody's descendant in process listings, in no group of ours) and
+ * no copy of the server is made; it holds the read end of a pipe whose only write end is
  * the server's. The server tells it every session it starts and every session that ended
  * (4-byte records: +sid, -sid). When the server dies, for whatever reason, the kernel closes
  * the write end; the sentinel reads EOF, SIGKILLs every process of the sessions still
@@ -16,6 +17,8 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
@@ -98,25 +101,11 @@ static void proc_sentinel_apply(pid_t **sids, size_t *n, size_t *cap, int32_t re
     }
 }
 
-/* Hold nothing of the server's: its stdio (a pipe someone waits on for EOF) and every other
- * descriptor are closed; only the pipe's read end stays, as fd 3. */
-static int proc_sentinel_detach(int rfd) {
-    int keep = fcntl(rfd, F_DUPFD, 10); /* out of the way of 0..3 (the server may run without stdio) */
-    if (keep < 0)
-        return rfd;
-    int null = open("/dev/null", O_RDWR);
-    if (null >= 0) {
-        dup2(null, 0);
-        dup2(null, 1);
-        dup2(null, 2);
-    }
-    dup2(keep, 3);
-    close_range(4, ~0U, 0);
-    return 3;
-}
-
 static _Noreturn void proc_sentinel_main(int rfd) {
     prctl(PR_SET_NAME, "sa-sentinel");
+    sigset_t none; /* the launch ran with every signal blocked, and exec kept the mask */
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
     /* Signals meant for the server's terminal or group are not ours: only EOF ends us. */
     signal(SIGINT, SIG_IGN);
     signal(SIGTERM, SIG_IGN);
@@ -158,39 +147,71 @@ int proc_sentinel_command(void) {
 
 /* ---- the server's side ------------------------------------------------------------------- */
 
+/* What the launch hops need, prepared before any of them runs (they share our memory and
+ * may only make system calls). */
+typedef struct proc_sentinel_launch {
+    int rfd, null;
+    char *const *argv;
+    char *const *envp;
+} proc_sentinel_launch;
+
+/* The grandchild: its own session, /dev/null for stdio, the pipe as fd 3, nothing else. */
+static _Noreturn void proc_sentinel_exec(const proc_sentinel_launch *l) {
+    setsid();
+    dup2(l->null, 0);
+    dup2(l->null, 1);
+    dup2(l->null, 2);
+    dup2(l->rfd, 3);
+    close_range(4, ~0U, 0);
+    execve("/proc/self/exe", l->argv, l->envp);
+    _exit(127);
+}
+
+/* The middle hop (CLONE_VM|CLONE_VFORK: we wait only until it exits). It vforks the
+ * grandchild and leaves at once, so the sentinel is re-parented to init, not to us. */
+static int proc_sentinel_middle(void *arg) {
+    pid_t g = vfork();
+    if (g == 0)
+        proc_sentinel_exec(arg);
+    _exit(g < 0 ? 1 : 0);
+}
+
+/* Two vfork-style hops, so that starting the watcher costs no copy of the server (a plain
+ * fork and its copy-on-write faults cost milliseconds here). */
 bool proc_sentinel_start(void) {
     if (proc_sentinel_fd >= 0)
         return true;
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0)
         return false;
-    pid_t mid = fork();
-    if (mid < 0) {
-        close(fds[0]);
-        close(fds[1]);
-        return false;
-    }
-    if (mid == 0) {
-        /* The middle process: start the sentinel in a session of its own, then leave, so
-         * the sentinel is re-parented to init rather than being our child. */
-        close(fds[1]);
-        setsid();
-        pid_t s = fork();
-        if (s == 0) {
-            /* Exec'd under its own name, so that `pkill -f "sandbox-agent server"` and the
-             * like leave the watcher alone; run in place if that fails. */
-            int rfd = proc_sentinel_detach(fds[0]);
-            char *argv[] = {"sandbox-agent", "sentinel", NULL};
-            execv("/proc/self/exe", argv);
-            proc_sentinel_main(rfd);
-        }
-        _exit(s < 0 ? 1 : 0);
-    }
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    /* The pipe's read end and /dev/null must stay clear of 0..3, which the grandchild's
+     * dup2 calls overwrite (the server may run with few descriptors open). */
+    int rfd = fcntl(fds[0], F_DUPFD_CLOEXEC, 10);
+    int nfd = null >= 0 ? fcntl(null, F_DUPFD_CLOEXEC, 10) : -1;
     close(fds[0]);
-    int st;
-    while (waitpid(mid, &st, 0) < 0 && errno == EINTR)
+    if (null >= 0)
+        close(null);
+    char *argv[] = {"sandbox-agent", "sentinel", NULL};
+    proc_sentinel_launch l = {.rfd = rfd, .null = nfd, .argv = argv, .envp = environ};
+    pid_t mid = -1;
+    if (rfd >= 0 && nfd >= 0) {
+        static char stack[64 << 10] __attribute__((aligned(16)));
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        mid = clone(proc_sentinel_middle, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD,
+                    &l);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+    if (rfd >= 0)
+        close(rfd);
+    if (nfd >= 0)
+        close(nfd);
+    int st = 0;
+    while (mid > 0 && waitpid(mid, &st, 0) < 0 && errno == EINTR)
         ;
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+    if (mid <= 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
         close(fds[1]);
         return false;
     }
