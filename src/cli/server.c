@@ -226,9 +226,7 @@ int cli_server_main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
 
     cli_server s = {0};
-    /* Before any thread or child exists: a plain fork of a small process. */
-    if (!proc_sentinel_start())
-        LOG_WARN("cannot start the sentinel; grandchildren could outlive a killed server", NULL);
+    proc_sentinel_enable();
     s.loop = uv_default_loop();
     base_loopwatch_start(s.loop);
     proc_init(s.loop);

@@ -54,6 +54,9 @@ void proc_forget_pid(pid_t pid);
 
 /* Tell the sentinel (if one runs) that the session led by sid started (add) or ended. */
 void proc_sentinel_track(pid_t sid, bool add);
+/* Start the sentinel if the server enabled it and it was not tried yet; spawns call this
+ * before creating a child. */
+void proc_sentinel_ensure(void);
 
 /* ---- pty.c ------------------------------------------------------------------------------- */
 

@@ -266,6 +266,7 @@ proc_child *proc_spawn(uv_loop_t *loop, const proc_spawn_opts *o, const proc_cal
         return NULL;
     }
     proc_reaper_ensure(loop);
+    proc_sentinel_ensure();
     int fds[3][2];
     pid_t pid = proc_start(o, fds);
     if (pid < 0) {

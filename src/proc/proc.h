@@ -64,11 +64,10 @@ void proc_terminate(proc_child *c, uint64_t stdin_grace_ms, uint64_t term_grace_
  * terminated first (group TERM then KILL). */
 void proc_release(proc_child *c);
 
-/* Start the sentinel, a watcher process that SIGKILLs every session the server started
- * when the server dies, however it dies (sentinel.c). Call first thing in the server, before
- * any thread or child exists. Returns false when it could not start (children then still
- * die through PR_SET_PDEATHSIG, but their own children would not). */
-bool proc_sentinel_start(void);
+/* Have a sentinel: a watcher process, started before the first child, that SIGKILLs every
+ * session the server started when the server dies, however it dies (sentinel.c). If it
+ * cannot start, children still die through PR_SET_PDEATHSIG, their own children would not. */
+void proc_sentinel_enable(void);
 /* The hidden `sentinel` command the watcher runs as (its pipe is fd 3). */
 int proc_sentinel_command(void);
 

@@ -227,6 +227,7 @@ proc_pty *proc_pty_spawn(uv_loop_t *loop, const proc_pty_opts *o, const proc_pty
         return NULL;
     }
     proc_reaper_ensure(loop);
+    proc_sentinel_ensure();
     pid_t pid = -1;
     int master = proc_pty_start(o, &pid);
     if (master < 0) {

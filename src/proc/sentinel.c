@@ -2,7 +2,7 @@
  *
  * PR_SET_PDEATHSIG reaches only our direct children: a grandchild (`sh -c "sleep 9 & wait"`)
  * would outlive a SIGKILLed server. So the server starts one small watcher at startup, the
- * sentinel: `sandbox-agent sentinel`, started through two vfork-style hops so that it is
+ * sentinel: `sandbox-agent sentinel`, started before the first child through two vfork-style hops so that it is
  * re-parented to init (nobody's descendant in process listings, in no group of ours) and
  * no copy of the server is made; it holds the read end of a pipe whose only write end is
  * the server's. The server tells it every session it starts and every session that ended
@@ -178,9 +178,7 @@ static int proc_sentinel_middle(void *arg) {
 
 /* Two vfork-style hops, so that starting the watcher costs no copy of the server (a plain
  * fork and its copy-on-write faults cost milliseconds here). */
-bool proc_sentinel_start(void) {
-    if (proc_sentinel_fd >= 0)
-        return true;
+static bool proc_sentinel_start_now(void) {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0)
         return false;
@@ -218,6 +216,31 @@ bool proc_sentinel_start(void) {
     fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK);
     proc_sentinel_fd = fds[1];
     return true;
+}
+
+static bool proc_sentinel_wanted, proc_sentinel_tried;
+
+void proc_sentinel_enable(void) {
+    proc_sentinel_wanted = true;
+}
+
+/* Started on first use, before the first child: a server answers its first requests without
+ * waiting for the launch (an exec of this binary), and a server that never spawns never
+ * pays for it. Our subreaper flag is off during the launch, or the sentinel would be
+ * re-parented to us when its middle hop leaves; no child of ours exists yet to orphan. */
+void proc_sentinel_ensure(void) {
+    if (!proc_sentinel_wanted || proc_sentinel_tried)
+        return;
+    proc_sentinel_tried = true;
+    int reaper = 0;
+    prctl(PR_GET_CHILD_SUBREAPER, &reaper);
+    if (reaper)
+        prctl(PR_SET_CHILD_SUBREAPER, 0);
+    bool ok = proc_sentinel_start_now();
+    if (reaper)
+        prctl(PR_SET_CHILD_SUBREAPER, 1);
+    if (!ok)
+        LOG_WARN("cannot start the sentinel; grandchildren could outlive a killed server", NULL);
 }
 
 void proc_sentinel_track(pid_t sid, bool add) {

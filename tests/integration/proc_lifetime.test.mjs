@@ -135,11 +135,12 @@ describe('children and the server', () => {
     let sentinel = null;
     try {
       const m = marker();
-      // The sentinel watches the server from outside its tree: not a descendant.
-      sentinel = await waitFor(() => sentinelOf(srv), { what: "the server's sentinel" });
-      assert.ok(!srv.descendants().some((d) => d.pid === sentinel), 'the sentinel is not a descendant of the server');
+      assert.equal(sentinelOf(srv), null, 'no sentinel before the first child');
       let res = await post(srv, '/v1/processes', { command: 'sh', args: ['-c', `sleep ${m} & wait`] });
       assert.equal(res.status, 200, res.text);
+      // Started with the first child, it watches the server from outside its tree.
+      sentinel = await waitFor(() => sentinelOf(srv), { what: "the server's sentinel" });
+      assert.ok(!srv.descendants().some((d) => d.pid === sentinel), 'the sentinel is not a descendant of the server');
       res = await post(srv, '/v1/processes', { command: 'sh', args: ['-c', `sleep ${m + 1} & wait`], tty: true });
       assert.equal(res.status, 200, res.text);
       post(srv, '/v1/processes/run', { command: 'sh', args: ['-c', `sleep ${m + 2} & wait`] }).catch(() => {});
@@ -160,6 +161,7 @@ describe('children and the server', () => {
 
   test('after a graceful stop the sentinel exits too', { skip: OURS_ONLY }, async () => {
     const srv = await startServer();
+    assert.equal((await post(srv, '/v1/processes/run', { command: 'true' })).status, 200);
     const sentinel = await waitFor(() => sentinelOf(srv), { what: "the server's sentinel" });
     await srv.stop();
     await waitFor(() => !alive(sentinel), { what: 'the sentinel of the stopped server to exit' });
