@@ -32,8 +32,9 @@ class Agent {
     this.stderr = '';
     this.waiters = new Set();
     this.nextId = 1000;
+    // 'close', not 'exit': only then has every byte the agent wrote been read.
     this.exited = new Promise((resolve) => {
-      this.proc.on('exit', (code, signal) => {
+      this.proc.on('close', (code, signal) => {
         this.exitInfo = { code, signal };
         for (const w of this.waiters) w.fail(new Error(`agent exited (code ${code}, signal ${signal})`));
         resolve(this.exitInfo);
@@ -685,9 +686,7 @@ describe('mock agent over stdio', { concurrency: true }, () => {
     const from = a.mark();
     const pid = a.sendRequest('session/prompt', { sessionId: sid, prompt: [{ type: 'text', text: 'slow forever' }] });
     await a.waitFor(isUpdate(sid, (u) => u.content?.text?.includes('Slow') || a.updates(sid, from).length >= 2), from, 'slow chunk');
-    const t0 = Date.now();
-    await a.finish();
-    assert.ok(Date.now() - t0 < 1500, 'exit does not wait for the remaining chunks');
+    await a.finish(); // (bounded: a mock that waited for its remaining chunks would time out)
     assert.ok(!a.msgs.some((m) => isResponse(m, pid)));
 
     const b = new Agent();
