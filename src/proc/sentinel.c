@@ -1,11 +1,11 @@
 /* sentinel.c - whole process trees die with the server, even when it is SIGKILLed.
  *
  * PR_SET_PDEATHSIG reaches only our direct children: a grandchild (`sh -c "sleep 9 & wait"`)
- * would outlive a SIGKILLed server. So the server starts one small watcher at startup, the
- * sentinel: `sandbox-agent sentinel`, started before the first child through two vfork-style hops so that it is
- * re-parented to init (nobody's descendant in process listings, in no group of ours) and
- * no copy of the server is made; it holds the read end of a pipe whose only write end is
- * the server's. The server tells it every session it starts and every session that ended
+ * would outlive a SIGKILLed server. So the server starts one small watcher process, the
+ * sentinel: `sandbox-agent sentinel`, started before the first child (posix_spawn, then it
+ * forks the watcher and leaves), so that it is re-parented to init: nobody's descendant in
+ * process listings, in no group of ours. It holds the read end of a pipe whose only write
+ * end is the server's. The server tells it every session it starts and every session that ended
  * (4-byte records: +sid, -sid). When the server dies, for whatever reason, the kernel closes
  * the write end; the sentinel reads EOF, SIGKILLs every process of the sessions still
  * listed (each child leads its own session; descendants inherit it), and exits. A graceful
@@ -17,8 +17,7 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <pthread.h>
-#include <sched.h>
+#include <spawn.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
@@ -103,9 +102,6 @@ static void proc_sentinel_apply(pid_t **sids, size_t *n, size_t *cap, int32_t re
 
 static _Noreturn void proc_sentinel_main(int rfd) {
     prctl(PR_SET_NAME, "sa-sentinel");
-    sigset_t none; /* the launch ran with every signal blocked, and exec kept the mask */
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
     /* Signals meant for the server's terminal or group are not ours: only EOF ends us. */
     signal(SIGINT, SIG_IGN);
     signal(SIGTERM, SIG_IGN);
@@ -136,80 +132,58 @@ static _Noreturn void proc_sentinel_main(int rfd) {
     _exit(0);
 }
 
+/* Started by the server: fork the watcher and leave, so that it is re-parented to init
+ * (the server waits for this exit with its subreaper flag off). */
 int proc_sentinel_command(void) {
     struct stat st;
     if (fstat(3, &st) != 0 || !S_ISFIFO(st.st_mode)) {
         fprintf(stderr, "sandbox-agent sentinel: started by the server only (fd 3 must be its pipe)\n");
         return 2;
     }
+    close_range(4, ~0U, 0); /* whatever the server inherited without CLOEXEC is not ours */
+    pid_t w = fork();
+    if (w < 0)
+        return 1;
+    if (w > 0)
+        _exit(0);
     proc_sentinel_main(3);
 }
 
 /* ---- the server's side ------------------------------------------------------------------- */
 
-/* What the launch hops need, prepared before any of them runs (they share our memory and
- * may only make system calls). */
-typedef struct proc_sentinel_launch {
-    int rfd, null;
-    char *const *argv;
-    char *const *envp;
-} proc_sentinel_launch;
-
-/* The grandchild: its own session, /dev/null for stdio, the pipe as fd 3, nothing else. */
-static _Noreturn void proc_sentinel_exec(const proc_sentinel_launch *l) {
-    setsid();
-    dup2(l->null, 0);
-    dup2(l->null, 1);
-    dup2(l->null, 2);
-    dup2(l->rfd, 3);
-    close_range(4, ~0U, 0);
-    execve("/proc/self/exe", l->argv, l->envp);
-    _exit(127);
-}
-
-/* The middle hop (CLONE_VM|CLONE_VFORK: we wait only until it exits). It vforks the
- * grandchild and leaves at once, so the sentinel is re-parented to init, not to us. */
-static int proc_sentinel_middle(void *arg) {
-    pid_t g = vfork();
-    if (g == 0)
-        proc_sentinel_exec(arg);
-    _exit(g < 0 ? 1 : 0);
-}
-
-/* Two vfork-style hops, so that starting the watcher costs no copy of the server (a plain
- * fork and its copy-on-write faults cost milliseconds here). */
+/* Start `sandbox-agent sentinel` with the pipe's read end as fd 3 (posix_spawn: a
+ * vfork-style clone, no copy of the server) and wait until it has forked the real watcher
+ * and left, so that the watcher is re-parented to init. Blocks for one exec of this binary,
+ * once, before the first child. */
 static bool proc_sentinel_start_now(void) {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0)
         return false;
-    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-    /* The pipe's read end and /dev/null must stay clear of 0..3, which the grandchild's
-     * dup2 calls overwrite (the server may run with few descriptors open). */
-    int rfd = fcntl(fds[0], F_DUPFD_CLOEXEC, 10);
-    int nfd = null >= 0 ? fcntl(null, F_DUPFD_CLOEXEC, 10) : -1;
-    close(fds[0]);
-    if (null >= 0)
-        close(null);
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&at);
+    posix_spawn_file_actions_adddup2(&fa, fds[0], 3);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &all);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
+                                      POSIX_SPAWN_SETSIGDEF);
     char *argv[] = {"sandbox-agent", "sentinel", NULL};
-    proc_sentinel_launch l = {.rfd = rfd, .null = nfd, .argv = argv, .envp = environ};
-    pid_t mid = -1;
-    if (rfd >= 0 && nfd >= 0) {
-        static char stack[64 << 10] __attribute__((aligned(16)));
-        sigset_t all, old;
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        mid = clone(proc_sentinel_middle, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD,
-                    &l);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-    }
-    if (rfd >= 0)
-        close(rfd);
-    if (nfd >= 0)
-        close(nfd);
+    pid_t pid;
+    int r = posix_spawn(&pid, "/proc/self/exe", &fa, &at, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    close(fds[0]);
     int st = 0;
-    while (mid > 0 && waitpid(mid, &st, 0) < 0 && errno == EINTR)
+    while (r == 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
         ;
-    if (mid <= 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+    if (r != 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
         close(fds[1]);
         return false;
     }
