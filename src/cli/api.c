@@ -34,9 +34,7 @@ static const char cli_api_help[] =
     "  help    Print this message or the help of the given subcommand(s)\n"
     "\n"
     "Options:\n"
-    "  -t, --token <TOKEN>  \n"
-    "  -n, --no-token       \n"
-    "  -h, --help           Print help\n"
+    CLI_ARGS_GLOBAL_HELP
     "\n"
     "Exit status: 0 on success, 1 on a server or connection error, 2 on a usage error.\n";
 
@@ -52,9 +50,7 @@ static const char cli_api_help_agents[] =
     "  help     Print this message or the help of the given subcommand(s)\n"
     "\n"
     "Options:\n"
-    "  -t, --token <TOKEN>  \n"
-    "  -n, --no-token       \n"
-    "  -h, --help           Print help\n";
+    CLI_ARGS_GLOBAL_HELP;
 
 static const char cli_api_help_list[] =
     "List all agents and install status\n"

@@ -24,9 +24,7 @@ const char cli_api_acp_help[] =
     "  help    Print this message or the help of the given subcommand(s)\n"
     "\n"
     "Options:\n"
-    "  -t, --token <TOKEN>  \n"
-    "  -n, --no-token       \n"
-    "  -h, --help           Print help\n";
+    CLI_ARGS_GLOBAL_HELP;
 
 static const char cli_api_acp_help_post[] =
     "Send one ACP JSON-RPC envelope to /v1/acp/{server_id}\n"

@@ -47,6 +47,13 @@ typedef struct cli_args_cmd {
     const char *positional[2];
 } cli_args_cmd;
 
+/* The option lines of a help text whose command takes only the global options (as the
+ * reference prints them, -t/-n without a description). */
+#define CLI_ARGS_GLOBAL_HELP                                                                       \
+    "  -t, --token <TOKEN>  \n"                                                                    \
+    "  -n, --no-token       \n"                                                                    \
+    "  -h, --help           Print help\n"
+
 /* Parse argv[*i..] for cmd. Stops at the first positional when cmd has subcommands (*i
  * then indexes it). Sets *help on -h/--help (clap acts on it at once). Returns 0, or 2
  * after printing a usage error. */

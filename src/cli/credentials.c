@@ -30,9 +30,7 @@ static const char cli_credentials_help_top[] =
     "  help         Print this message or the help of the given subcommand(s)\n"
     "\n"
     "Options:\n"
-    "  -t, --token <TOKEN>  \n"
-    "  -n, --no-token       \n"
-    "  -h, --help           Print help\n";
+    CLI_ARGS_GLOBAL_HELP;
 
 static const char cli_credentials_help_extract[] =
     "Extract credentials using local discovery rules\n"

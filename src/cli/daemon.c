@@ -77,9 +77,7 @@ static const char cli_daemon_help[] =
     "  help    Print this message or the help of the given subcommand(s)\n"
     "\n"
     "Options:\n"
-    "  -t, --token <TOKEN>  \n"
-    "  -n, --no-token       \n"
-    "  -h, --help           Print help\n"
+    CLI_ARGS_GLOBAL_HELP
     "\n"
     "Files: ${XDG_DATA_HOME:-~/.local/share}/sandbox-agent/daemon/daemon-<host>-<port>.pid,\n"
     ".version and .log (the host with dots as dashes).\n";
@@ -96,9 +94,7 @@ static const char cli_daemon_help_start[] =
     "  -H, --host <HOST>    [default: 127.0.0.1]\n"
     "  -p, --port <PORT>    [default: 2468]\n"
     "      --upgrade        Restart a running daemon whose build differs from this binary\n"
-    "  -t, --token <TOKEN>  \n"
-    "  -n, --no-token       \n"
-    "  -h, --help           Print help\n";
+    CLI_ARGS_GLOBAL_HELP;
 
 static const char cli_daemon_help_stop[] =
     "Stop a running daemon\n"
@@ -111,9 +107,7 @@ static const char cli_daemon_help_stop[] =
     "Options:\n"
     "  -H, --host <HOST>    [default: 127.0.0.1]\n"
     "  -p, --port <PORT>    [default: 2468]\n"
-    "  -t, --token <TOKEN>  \n"
-    "  -n, --no-token       \n"
-    "  -h, --help           Print help\n";
+    CLI_ARGS_GLOBAL_HELP;
 
 static const char cli_daemon_help_status[] = "Show daemon status\n"
                                              "\n"
@@ -122,9 +116,7 @@ static const char cli_daemon_help_status[] = "Show daemon status\n"
                                              "Options:\n"
                                              "  -H, --host <HOST>    [default: 127.0.0.1]\n"
                                              "  -p, --port <PORT>    [default: 2468]\n"
-                                             "  -t, --token <TOKEN>  \n"
-                                             "  -n, --no-token       \n"
-                                             "  -h, --help           Print help\n";
+                                             CLI_ARGS_GLOBAL_HELP;
 
 /* ---- files and identity ------------------------------------------------------------------ */
 
