@@ -35,8 +35,9 @@ struct acp_journal {
     acp_journal_sub *subs;
 };
 
-/* In-memory ring keeping the newest `capacity` events. */
-acp_journal *acp_journal_memory_new(size_t capacity);
+/* In-memory ring keeping the newest events, at most `capacity` of them and at most
+ * `max_bytes` of SSE frames (0 = no byte bound); the newest event is always kept. */
+acp_journal *acp_journal_memory_new(size_t capacity, size_t max_bytes);
 /* Append, then deliver to every subscriber. Returns the new id. */
 uint64_t acp_journal_append(acp_journal *j, const char *json, size_t len);
 void acp_journal_replay(acp_journal *j, uint64_t after_id, acp_journal_sink sink, void *ud);

@@ -578,7 +578,7 @@ static acp_instance *acp_instance_create(acp_bridge *b, const char *server_id, c
     in->server_id = base_xstrdup(server_id);
     in->agent = base_xstrdup(agent);
     in->created_ms = base_now_ms();
-    in->journal = acp_journal_memory_new(b->replay_capacity);
+    in->journal = acp_journal_memory_new(b->replay_capacity, b->replay_max_bytes);
     in->child = acp_spawn_agent(in, uverr);
     if (!in->child) {
         acp_journal_free(in->journal);
@@ -871,6 +871,8 @@ acp_bridge *acp_bridge_new(uv_loop_t *loop) {
         (uint64_t)base_env_int("SANDBOX_AGENT_SSE_HEARTBEAT_MS", 15000, 10, INT32_MAX);
     b->replay_capacity =
         (size_t)base_env_int("SANDBOX_AGENT_ACP_REPLAY_EVENTS", 4096, 1024, 1 << 20);
+    b->replay_max_bytes = (size_t)base_env_int("SANDBOX_AGENT_ACP_REPLAY_MAX_BYTES",
+                                               (int64_t)16 << 20, 64 << 10, INT64_MAX);
     return b;
 }
 

@@ -79,6 +79,7 @@ struct acp_bridge {
     uint64_t request_timeout_ms;
     uint64_t heartbeat_ms;
     size_t replay_capacity;
+    size_t replay_max_bytes;
     bool shutting_down;
     acp_instance **zombies; /* unlisted instances still winding down */
     size_t nz, capz;

@@ -24,6 +24,8 @@ typedef struct acp_ring {
     size_t capacity;
     size_t count; /* entries held, <= capacity */
     size_t head;  /* index of the oldest entry */
+    size_t bytes; /* frame bytes held */
+    size_t max_bytes;
     uint64_t next_id;
 } acp_ring;
 
@@ -39,20 +41,27 @@ base_rcbuf *acp_sse_frame(uint64_t id, const char *json, size_t len) {
     return f;
 }
 
+static void acp_ring_evict(acp_ring *r) {
+    acp_ring_entry *e = &r->slots[r->head];
+    r->bytes -= e->frame->len;
+    base_rcbuf_unref(e->frame);
+    e->frame = NULL;
+    r->head = (r->head + 1) % r->capacity;
+    r->count--;
+}
+
 static uint64_t acp_ring_append(acp_journal *j, const char *json, size_t len,
                                 base_rcbuf **frame_out) {
     acp_ring *r = (acp_ring *)j;
     uint64_t id = r->next_id++;
     base_rcbuf *frame = acp_sse_frame(id, json, len);
-    size_t slot;
-    if (r->count < r->capacity) {
-        slot = (r->head + r->count) % r->capacity;
-        r->count++;
-    } else {
-        slot = r->head;
-        base_rcbuf_unref(r->slots[slot].frame);
-        r->head = (r->head + 1) % r->capacity;
-    }
+    /* Evict the oldest until the new frame fits both bounds; the newest frame is always
+     * kept, even alone above max_bytes, so live delivery never depends on the cap. */
+    while (r->count && (r->count == r->capacity || r->bytes + frame->len > r->max_bytes))
+        acp_ring_evict(r);
+    size_t slot = (r->head + r->count) % r->capacity;
+    r->count++;
+    r->bytes += frame->len;
     r->slots[slot].id = id;
     r->slots[slot].frame = frame;
     *frame_out = frame;
@@ -87,10 +96,11 @@ static const acp_journal_ops acp_ring_ops = {
     .destroy = acp_ring_destroy,
 };
 
-acp_journal *acp_journal_memory_new(size_t capacity) {
+acp_journal *acp_journal_memory_new(size_t capacity, size_t max_bytes) {
     acp_ring *r = base_xcalloc(1, sizeof *r);
     r->base.ops = &acp_ring_ops;
     r->capacity = capacity ? capacity : 1;
+    r->max_bytes = max_bytes ? max_bytes : SIZE_MAX;
     r->slots = base_xcalloc(r->capacity, sizeof(acp_ring_entry));
     r->next_id = 1;
     return &r->base;

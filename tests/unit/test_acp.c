@@ -197,7 +197,7 @@ static uint64_t app(acp_journal *j, const char *s) {
 }
 
 static void test_journal_ids_and_replay(void) {
-    acp_journal *j = acp_journal_memory_new(8);
+    acp_journal *j = acp_journal_memory_new(8, 0);
     CHECK(j->ops->last_id(j) == 0);
 
     rec r = {0};
@@ -235,7 +235,7 @@ static void test_journal_ids_and_replay(void) {
 }
 
 static void test_journal_ring(void) {
-    acp_journal *j = acp_journal_memory_new(3);
+    acp_journal *j = acp_journal_memory_new(3, 0);
     char buf[32];
     for (int i = 1; i <= 10; i++) {
         snprintf(buf, sizeof buf, "{\"n\":%d}", i);
@@ -267,7 +267,7 @@ static void test_journal_ring(void) {
 
     /* Capacity 1 and capacity 0 (treated as 1). */
     for (size_t cap = 0; cap <= 1; cap++) {
-        j = acp_journal_memory_new(cap);
+        j = acp_journal_memory_new(cap, 0);
         app(j, "{\"a\":1}");
         app(j, "{\"a\":2}");
         acp_journal_replay(j, 0, rec_sink, &r);
@@ -277,7 +277,7 @@ static void test_journal_ring(void) {
     }
 
     /* Exactly at capacity: nothing evicted yet. */
-    j = acp_journal_memory_new(4);
+    j = acp_journal_memory_new(4, 0);
     for (int i = 0; i < 4; i++)
         app(j, "{}");
     acp_journal_replay(j, 0, rec_sink, &r);
@@ -290,9 +290,48 @@ static void test_journal_ring(void) {
     acp_journal_free(j);
 }
 
+static void test_journal_ring_bytes(void) {
+    /* Frames of "event: message\nid: N\ndata: " + 100 bytes + "\n\n": about 130 bytes each;
+     * a 400-byte bound keeps 3 although 100 slots are free. */
+    acp_journal *j = acp_journal_memory_new(100, 400);
+    char big[101];
+    memset(big, 'x', 100);
+    big[0] = '"';
+    big[99] = '"';
+    big[100] = 0;
+    for (int i = 0; i < 10; i++)
+        app(j, big);
+    rec r = {0};
+    acp_journal_replay(j, 0, rec_sink, &r);
+    CHECK(r.n == 3);
+    CHECK(r.ids[0] == 8 && r.ids[2] == 10);
+    size_t total = 0;
+    for (size_t i = 0; i < r.n; i++)
+        total += strlen(r.frames[i]);
+    CHECK(total <= 400);
+    rec_free(&r);
+
+    /* One frame above the bound alone is still kept (live delivery and the last event). */
+    char *huge = malloc(1002);
+    memset(huge, 'y', 1001);
+    huge[0] = '"';
+    huge[1000] = '"';
+    huge[1001] = 0;
+    app(j, huge);
+    acp_journal_replay(j, 0, rec_sink, &r);
+    CHECK(r.n == 1 && r.ids[0] == 11);
+    rec_free(&r);
+    app(j, "{}"); /* and is evicted by the next one */
+    acp_journal_replay(j, 0, rec_sink, &r);
+    CHECK(r.n == 1 && r.ids[0] == 12);
+    rec_free(&r);
+    free(huge);
+    acp_journal_free(j);
+}
+
 static void test_journal_frames_outlive_eviction(void) {
     /* A sink that keeps a reference must see its bytes survive eviction and free. */
-    acp_journal *j = acp_journal_memory_new(1);
+    acp_journal *j = acp_journal_memory_new(1, 0);
     rec r = {0};
     r.keep_ref = true;
     acp_journal_sub *s = acp_journal_subscribe(j, rec_sink, &r);
@@ -310,7 +349,7 @@ static void test_journal_frames_outlive_eviction(void) {
 }
 
 static void test_journal_subscribers(void) {
-    acp_journal *j = acp_journal_memory_new(16);
+    acp_journal *j = acp_journal_memory_new(16, 0);
     app(j, "{\"before\":1}"); /* not delivered to later subscribers */
 
     rec a = {0}, b = {0};
@@ -358,7 +397,7 @@ static void test_journal_subscribers(void) {
 }
 
 static void test_journal_self_unsubscribe(void) {
-    acp_journal *j = acp_journal_memory_new(4);
+    acp_journal *j = acp_journal_memory_new(4, 0);
     rec a = {0}, b = {0}, c = {0};
     a.j = b.j = c.j = j;
     a.self = acp_journal_subscribe(j, rec_sink, &a);
@@ -389,7 +428,7 @@ static void test_journal_self_unsubscribe(void) {
 
 static void test_journal_free_with_subscribers(void) {
     /* Freeing with live subscribers releases them (valgrind checks the leak). */
-    acp_journal *j = acp_journal_memory_new(2);
+    acp_journal *j = acp_journal_memory_new(2, 0);
     rec a = {0};
     acp_journal_subscribe(j, rec_sink, &a);
     acp_journal_subscribe(j, rec_sink, &a);
@@ -400,6 +439,6 @@ static void test_journal_free_with_subscribers(void) {
 }
 
 UNIT_MAIN(test_classify(); test_id_equal(); test_inject_stderr(); test_sse_frame();
-          test_journal_ids_and_replay(); test_journal_ring();
+          test_journal_ids_and_replay(); test_journal_ring(); test_journal_ring_bytes();
           test_journal_frames_outlive_eviction(); test_journal_subscribers();
           test_journal_self_unsubscribe(); test_journal_free_with_subscribers())
