@@ -57,6 +57,22 @@ base_rcbuf *base_rcbuf_new(const void *data, size_t len);
 base_rcbuf *base_rcbuf_ref(base_rcbuf *b);
 void base_rcbuf_unref(base_rcbuf *b);
 
+/* ---- string-keyed hash map (map.c) ------------------------------------------------------
+ * Keys are copied and freed by the map; values belong to the caller (base_map_free can
+ * release them with free_value). Owner of the map: its creator. */
+typedef struct base_map base_map;
+
+base_map *base_map_new(void);
+void *base_map_get(const base_map *m, const char *key);
+/* Insert or replace; returns the previous value (NULL when the key was new). */
+void *base_map_put(base_map *m, const char *key, void *value);
+/* Remove; returns the value (NULL when absent). */
+void *base_map_del(base_map *m, const char *key);
+size_t base_map_count(const base_map *m);
+void base_map_each(const base_map *m, void (*fn)(const char *key, void *value, void *ud),
+                   void *ud);
+void base_map_free(base_map *m, void (*free_value)(void *value));
+
 /* ---- logging (logfmt on stderr) ----------------------------------------------------------
  * Level comes from SANDBOX_AGENT_LOG (error, warn, info, debug); default info. */
 typedef enum { BASE_LOG_ERROR = 0, BASE_LOG_WARN, BASE_LOG_INFO, BASE_LOG_DEBUG } base_log_level;

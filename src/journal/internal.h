@@ -1,0 +1,34 @@
+/* internal.h - what store.c and the database code (sqlite.c) share inside the journal
+ * module. A second backend (PostgreSQL) implements the same journal_db functions. */
+#ifndef JOURNAL_INTERNAL_H
+#define JOURNAL_INTERNAL_H
+
+#include "journal/journal.h"
+
+/* One database connection, used by one thread at a time. Owner: the store (the writer's)
+ * or its reader pool; journal_db_close frees it. */
+typedef struct journal_db journal_db;
+
+/* writer: create the schema or migrate it, and set the connection up for commits. */
+journal_db *journal_db_open(const char *path, bool writer, const journal_opts *opts, char **error);
+void journal_db_close(journal_db *db);
+/* Writer, at open: feed the heads (journal_store_load_head/gap), handle an unclean stop
+ * (crash gaps), and mark the store as running. */
+int journal_db_load(journal_db *db, journal_store *s, char **error);
+/* One transaction for the batch. 0, or -1 with *error (caller frees): nothing committed. */
+int journal_db_append(journal_db *db, journal_rec **recs, size_t n, char **error);
+int journal_db_read(journal_db *db, const char *server, uint64_t after, uint64_t before,
+                    size_t limit, unsigned dir_mask, journal_rec ***out, size_t *nout,
+                    char **error);
+/* Retention: remove records older than max age, then the oldest until the payload total
+ * is under the size bound; reports what each server lost (journal_store_note_pruned).
+ * Returns records removed or -1. */
+int64_t journal_db_prune(journal_db *db, journal_store *s, int64_t now_ms, char **error);
+int journal_db_mark_clean(journal_db *db, char **error);
+
+void journal_store_load_head(journal_store *s, const char *server, uint64_t last_id,
+                             uint64_t pruned_below);
+void journal_store_load_gap(journal_store *s, const char *server, uint64_t from, uint64_t to);
+void journal_store_note_pruned(journal_store *s, const char *server, uint64_t below);
+
+#endif
