@@ -1,0 +1,69 @@
+/* sessions.h - the server-side session index: ACP sessions recognised in the envelopes that
+ * cross the bridge, whoever created them (SDK, REST, CLI, Inspector).
+ *
+ * A tracker watches one ACP server's traffic in both directions. It pairs requests with
+ * their responses (session/new gives a sessionId only in its result; a permission reply
+ * carries no sessionId at all) and so names the session of every envelope, and keeps each
+ * session's summary: agent, server, cwd, times, status, title (from the first prompt),
+ * current modes and config options. */
+#ifndef SESSIONS_H
+#define SESSIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+typedef enum sessions_status {
+    SESSIONS_ACTIVE = 0,
+    SESSIONS_ENDED,       /* its ACP server was closed */
+    SESSIONS_AGENT_EXITED /* its agent process died; exit_code / signal say how */
+} sessions_status;
+
+/* One session's summary. Owner: the index; valid until the index changes it or is freed. */
+typedef struct sessions_entry {
+    char *id; /* the agent's ACP sessionId */
+    char *server;
+    char *agent;
+    char *cwd;
+    int64_t created_ms, last_ms;
+    sessions_status status;
+    int exit_code; /* with SESSIONS_AGENT_EXITED: -1 when killed by signal */
+    int signal;
+    char *title;            /* NULL until the first prompt */
+    json_t *modes;          /* SessionModeState or NULL */
+    json_t *config_options; /* array or NULL */
+    uint64_t version;       /* bumped on every change: persistence writes changed ones */
+} sessions_entry;
+
+/* The index of every session. Owner: the server; sessions_index_free. */
+typedef struct sessions_index sessions_index;
+/* What a tracker reports when a session's summary changed (to persist it). */
+typedef void (*sessions_changed_fn)(const sessions_entry *e, void *ud);
+
+sessions_index *sessions_index_new(sessions_changed_fn changed, void *ud);
+void sessions_index_free(sessions_index *ix);
+sessions_entry *sessions_index_get(sessions_index *ix, const char *id);
+/* Add or replace an entry loaded from storage (its fields are copied). */
+void sessions_index_load(sessions_index *ix, const sessions_entry *e);
+void sessions_index_each(sessions_index *ix, void (*fn)(sessions_entry *e, void *ud), void *ud);
+bool sessions_index_remove(sessions_index *ix, const char *id);
+/* The API shape: {id, agent, serverId, cwd, createdAt, lastActivityAt, status, exitCode?,
+ * signal?, title, modes, configOptions}. */
+json_t *sessions_entry_json(const sessions_entry *e);
+const char *sessions_status_name(sessions_status st);
+
+/* One ACP server's traffic. Owner: the bridge instance; sessions_tracker_free. */
+typedef struct sessions_tracker sessions_tracker;
+
+sessions_tracker *sessions_tracker_new(sessions_index *ix, const char *server, const char *agent);
+void sessions_tracker_free(sessions_tracker *t);
+/* One envelope. from_client: direction. Returns the sessionId it belongs to (owned by the
+ * tracker, valid until the next call) or NULL when it belongs to none (initialize,
+ * session/new before its answer ...). */
+const char *sessions_tracker_observe(sessions_tracker *t, bool from_client, const json_t *msg);
+/* The server's agent exited / the server was closed: its active sessions say so. */
+void sessions_tracker_agent_exited(sessions_tracker *t, int exit_code, int signal);
+void sessions_tracker_closed(sessions_tracker *t);
+
+#endif
