@@ -2,7 +2,8 @@
 #include <string.h>
 
 #include "agents/agents.h"
-#include "agents/install.h"
+#include "agents/catalog.h"
+#include "agents/version.h"
 #include "unit.h"
 
 static void never(void *ud) {
@@ -16,9 +17,9 @@ static void test_unknown_ids(void) {
     CHECK(agents_index("nope") < 0);
     CHECK(agents_index(NULL) < 0);
     CHECK(agents_index("claude") >= 0);
-    CHECK(!agents_install_version_ready("nope"));
-    CHECK(agents_install_version_probe(uv_default_loop(), "nope", never, NULL) == NULL);
-    CHECK(agents_install_version_ready("mock")); /* built in: always known */
+    CHECK(!agents_version_ready("nope"));
+    CHECK(agents_version_probe_start(uv_default_loop(), "nope", never, NULL) == NULL);
+    CHECK(agents_version_ready("mock")); /* built in: always known */
     uv_run(uv_default_loop(), UV_RUN_NOWAIT);
 }
 
