@@ -17,7 +17,6 @@
 #include <string.h>
 
 #include "agents/agents.h"
-#include "agents/install.h"
 
 /* ---- pure helpers ------------------------------------------------------------------------- */
 

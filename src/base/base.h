@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include <jansson.h>
 #include <uv.h>
@@ -92,6 +93,18 @@ void base_log(base_log_level lvl, const char *msg, const char *fmt, ...)
     } while (0)
 /* Quote a value for logfmt into a caller buffer (truncates). Returns out. */
 const char *base_log_quote(char *out, size_t cap, const char *s);
+
+/* An invariant of our own code (not a check of input, which gets an error answer): when it
+ * does not hold, log where and abort, rather than go on with a silent fallback such as
+ * slot 0 for an unknown id. Always compiled in; the conditions are cheap. */
+#define BASE_ASSERT(cond)                                                                          \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            base_log(BASE_LOG_ERROR, "assertion failed", "cond=\"%s\" file=%s line=%d", #cond,     \
+                     __FILE__, __LINE__);                                                          \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
 
 /* ---- time ------------------------------------------------------------------------------- */
 int64_t base_now_ms(void);   /* wall clock, Unix epoch milliseconds */

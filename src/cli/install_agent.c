@@ -1,6 +1,6 @@
 /* install_agent.c - `sandbox-agent install-agent <AGENT|all>|--all [-r/--reinstall]
  * [--agent-version V] [--agent-process-version V]` (versions for one agent only): installs locally
- * (no server needed), with the same jobs the server uses (agents/install.h).
+ * (no server needed), with the same jobs the server uses (agents_install_async in agents.h).
  *
  * stdout gets the result as pretty JSON in the reference CLI's shape (agents.md §2.4);
  * progress goes to stderr: a live status line on a terminal, plain lines otherwise (logs,
@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "agents/agents.h"
-#include "agents/install.h"
 #include "base/base.h"
 #include "cli/args.h"
 #include "cli/cli.h"

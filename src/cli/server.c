@@ -240,7 +240,7 @@ int cli_server_main(int argc, char **argv) {
     http_route(s.http, HTTP_M_GET, "/ui", 0, cli_ui_handler, NULL);
     http_route(s.http, HTTP_M_GET, "/ui/*", 0, cli_ui_handler, NULL);
     http_route(s.http, HTTP_M_GET, "/v1/health", HTTP_ROUTE_AUTH, cli_health_handler, NULL);
-    agents_routes(s.http, cli_instances, s.acp);
+    agents_routes(s.http, s.loop, cli_instances, s.acp);
     acp_bridge_routes(s.acp, s.http);
     /* Host APIs (each module registers its own routes). */
     fs_routes(s.http);

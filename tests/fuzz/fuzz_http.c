@@ -179,7 +179,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     cfg.max_body_bytes = 4096; /* small, so that 413 paths are reachable */
     srv_open = http_server_new(uv_default_loop(), &cfg);
     routes(srv_open);
-    agents_routes(srv_open, fake_instances, NULL);
+    agents_routes(srv_open, uv_default_loop(), fake_instances, NULL);
 
     static const char *origins[] = {"http://localhost:3000", "https://example.com", NULL};
     static const char *methods[] = {"GET", "POST", NULL};
