@@ -41,7 +41,7 @@ build/sandbox-agent: $(OBJS)
 
 $(OBJDIR)/%.o: src/%.c $(wildcard src/*/*.h) src/agents/catalog.json web/index.html
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) $(OPT) -MMD -c -o $@ $<
+	$(CC) $(CFLAGS_BASE) $(OPT) -MMD -MP -c -o $@ $<
 
 # Third-party code: its own warning level, not ours.
 $(OBJDIR)/llhttp/%.o: $(LLHTTP_SRC)/%.c Makefile
