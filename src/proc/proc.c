@@ -37,6 +37,7 @@ struct proc_child {
     pid_t pid;
     proc_callbacks cb;
     void *ud;
+    proc_wqueue writes;
     bool released;
     bool reaped;
     bool out_eof, err_eof;
@@ -48,13 +49,6 @@ struct proc_child {
     uint64_t term_grace_ms;
     struct proc_child *next, *prev; /* registry of children not yet reported exited */
 };
-
-typedef struct proc_write_req {
-    uv_write_t w;
-    void (*done)(int, void *);
-    void *ud;
-    char data[];
-} proc_write_req;
 
 static proc_child *proc_live;
 static uv_signal_t proc_sigchld;
@@ -118,6 +112,8 @@ static void proc_maybe_finish(proc_child *c) {
     proc_close_handle(c, (uv_handle_t *)&c->out);
     proc_close_handle(c, (uv_handle_t *)&c->err);
     proc_close_handle(c, (uv_handle_t *)&c->timer);
+    /* Writes the child never took fail now, so that their owners hear before on_exit. */
+    proc_wqueue_fail_all(&c->writes, UV_ECANCELED);
     if (!c->released && c->cb.on_exit)
         c->cb.on_exit(c, c->exit_code, c->term_signal, c->ud);
     /* After on_exit, whose owner may have killed the rest of the session. */
@@ -305,29 +301,10 @@ bool proc_exited(const proc_child *c) {
     return c->reaped;
 }
 
-static void proc_write_cb(uv_write_t *w, int status) {
-    proc_write_req *r = (proc_write_req *)w;
-    if (r->done)
-        r->done(status, r->ud);
-    free(r);
-}
-
 int proc_write(proc_child *c, const char *data, size_t len, void (*done)(int, void *), void *ud) {
-    if (c->in_closed || c->exit_reported)
+    if (c->in_closed || c->exit_reported || c->reaped || c->released)
         return UV_EPIPE;
-    if (c->reaped)
-        return UV_EPIPE;
-    proc_write_req *r = base_xmalloc(sizeof *r + len);
-    memcpy(r->data, data, len);
-    r->done = done;
-    r->ud = ud;
-    uv_buf_t b = base_uv_buf(r->data, len);
-    int rc = uv_write(&r->w, (uv_stream_t *)&c->in, &b, 1, proc_write_cb);
-    if (rc != 0) {
-        free(r);
-        return rc;
-    }
-    return 0;
+    return proc_wqueue_write(&c->writes, (uv_stream_t *)&c->in, data, len, done, ud);
 }
 
 void proc_close_stdin(proc_child *c) {
@@ -361,6 +338,7 @@ void proc_release(proc_child *c) {
     if (!c)
         return;
     c->released = true;
+    proc_wqueue_drop_all(&c->writes);
     if (!c->exit_reported)
         proc_terminate(c, 0, 2000);
     else if (c->open_handles == 0)

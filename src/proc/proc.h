@@ -45,13 +45,20 @@ typedef struct proc_spawn_opts {
  * which is also the libuv code) on failure: a failed chdir or exec is reported here, e.g.
  * ENOENT, EACCES, ENOTDIR; UV_ECANCELED once proc_shutdown_all ran. A script without a
  * #! line fails with ENOEXEC (no /bin/sh fallback, like the reference). The child is owned
- * by the caller until proc_release; callbacks stop after proc_release. */
+ * by the caller until proc_release.
+ *
+ * Once proc_release returned, no callback runs: not on_stdout/on_stderr/on_exit, and not
+ * the done of a proc_write (see there). */
 proc_child *proc_spawn(uv_loop_t *loop, const proc_spawn_opts *opts, const proc_callbacks *cb,
                        void *ud, int *err);
 pid_t proc_pid(const proc_child *c);
 bool proc_exited(const proc_child *c);
-/* Queue bytes for stdin (copied). done(status, ud) reports the result (may be NULL). Returns a
- * libuv error at once when stdin is already closed or the child has exited. */
+/* Queue bytes for stdin (copied). done(status, ud) (may be NULL) runs exactly once: 0 when
+ * the bytes were written; an error when the write failed, when the owner closed stdin first
+ * (UV_ECANCELED), or when the child is done before taking them (UV_ECANCELED, reported just
+ * before on_exit, never after it). Never after proc_release: a write still pending then is
+ * dropped silently. Returns a libuv error at once (done is then not called) when stdin is
+ * already closed, the child has exited or was released. */
 int proc_write(proc_child *c, const char *data, size_t len, void (*done)(int status, void *ud),
                void *ud);
 void proc_close_stdin(proc_child *c);
@@ -60,8 +67,9 @@ void proc_signal_group(proc_child *c, int sig);
 /* Close stdin, wait stdin_grace_ms for a voluntary exit, then TERM the group, wait
  * term_grace_ms, then KILL. on_exit reports the end as usual. */
 void proc_terminate(proc_child *c, uint64_t stdin_grace_ms, uint64_t term_grace_ms);
-/* The owner lets go: no more callbacks; freed once all handles are closed. A live child is
- * terminated first (group TERM then KILL). */
+/* The owner lets go: no more callbacks of any kind, pending writes included; freed once all
+ * handles are closed. A live child is terminated first (group TERM then KILL). Allowed from
+ * inside the child's own callbacks (typically on_exit). */
 void proc_release(proc_child *c);
 
 /* Have a sentinel: a watcher process, started before the first child, that SIGKILLs every
@@ -114,16 +122,18 @@ proc_pty *proc_pty_spawn(uv_loop_t *loop, const proc_pty_opts *opts, const proc_
 pid_t proc_pty_pid(const proc_pty *p);
 /* True once on_exit was reported. */
 bool proc_pty_exited(const proc_pty *p);
-/* Queue bytes for the master (copied). done(status, ud) reports the result (may be NULL).
- * Returns a libuv error at once when the child has exited. */
+/* Queue bytes for the master (copied). done(status, ud) (may be NULL) runs exactly once, with
+ * the same rules as proc_write: a write the child never took fails (UV_ECANCELED) just before
+ * on_exit; never after proc_pty_release. Returns a libuv error at once when the child has
+ * exited or was released. */
 int proc_pty_write(proc_pty *p, const char *data, size_t len, void (*done)(int status, void *ud),
                    void *ud);
 /* TIOCSWINSZ; the foreground process group gets SIGWINCH. 0 or a negative errno. */
 int proc_pty_resize(proc_pty *p, uint16_t cols, uint16_t rows);
 /* Signal the child's process group and every other process of its session. */
 void proc_pty_signal(proc_pty *p, int sig);
-/* The owner lets go: no more callbacks; a live child is killed (session, SIGKILL); freed once
- * its handles have closed. */
+/* The owner lets go: no more callbacks, pending writes' done included; a live child is killed
+ * (session, SIGKILL); freed once its handles have closed. */
 void proc_pty_release(proc_pty *p);
 
 /* Send sig to every process whose session id is sid (sid is the pid of a session leader we

@@ -1,7 +1,8 @@
 /* test_proc.c - children from proc_spawn / proc_pty_spawn, observed from the outside:
  * exit codes and output order, exec failures reported by the spawn itself, the child's
  * session and signal state, the central reaper (orphans re-parented to us are reaped, no
- * zombie stays), the session walk, and spawns refused once shutdown began.
+ * zombie stays), the session walk, spawns refused once shutdown began, and the
+ * write-callback contract around exit and release.
  *
  * The test binary plays the server: it calls proc_init (child subreaper) and runs the
  * default loop until a condition holds. Waits are bounded but never asserted on time. */
@@ -368,6 +369,127 @@ static void test_spawn_after_shutdown(void) {
     result_free(&r);
 }
 
+/* ---- writes: done before on_exit, never after release ---------------------------------------- */
+
+/* What a write and its child reported, in order. Owner: the scenario's stack. */
+typedef struct write_probe {
+    int seq;         /* events so far */
+    int done_calls;  /* times done ran */
+    int done_status; /* its last status */
+    int done_seq;    /* when it ran */
+    int exit_seq;    /* when on_exit ran (0: not yet) */
+} write_probe;
+
+static void probe_done(int status, void *ud) {
+    write_probe *w = ud;
+    w->done_calls++;
+    w->done_status = status;
+    w->done_seq = ++w->seq;
+}
+
+static void probe_exit(proc_child *c, int code, int sig, void *ud) {
+    write_probe *w = ud;
+    w->exit_seq = ++w->seq;
+}
+
+static void probe_pty_exit(proc_pty *p, int code, int sig, void *ud) {
+    write_probe *w = ud;
+    w->exit_seq = ++w->seq;
+}
+
+static const proc_callbacks probe_cbs = {NULL, NULL, probe_exit};
+
+static bool probe_exited(void *ud) {
+    return ((write_probe *)ud)->exit_seq != 0;
+}
+
+static size_t live_baseline;
+
+static bool live_back_to_baseline(void *ud) {
+    return proc_live_count() == live_baseline;
+}
+
+/* More than any pipe or PTY buffer holds: the write stays pending while nobody reads. */
+#define BIG_WRITE (1 << 20)
+
+static void test_write_contract(void) {
+    signal(SIGPIPE, SIG_IGN);
+    char *big = calloc(1, BIG_WRITE);
+
+    /* The leader exits at once; a grandchild holds stdin without reading, so the write is
+     * still pending when the child is done: it fails, before on_exit. */
+    write_probe w = {0};
+    /* (sh gives a background job /dev/null as stdin unless redirected from a saved fd.) */
+    char *holder[] = {"sh", "-c", "exec 3<&0; sleep 1004 <&3 >/dev/null 2>&1 3<&- & exit 0", NULL};
+    proc_spawn_opts o = {.file = "sh", .args = holder, .die_with_server = true};
+    int err = 0;
+    proc_child *c = proc_spawn(uv_default_loop(), &o, &probe_cbs, &w, &err);
+    CHECK(c != NULL);
+    if (c) {
+        CHECK(proc_write(c, big, BIG_WRITE, probe_done, &w) == 0);
+        CHECK(spin_until(probe_exited, &w, 20000));
+        CHECK(w.done_calls == 1);
+        if (w.done_status != UV_ECANCELED)
+            fprintf(stderr, "%s: pending write ended with %s\n", __FILE__,
+                    uv_err_name(w.done_status));
+        CHECK(w.done_status == UV_ECANCELED);
+        CHECK(w.done_seq != 0 && w.done_seq < w.exit_seq);
+        proc_release(c);
+        /* Nothing more arrives later (libuv's own cancellation in the close phase). */
+        uv_run(uv_default_loop(), UV_RUN_NOWAIT);
+        CHECK(w.done_calls == 1);
+    }
+
+    /* Released with the write pending: done never runs, although the stdin close that the
+     * release causes makes libuv cancel the write. */
+    live_baseline = proc_live_count();
+    write_probe r = {0};
+    char *sleeper[] = {"sleep", "1005", NULL};
+    proc_spawn_opts so = {.file = "sleep", .args = sleeper, .die_with_server = true};
+    c = proc_spawn(uv_default_loop(), &so, &probe_cbs, &r, &err);
+    CHECK(c != NULL);
+    if (c) {
+        CHECK(proc_write(c, big, BIG_WRITE, probe_done, &r) == 0);
+        proc_release(c);
+        CHECK(spin_until(live_back_to_baseline, NULL, 20000));
+        uv_run(uv_default_loop(), UV_RUN_NOWAIT);
+        CHECK(r.done_calls == 0);
+        CHECK(r.exit_seq == 0);
+    }
+
+    /* The same for a PTY child, which never reads its terminal. */
+    write_probe t = {0};
+    static const proc_pty_callbacks probe_pty_cbs = {NULL, probe_pty_exit};
+    proc_pty_opts po = {
+        .file = "sleep", .args = sleeper, .cols = 80, .rows = 24, .die_with_server = true};
+    proc_pty *p = proc_pty_spawn(uv_default_loop(), &po, &probe_pty_cbs, &t, &err);
+    CHECK(p != NULL);
+    if (p) {
+        CHECK(proc_pty_write(p, big, BIG_WRITE, probe_done, &t) == 0);
+        proc_pty_release(p);
+        CHECK(spin_until(live_back_to_baseline, NULL, 20000));
+        uv_run(uv_default_loop(), UV_RUN_NOWAIT);
+        CHECK(t.done_calls == 0);
+        CHECK(t.exit_seq == 0);
+    }
+
+    /* A write that completes is reported once, with 0. */
+    write_probe ok = {0};
+    char *cat[] = {"cat", NULL};
+    proc_spawn_opts co = {.file = "cat", .args = cat, .die_with_server = true};
+    c = proc_spawn(uv_default_loop(), &co, &probe_cbs, &ok, &err);
+    CHECK(c != NULL);
+    if (c) {
+        CHECK(proc_write(c, "hi\n", 3, probe_done, &ok) == 0);
+        proc_close_stdin(c);
+        CHECK(spin_until(probe_exited, &ok, 20000));
+        CHECK(ok.done_calls == 1 && ok.done_status == 0 && ok.done_seq < ok.exit_seq);
+        proc_release(c);
+    }
+    free(big);
+    signal(SIGPIPE, SIG_DFL);
+}
+
 int main(void) {
     setenv("SANDBOX_AGENT_LOG", "warn", 1);
     base_log_init();
@@ -378,6 +500,7 @@ int main(void) {
     test_orphans_reaped();
     test_session_walk();
     test_pty();
+    test_write_contract();
     test_spawn_after_shutdown();
     proc_fini();
     uv_run(uv_default_loop(), UV_RUN_NOWAIT);
