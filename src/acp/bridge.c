@@ -232,6 +232,11 @@ static void acp_timeout_cb(uv_timer_t *t) {
 static void acp_write_done(int status, void *ud) {
     acp_pending *p = ud;
     p->write_inflight = false;
+    /* The agent is gone with the line unwritten: proc.c fails the write just before
+     * on_exit, and acp_on_exit, still to come, answers the request with the exit details
+     * like every request still waiting. */
+    if (status < 0 && p->is_request && p->req && !p->inst->exited && proc_exited(p->inst->child))
+        return;
     if (status < 0 && p->is_request) {
         if (p->req)
             acp_answer_rpc(p, acp_rpc_error_stdin(p->id, p->inst->agent, p->inst->server_id,

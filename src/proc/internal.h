@@ -38,6 +38,25 @@ pid_t proc_exec_spawn(proc_exec_plan *p);
  * can never overwrite one of them (the server may run with stdio closed). */
 int proc_exec_pipe(int fds[2]);
 
+/* ---- wqueue.c: writes to a child ----------------------------------------------------------
+ * The writes a child's owner queued and has not been told about yet. Owner: embedded in the
+ * proc_child or proc_pty (zeroed = empty). */
+typedef struct proc_wreq proc_wreq;
+typedef struct proc_wqueue {
+    proc_wreq *head, *tail; /* oldest first */
+} proc_wqueue;
+
+/* uv_write of a copy of data on s; done(status, ud) runs once when libuv completes it,
+ * unless proc_wqueue_fail_all reported it first or proc_wqueue_drop_all dropped it. Returns
+ * uv_write's error (done is then never called). */
+int proc_wqueue_write(proc_wqueue *q, uv_stream_t *s, const char *data, size_t len,
+                      void (*done)(int, void *), void *ud);
+/* Report every pending write now with status, oldest first (the child is done: libuv would
+ * report them only from the stream's close, after on_exit). */
+void proc_wqueue_fail_all(proc_wqueue *q, int status);
+/* The owner released the child: pending writes complete silently. */
+void proc_wqueue_drop_all(proc_wqueue *q);
+
 /* ---- proc.c: the central reaper and the registry --------------------------------------- */
 
 /* Start the SIGCHLD watcher if it is not running yet (proc_init normally does). */

@@ -37,7 +37,9 @@ struct proc_child {
     pid_t pid;
     proc_callbacks cb;
     void *ud;
+    proc_wqueue writes;
     bool released;
+    bool merged; /* stderr shares the stdout pipe: err was never opened */
     bool reaped;
     bool out_eof, err_eof;
     bool in_closed;
@@ -48,13 +50,6 @@ struct proc_child {
     uint64_t term_grace_ms;
     struct proc_child *next, *prev; /* registry of children not yet reported exited */
 };
-
-typedef struct proc_write_req {
-    uv_write_t w;
-    void (*done)(int, void *);
-    void *ud;
-    char data[];
-} proc_write_req;
 
 static proc_child *proc_live;
 static uv_signal_t proc_sigchld;
@@ -116,8 +111,11 @@ static void proc_maybe_finish(proc_child *c) {
     kill(-c->pid, SIGKILL);
     proc_close_handle(c, (uv_handle_t *)&c->in);
     proc_close_handle(c, (uv_handle_t *)&c->out);
-    proc_close_handle(c, (uv_handle_t *)&c->err);
+    if (!c->merged)
+        proc_close_handle(c, (uv_handle_t *)&c->err);
     proc_close_handle(c, (uv_handle_t *)&c->timer);
+    /* Writes the child never took fail now, so that their owners hear before on_exit. */
+    proc_wqueue_fail_all(&c->writes, UV_ECANCELED);
     if (!c->released && c->cb.on_exit)
         c->cb.on_exit(c, c->exit_code, c->term_signal, c->ud);
     /* After on_exit, whose owner may have killed the rest of the session. */
@@ -163,7 +161,7 @@ static void proc_timer_cb(uv_timer_t *t) {
         kill(-c->pid, SIGKILL);
         if (!c->out_eof)
             uv_read_stop((uv_stream_t *)&c->out);
-        if (!c->err_eof)
+        if (!c->err_eof && !c->merged)
             uv_read_stop((uv_stream_t *)&c->err);
         c->out_eof = c->err_eof = true;
         proc_maybe_finish(c);
@@ -206,9 +204,10 @@ static void proc_child_reaped(proc_child *c, int status) {
 }
 
 /* Three pipes: stdin (the child reads fds[0][0]), stdout and stderr (it writes
- * fds[1][1], fds[2][1]). All CLOEXEC; the child's ends are dup2'ed to 0, 1, 2. */
-static int proc_pipes(int fds[3][2]) {
-    for (int i = 0; i < 3; i++) {
+ * fds[1][1], fds[2][1]); n = 2 leaves out stderr's. All CLOEXEC; the child's ends are
+ * dup2'ed to 0, 1, 2. */
+static int proc_pipes(int fds[3][2], int n) {
+    for (int i = 0; i < n; i++) {
         int r = proc_exec_pipe(fds[i]);
         if (r < 0) {
             while (i-- > 0) {
@@ -222,26 +221,31 @@ static int proc_pipes(int fds[3][2]) {
 }
 
 /* Fork and exec; returns the pid or a negative errno. The parent's pipe ends are left in
- * fds (stdin write end, stdout and stderr read ends) on success and closed on failure. */
+ * fds (stdin write end, stdout and stderr read ends; fds[2] is unused with merge_stderr) on
+ * success and closed on failure. */
 static pid_t proc_start(const proc_spawn_opts *o, int fds[3][2]) {
-    int r = proc_pipes(fds);
+    int r = proc_pipes(fds, o->merge_stderr ? 2 : 3);
     if (r < 0)
         return r;
+    if (o->merge_stderr)
+        fds[2][0] = fds[2][1] = -1;
     proc_exec_plan plan;
     proc_exec_plan_init(&plan, o->file, o->args, o->env, o->cwd);
     plan.stdio[0] = fds[0][0];
     plan.stdio[1] = fds[1][1];
-    plan.stdio[2] = fds[2][1];
+    plan.stdio[2] = o->merge_stderr ? fds[1][1] : fds[2][1];
     plan.die_with_server = o->die_with_server;
     pid_t pid = proc_exec_spawn(&plan);
     proc_exec_plan_free(&plan);
     close(fds[0][0]);
     close(fds[1][1]);
-    close(fds[2][1]);
+    if (!o->merge_stderr)
+        close(fds[2][1]);
     if (pid < 0) {
         close(fds[0][1]);
         close(fds[1][0]);
-        close(fds[2][0]);
+        if (!o->merge_stderr)
+            close(fds[2][0]);
     }
     return pid;
 }
@@ -282,11 +286,12 @@ proc_child *proc_spawn(uv_loop_t *loop, const proc_spawn_opts *o, const proc_cal
     /* An output that cannot be read counts as drained; the child still gets reaped. */
     c->out_eof = !proc_pipe_wrap(c, &c->out, fds[1][0]) ||
                  uv_read_start((uv_stream_t *)&c->out, proc_alloc, proc_out_cb) != 0;
-    c->err_eof = !proc_pipe_wrap(c, &c->err, fds[2][0]) ||
+    c->merged = o->merge_stderr;
+    c->err_eof = c->merged || !proc_pipe_wrap(c, &c->err, fds[2][0]) ||
                  uv_read_start((uv_stream_t *)&c->err, proc_alloc, proc_err_cb) != 0;
     uv_timer_init(loop, &c->timer);
     c->timer.data = c;
-    c->open_handles = 4;
+    c->open_handles = c->merged ? 3 : 4;
     c->next = proc_live;
     if (proc_live)
         proc_live->prev = c;
@@ -305,29 +310,10 @@ bool proc_exited(const proc_child *c) {
     return c->reaped;
 }
 
-static void proc_write_cb(uv_write_t *w, int status) {
-    proc_write_req *r = (proc_write_req *)w;
-    if (r->done)
-        r->done(status, r->ud);
-    free(r);
-}
-
 int proc_write(proc_child *c, const char *data, size_t len, void (*done)(int, void *), void *ud) {
-    if (c->in_closed || c->exit_reported)
+    if (c->in_closed || c->exit_reported || c->reaped || c->released)
         return UV_EPIPE;
-    if (c->reaped)
-        return UV_EPIPE;
-    proc_write_req *r = base_xmalloc(sizeof *r + len);
-    memcpy(r->data, data, len);
-    r->done = done;
-    r->ud = ud;
-    uv_buf_t b = base_uv_buf(r->data, len);
-    int rc = uv_write(&r->w, (uv_stream_t *)&c->in, &b, 1, proc_write_cb);
-    if (rc != 0) {
-        free(r);
-        return rc;
-    }
-    return 0;
+    return proc_wqueue_write(&c->writes, (uv_stream_t *)&c->in, data, len, done, ud);
 }
 
 void proc_close_stdin(proc_child *c) {
@@ -361,6 +347,7 @@ void proc_release(proc_child *c) {
     if (!c)
         return;
     c->released = true;
+    proc_wqueue_drop_all(&c->writes);
     if (!c->exit_reported)
         proc_terminate(c, 0, 2000);
     else if (c->open_handles == 0)

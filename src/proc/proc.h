@@ -1,4 +1,5 @@
-/* proc.h - child processes, each in its own session and process group.
+/* proc.h - child processes, each in its own session and process group; proc_job runs one
+ * to completion with captured output and a time bound.
  *
  * Guarantees callers can build on:
  *  - every byte a child wrote to stdout/stderr is delivered before on_exit;
@@ -39,19 +40,29 @@ typedef struct proc_spawn_opts {
     const char *cwd;  /* NULL = inherit */
     /* PR_SET_PDEATHSIG(SIGKILL) in the child: the kernel kills it if the server dies. */
     bool die_with_server;
+    /* stderr goes into the stdout pipe (2>&1): one stream in the order the child wrote it,
+     * delivered through on_stdout; on_stderr is never called. */
+    bool merge_stderr;
 } proc_spawn_opts;
 
 /* Spawn with three pipes, in a new session. Returns NULL and sets *err (a negative errno,
  * which is also the libuv code) on failure: a failed chdir or exec is reported here, e.g.
  * ENOENT, EACCES, ENOTDIR; UV_ECANCELED once proc_shutdown_all ran. A script without a
  * #! line fails with ENOEXEC (no /bin/sh fallback, like the reference). The child is owned
- * by the caller until proc_release; callbacks stop after proc_release. */
+ * by the caller until proc_release.
+ *
+ * Once proc_release returned, no callback runs: not on_stdout/on_stderr/on_exit, and not
+ * the done of a proc_write (see there). */
 proc_child *proc_spawn(uv_loop_t *loop, const proc_spawn_opts *opts, const proc_callbacks *cb,
                        void *ud, int *err);
 pid_t proc_pid(const proc_child *c);
 bool proc_exited(const proc_child *c);
-/* Queue bytes for stdin (copied). done(status, ud) reports the result (may be NULL). Returns a
- * libuv error at once when stdin is already closed or the child has exited. */
+/* Queue bytes for stdin (copied). done(status, ud) (may be NULL) runs exactly once: 0 when
+ * the bytes were written; an error when the write failed, when the owner closed stdin first
+ * (UV_ECANCELED), or when the child is done before taking them (UV_ECANCELED, reported just
+ * before on_exit, never after it). Never after proc_release: a write still pending then is
+ * dropped silently. Returns a libuv error at once (done is then not called) when stdin is
+ * already closed, the child has exited or was released. */
 int proc_write(proc_child *c, const char *data, size_t len, void (*done)(int status, void *ud),
                void *ud);
 void proc_close_stdin(proc_child *c);
@@ -60,9 +71,80 @@ void proc_signal_group(proc_child *c, int sig);
 /* Close stdin, wait stdin_grace_ms for a voluntary exit, then TERM the group, wait
  * term_grace_ms, then KILL. on_exit reports the end as usual. */
 void proc_terminate(proc_child *c, uint64_t stdin_grace_ms, uint64_t term_grace_ms);
-/* The owner lets go: no more callbacks; freed once all handles are closed. A live child is
- * terminated first (group TERM then KILL). */
+/* The owner lets go: no more callbacks of any kind, pending writes included; freed once all
+ * handles are closed. A live child is terminated first (group TERM then KILL). Allowed from
+ * inside the child's own callbacks (typically on_exit). */
 void proc_release(proc_child *c);
+
+/* ---- jobs: a command run to completion (job.c) ----------------------------------------------
+ * The one runner for short-lived commands: POST /v1/processes/run, installer steps, version
+ * probes, desktop helpers. A job is a proc_spawn child (own session, die_with_server) with
+ * stdin closed (or fed `input`, then closed), its output captured within caps, a time bound,
+ * and one completion callback.
+ *
+ * Ending: on timeout or proc_job_cancel the child is stopped (kill_grace_ms: 0 = SIGKILL to
+ * its whole session at once; else TERM to its group, then KILL after the grace). When the
+ * child is done, whatever it left in its session is killed too: nothing of a job outlives
+ * it, except what escaped into a session of its own. The result comes after the child was
+ * reaped and its output drained (proc_spawn's guarantees, including the short drain grace
+ * for a grandchild that holds the pipes). */
+typedef struct proc_job proc_job;
+
+/* What a job is to run. Owner: the caller; everything is borrowed for the duration of
+ * proc_job_run only (input is copied). */
+typedef struct proc_job_opts {
+    const char *file; /* executable, PATH searched without a slash; NULL = args[0] */
+    char **args;      /* argv, NULL-terminated, args[0] included */
+    char **env;       /* NULL = inherit */
+    const char *cwd;  /* NULL = inherit */
+    /* Written to stdin, which is then closed; NULL = stdin closed at once (reads EOF). */
+    const char *input;
+    size_t input_len;
+    uint64_t timeout_ms;    /* 0 = no time bound */
+    uint64_t kill_grace_ms; /* how a timeout or cancel stops the child (see above) */
+    /* Bytes kept of stdout and of stderr. Output beyond a cap is still read (the child never
+     * blocks on a full pipe) and dropped, and the stream's truncated flag is set. */
+    size_t out_cap, err_cap;
+    bool merge_output; /* 2>&1: one capture in the child's order, within out_cap */
+    bool keep_tail;    /* keep the last cap bytes instead of the first */
+} proc_job_opts;
+
+/* How a job ended. Owner: the runner; valid only during the done callback (copy what you
+ * keep). */
+typedef struct proc_job_result {
+    /* 0, or the negative errno (libuv code) of a spawn that failed: ENOENT (no such
+     * command, or no such cwd), EACCES, ENOTDIR, ENOEXEC, UV_ECANCELED (the server is
+     * shutting down). The command never ran then: exit_code is -1, output empty. */
+    int spawn_error;
+    pid_t pid;       /* 0 when the spawn failed */
+    int exit_code;   /* -1 when killed by a signal (term_signal says which) */
+    int term_signal; /* 0 unless killed by a signal */
+    bool timed_out;  /* the time bound ran out and the child was stopped */
+    bool cancelled;  /* proc_job_cancel was called before the end */
+    /* Captures, NUL-terminated (the bytes may hold NULs of their own). With merge_output,
+     * err is empty. */
+    const char *out, *err;
+    size_t out_len, err_len;
+    bool out_truncated, err_truncated; /* bytes were dropped (beyond the cap) */
+    uint64_t duration_ms;              /* from proc_job_run to the end (monotonic) */
+} proc_job_result;
+
+typedef void (*proc_job_done_fn)(const proc_job_result *r, void *ud);
+
+/* Start a job; never NULL. done runs exactly once, later, from the loop (never from inside
+ * proc_job_run), a failed spawn included, unless the job is detached first. The job belongs
+ * to the runner, which frees it after done returns: the handle is valid until then (or
+ * until proc_job_detach), and not after. */
+proc_job *proc_job_run(uv_loop_t *loop, const proc_job_opts *opts, proc_job_done_fn done, void *ud);
+/* The child's pid, 0 when the spawn failed. */
+pid_t proc_job_pid(const proc_job *j);
+/* Stop the child now (as a timeout would, per kill_grace_ms); done still runs, with
+ * cancelled set. A no-op once the job ended or inside done. */
+void proc_job_cancel(proc_job *j);
+/* The owner loses interest: done will never run, and the handle is gone when this returns.
+ * The child is left to finish, still bounded by timeout_ms (call proc_job_cancel first to
+ * stop it now); the runner cleans up after it. A no-op inside done. */
+void proc_job_detach(proc_job *j);
 
 /* Have a sentinel: a watcher process, started before the first child, that SIGKILLs every
  * session the server started when the server dies, however it dies (sentinel.c). If it
@@ -114,16 +196,18 @@ proc_pty *proc_pty_spawn(uv_loop_t *loop, const proc_pty_opts *opts, const proc_
 pid_t proc_pty_pid(const proc_pty *p);
 /* True once on_exit was reported. */
 bool proc_pty_exited(const proc_pty *p);
-/* Queue bytes for the master (copied). done(status, ud) reports the result (may be NULL).
- * Returns a libuv error at once when the child has exited. */
+/* Queue bytes for the master (copied). done(status, ud) (may be NULL) runs exactly once, with
+ * the same rules as proc_write: a write the child never took fails (UV_ECANCELED) just before
+ * on_exit; never after proc_pty_release. Returns a libuv error at once when the child has
+ * exited or was released. */
 int proc_pty_write(proc_pty *p, const char *data, size_t len, void (*done)(int status, void *ud),
                    void *ud);
 /* TIOCSWINSZ; the foreground process group gets SIGWINCH. 0 or a negative errno. */
 int proc_pty_resize(proc_pty *p, uint16_t cols, uint16_t rows);
 /* Signal the child's process group and every other process of its session. */
 void proc_pty_signal(proc_pty *p, int sig);
-/* The owner lets go: no more callbacks; a live child is killed (session, SIGKILL); freed once
- * its handles have closed. */
+/* The owner lets go: no more callbacks, pending writes' done included; a live child is killed
+ * (session, SIGKILL); freed once its handles have closed. */
 void proc_pty_release(proc_pty *p);
 
 /* Send sig to every process whose session id is sid (sid is the pid of a session leader we

@@ -42,6 +42,7 @@ struct proc_pty {
     pid_t pid;
     proc_pty_callbacks cb;
     void *ud;
+    proc_wqueue writes;
     bool released;
     bool reaped;
     bool eof;
@@ -50,14 +51,6 @@ struct proc_pty {
     int term_signal;
     struct proc_pty *next, *prev; /* live list: children not yet reported exited */
 };
-
-/* One write to the master. Owner: itself; freed by its completion callback. */
-typedef struct proc_pty_write_req {
-    uv_write_t w;
-    void (*done)(int, void *);
-    void *ud;
-    char data[];
-} proc_pty_write_req;
 
 static proc_pty *proc_pty_live;
 
@@ -95,6 +88,8 @@ static void proc_pty_maybe_finish(proc_pty *p) {
     proc_pty_close_handle(p, (uv_handle_t *)&p->timer);
     proc_pty_unlink(p);
     pid_t pid = p->pid;
+    /* Writes the child never took fail now, so that their owners hear before on_exit. */
+    proc_wqueue_fail_all(&p->writes, UV_ECANCELED);
     if (!p->released && p->cb.on_exit)
         p->cb.on_exit(p, p->exit_code, p->term_signal, p->ud);
     /* Last: this may complete a shutdown that is waiting for every child. */
@@ -270,25 +265,10 @@ bool proc_pty_exited(const proc_pty *p) {
     return p->exit_reported;
 }
 
-static void proc_pty_write_cb(uv_write_t *w, int status) {
-    proc_pty_write_req *r = (proc_pty_write_req *)w;
-    if (r->done)
-        r->done(status, r->ud);
-    free(r);
-}
-
 int proc_pty_write(proc_pty *p, const char *data, size_t len, void (*done)(int, void *), void *ud) {
-    if (p->exit_reported || p->reaped)
+    if (p->exit_reported || p->reaped || p->released)
         return UV_EPIPE;
-    proc_pty_write_req *r = base_xmalloc(sizeof *r + len);
-    memcpy(r->data, data, len);
-    r->done = done;
-    r->ud = ud;
-    uv_buf_t b = base_uv_buf(r->data, len);
-    int rc = uv_write(&r->w, (uv_stream_t *)&p->master, &b, 1, proc_pty_write_cb);
-    if (rc != 0)
-        free(r);
-    return rc;
+    return proc_wqueue_write(&p->writes, (uv_stream_t *)&p->master, data, len, done, ud);
 }
 
 int proc_pty_resize(proc_pty *p, uint16_t cols, uint16_t rows) {
@@ -307,6 +287,7 @@ void proc_pty_release(proc_pty *p) {
     if (!p)
         return;
     p->released = true;
+    proc_wqueue_drop_all(&p->writes);
     if (!p->exit_reported)
         proc_signal_session(p->pid, SIGKILL);
     else if (p->open_handles == 0)

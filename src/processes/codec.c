@@ -3,6 +3,7 @@
  * descriptions and strict unsigned parsing. Pure functions, no state. */
 #include <nettle/base64.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "processes/internal.h"
@@ -110,6 +111,99 @@ void processes_b64_encode(base_buf *b, const void *data, size_t len) {
     b->data[b->len] = 0;
 }
 
+/* Longest positional float: 309 integer digits of DBL_MAX, or "0." + 323 zeros + 17 digits
+ * of the smallest subnormal, plus sign, ".0" and NUL. */
+#define PROCESSES_FLOAT_MAX 352
+
+/* A finite double the way Rust's Display writes it (serde quotes that): the shortest digits
+ * that read back to the same value, positional (never an exponent), and serde's ".0" on a
+ * whole number. "%.17g" would print 0.1 as 0.10000000000000001 and 1e21 with an exponent. */
+static void processes_rust_float(double v, char *out, size_t cap) {
+    char e[40];
+    for (int prec = 0; prec <= 17; prec++) {
+        snprintf(e, sizeof e, "%.*e", prec, v);
+        if (strtod(e, NULL) == v)
+            break;
+    }
+    /* e is "[-]D[.DDD]e[+-]XX": collect the digits and the decimal exponent. */
+    const char *p = e;
+    bool neg = *p == '-';
+    if (neg)
+        p++;
+    char digits[24];
+    size_t n = 0;
+    for (; *p && *p != 'e'; p++)
+        if (*p >= '0' && *p <= '9' && n < sizeof digits - 1)
+            digits[n++] = *p;
+    int point = (*p == 'e' ? atoi(p + 1) : 0) + 1; /* digits before the decimal point */
+    while (n > 1 && digits[n - 1] == '0')
+        n--;
+    digits[n] = 0;
+    base_buf b;
+    base_buf_init(&b);
+    if (neg)
+        base_buf_append(&b, "-", 1);
+    if (point <= 0) {
+        base_buf_append(&b, "0.", 2);
+        for (int i = 0; i < -point; i++)
+            base_buf_append(&b, "0", 1);
+        base_buf_append(&b, digits, n);
+    } else if ((size_t)point >= n) {
+        base_buf_append(&b, digits, n);
+        for (size_t i = n; i < (size_t)point; i++)
+            base_buf_append(&b, "0", 1);
+        base_buf_append(&b, ".0", 2);
+    } else {
+        base_buf_append(&b, digits, (size_t)point);
+        base_buf_append(&b, ".", 1);
+        base_buf_append(&b, digits + point, n - (size_t)point);
+    }
+    snprintf(out, cap, "%s", b.data);
+    base_buf_free(&b);
+}
+
+/* A string quoted the way Rust's Debug does it (serde quotes a str that way): backslash
+ * escapes for \t \r \n \\ \" and \0, \u{..} for other ASCII control characters. (Rust
+ * also escapes non-ASCII characters it considers unprintable; those are kept as they are.)
+ * Caller frees. */
+static char *processes_rust_debug_str(const char *s, size_t n) {
+    base_buf b;
+    base_buf_init(&b);
+    base_buf_append(&b, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        const char *esc = NULL;
+        switch (c) {
+        case '\t':
+            esc = "\\t";
+            break;
+        case '\r':
+            esc = "\\r";
+            break;
+        case '\n':
+            esc = "\\n";
+            break;
+        case '\\':
+            esc = "\\\\";
+            break;
+        case '"':
+            esc = "\\\"";
+            break;
+        case 0:
+            esc = "\\0";
+            break;
+        }
+        if (esc)
+            base_buf_appends(&b, esc);
+        else if (c < 0x20 || c == 0x7f)
+            base_buf_appendf(&b, "\\u{%x}", c);
+        else
+            base_buf_append(&b, &s[i], 1);
+    }
+    base_buf_append(&b, "\"", 1);
+    return base_buf_steal(&b, NULL);
+}
+
 void processes_json_kind(const json_t *v, char *out, size_t cap) {
     switch (json_typeof(v)) {
     case JSON_NULL:
@@ -123,17 +217,17 @@ void processes_json_kind(const json_t *v, char *out, size_t cap) {
         snprintf(out, cap, "integer `%lld`", (long long)json_integer_value(v));
         break;
     case JSON_REAL: {
-        char num[64];
-        snprintf(num, sizeof num, "%.17g", json_real_value(v));
-        /* Rust prints whole floats with a ".0". */
-        if (!strpbrk(num, ".eEn"))
-            strcat(num, ".0");
+        char num[PROCESSES_FLOAT_MAX];
+        processes_rust_float(json_real_value(v), num, sizeof num);
         snprintf(out, cap, "floating point `%s`", num);
         break;
     }
-    case JSON_STRING:
-        snprintf(out, cap, "string \"%s\"", json_string_value(v));
+    case JSON_STRING: {
+        char *q = processes_rust_debug_str(json_string_value(v), json_string_length(v));
+        snprintf(out, cap, "string %s", q);
+        free(q);
         break;
+    }
     case JSON_ARRAY:
         snprintf(out, cap, "sequence");
         break;
@@ -213,7 +307,7 @@ static const char *processes_expected(const processes_field *f) {
 
 static bool processes_wrong_type(const char *path, const json_t *v, const char *expected, char *err,
                                  size_t cap) {
-    char kind[200];
+    char kind[PROCESSES_FLOAT_MAX + 32];
     processes_json_kind(v, kind, sizeof kind);
     snprintf(err, cap, "%s: invalid type: %s, expected %s", path, kind, expected);
     return false;

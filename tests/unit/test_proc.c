@@ -1,7 +1,9 @@
 /* test_proc.c - children from proc_spawn / proc_pty_spawn, observed from the outside:
  * exit codes and output order, exec failures reported by the spawn itself, the child's
  * session and signal state, the central reaper (orphans re-parented to us are reaped, no
- * zombie stays), the session walk, and spawns refused once shutdown began.
+ * zombie stays), the session walk, spawns refused once shutdown began, the write-callback
+ * contract around exit and release, and jobs (proc_job: captures, caps, tails, timeout,
+ * cancel, detach, spawn errors, env, cwd and input).
  *
  * The test binary plays the server: it calls proc_init (child subreaper) and runs the
  * default loop until a condition holds. Waits are bounded but never asserted on time. */
@@ -368,6 +370,449 @@ static void test_spawn_after_shutdown(void) {
     result_free(&r);
 }
 
+/* ---- writes: done before on_exit, never after release ---------------------------------------- */
+
+/* What a write and its child reported, in order. Owner: the scenario's stack. */
+typedef struct write_probe {
+    int seq;         /* events so far */
+    int done_calls;  /* times done ran */
+    int done_status; /* its last status */
+    int done_seq;    /* when it ran */
+    int exit_seq;    /* when on_exit ran (0: not yet) */
+} write_probe;
+
+static void probe_done(int status, void *ud) {
+    write_probe *w = ud;
+    w->done_calls++;
+    w->done_status = status;
+    w->done_seq = ++w->seq;
+}
+
+static void probe_exit(proc_child *c, int code, int sig, void *ud) {
+    write_probe *w = ud;
+    w->exit_seq = ++w->seq;
+}
+
+static void probe_pty_exit(proc_pty *p, int code, int sig, void *ud) {
+    write_probe *w = ud;
+    w->exit_seq = ++w->seq;
+}
+
+static const proc_callbacks probe_cbs = {NULL, NULL, probe_exit};
+
+static bool probe_exited(void *ud) {
+    return ((write_probe *)ud)->exit_seq != 0;
+}
+
+static size_t live_baseline;
+
+static bool live_back_to_baseline(void *ud) {
+    return proc_live_count() == live_baseline;
+}
+
+/* More than any pipe or PTY buffer holds: the write stays pending while nobody reads. */
+#define BIG_WRITE (1 << 20)
+
+static void test_write_contract(void) {
+    signal(SIGPIPE, SIG_IGN);
+    char *big = calloc(1, BIG_WRITE);
+
+    /* The leader exits at once; a grandchild holds stdin without reading, so the write is
+     * still pending when the child is done: it fails, before on_exit. */
+    write_probe w = {0};
+    /* (sh gives a background job /dev/null as stdin unless redirected from a saved fd.) */
+    char *holder[] = {"sh", "-c", "exec 3<&0; sleep 1004 <&3 >/dev/null 2>&1 3<&- & exit 0", NULL};
+    proc_spawn_opts o = {.file = "sh", .args = holder, .die_with_server = true};
+    int err = 0;
+    proc_child *c = proc_spawn(uv_default_loop(), &o, &probe_cbs, &w, &err);
+    CHECK(c != NULL);
+    if (c) {
+        CHECK(proc_write(c, big, BIG_WRITE, probe_done, &w) == 0);
+        CHECK(spin_until(probe_exited, &w, 20000));
+        CHECK(w.done_calls == 1);
+        if (w.done_status != UV_ECANCELED)
+            fprintf(stderr, "%s: pending write ended with %s\n", __FILE__,
+                    uv_err_name(w.done_status));
+        CHECK(w.done_status == UV_ECANCELED);
+        CHECK(w.done_seq != 0 && w.done_seq < w.exit_seq);
+        proc_release(c);
+        /* Nothing more arrives later (libuv's own cancellation in the close phase). */
+        uv_run(uv_default_loop(), UV_RUN_NOWAIT);
+        CHECK(w.done_calls == 1);
+    }
+
+    /* Released with the write pending: done never runs, although the stdin close that the
+     * release causes makes libuv cancel the write. */
+    live_baseline = proc_live_count();
+    write_probe r = {0};
+    char *sleeper[] = {"sleep", "1005", NULL};
+    proc_spawn_opts so = {.file = "sleep", .args = sleeper, .die_with_server = true};
+    c = proc_spawn(uv_default_loop(), &so, &probe_cbs, &r, &err);
+    CHECK(c != NULL);
+    if (c) {
+        CHECK(proc_write(c, big, BIG_WRITE, probe_done, &r) == 0);
+        proc_release(c);
+        CHECK(spin_until(live_back_to_baseline, NULL, 20000));
+        uv_run(uv_default_loop(), UV_RUN_NOWAIT);
+        CHECK(r.done_calls == 0);
+        CHECK(r.exit_seq == 0);
+    }
+
+    /* The same for a PTY child, which never reads its terminal. */
+    write_probe t = {0};
+    static const proc_pty_callbacks probe_pty_cbs = {NULL, probe_pty_exit};
+    proc_pty_opts po = {
+        .file = "sleep", .args = sleeper, .cols = 80, .rows = 24, .die_with_server = true};
+    proc_pty *p = proc_pty_spawn(uv_default_loop(), &po, &probe_pty_cbs, &t, &err);
+    CHECK(p != NULL);
+    if (p) {
+        CHECK(proc_pty_write(p, big, BIG_WRITE, probe_done, &t) == 0);
+        proc_pty_release(p);
+        CHECK(spin_until(live_back_to_baseline, NULL, 20000));
+        uv_run(uv_default_loop(), UV_RUN_NOWAIT);
+        CHECK(t.done_calls == 0);
+        CHECK(t.exit_seq == 0);
+    }
+
+    /* A write that completes is reported once, with 0. */
+    write_probe ok = {0};
+    char *cat[] = {"cat", NULL};
+    proc_spawn_opts co = {.file = "cat", .args = cat, .die_with_server = true};
+    c = proc_spawn(uv_default_loop(), &co, &probe_cbs, &ok, &err);
+    CHECK(c != NULL);
+    if (c) {
+        CHECK(proc_write(c, "hi\n", 3, probe_done, &ok) == 0);
+        proc_close_stdin(c);
+        CHECK(spin_until(probe_exited, &ok, 20000));
+        CHECK(ok.done_calls == 1 && ok.done_status == 0 && ok.done_seq < ok.exit_seq);
+        proc_release(c);
+    }
+    free(big);
+    signal(SIGPIPE, SIG_DFL);
+}
+
+/* stderr into the stdout pipe: one stream, in the child's order. */
+static void test_merge_stderr(void) {
+    run_result r;
+    result_init(&r);
+    char *argv[] = {"sh", "-c", "echo 1; echo 2 >&2; echo 3; echo 4 >&2", NULL};
+    proc_spawn_opts o = {.file = "sh", .args = argv, .die_with_server = true, .merge_stderr = true};
+    int err = 0;
+    proc_child *c = proc_spawn(uv_default_loop(), &o, &cbs, &r, &err);
+    CHECK(c != NULL);
+    if (c) {
+        proc_close_stdin(c);
+        CHECK(spin_until(has_exited, &r, 20000) && r.code == 0);
+        CHECK(r.out.len == 8 && !memcmp(r.out.data, "1\n2\n3\n4\n", 8));
+        CHECK(r.err.len == 0);
+        proc_release(c);
+    }
+    result_free(&r);
+}
+
+/* ---- jobs ------------------------------------------------------------------------------------ */
+
+/* A job's result, copied out of the callback. Owner: the scenario's stack. */
+typedef struct job_seen {
+    int calls;
+    proc_job_result r; /* out/err point into the copies below */
+    char *out, *err;
+} job_seen;
+
+static void job_done(const proc_job_result *r, void *ud) {
+    job_seen *s = ud;
+    s->calls++;
+    s->r = *r;
+    free(s->out);
+    free(s->err);
+    s->out = malloc(r->out_len + 1);
+    memcpy(s->out, r->out, r->out_len + 1); /* the NUL included: it must be there */
+    s->err = malloc(r->err_len + 1);
+    memcpy(s->err, r->err, r->err_len + 1);
+}
+
+static bool job_called(void *ud) {
+    return ((job_seen *)ud)->calls > 0;
+}
+
+static void job_seen_free(job_seen *s) {
+    free(s->out);
+    free(s->err);
+    memset(s, 0, sizeof *s);
+}
+
+/* Runs opts to its end; CHECKs that done came from the loop, exactly once. */
+static void job_run(proc_job_opts *o, job_seen *s) {
+    memset(s, 0, sizeof *s);
+    proc_job *j = proc_job_run(uv_default_loop(), o, job_done, s);
+    CHECK(j != NULL);
+    CHECK(s->calls == 0); /* never from inside proc_job_run */
+    CHECK(spin_until(job_called, s, 20000));
+    uv_run(uv_default_loop(), UV_RUN_NOWAIT);
+    CHECK(s->calls == 1);
+}
+
+static void test_job_capture(void) {
+    job_seen s;
+    char *a[] = {"sh", "-c", "printf out; printf err >&2; exit 7", NULL};
+    proc_job_opts o = {.args = a, .out_cap = 100, .err_cap = 100};
+    job_run(&o, &s);
+    CHECK(s.r.spawn_error == 0 && s.r.pid > 0);
+    CHECK(s.r.exit_code == 7 && s.r.term_signal == 0);
+    CHECK(!s.r.timed_out && !s.r.cancelled);
+    CHECK_STR(s.out, "out");
+    CHECK_STR(s.err, "err");
+    CHECK(s.r.out_len == 3 && s.r.err_len == 3);
+    CHECK(!s.r.out_truncated && !s.r.err_truncated);
+    job_seen_free(&s);
+
+    /* Caps keep the first bytes; the rest is drained (the child finishes) and flagged. */
+    char *big[] = {"sh", "-c", "head -c 300000 /dev/zero | tr '\\0' a; printf xyz >&2", NULL};
+    proc_job_opts c = {.args = big, .out_cap = 10, .err_cap = 2};
+    job_run(&c, &s);
+    CHECK(s.r.exit_code == 0);
+    CHECK_STR(s.out, "aaaaaaaaaa");
+    CHECK_STR(s.err, "xy");
+    CHECK(s.r.out_truncated && s.r.err_truncated);
+    job_seen_free(&s);
+
+    /* A cap of 0 keeps nothing, and says so only when there was output. */
+    char *some[] = {"sh", "-c", "echo x", NULL};
+    proc_job_opts z = {.args = some};
+    job_run(&z, &s);
+    CHECK(s.r.out_len == 0 && s.r.out_truncated && !s.r.err_truncated);
+    CHECK_STR(s.out, "");
+    job_seen_free(&s);
+
+    /* Output exactly at the cap is not truncated. */
+    proc_job_opts e = {.args = some, .out_cap = 2};
+    job_run(&e, &s);
+    CHECK_STR(s.out, "x\n");
+    CHECK(!s.r.out_truncated);
+    job_seen_free(&s);
+}
+
+static void test_job_tail(void) {
+    job_seen s;
+    /* Merged and tailed: the last bytes, stderr in its place after stdout. */
+    char *lines[] = {"sh", "-c",
+                     "i=0; while [ $i -lt 3000 ]; do echo line$i; i=$((i+1)); done; echo LAST >&2",
+                     NULL};
+    proc_job_opts o = {.args = lines, .out_cap = 16, .merge_output = true, .keep_tail = true};
+    job_run(&o, &s);
+    CHECK(s.r.exit_code == 0);
+    CHECK_STR(s.out, "8\nline2999\nLAST\n");
+    CHECK(s.r.out_truncated);
+    CHECK(s.r.err_len == 0 && !s.r.err_truncated);
+    job_seen_free(&s);
+
+    /* One chunk larger than the tail. */
+    char *big[] = {"sh", "-c", "head -c 300000 /dev/zero | tr '\\0' a; printf END", NULL};
+    proc_job_opts b = {.args = big, .out_cap = 5, .err_cap = 5, .keep_tail = true};
+    job_run(&b, &s);
+    CHECK_STR(s.out, "aaEND");
+    CHECK(s.r.out_truncated);
+    job_seen_free(&s);
+
+    /* Less than the tail: all of it, not truncated. */
+    char *small[] = {"sh", "-c", "printf abc; printf de >&2", NULL};
+    proc_job_opts m = {.args = small, .out_cap = 5, .err_cap = 2, .keep_tail = true};
+    job_run(&m, &s);
+    CHECK_STR(s.out, "abc");
+    CHECK_STR(s.err, "de");
+    CHECK(!s.r.out_truncated && !s.r.err_truncated);
+    job_seen_free(&s);
+}
+
+/* Runs o (a script that prints the pid of a descendant, then waits for it forever) until its
+ * timeout; returns that pid. Under load the timeout may strike before the script printed:
+ * then it runs again with a longer one (no time is asserted). */
+static int job_tree_pid(proc_job_opts *o, job_seen *s) {
+    for (uint64_t t = 100; t <= 25600; t *= 2) {
+        o->timeout_ms = t;
+        job_run(o, s);
+        int pid = atoi(s->out);
+        if (pid > 0)
+            return pid;
+        job_seen_free(s);
+    }
+    return 0;
+}
+
+/* The timeout stops the whole tree, here a grandchild the shell waits for, and the result
+ * still arrives. */
+static void test_job_timeout(void) {
+    job_seen s;
+    char *tree[] = {"sh", "-c", "sleep 1006 & echo $!; wait", NULL};
+    proc_job_opts o = {.args = tree, .out_cap = 64};
+    int grandchild = job_tree_pid(&o, &s);
+    CHECK(grandchild > 0);
+    CHECK(s.r.timed_out && !s.r.cancelled);
+    CHECK(s.r.exit_code == -1 && s.r.term_signal == SIGKILL);
+    if (grandchild > 0)
+        CHECK(spin_until(pid_gone, &grandchild, 20000));
+    job_seen_free(&s);
+
+    /* With a grace, the group gets TERM first. */
+    proc_job_opts g = {.args = tree, .out_cap = 64, .kill_grace_ms = 20000};
+    grandchild = job_tree_pid(&g, &s);
+    CHECK(grandchild > 0);
+    CHECK(s.r.timed_out);
+    CHECK(s.r.exit_code == -1 && s.r.term_signal == SIGTERM);
+    if (grandchild > 0)
+        CHECK(spin_until(pid_gone, &grandchild, 20000));
+    job_seen_free(&s);
+
+    /* A job in another group of the session, which no group signal reaches, goes too. */
+    char *other[] = {"sh", "-c",
+                     "perl -e 'setpgrp(0, 0); exec \"sleep\", \"1009\"' </dev/null >/dev/null "
+                     "2>&1 & j=$!; while [ \"$(cut -d' ' -f5 /proc/$j/stat)\" = $$ ]; do sleep "
+                     "0.01; done; echo $j; wait",
+                     NULL};
+    proc_job_opts p = {.args = other, .out_cap = 64, .kill_grace_ms = 20000};
+    int job = job_tree_pid(&p, &s);
+    CHECK(job > 0);
+    CHECK(s.r.timed_out && s.r.term_signal == SIGTERM);
+    if (job > 0)
+        CHECK(spin_until(pid_gone, &job, 20000));
+    job_seen_free(&s);
+
+    /* A job that ends in time is not marked. */
+    char *quick[] = {"true", NULL};
+    proc_job_opts q = {.args = quick, .timeout_ms = 600000};
+    job_run(&q, &s);
+    CHECK(!s.r.timed_out && s.r.exit_code == 0);
+    job_seen_free(&s);
+}
+
+static void test_job_cancel(void) {
+    job_seen s;
+    memset(&s, 0, sizeof s);
+    char *sleeper[] = {"sleep", "1007", NULL};
+    proc_job_opts o = {.args = sleeper};
+    proc_job *j = proc_job_run(uv_default_loop(), &o, job_done, &s);
+    int pid = (int)proc_job_pid(j);
+    CHECK(pid > 0);
+    proc_job_cancel(j);
+    CHECK(s.calls == 0); /* reported from the loop */
+    CHECK(spin_until(job_called, &s, 20000));
+    CHECK(s.calls == 1);
+    CHECK(s.r.cancelled && !s.r.timed_out);
+    CHECK(s.r.exit_code == -1 && s.r.term_signal == SIGKILL);
+    CHECK(spin_until(pid_gone, &pid, 20000));
+    job_seen_free(&s);
+}
+
+static bool file_exists(void *ud) {
+    struct stat st;
+    return stat((const char *)ud, &st) == 0;
+}
+
+static void test_job_detach(void) {
+    live_baseline = proc_live_count();
+    /* Left to finish: the child does its work after the owner has gone. */
+    char path[] = "/tmp/test_proc_detach_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    unlink(path);
+    char *script = base_xasprintf("sleep 0.2; echo done > %s", path);
+    char *writer[] = {"sh", "-c", script, NULL};
+    job_seen s;
+    memset(&s, 0, sizeof s);
+    proc_job_opts o = {.args = writer, .timeout_ms = 600000};
+    proc_job *j = proc_job_run(uv_default_loop(), &o, job_done, &s);
+    proc_job_detach(j);
+    CHECK(spin_until(file_exists, path, 20000));
+    CHECK(spin_until(live_back_to_baseline, NULL, 20000));
+    uv_run(uv_default_loop(), UV_RUN_NOWAIT);
+    CHECK(s.calls == 0);
+    unlink(path);
+    free(script);
+
+    /* Cancel then detach: stopped now, still no callback. */
+    char *sleeper[] = {"sleep", "1008", NULL};
+    proc_job_opts k = {.args = sleeper};
+    j = proc_job_run(uv_default_loop(), &k, job_done, &s);
+    int pid = (int)proc_job_pid(j);
+    proc_job_cancel(j);
+    proc_job_detach(j);
+    CHECK(pid > 0 && spin_until(pid_gone, &pid, 20000));
+    CHECK(spin_until(live_back_to_baseline, NULL, 20000));
+    uv_run(uv_default_loop(), UV_RUN_NOWAIT);
+    CHECK(s.calls == 0);
+
+    /* A detached failed spawn: no callback, nothing left behind (ASan would see a leak). */
+    char *missing[] = {"definitely-not-a-command-xyz", NULL};
+    proc_job_opts m = {.args = missing};
+    j = proc_job_run(uv_default_loop(), &m, job_done, &s);
+    CHECK(proc_job_pid(j) == 0);
+    proc_job_detach(j);
+    uv_run(uv_default_loop(), UV_RUN_NOWAIT);
+    CHECK(s.calls == 0);
+}
+
+/* Spawn failures come through done, from the loop, with the errno of the exec or chdir. */
+static void test_job_spawn_error(void) {
+    job_seen s;
+    char *missing[] = {"definitely-not-a-command-xyz", NULL};
+    proc_job_opts o = {.args = missing, .out_cap = 10};
+    job_run(&o, &s);
+    CHECK(s.r.spawn_error == UV_ENOENT);
+    CHECK(s.r.pid == 0 && s.r.exit_code == -1 && s.r.term_signal == 0);
+    CHECK(s.r.out_len == 0 && !s.r.timed_out && !s.r.cancelled);
+    job_seen_free(&s);
+
+    char *t[] = {"true", NULL};
+    proc_job_opts c = {.args = t, .cwd = "/etc/passwd"};
+    job_run(&c, &s);
+    CHECK(s.r.spawn_error == UV_ENOTDIR);
+    job_seen_free(&s);
+
+    /* file, when given, is what runs; args[0] is only the name the child sees. */
+    char *named[] = {"whatever", "-c", "echo $0", NULL};
+    proc_job_opts f = {.file = "sh", .args = named, .out_cap = 64};
+    job_run(&f, &s);
+    CHECK(s.r.spawn_error == 0);
+    CHECK_STR(s.out, "whatever\n");
+    job_seen_free(&s);
+}
+
+static void test_job_env_cwd_input(void) {
+    job_seen s;
+    char *a[] = {"sh", "-c", "printf '%s %s' \"$FOO\" \"$(pwd)\"", NULL};
+    char *env[] = {"FOO=bar", "PATH=/usr/bin:/bin", NULL};
+    proc_job_opts o = {.args = a, .env = env, .cwd = "/tmp", .out_cap = 100};
+    job_run(&o, &s);
+    CHECK_STR(s.out, "bar /tmp");
+    job_seen_free(&s);
+
+    /* Without input, stdin is at EOF at once. */
+    char *cat[] = {"cat", NULL};
+    proc_job_opts n = {.args = cat, .out_cap = 100, .timeout_ms = 600000};
+    job_run(&n, &s);
+    CHECK(s.r.exit_code == 0 && s.r.out_len == 0 && !s.r.timed_out);
+    job_seen_free(&s);
+
+    /* Input is written, then stdin closed (cat ends). */
+    proc_job_opts i = {.args = cat, .input = "hello\n", .input_len = 6, .out_cap = 100};
+    job_run(&i, &s);
+    CHECK(s.r.exit_code == 0);
+    CHECK_STR(s.out, "hello\n");
+    job_seen_free(&s);
+
+    /* Input the child never reads does not hold the job up. */
+    signal(SIGPIPE, SIG_IGN);
+    char *big = calloc(1, BIG_WRITE);
+    char *t[] = {"true", NULL};
+    proc_job_opts b = {.args = t, .input = big, .input_len = BIG_WRITE};
+    job_run(&b, &s);
+    CHECK(s.r.exit_code == 0);
+    job_seen_free(&s);
+    free(big);
+    signal(SIGPIPE, SIG_DFL);
+}
+
 int main(void) {
     setenv("SANDBOX_AGENT_LOG", "warn", 1);
     base_log_init();
@@ -378,6 +823,15 @@ int main(void) {
     test_orphans_reaped();
     test_session_walk();
     test_pty();
+    test_write_contract();
+    test_merge_stderr();
+    test_job_capture();
+    test_job_tail();
+    test_job_timeout();
+    test_job_cancel();
+    test_job_detach();
+    test_job_spawn_error();
+    test_job_env_cwd_input();
     test_spawn_after_shutdown();
     proc_fini();
     uv_run(uv_default_loop(), UV_RUN_NOWAIT);
