@@ -53,7 +53,8 @@ struct agents_install_job {
     uv_timer_t timer; /* start kick, lock polling, and the time bound of the running step */
     agents_install_then_fn wake; /* QUEUED or LOCK and the timer fired: (re)try the lock */
     /* the running child and what to do when it ends */
-    proc_child *child;
+    proc_job *child; /* the running step; owned by the job runner */
+    char *step_cmd;  /* its argv[0], for a spawn failure */
     bool timed_out;
     uint64_t step_ms;
     agents_install_after_fn after_child;

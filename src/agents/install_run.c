@@ -84,35 +84,29 @@ char *agents_install_tail(const base_buf *out) {
 
 /* ---- running children ---- */
 
-static void agents_install_child_out(proc_child *c, const char *data, size_t len, void *ud) {
+/* One step's end. Installer output is 2>&1 and only its tail matters for a failure. */
+static void agents_install_child_done(const proc_job_result *r, void *ud) {
     agents_install_job *job = ud;
-    base_buf_append(&job->out, data, len);
-    if (job->out.len > 2 * INSTALL_KEEP_BYTES)
-        base_buf_consume(&job->out, job->out.len - INSTALL_KEEP_BYTES);
-}
-
-static void agents_install_child_exit(proc_child *c, int code, int sig, void *ud) {
-    agents_install_job *job = ud;
-    uv_timer_stop(&job->timer);
-    proc_release(job->child);
     job->child = NULL;
+    job->timed_out = r->timed_out;
+    job->out.len = 0;
+    base_buf_append(&job->out, r->out, r->out_len);
+    if (r->spawn_error) {
+        agents_install_fail(job, base_xasprintf("%s: cannot start %s: %s", job->what, job->step_cmd,
+                                                uv_strerror(r->spawn_error)));
+        return;
+    }
     if (job->cancelled && !job->reason) {
         agents_install_fail(job, base_xasprintf("install of %s interrupted", job->id));
         return;
     }
-    job->after_child(job, code, sig);
+    job->after_child(job, r->exit_code, r->term_signal);
 }
-
-static const proc_callbacks agents_install_child_cb = {
-    .on_stdout = agents_install_child_out,
-    .on_stderr = agents_install_child_out,
-    .on_exit = agents_install_child_exit,
-};
 
 void agents_install_stop_step(agents_install_job *job) {
     /* The whole process group: npm spawns its own children. */
     if (job->state == AGENTS_INSTALL_CHILD && job->child)
-        proc_terminate(job->child, 0, INSTALL_TERM_GRACE_MS);
+        proc_job_cancel(job->child);
     else if (job->state == AGENTS_INSTALL_UNPACK && job->unpack_cancel)
         atomic_store(job->unpack_cancel, true);
 }
@@ -127,14 +121,10 @@ static void agents_install_timer_cb(uv_timer_t *t) {
     case AGENTS_INSTALL_LOCK:
         job->wake(job);
         break;
-    case AGENTS_INSTALL_CHILD:
-        job->timed_out = true;
-        agents_install_stop_step(job);
-        break;
     case AGENTS_INSTALL_UNPACK:
         agents_install_stop_step(job);
         break;
-    default:
+    default: /* a child step is bounded by its job runner */
         break;
     }
 }
@@ -146,8 +136,8 @@ void agents_install_arm(agents_install_job *job, uint64_t ms) {
 void agents_install_run(agents_install_job *job, char **argv, const char *cwd, uint64_t timeout_ms,
                         void (*then)(agents_install_job *, int, int)) {
     if (uv_is_closing((uv_handle_t *)&job->timer)) {
-        /* The loop's owner closed every handle (the server is exiting): a child started
-         * now would have no time bound. */
+        /* The loop's owner closed every handle (the server is exiting): nothing would
+         * report the step's end. */
         agents_install_fail(job, base_xstrdup("the server is shutting down"));
         return;
     }
@@ -156,18 +146,18 @@ void agents_install_run(agents_install_job *job, char **argv, const char *cwd, u
     job->step_ms = timeout_ms;
     job->after_child = then;
     job->state = AGENTS_INSTALL_CHILD;
-    proc_spawn_opts o = {
-        .file = argv[0], .args = argv, .env = NULL, .cwd = cwd, .die_with_server = true};
-    int err = 0;
-    job->child = proc_spawn(job->loop, &o, &agents_install_child_cb, job, &err);
-    if (!job->child) {
-        agents_install_fail(
-            job, base_xasprintf("%s: cannot start %s: %s", job->what, argv[0], uv_strerror(err)));
-        return;
-    }
-    /* Nothing is ever typed into an installer: a prompt must fail, not wait. */
-    proc_close_stdin(job->child);
-    uv_timer_start(&job->timer, agents_install_timer_cb, timeout_ms, 0);
+    free(job->step_cmd);
+    job->step_cmd = base_xstrdup(argv[0]);
+    /* stdin is closed: nothing is ever typed into an installer, a prompt must fail, not
+     * wait. */
+    proc_job_opts o = {.args = argv,
+                       .cwd = cwd,
+                       .timeout_ms = timeout_ms,
+                       .kill_grace_ms = INSTALL_TERM_GRACE_MS,
+                       .out_cap = INSTALL_KEEP_BYTES,
+                       .merge_output = true,
+                       .keep_tail = true};
+    job->child = proc_job_run(job->loop, &o, agents_install_child_done, job);
 }
 
 char *agents_install_exit_text(agents_install_job *job, int code, int sig) {
@@ -252,6 +242,7 @@ static void agents_install_timer_closed(uv_handle_t *h) {
     free(job->deb_dir);
     free(job->reason);
     free(job->tail);
+    free(job->step_cmd);
     free(job);
 }
 

@@ -32,11 +32,9 @@ typedef struct agents_version_run {
     unsigned gen;
     char *bin;
     int attempt;
-    proc_child *child;
-    uv_timer_t timer;
-    bool timed_out;
+    proc_job *child;  /* the probe running; owned by the job runner */
+    uv_timer_t timer; /* the deferred start */
     bool spawned;
-    base_buf out;
     agents_version_probe *waiters;
 } agents_version_run;
 
@@ -91,7 +89,6 @@ void agents_version_put(const char *id, json_t *obj) {
 
 static void agents_version_run_closed(uv_handle_t *h) {
     agents_version_run *run = h->data;
-    base_buf_free(&run->out);
     free(run->bin);
     free(run);
 }
@@ -163,54 +160,36 @@ static void agents_version_run_finish(agents_version_run *run, char *version) {
 
 static void agents_version_run_spawn(agents_version_run *run);
 
-static void agents_version_run_out(proc_child *c, const char *data, size_t len, void *ud) {
+static void agents_version_run_done(const proc_job_result *r, void *ud) {
     agents_version_run *run = ud;
-    if (run->out.len < 65536)
-        base_buf_append(&run->out, data, len);
-}
-
-static void agents_version_run_exit(proc_child *c, int code, int sig, void *ud) {
-    agents_version_run *run = ud;
-    uv_timer_stop(&run->timer);
-    proc_release(run->child);
     run->child = NULL;
-    char *v =
-        code == 0 && !run->timed_out ? agents_version_parse(run->out.data, run->out.len) : NULL;
+    bool answered = !r->spawn_error && r->exit_code == 0 && !r->timed_out;
+    char *v = answered ? agents_version_parse(r->out, r->out_len) : NULL;
     if (!v)
         LOG_INFO("version probe gave no answer",
-                 "agent=%s bin=%s attempt=%d code=%d signal=%d "
-                 "timed_out=%s",
-                 agents_id((size_t)run->idx), run->bin, run->attempt, code, sig,
-                 run->timed_out ? "true" : "false");
-    /* A CLI that hangs on --version would hang on the other spellings too. */
-    if (v || run->timed_out || ++run->attempt >= 3) {
+                 "agent=%s bin=%s attempt=%d code=%d signal=%d spawn_error=%d timed_out=%s",
+                 agents_id((size_t)run->idx), run->bin, run->attempt, r->exit_code, r->term_signal,
+                 r->spawn_error, r->timed_out ? "true" : "false");
+    /* A CLI that hangs on --version would hang on the other spellings too; one that
+     * cannot be started would not start for them either. */
+    if (v || r->timed_out || r->spawn_error || ++run->attempt >= 3) {
         agents_version_run_finish(run, v);
         return;
     }
     agents_version_run_spawn(run);
 }
 
-static const proc_callbacks agents_version_run_cb = {
-    .on_stdout = agents_version_run_out,
-    .on_stderr = agents_version_run_out,
-    .on_exit = agents_version_run_exit,
-};
-
 static void agents_version_run_timer(uv_timer_t *t) {
     agents_version_run *run = t->data;
-    if (!run->spawned) {
-        run->spawned = true;
-        run->bin = agents_native_path(agents_id((size_t)run->idx));
-        if (!run->bin) {
-            agents_version_run_finish(run, NULL);
-            return;
-        }
-        agents_version_run_spawn(run);
+    if (run->spawned)
+        return;
+    run->spawned = true;
+    run->bin = agents_native_path(agents_id((size_t)run->idx));
+    if (!run->bin) {
+        agents_version_run_finish(run, NULL);
         return;
     }
-    run->timed_out = true;
-    if (run->child)
-        proc_terminate(run->child, 0, AGENTS_VERSION_TERM_GRACE_MS);
+    agents_version_run_spawn(run);
 }
 
 static void agents_version_run_spawn(agents_version_run *run) {
@@ -220,16 +199,12 @@ static void agents_version_run_spawn(agents_version_run *run) {
         return;
     }
     char *argv[] = {run->bin, (char *)flags[run->attempt], NULL};
-    run->out.len = 0;
-    proc_spawn_opts o = {.file = run->bin, .args = argv, .die_with_server = true};
-    int err = 0;
-    run->child = proc_spawn(run->loop, &o, &agents_version_run_cb, run, &err);
-    if (!run->child) {
-        agents_version_run_finish(run, NULL);
-        return;
-    }
-    proc_close_stdin(run->child);
-    uv_timer_start(&run->timer, agents_version_run_timer, agents_version_probe_ms(), 0);
+    proc_job_opts o = {.args = argv,
+                       .timeout_ms = agents_version_probe_ms(),
+                       .kill_grace_ms = AGENTS_VERSION_TERM_GRACE_MS,
+                       .out_cap = 65536,
+                       .merge_output = true};
+    run->child = proc_job_run(run->loop, &o, agents_version_run_done, run);
 }
 
 agents_version_probe *agents_version_probe_start(uv_loop_t *loop, const char *id,
@@ -246,7 +221,6 @@ agents_version_probe *agents_version_probe_start(uv_loop_t *loop, const char *id
         run->loop = loop;
         run->idx = idx;
         run->gen = c->gen;
-        base_buf_init(&run->out);
         uv_timer_init(loop, &run->timer);
         run->timer.data = run;
         uv_timer_start(&run->timer, agents_version_run_timer, 0, 0);

@@ -63,6 +63,8 @@ void cli_server_usage(void) {
         "15000]\n"
         "  SANDBOX_AGENT_ACP_REPLAY_EVENTS          events kept per ACP server for replay "
         "[default: 4096]\n"
+        "  SANDBOX_AGENT_ACP_REPLAY_MAX_BYTES       bytes of events kept per ACP server for "
+        "replay [default: 16 MiB]\n"
         "  SANDBOX_AGENT_REQUIRE_PREINSTALL         never install agents on first use\n"
         "  SANDBOX_AGENT_MAX_UPLOAD_BYTES           cap of PUT /v1/fs/file (413) [default: 8 GiB]\n"
         "  SANDBOX_AGENT_MAX_PROCESS_LOG_BYTES      ceiling of process logs and run output "
