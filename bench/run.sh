@@ -5,9 +5,12 @@
 # Measures: /v1/health throughput + p99 (wrk), ACP round-trip latency through
 # the HTTP bridge to the mock agent, idle RSS and RSS after load, time from
 # exec to first healthy response, binary size, POST /v1/processes/run round
-# trip (sequential, and with BENCH_RUN_CONC concurrent connections), small-file PUT/GET, 2 MiB and 1 GiB streamed file PUT/GET (the latter
-# against a local cp as the physical limit; needs node).  Prints a table, writes it to
-# bench/results-latest.md, and checks the targets.  See bench/README.md.
+# trip (sequential, and with BENCH_RUN_CONC concurrent connections), small-file
+# PUT/GET, 2 MiB and 1 GiB streamed file PUT/GET (the latter against a local cp
+# as the physical limit; needs node), pipelined /v1/health on one connection
+# (depth 1 vs BENCH_PIPE_DEPTH), a mixed soak at concurrency BENCH_SOAK_CONC and
+# BENCH_CREATES_N concurrent ACP creates (needs node).  Prints a table, writes it
+# to bench/results-latest.md, and checks the targets.  See bench/README.md.
 #
 # Env knobs (defaults in brackets):
 #   BENCH_SECONDS [5]        wrk duration per round
@@ -34,6 +37,15 @@
 #   BENCH_SMALL_REPS [20]    timed 2 MiB PUT+GET per round
 #   BENCH_BIG_MB [1024]      size of the big streamed file in MiB (0 = skip);
 #                            skipped when less than 3 GiB are free
+#   BENCH_PIPE_DEPTH [64]    pipelined GET /v1/health per batch, compared with depth 1
+#   BENCH_PIPE_SECONDS [2]   duration of each pipelined measurement
+#   BENCH_PIPE_ROUNDS [3]    pipelined rounds per server and depth (0 = skip)
+#   BENCH_SOAK_N [50000]     timed requests of the mixed soak per round (0 = skip)
+#   BENCH_SOAK_CONC [16]     concurrent keep-alive connections of the soak
+#   BENCH_SOAK_CREATES [64]  ACP requests of the soak that create an instance (spawn)
+#   BENCH_SOAK_ROUNDS [1]    soak rounds per server (alternating order)
+#   BENCH_CREATES_N [100]    concurrent ACP creates, all issued at once (0 = skip)
+#   BENCH_CREATES_ROUNDS [1] rounds of those per server (alternating order)
 #
 # Exit status: 0 when every metric was measured for both servers (and, with
 # BENCH_STRICT=1, every target met); 1 otherwise.  All traffic is loopback.
@@ -66,6 +78,15 @@ FS_SIZE=${BENCH_FS_SIZE:-1024}
 SMALL_BYTES=2097152
 SMALL_REPS=${BENCH_SMALL_REPS:-20}
 BIG_MB=${BENCH_BIG_MB:-1024}
+PIPE_DEPTH=${BENCH_PIPE_DEPTH:-64}
+PIPE_SECONDS=${BENCH_PIPE_SECONDS:-2}
+PIPE_ROUNDS=${BENCH_PIPE_ROUNDS:-3}
+SOAK_N=${BENCH_SOAK_N:-50000}
+SOAK_CONC=${BENCH_SOAK_CONC:-16}
+SOAK_CREATES=${BENCH_SOAK_CREATES:-64}
+SOAK_ROUNDS=${BENCH_SOAK_ROUNDS:-1}
+CREATES_N=${BENCH_CREATES_N:-100}
+CREATES_ROUNDS=${BENCH_CREATES_ROUNDS:-1}
 
 REF_VERSION=0.4.2
 REF_PKG=@sandbox-agent/cli-linux-x64@$REF_VERSION
@@ -180,6 +201,7 @@ build_helper() { # name extra-flags...
 build_helper startup
 build_helper acp_rtt -lm
 build_helper ceiling
+build_helper pipeline
 
 if [[ -z $REF ]]; then
   REF=$CACHE/ref/node_modules/@sandbox-agent/cli-linux-x64/bin/sandbox-agent
@@ -601,6 +623,126 @@ fi
 R[hwm.ref]=$(awk '/^VmHWM:/{print $2}' "/proc/${PID[ref]}/status" 2>/dev/null || true)
 ours_alive && R[hwm.ours]=$(awk '/^VmHWM:/{print $2}' "/proc/${PID[ours]}/status" 2>/dev/null || true)
 log "peak RSS (VmHWM) at the end: ref ${R[hwm.ref]:-n/a} KiB, ours ${R[hwm.ours]:-n/a} KiB"
+
+# ------------------------------------------- pipelining, soak, ACP creates ---
+# After the peak-RSS reading, so the rows above stay comparable with earlier runs.
+# Pipelined GET /v1/health on one connection: depth 1, then BENCH_PIPE_DEPTH requests
+# written at once; rounds alternate the server order like everything else.
+declare -A PIPEV=() # depth.name -> space-separated req/s, one per round
+pipe_once() { # name depth -> 0 ok
+  local out=$TMPROOT/pipe-$1-$2.txt rc=0 v
+  bgrun "$CACHE/pipeline" "${PORT[$1]}" "$2" "$PIPE_SECONDS" >"$out" 2>"$out.err" || rc=$?
+  sed 's/^/[bench]   /' "$out.err" >&2
+  ((rc == 0)) || return 1
+  v=$(kv "$out" pipe_rps)
+  PIPEV[$2.$1]+="$v "
+  log "  $1 depth $2: $v req/s"
+}
+pipe_ours=1
+((OURS_OK)) || pipe_ours=0
+if ((PIPE_ROUNDS > 0)); then
+  log "pipelined GET /v1/health on one connection: depth 1 and $PIPE_DEPTH, ${PIPE_SECONDS}s each, $PIPE_ROUNDS rounds alternating"
+  for ((r = 1; r <= PIPE_ROUNDS; r++)); do
+    if ((r % 2)); then order=(ref ours); else order=(ours ref); fi
+    for d in 1 "$PIPE_DEPTH"; do
+      for s in "${order[@]}"; do
+        if [[ $s == ref ]]; then
+          pipe_once ref "$d" || fatal "reference pipelined benchmark failed"
+        elif ((pipe_ours)) && ours_alive; then
+          if ! pipe_once ours "$d"; then
+            ours_fail "pipelined GET /v1/health at depth $d failed (see above)"
+            pipe_ours=0
+          fi
+        fi
+      done
+    done
+  done
+  for s in ref ours; do
+    for d in 1 "$PIPE_DEPTH"; do
+      read -r -a vals <<<"${PIPEV[$d.$s]:-}"
+      ((${#vals[@]} == PIPE_ROUNDS)) && R[pipe$d.$s]=$(median "${vals[@]}")
+    done
+  done
+fi
+
+# Mixed soak (bench/soak.js): BENCH_SOAK_CONC connections share BENCH_SOAK_N requests
+# cycling through health, 4 KiB PUT, GET of it, processes/run `true`, ACP initialize.
+SOAK_KINDS=(health fs_put fs_get run acp acp_create)
+declare -A SOAKV=() # key.name -> values, one per round
+soak_step() { # test name args... -> 0 ok; records every "key value" line
+  local test=$1 name=$2 out=$TMPROOT/$1-$2.txt rc=0 k v
+  shift 2
+  bgrun node "$BENCH/soak.js" "$test" "${PORT[$name]}" "$@" >"$out" 2>"$out.err" || rc=$?
+  sed 's/^/[bench]   /' "$out.err" >&2
+  ((rc == 0)) || return 1
+  while read -r k v; do SOAKV[$k.$name]+="$v "; done <"$out"
+}
+soak_median() { # key name rounds -> median, empty unless every round produced it
+  local -a vals
+  read -r -a vals <<<"${SOAKV[$1.$2]:-}"
+  ((${#vals[@]} == $3)) || return 0
+  median "${vals[@]}"
+}
+if ((IO && SOAK_N > 0 && SOAK_ROUNDS > 0)); then
+  log "mixed soak: $SOAK_N requests at concurrency $SOAK_CONC ($SOAK_CREATES of them ACP creates), $SOAK_ROUNDS rounds alternating"
+  soak_ours=$OURS_OK
+  for ((r = 1; r <= SOAK_ROUNDS; r++)); do
+    if ((r % 2)); then order=(ref ours); else order=(ours ref); fi
+    for s in "${order[@]}"; do
+      args=("$TMPROOT/soak-$s/r$r" "$SOAK_N" "$SOAK_CONC" "$SOAK_CREATES" "soak-$s-$$-$r")
+      if [[ $s == ref ]]; then
+        soak_step soak ref "${args[@]}" || fatal "reference soak failed"
+      elif ((soak_ours)) && ours_alive; then
+        if ! soak_step soak ours "${args[@]}"; then
+          ours_fail "mixed soak failed (see above)"
+          soak_ours=0
+          continue
+        fi
+      else
+        continue
+      fi
+      f=$TMPROOT/soak-$s.txt
+      log "  $s: $(kv "$f" soak_rps) req/s; p50/p99 ms: health $(kv "$f" soak_health_p50_ms)/$(kv "$f" soak_health_p99_ms), put $(kv "$f" soak_fs_put_p50_ms)/$(kv "$f" soak_fs_put_p99_ms), get $(kv "$f" soak_fs_get_p50_ms)/$(kv "$f" soak_fs_get_p99_ms), run $(kv "$f" soak_run_p50_ms)/$(kv "$f" soak_run_p99_ms), acp $(kv "$f" soak_acp_p50_ms)/$(kv "$f" soak_acp_p99_ms), create $(kv "$f" soak_acp_create_p50_ms)/$(kv "$f" soak_acp_create_p99_ms)"
+    done
+    rm -rf "$TMPROOT/soak-ref/r$r" "$TMPROOT/soak-ours/r$r"
+  done
+  for s in ref ours; do
+    R[soak_rps.$s]=$(soak_median soak_rps "$s" "$SOAK_ROUNDS")
+    for k in "${SOAK_KINDS[@]}"; do
+      R[soak_${k}_p50.$s]=$(soak_median "soak_${k}_p50_ms" "$s" "$SOAK_ROUNDS")
+      R[soak_${k}_p99.$s]=$(soak_median "soak_${k}_p99_ms" "$s" "$SOAK_ROUNDS")
+    done
+  done
+fi
+
+# BENCH_CREATES_N ACP creates issued at once, each on its own connection.
+if ((IO && CREATES_N > 0 && CREATES_ROUNDS > 0)); then
+  log "ACP creates: $CREATES_N at once, $CREATES_ROUNDS rounds alternating"
+  creates_ours=$OURS_OK
+  for ((r = 1; r <= CREATES_ROUNDS; r++)); do
+    if ((r % 2)); then order=(ref ours); else order=(ours ref); fi
+    for s in "${order[@]}"; do
+      if [[ $s == ref ]]; then
+        soak_step creates ref "$CREATES_N" "creates-ref-$$-$r" || fatal "reference ACP creates failed"
+      elif ((creates_ours)) && ours_alive; then
+        if ! soak_step creates ours "$CREATES_N" "creates-ours-$$-$r"; then
+          ours_fail "concurrent ACP creates failed (see above)"
+          creates_ours=0
+          continue
+        fi
+      else
+        continue
+      fi
+      f=$TMPROOT/creates-$s.txt
+      log "  $s: time to first reply p50 $(kv "$f" creates_p50_ms) ms, p99 $(kv "$f" creates_p99_ms) ms, all done after $(kv "$f" creates_wall_ms) ms"
+    done
+  done
+  for s in ref ours; do
+    R[creates_p50.$s]=$(soak_median creates_p50_ms "$s" "$CREATES_ROUNDS")
+    R[creates_p99.$s]=$(soak_median creates_p99_ms "$s" "$CREATES_ROUNDS")
+  done
+fi
+
 stop_server ref
 stop_server ours
 
@@ -709,6 +851,33 @@ if ((IO && BIG_MB > 0)); then
     row "Local cp of the ${BIG_MB} MiB file (same fs), MB/s" "-" "$(n "${R[big_cp_mbps]:-}" %.0f)" "physical limit (no server)"
   fi
 fi
+if [[ -n ${R[pipe1.ref]:-} ]]; then
+  row "Pipelined GET /v1/health, 1 connection, depth 1, req/s (median of $PIPE_ROUNDS)" "$(n "${R[pipe1.ref]:-}" %.0f)" "$(n "${R[pipe1.ours]:-}" %.0f)" "$(ratio higher "${R[pipe1.ref]:-}" "${R[pipe1.ours]:-}")"
+  row "Pipelined GET /v1/health, 1 connection, depth $PIPE_DEPTH, req/s (median of $PIPE_ROUNDS)" "$(n "${R[pipe$PIPE_DEPTH.ref]:-}" %.0f)" "$(n "${R[pipe$PIPE_DEPTH.ours]:-}" %.0f)" "$(ratio higher "${R[pipe$PIPE_DEPTH.ref]:-}" "${R[pipe$PIPE_DEPTH.ours]:-}")"
+  depth_gain() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a == "" || b == "" || a + 0 <= 0) print "n/a"; else printf "%.2fx", b / a }'; }
+  row "Pipelined depth $PIPE_DEPTH vs depth 1 (same server)" "$(depth_gain "${R[pipe1.ref]:-}" "${R[pipe$PIPE_DEPTH.ref]:-}")" "$(depth_gain "${R[pipe1.ours]:-}" "${R[pipe$PIPE_DEPTH.ours]:-}")" "-"
+fi
+if [[ -n ${R[soak_rps.ref]:-} ]]; then
+  row "Mixed soak, $SOAK_N requests at concurrency $SOAK_CONC, req/s (median of $SOAK_ROUNDS)" "$(n "${R[soak_rps.ref]:-}" %.0f)" "$(n "${R[soak_rps.ours]:-}" %.0f)" "$(ratio higher "${R[soak_rps.ref]:-}" "${R[soak_rps.ours]:-}")"
+  pair() { # p50 p99 -> "p50 / p99"
+    if [[ -z $1 ]]; then echo "n/a"; else awk -v a="$1" -v b="$2" 'BEGIN{ printf "%.2f / %.2f", a, b }'; fi
+  }
+  pair_ratio() { # ref50 ref99 ours50 ours99
+    local a b
+    a=$(ratio lower "$1" "$3")
+    b=$(ratio lower "$2" "$4")
+    if [[ $a == n/a ]]; then echo "n/a"; else echo "${a% (*} / ${b% (*} (ref/ours)"; fi
+  }
+  declare -A SOAK_LABEL=([health]="GET /v1/health" [fs_put]="PUT 4 KiB file" [fs_get]="GET 4 KiB file" [run]="processes/run \`true\`" [acp]="ACP initialize (existing)" [acp_create]="ACP create (agent spawn)")
+  for k in "${SOAK_KINDS[@]}"; do
+    [[ $k == acp_create ]] && ((SOAK_CREATES == 0)) && continue
+    row "Mixed soak: ${SOAK_LABEL[$k]}, p50 / p99 ms" "$(pair "${R[soak_${k}_p50.ref]:-}" "${R[soak_${k}_p99.ref]:-}")" "$(pair "${R[soak_${k}_p50.ours]:-}" "${R[soak_${k}_p99.ours]:-}")" "$(pair_ratio "${R[soak_${k}_p50.ref]:-}" "${R[soak_${k}_p99.ref]:-}" "${R[soak_${k}_p50.ours]:-}" "${R[soak_${k}_p99.ours]:-}")"
+  done
+fi
+if [[ -n ${R[creates_p50.ref]:-} ]]; then
+  row "$CREATES_N concurrent ACP creates, time to first reply p50, ms" "$(n "${R[creates_p50.ref]:-}" %.0f)" "$(n "${R[creates_p50.ours]:-}" %.0f)" "$(ratio lower "${R[creates_p50.ref]:-}" "${R[creates_p50.ours]:-}")"
+  row "$CREATES_N concurrent ACP creates, time to first reply p99, ms" "$(n "${R[creates_p99.ref]:-}" %.0f)" "$(n "${R[creates_p99.ours]:-}" %.0f)" "$(ratio lower "${R[creates_p99.ref]:-}" "${R[creates_p99.ours]:-}")"
+fi
 row "Idle RSS (after first health request)" "$(mib "${R[idle_rss.ref]:-}")" "$(mib "${R[idle_rss.ours]:-}")" "$(ratio lower "${R[idle_rss.ref]:-}" "${R[idle_rss.ours]:-}")"
 row "RSS after load (wrk + ACP)" "$(mib "${R[load_rss.ref]:-}")" "$(mib "${R[load_rss.ours]:-}")" "$(ratio lower "${R[load_rss.ref]:-}" "${R[load_rss.ours]:-}")"
 row "Peak RSS (VmHWM) at the end (after all of the above)" "$(mib "${R[hwm.ref]:-}")" "$(mib "${R[hwm.ours]:-}")" "$(ratio lower "${R[hwm.ref]:-}" "${R[hwm.ours]:-}")"
@@ -760,6 +929,21 @@ if ((RUN_CONC > 0)); then
     'sprintf("ref/ours = %.2fx (ours %.0f us, ref %.0f us)", r / o, o, r)' "${R[crun_median_us.ref]:-}" "${R[crun_median_us.ours]:-}"
 fi
 
+if [[ -n ${R[pipe1.ref]:-} ]]; then
+  target "Pipelined throughput does not drop with depth (ours, depth $PIPE_DEPTH >= depth 1)" "o >= r" \
+    'sprintf("depth %s %.0f req/s vs depth 1 %.0f req/s", '"$PIPE_DEPTH"', o, r)' "${R[pipe1.ours]:-}" "${R[pipe$PIPE_DEPTH.ours]:-}"
+fi
+if [[ -n ${R[soak_rps.ref]:-} ]]; then
+  target "Mixed soak throughput >= 1.5x reference" "o >= 1.5 * r" \
+    'sprintf("ours/ref = %.2fx (ours %.0f req/s, ref %.0f req/s)", o / r, o, r)' "${R[soak_rps.ref]:-}" "${R[soak_rps.ours]:-}"
+  target "GET /v1/health p99 under the soak < 10 ms" "o < 10" \
+    'sprintf("ours %.2f ms (ref %.2f ms)", o, r)' "${R[soak_health_p99.ref]:-}" "${R[soak_health_p99.ours]:-}"
+fi
+if [[ -n ${R[creates_p50.ref]:-} ]]; then
+  target "$CREATES_N concurrent ACP creates answered with p50 < 0.5 s" "o < 500" \
+    'sprintf("ours %.0f ms (ref %.0f ms)", o, r)' "${R[creates_p50.ref]:-}" "${R[creates_p50.ours]:-}"
+fi
+
 CPU=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo 2>/dev/null || true)
 REPORT=$(
   echo "## Benchmark results"
@@ -770,6 +954,7 @@ REPORT=$(
   if [[ -x $OURS ]]; then echo "- Ours: \`${OURS#"$ROOT"/}\`"; else echo "- Ours: \`${OURS#"$ROOT"/}\` (missing)"; fi
   echo "- Settings: wrk -t$THREADS -c$CONNS -d${DURATION}s x $ROUNDS rounds (alternating, ${WARMUP_S}s warm-up); ACP $ACP_ROUNDS rounds x ($ACP_N timed + $ACP_WARMUP warm-up) sequential requests on one keep-alive connection; startup $STARTUP_RUNS runs"
   if ((IO)); then echo "- Processes + fs: $IO_ROUNDS rounds (alternating) of $RUN_N (+$RUN_WARMUP warm-up) POST /v1/processes/run {\"command\":\"true\"} sequential on one connection, then the same with $RUN_CONC concurrent keep-alive connections, $FS_N x ${FS_SIZE}-byte PUT then GET /v1/fs/file, $SMALL_REPS x 2 MiB PUT+GET, on one keep-alive connection (bench/io_client.js, Node $(node --version)); one ${BIG_MB} MiB streamed PUT + GET (MB = 10^6 bytes)"; fi
+  if [[ -n ${R[soak_rps.ref]:-}${R[creates_p50.ref]:-}${R[pipe1.ref]:-} ]]; then echo "- Pipelining, soak, creates (bench/pipeline.c, bench/soak.js; run after the rows above, on the same servers): one connection at depth 1 and $PIPE_DEPTH, ${PIPE_SECONDS}s x $PIPE_ROUNDS rounds; soak $SOAK_N requests x $SOAK_ROUNDS rounds at concurrency $SOAK_CONC, each connection cycling health / 4 KiB PUT / GET of it / processes/run \`true\` / ACP initialize on an existing mock instance, $SOAK_CREATES of the ACP requests being creates (agent spawns); $CREATES_N ACP creates issued at once x $CREATES_ROUNDS rounds"; fi
   echo "- Ratio column: how many times better ours is (>1 = ours better): ours/ref for throughput, ref/ours for latency, RSS, startup and size; the ${BIG_MB} MiB rows compare ours with a local cp of the same file (ours/local cp)."
   echo
   table

@@ -111,18 +111,43 @@ struct agents_get_wait {
     agents_get_slot slots[AGENTS_COUNT];
 };
 
-static void agents_get_reply(http_req *req, int one, bool config) {
-    agents_credentials creds;
-    agents_credentials_discover(NULL, true, &creds);
-    if (one >= 0) {
-        http_reply_json(req, 200, agents_info(agents_id((size_t)one), config, &creds));
+/* A GET waiting for the credential discovery, which reads files on the thread pool. Owner:
+ * itself; freed when the discovery reports or the client leaves. */
+typedef struct agents_get_creds {
+    http_req *req;
+    int one;
+    bool config;
+    agents_credentials_job *job;
+} agents_get_creds;
+
+static void agents_get_creds_done(const agents_credentials *creds, void *ud) {
+    agents_get_creds *w = ud;
+    http_req *req = w->req;
+    http_req_on_abort(req, NULL, NULL);
+    if (w->one >= 0) {
+        http_reply_json(req, 200, agents_info(agents_id((size_t)w->one), w->config, creds));
     } else {
         json_t *arr = json_array();
         for (size_t i = 0; i < AGENTS_COUNT; i++)
-            json_array_append_new(arr, agents_info(agents_id(i), config, &creds));
+            json_array_append_new(arr, agents_info(agents_id(i), w->config, creds));
         http_reply_json(req, 200, json_pack("{s:o}", "agents", arr));
     }
-    agents_credentials_free(&creds);
+    free(w);
+}
+
+static void agents_get_creds_abort(http_req *req, void *ud) {
+    agents_get_creds *w = ud;
+    agents_credentials_cancel(w->job);
+    free(w);
+}
+
+static void agents_get_reply(http_req *req, int one, bool config) {
+    agents_get_creds *w = base_xcalloc(1, sizeof *w);
+    w->req = req;
+    w->one = one;
+    w->config = config;
+    w->job = agents_credentials_discover_async(agents_ctx.loop, true, agents_get_creds_done, w);
+    http_req_on_abort(req, agents_get_creds_abort, w);
 }
 
 static void agents_get_probed(void *ud) {

@@ -10,7 +10,13 @@
  *
  * Every source is best effort: an unreadable, oversized or malformed file is skipped without
  * a word. Nothing here logs, so no secret or part of one can reach a log line (jansson's
- * error text quotes the offending token, which may be a key). */
+ * error text quotes the offending token, which may be a key).
+ *
+ * The server discovers per request (a credential file may appear at any time) through
+ * agents_credentials_discover_async: up to eight files, one of them a ~/.claude.json that
+ * grows past a megabyte, are read and parsed on libuv's thread pool, never on the loop. The
+ * environment is read before the job is queued, on the caller's thread, because getenv is
+ * not safe against a setenv elsewhere in the process. */
 #include "agents/credentials.h"
 
 #include <errno.h>
@@ -489,12 +495,9 @@ static void agents_credentials_from_opencode(const char *home, bool allow_oauth,
 
 /* ---- public ---------------------------------------------------------------------------- */
 
-void agents_credentials_discover(const char *home, bool allow_oauth, agents_credentials *out) {
-    memset(out, 0, sizeof *out);
-    agents_credentials_from_env(allow_oauth, out);
-    char *dir = agents_credentials_home(home);
-    if (!dir)
-        return; /* no home directory at all: the environment is the only source */
+/* The file sources under the home directory dir, after the environment filled out. */
+static void agents_credentials_from_files(const char *dir, bool allow_oauth,
+                                          agents_credentials *out) {
     if (!out->anthropic)
         agents_credentials_from_amp(dir, out);
     if (!out->anthropic)
@@ -502,7 +505,68 @@ void agents_credentials_discover(const char *home, bool allow_oauth, agents_cred
     if (!out->openai)
         agents_credentials_from_codex(dir, allow_oauth, out);
     agents_credentials_from_opencode(dir, allow_oauth, out);
+}
+
+void agents_credentials_discover(const char *home, bool allow_oauth, agents_credentials *out) {
+    memset(out, 0, sizeof *out);
+    agents_credentials_from_env(allow_oauth, out);
+    char *dir = agents_credentials_home(home);
+    if (!dir)
+        return; /* no home directory at all: the environment is the only source */
+    agents_credentials_from_files(dir, allow_oauth, out);
     free(dir);
+}
+
+/* One discovery on the thread pool. Owner: itself; freed by its after-callback, which runs
+ * whether the work ran or was cancelled. */
+struct agents_credentials_job {
+    uv_work_t work;
+    bool allow_oauth;
+    bool cancelled; /* cb must not run; loop thread only */
+    char *home;     /* $HOME read on the loop, or NULL: the password database, on the pool */
+    agents_credentials out;
+    agents_credentials_cb cb;
+    void *ud;
+};
+
+static void agents_credentials_job_work(uv_work_t *w) {
+    agents_credentials_job *j = w->data;
+    char *dir = j->home ? base_xstrdup(j->home) : agents_credentials_home(NULL);
+    if (dir)
+        agents_credentials_from_files(dir, j->allow_oauth, &j->out);
+    free(dir);
+}
+
+static void agents_credentials_job_after(uv_work_t *w, int status) {
+    agents_credentials_job *j = w->data;
+    if (!j->cancelled)
+        j->cb(&j->out, j->ud);
+    agents_credentials_free(&j->out);
+    free(j->home);
+    free(j);
+}
+
+agents_credentials_job *agents_credentials_discover_async(uv_loop_t *loop, bool allow_oauth,
+                                                          agents_credentials_cb cb, void *ud) {
+    agents_credentials_job *j = base_xcalloc(1, sizeof *j);
+    j->work.data = j;
+    j->allow_oauth = allow_oauth;
+    j->cb = cb;
+    j->ud = ud;
+    agents_credentials_from_env(allow_oauth, &j->out);
+    /* Like the dirs crate: a set, non-empty $HOME wins (read here, see the top of the file). */
+    const char *h = getenv("HOME");
+    if (h && *h)
+        j->home = base_xstrdup(h);
+    /* uv_queue_work fails only without a work callback. */
+    if (uv_queue_work(loop, &j->work, agents_credentials_job_work, agents_credentials_job_after))
+        abort();
+    return j;
+}
+
+void agents_credentials_cancel(agents_credentials_job *j) {
+    j->cancelled = true;
+    uv_cancel((uv_req_t *)&j->work); /* fails once running; the after-callback then frees */
 }
 
 void agents_credentials_free(agents_credentials *c) {

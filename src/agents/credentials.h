@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <uv.h>
+
 typedef enum {
     AGENTS_CREDENTIALS_API_KEY = 0, /* "api_key" */
     AGENTS_CREDENTIALS_OAUTH,       /* "oauth" */
@@ -37,6 +39,17 @@ typedef struct agents_credentials {
  * the password database). allow_oauth=false skips every oauth source. Always fills out. */
 void agents_credentials_discover(const char *home, bool allow_oauth, agents_credentials *out);
 void agents_credentials_free(agents_credentials *c);
+
+/* The same discovery for the server ($HOME, else the password database), with the file reads
+ * and parses on libuv's thread pool: cb runs later on the loop with the result, which lives
+ * only during the call. The environment is read now, on the calling (loop) thread. Owner of
+ * the job: itself; it frees itself after cb ran or after agents_credentials_cancel. */
+typedef struct agents_credentials_job agents_credentials_job;
+typedef void (*agents_credentials_cb)(const agents_credentials *c, void *ud);
+agents_credentials_job *agents_credentials_discover_async(uv_loop_t *loop, bool allow_oauth,
+                                                          agents_credentials_cb cb, void *ud);
+/* cb will not run (the caller's ud may go away now); loop thread only, before cb ran. */
+void agents_credentials_cancel(agents_credentials_job *job);
 
 /* The credential for a provider name: the anthropic or openai slot, else an `other` entry.
  * NULL when none. The pointer lives as long as c. */

@@ -621,6 +621,63 @@ static void test_available(void) {
         CHECK(agents_credentials_available(ids[i]) == none[i]);
 }
 
+/* ---- the server's discovery on the thread pool ------------------------------------------- */
+
+/* What the async callback saw. Owner: the test's stack. */
+typedef struct async_seen {
+    int calls;
+    char *anthropic_source;
+    char *openai_key;
+    size_t n_other;
+} async_seen;
+
+static void async_cb(const agents_credentials *c, void *ud) {
+    async_seen *s = ud;
+    s->calls++;
+    s->anthropic_source = c->anthropic ? base_xstrdup(c->anthropic->source) : NULL;
+    s->openai_key = c->openai ? base_xstrdup(c->openai->api_key) : NULL;
+    s->n_other = c->n_other;
+}
+
+static void test_async(void) {
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    /* Files come from the thread pool, the environment from the caller: both are merged in
+     * the usual order (the environment first). */
+    test_reset();
+    setenv("OPENAI_API_KEY", "env-key", 1);
+    test_write(".claude/.credentials.json", "{\"claudeAiOauth\":{\"accessToken\":\"t\"}}");
+    test_write(".codex/auth.json", "{\"OPENAI_API_KEY\":\"file-key\"}");
+    test_write(".local/share/opencode/auth.json", "{\"groq\":{\"type\":\"api\",\"key\":\"g\"}}");
+    async_seen seen = {0};
+    agents_credentials_discover_async(&loop, true, async_cb, &seen);
+    CHECK(seen.calls == 0); /* never synchronous */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK(seen.calls == 1);
+    CHECK_STR(seen.anthropic_source, "claude-code");
+    CHECK_STR(seen.openai_key, "env-key");
+    CHECK(seen.n_other == 1);
+    free(seen.anthropic_source);
+    free(seen.openai_key);
+
+    /* Without oauth the claude token is skipped. */
+    async_seen plain = {0};
+    agents_credentials_discover_async(&loop, false, async_cb, &plain);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK(plain.calls == 1 && plain.anthropic_source == NULL);
+    free(plain.openai_key);
+
+    /* A cancelled discovery never calls back, whether or not its work already started. */
+    async_seen cancelled = {0};
+    agents_credentials_job *j =
+        agents_credentials_discover_async(&loop, true, async_cb, &cancelled);
+    agents_credentials_cancel(j);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK(cancelled.calls == 0);
+    CHECK(uv_loop_close(&loop) == 0);
+    test_reset();
+}
+
 /* ---- CLI --------------------------------------------------------------------------------------
  */
 
@@ -901,6 +958,6 @@ static void test_cli_usage(void) {
     }
 }
 
-UNIT_MAIN(test_rfc3339(); test_redact(); test_env(); test_amp(); test_claude(); test_codex();
-          test_opencode(); test_malformed(); test_available(); test_cli_json(); test_cli_select();
-          test_cli_usage(); test_reset(); rmdir(test_home))
+UNIT_MAIN(test_async(); test_rfc3339(); test_redact(); test_env(); test_amp(); test_claude();
+          test_codex(); test_opencode(); test_malformed(); test_available(); test_cli_json();
+          test_cli_select(); test_cli_usage(); test_reset(); rmdir(test_home))
