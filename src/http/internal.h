@@ -110,6 +110,8 @@ void http_routes_free(http_server *srv);
 
 /* reply.c */
 void http_cors_preflight(http_req *req);
+
+/* request.c */
 void http_req_free(http_req *req);
 
 /* server.c */
