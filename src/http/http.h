@@ -52,6 +52,21 @@ typedef struct http_header {
     char *value;
 } http_header;
 
+/* Where a request's response stands. Only the http layer moves it, one way:
+ *   NONE -> DONE                 a reply (http_reply_*), or a stream start for HEAD
+ *   NONE -> CHUNKED | SIZED      http_stream_start / http_stream_start_sized
+ *   CHUNKED | SIZED -> DONE      http_stream_end
+ *   NONE -> UPGRADED             http_ws_accept (101; the connection is the WebSocket's)
+ * Any other step is a bug and aborts (BASE_ASSERT): answering twice, writing to a stream
+ * that was never started or already ended. */
+typedef enum {
+    HTTP_RESP_NONE,
+    HTTP_RESP_CHUNKED,
+    HTTP_RESP_SIZED,
+    HTTP_RESP_DONE,
+    HTTP_RESP_UPGRADED,
+} http_resp_state;
+
 /* One request. Owner: its connection, which frees it after the response completes or
  * the connection closes. A handler that answers later must call http_req_on_abort and
  * must not touch req after its abort callback ran. */
@@ -73,8 +88,8 @@ struct http_req {
     int status;             /* response status once answered (for the access log) */
     uint64_t start_ms;
     /* internal */
-    bool answered;
-    bool streaming;
+    http_resp_state resp;
+    uint64_t stream_left; /* SIZED: body bytes still to send */
     http_abort_fn abort_cb;
     void *abort_ud;
 };

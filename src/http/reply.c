@@ -101,8 +101,22 @@ static void http_head_common(base_buf *h, http_req *req, int status) {
         base_buf_appends(h, "connection: keep-alive\r\n");
 }
 
+void http_resp_set(http_req *req, http_resp_state to) {
+    static const unsigned next[] = {
+        [HTTP_RESP_NONE] = 1u << HTTP_RESP_CHUNKED | 1u << HTTP_RESP_SIZED | 1u << HTTP_RESP_DONE |
+                           1u << HTTP_RESP_UPGRADED,
+        [HTTP_RESP_CHUNKED] = 1u << HTTP_RESP_DONE,
+        [HTTP_RESP_SIZED] = 1u << HTTP_RESP_DONE,
+        [HTTP_RESP_DONE] = 0,
+        [HTTP_RESP_UPGRADED] = 0,
+    };
+    BASE_ASSERT(next[req->resp] & (1u << to));
+    req->resp = to;
+}
+
+/* The response is complete: what the access log and keep-alive decision need. */
 static void http_mark_answered(http_req *req, int status) {
-    req->answered = true;
+    http_resp_set(req, HTTP_RESP_DONE);
     req->status = status;
     if (req->conn->srv->closing)
         req->keep_alive = false;
@@ -110,8 +124,6 @@ static void http_mark_answered(http_req *req, int status) {
 
 static void http_send(http_req *req, int status, const char *ctype, const char *extra,
                       const void *body, size_t len, bool body_static) {
-    if (req->answered)
-        return;
     http_mark_answered(req, status);
     base_buf h;
     base_buf_init(&h);
@@ -236,7 +248,7 @@ void http_cors_preflight(http_req *req) {
 static bool http_stream_begin(http_req *req, int status, const char *content_type,
                               const char *extra_headers, int64_t length) {
     http_conn *c = req->conn;
-    req->streaming = true;
+    BASE_ASSERT(req->resp == HTTP_RESP_NONE);
     req->status = status;
     base_buf h;
     base_buf_init(&h);
@@ -255,13 +267,12 @@ static bool http_stream_begin(http_req *req, int status, const char *content_typ
     http_conn_write(c, &b, 1, head, NULL);
     if (req->method == HTTP_M_HEAD) {
         /* HEAD gets the headers of the stream and nothing else. */
-        req->streaming = false;
         http_mark_answered(req, status);
         http_conn_request_done(c, req);
         return false;
     }
-    c->stream_sized = length >= 0;
-    c->stream_left = length >= 0 ? (uint64_t)length : 0;
+    http_resp_set(req, length >= 0 ? HTTP_RESP_SIZED : HTTP_RESP_CHUNKED);
+    req->stream_left = length >= 0 ? (uint64_t)length : 0;
     return true;
 }
 
@@ -277,6 +288,7 @@ bool http_stream_start_sized(http_req *req, int status, const char *content_type
 
 bool http_stream_write(http_req *req, base_rcbuf *data) {
     http_conn *c = req->conn;
+    BASE_ASSERT(http_resp_streaming(req));
     if (c->closing)
         return false;
     size_t queued = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
@@ -285,10 +297,10 @@ bool http_stream_write(http_req *req, base_rcbuf *data) {
         http_conn_close(c);
         return false;
     }
-    if (c->stream_sized) {
+    if (req->resp == HTTP_RESP_SIZED) {
         /* Raw body bytes; never more than the announced length. */
-        size_t n = data->len <= c->stream_left ? data->len : (size_t)c->stream_left;
-        c->stream_left -= n;
+        size_t n = data->len <= req->stream_left ? data->len : (size_t)req->stream_left;
+        req->stream_left -= n;
         if (n) {
             uv_buf_t rb = base_uv_buf(data->data, n);
             http_conn_write(c, &rb, 1, NULL, base_rcbuf_ref(data));
@@ -313,16 +325,16 @@ bool http_stream_write_str(http_req *req, const char *s) {
 
 void http_stream_end(http_req *req) {
     http_conn *c = req->conn;
-    if (c->stream_sized) {
+    BASE_ASSERT(http_resp_streaming(req));
+    if (req->resp == HTTP_RESP_SIZED) {
         /* A body shorter than announced leaves the client waiting: only closing tells it. */
-        if (c->stream_left)
+        if (req->stream_left)
             req->keep_alive = false;
     } else {
         static char end[] = "0\r\n\r\n";
         uv_buf_t b = uv_buf_init(end, 5);
         http_conn_write(c, &b, 1, NULL, NULL);
     }
-    req->streaming = false;
     http_mark_answered(req, req->status);
     http_conn_request_done(c, req);
 }

@@ -225,6 +225,7 @@ http_ws *http_ws_accept(http_req *req, const http_ws_callbacks *cb, void *ud) {
     }
     wslay_event_config_set_max_recv_msg_length(ws->ctx, HTTP_WS_MAX_MSG);
     c->ws = ws;
+    http_resp_set(req, HTTP_RESP_UPGRADED);
     req->status = 101;
     http_conn_ws_takeover(c, req);
     return ws;
