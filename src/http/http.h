@@ -212,9 +212,16 @@ typedef struct http_ws_callbacks {
     /* The socket is gone (closed by either side or dropped); ws is freed after return. */
     void (*on_close)(http_ws *ws, void *ud);
 } http_ws_callbacks;
-/* Upgrade the request. Validates Upgrade/Connection/Sec-WebSocket-Key/Version; on failure
- * answers 400 (problem+json) and returns NULL. Echoes the first offered subprotocol. The
- * request is consumed either way: do not touch req afterwards. */
+/* The one check of a WebSocket upgrade request: Connection includes "upgrade", Upgrade
+ * includes "websocket", Sec-WebSocket-Version is 13, Sec-WebSocket-Key has 24 characters
+ * (16 bytes in base64). True when all hold (req untouched). Otherwise it answers 400
+ * (problem+json, invalid_request, naming the header) and returns false: req is complete.
+ * A route that must refuse bad upgrades before its own lookups (400 beats 404, as in the
+ * reference) calls this first; http_ws_accept calls it again anyway. */
+bool http_ws_check_upgrade(http_req *req);
+/* Upgrade the request: http_ws_check_upgrade, then the 101 handshake. On failure it has
+ * answered (400) and returns NULL. Echoes the first offered subprotocol. The request is
+ * consumed either way: do not touch req afterwards. */
 http_ws *http_ws_accept(http_req *req, const http_ws_callbacks *cb, void *ud);
 /* Queue a frame (copied). False when the peer is gone or too slow (it is then dropped). */
 bool http_ws_send_text(http_ws *ws, const char *data, size_t len);
