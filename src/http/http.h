@@ -3,8 +3,8 @@
  * One listener, many connections, one request in flight per connection (pipelined requests
  * wait their turn, so responses leave in order). Handlers answer synchronously with
  * http_reply_* or go asynchronous: they return without answering, register an abort
- * callback, and answer later. Streams (SSE) start with http_stream_start and stay open
- * until http_stream_end or the client leaves.
+ * callback, and answer later. Streams start with http_stream_start and stay open until
+ * http_stream_end or the client leaves; event streams use http_sse_*, built on them.
  *
  * Policy lives here too: limits (header 431, body 413), timeouts (header read, idle
  * keep-alive, slow body, stalled writes), bearer auth, CORS, problem+json errors. */
@@ -203,6 +203,61 @@ size_t http_stream_queued(const http_req *req);
  * a producer instead of letting the queue grow). */
 void http_stream_on_drain(http_req *req, size_t low_water, void (*fn)(http_req *req, void *ud),
                           void *ud);
+
+/* ---- Server-Sent Events (sse.c) ---- */
+/* One event stream on a GET: `200`, `content-type: text/event-stream`, `cache-control:
+ * no-cache`, chunked. The owner decides which events go out and when (replay, then live);
+ * the stream frames them, sends a heartbeat comment after heartbeat_ms without an event,
+ * drops a consumer whose unsent bytes pass the server's stream_queue_limit, and tells the
+ * owner once, with on_close, that it is finished. */
+typedef struct http_sse http_sse;
+/* The stream is finished: the owner ended it, the client left, it was dropped as too slow,
+ * or the server is closing. Runs once, from the loop (never inside an http_sse_* call), and
+ * always after a successful http_sse_start; s is freed after return. */
+typedef void (*http_sse_close_fn)(http_sse *s, void *ud);
+typedef void (*http_sse_drain_fn)(http_sse *s, void *ud);
+typedef struct http_sse_opts {
+    uint64_t heartbeat_ms; /* idle time before a heartbeat comment (0: none) */
+    /* Text of the heartbeat comment line, e.g. "heartbeat" sends ": heartbeat\n\n";
+     * NULL or "" sends the bare ":\n\n". */
+    const char *heartbeat_comment;
+    http_sse_close_fn on_close;
+    void *ud;
+} http_sse_opts;
+
+/* Start the stream (req then belongs to it). Returns NULL for HEAD, which gets the headers
+ * only: the request is complete and on_close never runs. */
+http_sse *http_sse_start(http_req *req, const http_sse_opts *opts);
+/* Still open: sends can succeed. False once finished (before on_close has run). */
+bool http_sse_is_open(const http_sse *s);
+/* Send one framed event (see http_sse_frame; referenced, not copied, so one frame can go
+ * to many streams) and restart the heartbeat clock. False when the stream is finished or
+ * this send dropped it; on_close follows from the loop. */
+bool http_sse_send(http_sse *s, base_rcbuf *frame);
+/* Frame and send one event. */
+bool http_sse_send_event(http_sse *s, const char *event, const char *id, const char *data,
+                         size_t len);
+/* Unsent bytes, and a one-shot call when they drain below low_water: a replay paces itself
+ * with these instead of queueing a whole backlog at once. */
+size_t http_sse_queued(const http_sse *s);
+void http_sse_on_drain(http_sse *s, size_t low_water, http_sse_drain_fn fn, void *ud);
+/* End the stream cleanly (terminating chunk). Does nothing once finished. */
+void http_sse_end(http_sse *s);
+
+/* Frame one event into out: `event: E` (when event is not NULL), `id: I` (when id is not
+ * NULL), one `data: ` line per line of data (CRLF, CR and LF all split lines; empty data is
+ * one empty data line), then a blank line. event and id must not contain CR or LF. */
+void http_sse_format(base_buf *out, const char *event, const char *id, const char *data,
+                     size_t len);
+/* The same as a shareable buffer (caller unrefs). */
+base_rcbuf *http_sse_frame(const char *event, const char *id, const char *data, size_t len);
+/* An event id as sent back in Last-Event-ID: surrounding whitespace is ignored, then an
+ * optional '+' and a decimal u64. 1 (and *out) when valid, 0 when empty, -1 otherwise. */
+int http_sse_parse_id(const char *value, uint64_t *out);
+/* The request's Last-Event-ID header: 1 with *out, 0 when absent or empty, -1 when bad; it
+ * then has answered 400 (`invalid request: Last-Event-ID must be a positive integer`) and
+ * req is complete. (A last_event_id query parameter is ignored, as in the reference.) */
+int http_sse_last_event_id(http_req *req, uint64_t *out);
 
 /* ---- WebSocket (RFC 6455, via wslay) ---- */
 typedef struct http_ws http_ws;
