@@ -216,6 +216,7 @@ typedef struct http_sse http_sse;
  * always after a successful http_sse_start; s is freed after return. */
 typedef void (*http_sse_close_fn)(http_sse *s, void *ud);
 typedef void (*http_sse_drain_fn)(http_sse *s, void *ud);
+/* Owner: the caller; http_sse_start copies what it needs (the comment text included). */
 typedef struct http_sse_opts {
     uint64_t heartbeat_ms; /* idle time before a heartbeat comment (0: none) */
     /* Text of the heartbeat comment line, e.g. "heartbeat" sends ": heartbeat\n\n";
