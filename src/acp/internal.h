@@ -28,13 +28,13 @@ typedef struct acp_pending {
     struct acp_pending *next, *prev;
 } acp_pending;
 
-/* One SSE subscriber. Owner: its instance's stream list; freed when its heartbeat timer
- * has closed after the stream ended or the client left. */
+/* One SSE subscriber. Owner: its instance's stream list; freed by its http_sse's on_close,
+ * which comes (from the loop) once the stream ended or the client left. Until then it keeps
+ * the instance alive (acp_maybe_free waits for the list to be empty). */
 typedef struct acp_stream {
     acp_instance *inst;
-    http_req *req;
-    acp_journal_sub *sub;
-    uv_timer_t *heartbeat;
+    http_sse *sse;
+    acp_journal_sub *sub; /* NULL until the replay is done, or when it was dropped during it */
     struct acp_stream *next, *prev;
 } acp_stream;
 
@@ -62,8 +62,8 @@ struct acp_instance {
     char *err_tail[ACP_STDERR_TAIL_LINES];
     size_t err_count, err_head;
     acp_journal *journal;
-    json_t *init_params; /* the client's last `initialize` params, replayed on restart */
-    json_t *reinit_id;   /* id of our replayed `initialize` while it is unanswered */
+    json_t *init_params;      /* the client's last `initialize` params, replayed on restart */
+    json_t *reinit_id;        /* id of our replayed `initialize` while it is unanswered */
     uv_timer_t *reinit_timer; /* bounds the replayed `initialize`; closed asynchronously */
     unsigned restarts;
     acp_pending *pending;

@@ -2,6 +2,7 @@
  * implementation, and the in-memory ring used until a durable store takes over. */
 #include "acp/acp.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,15 +31,9 @@ typedef struct acp_ring {
 } acp_ring;
 
 base_rcbuf *acp_sse_frame(uint64_t id, const char *json, size_t len) {
-    char head[64];
-    int hl =
-        snprintf(head, sizeof head, "event: message\nid: %llu\ndata: ", (unsigned long long)id);
-    base_rcbuf *f = base_rcbuf_new(NULL, (size_t)hl + len + 2);
-    memcpy(f->data, head, (size_t)hl);
-    memcpy(f->data + hl, json, len);
-    memcpy(f->data + hl + len, "\n\n", 2);
-    f->data[f->len] = 0;
-    return f;
+    char ids[24];
+    snprintf(ids, sizeof ids, "%llu", (unsigned long long)id);
+    return http_sse_frame("message", ids, json, len);
 }
 
 static void acp_ring_evict(acp_ring *r) {

@@ -3,8 +3,8 @@
  * One listener, many connections, one request in flight per connection (pipelined requests
  * wait their turn, so responses leave in order). Handlers answer synchronously with
  * http_reply_* or go asynchronous: they return without answering, register an abort
- * callback, and answer later. Streams (SSE) start with http_stream_start and stay open
- * until http_stream_end or the client leaves.
+ * callback, and answer later. Streams start with http_stream_start and stay open until
+ * http_stream_end or the client leaves; event streams use http_sse_*, built on them.
  *
  * Policy lives here too: limits (header 431, body 413), timeouts (header read, idle
  * keep-alive, slow body, stalled writes), bearer auth, CORS, problem+json errors. */
@@ -52,6 +52,21 @@ typedef struct http_header {
     char *value;
 } http_header;
 
+/* Where a request's response stands. Only the http layer moves it, one way:
+ *   NONE -> DONE                 a reply (http_reply_*), or a stream start for HEAD
+ *   NONE -> CHUNKED | SIZED      http_stream_start / http_stream_start_sized
+ *   CHUNKED | SIZED -> DONE      http_stream_end
+ *   NONE -> UPGRADED             http_ws_accept (101; the connection is the WebSocket's)
+ * Any other step is a bug and aborts (BASE_ASSERT): answering twice, writing to a stream
+ * that was never started or already ended. */
+typedef enum {
+    HTTP_RESP_NONE,
+    HTTP_RESP_CHUNKED,
+    HTTP_RESP_SIZED,
+    HTTP_RESP_DONE,
+    HTTP_RESP_UPGRADED,
+} http_resp_state;
+
 /* One request. Owner: its connection, which frees it after the response completes or
  * the connection closes. A handler that answers later must call http_req_on_abort and
  * must not touch req after its abort callback ran. */
@@ -73,8 +88,8 @@ struct http_req {
     int status;             /* response status once answered (for the access log) */
     uint64_t start_ms;
     /* internal */
-    bool answered;
-    bool streaming;
+    http_resp_state resp;
+    uint64_t stream_left; /* SIZED: body bytes still to send */
     http_abort_fn abort_cb;
     void *abort_ud;
 };
@@ -189,6 +204,62 @@ size_t http_stream_queued(const http_req *req);
 void http_stream_on_drain(http_req *req, size_t low_water, void (*fn)(http_req *req, void *ud),
                           void *ud);
 
+/* ---- Server-Sent Events (sse.c) ---- */
+/* One event stream on a GET: `200`, `content-type: text/event-stream`, `cache-control:
+ * no-cache`, chunked. The owner decides which events go out and when (replay, then live);
+ * the stream frames them, sends a heartbeat comment after heartbeat_ms without an event,
+ * drops a consumer whose unsent bytes pass the server's stream_queue_limit, and tells the
+ * owner once, with on_close, that it is finished. */
+typedef struct http_sse http_sse;
+/* The stream is finished: the owner ended it, the client left, it was dropped as too slow,
+ * or the server is closing. Runs once, from the loop (never inside an http_sse_* call), and
+ * always after a successful http_sse_start; s is freed after return. */
+typedef void (*http_sse_close_fn)(http_sse *s, void *ud);
+typedef void (*http_sse_drain_fn)(http_sse *s, void *ud);
+/* Owner: the caller; http_sse_start copies what it needs (the comment text included). */
+typedef struct http_sse_opts {
+    uint64_t heartbeat_ms; /* idle time before a heartbeat comment (0: none) */
+    /* Text of the heartbeat comment line, e.g. "heartbeat" sends ": heartbeat\n\n";
+     * NULL or "" sends the bare ":\n\n". */
+    const char *heartbeat_comment;
+    http_sse_close_fn on_close;
+    void *ud;
+} http_sse_opts;
+
+/* Start the stream (req then belongs to it). Returns NULL for HEAD, which gets the headers
+ * only: the request is complete and on_close never runs. */
+http_sse *http_sse_start(http_req *req, const http_sse_opts *opts);
+/* Still open: sends can succeed. False once finished (before on_close has run). */
+bool http_sse_is_open(const http_sse *s);
+/* Send one framed event (see http_sse_frame; referenced, not copied, so one frame can go
+ * to many streams) and restart the heartbeat clock. False when the stream is finished or
+ * this send dropped it; on_close follows from the loop. */
+bool http_sse_send(http_sse *s, base_rcbuf *frame);
+/* Frame and send one event. */
+bool http_sse_send_event(http_sse *s, const char *event, const char *id, const char *data,
+                         size_t len);
+/* Unsent bytes, and a one-shot call when they drain below low_water: a replay paces itself
+ * with these instead of queueing a whole backlog at once. */
+size_t http_sse_queued(const http_sse *s);
+void http_sse_on_drain(http_sse *s, size_t low_water, http_sse_drain_fn fn, void *ud);
+/* End the stream cleanly (terminating chunk). Does nothing once finished. */
+void http_sse_end(http_sse *s);
+
+/* Frame one event into out: `event: E` (when event is not NULL), `id: I` (when id is not
+ * NULL), one `data: ` line per line of data (CRLF, CR and LF all split lines; empty data is
+ * one empty data line), then a blank line. event and id must not contain CR or LF. */
+void http_sse_format(base_buf *out, const char *event, const char *id, const char *data,
+                     size_t len);
+/* The same as a shareable buffer (caller unrefs). */
+base_rcbuf *http_sse_frame(const char *event, const char *id, const char *data, size_t len);
+/* An event id as sent back in Last-Event-ID: surrounding whitespace is ignored, then an
+ * optional '+' and a decimal u64. 1 (and *out) when valid, 0 when empty, -1 otherwise. */
+int http_sse_parse_id(const char *value, uint64_t *out);
+/* The request's Last-Event-ID header: 1 with *out, 0 when absent or empty, -1 when bad; it
+ * then has answered 400 (`invalid request: Last-Event-ID must be a positive integer`) and
+ * req is complete. (A last_event_id query parameter is ignored, as in the reference.) */
+int http_sse_last_event_id(http_req *req, uint64_t *out);
+
 /* ---- WebSocket (RFC 6455, via wslay) ---- */
 typedef struct http_ws http_ws;
 typedef struct http_ws_callbacks {
@@ -197,9 +268,16 @@ typedef struct http_ws_callbacks {
     /* The socket is gone (closed by either side or dropped); ws is freed after return. */
     void (*on_close)(http_ws *ws, void *ud);
 } http_ws_callbacks;
-/* Upgrade the request. Validates Upgrade/Connection/Sec-WebSocket-Key/Version; on failure
- * answers 400 (problem+json) and returns NULL. Echoes the first offered subprotocol. The
- * request is consumed either way: do not touch req afterwards. */
+/* The one check of a WebSocket upgrade request: Connection includes "upgrade", Upgrade
+ * includes "websocket", Sec-WebSocket-Version is 13, Sec-WebSocket-Key has 24 characters
+ * (16 bytes in base64). True when all hold (req untouched). Otherwise it answers 400
+ * (problem+json, invalid_request, naming the header) and returns false: req is complete.
+ * A route that must refuse bad upgrades before its own lookups (400 beats 404, as in the
+ * reference) calls this first; http_ws_accept calls it again anyway. */
+bool http_ws_check_upgrade(http_req *req);
+/* Upgrade the request: http_ws_check_upgrade, then the 101 handshake. On failure it has
+ * answered (400) and returns NULL. Echoes the first offered subprotocol. The request is
+ * consumed either way: do not touch req afterwards. */
 http_ws *http_ws_accept(http_req *req, const http_ws_callbacks *cb, void *ud);
 /* Queue a frame (copied). False when the peer is gone or too slow (it is then dropped). */
 bool http_ws_send_text(http_ws *ws, const char *data, size_t len);

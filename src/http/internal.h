@@ -35,14 +35,14 @@ struct http_conn {
     uv_shutdown_t shutdown_req;
     int open_handles;
     llhttp_t parser;
-    base_buf in;      /* received bytes; those from in_pos on are not yet parsed */
+    base_buf in; /* received bytes; those from in_pos on are not yet parsed */
     size_t in_pos;
-    size_t head_bytes; /* request line and headers so far (431 past the limit) */
-    bool in_head;      /* header callbacks belong to the head, not to chunked trailers */
+    size_t head_bytes;     /* request line and headers so far (431 past the limit) */
+    bool in_head;          /* header callbacks belong to the head, not to chunked trailers */
     const char *exec_base; /* start of the bytes of the current parser pass */
     bool exec_tail_lf;     /* the previous pass ended in a line feed and blanks */
-    http_req *cur;    /* request being parsed */
-    http_req *active; /* request dispatched and awaiting its answer */
+    http_req *cur;         /* request being parsed */
+    http_req *active;      /* request dispatched and awaiting its answer */
     base_buf url;
     base_buf hfield;
     base_buf hvalue;
@@ -71,9 +71,7 @@ struct http_conn {
     void *sink_ud;
     uint64_t body_max;
     uint64_t body_seen;
-    /* Sized streams and drain notification. */
-    bool stream_sized;
-    uint64_t stream_left;
+    /* Drain notification for a streaming producer. */
     void (*drain_fn)(http_req *req, void *ud);
     void *drain_ud;
     size_t drain_low;
@@ -110,6 +108,14 @@ void http_routes_free(http_server *srv);
 
 /* reply.c */
 void http_cors_preflight(http_req *req);
+/* Move req's response to `to`; a step http.h does not list aborts (BASE_ASSERT). */
+void http_resp_set(http_req *req, http_resp_state to);
+/* A chunked or sized stream is open on req. */
+static inline bool http_resp_streaming(const http_req *req) {
+    return req->resp == HTTP_RESP_CHUNKED || req->resp == HTTP_RESP_SIZED;
+}
+
+/* request.c */
 void http_req_free(http_req *req);
 
 /* server.c */

@@ -1,5 +1,6 @@
 /* reply.c - everything that shapes a response: status lines, common headers, CORS,
- * problem+json errors, chunked streams, plus request accessors (headers, query, body). */
+ * problem+json errors and response streams (chunked or sized). Reading a request is
+ * request.c's. */
 #include "http/internal.h"
 
 #include <stdio.h>
@@ -73,148 +74,6 @@ const char *http_date_now(void) {
     return buf;
 }
 
-void http_req_free(http_req *req) {
-    if (!req)
-        return;
-    for (size_t i = 0; i < req->nheaders; i++) {
-        free(req->headers[i].name);
-        free(req->headers[i].value);
-    }
-    free(req->headers);
-    for (size_t i = 0; i < req->nparams; i++)
-        free(req->params[i]);
-    free(req->params);
-    free(req->method_name);
-    free(req->path);
-    free(req->query);
-    base_buf_free(&req->body);
-    free(req);
-}
-
-/* ---- request accessors ------------------------------------------------------------------ */
-
-const char *http_req_header(const http_req *req, const char *lname) {
-    for (size_t i = 0; i < req->nheaders; i++)
-        if (!strcmp(req->headers[i].name, lname))
-            return req->headers[i].value;
-    return NULL;
-}
-
-const char *http_req_param(const http_req *req, size_t i) {
-    return i < req->nparams ? req->params[i] : NULL;
-}
-
-void http_req_on_abort(http_req *req, http_abort_fn fn, void *ud) {
-    req->abort_cb = fn;
-    req->abort_ud = ud;
-}
-
-int http_query_get(const http_req *req, const char *key, char **out) {
-    if (!req->query)
-        return 0;
-    size_t klen = strlen(key);
-    const char *p = req->query;
-    char *found = NULL;
-    while (*p) {
-        const char *amp = strchr(p, '&');
-        size_t plen = amp ? (size_t)(amp - p) : strlen(p);
-        const char *eq = memchr(p, '=', plen);
-        size_t nlen = eq ? (size_t)(eq - p) : plen;
-        char *name = base_percent_decode(p, nlen, true);
-        if (name && strlen(name) == klen && !memcmp(name, key, klen)) {
-            if (found) {
-                free(found);
-                free(name);
-                return -1;
-            }
-            const char *v = eq ? eq + 1 : p + plen;
-            size_t vlen = eq ? plen - nlen - 1 : 0;
-            found = base_percent_decode(v, vlen, true);
-            if (!found || !base_utf8_valid(found, strlen(found))) {
-                free(found);
-                free(name);
-                return -1;
-            }
-        }
-        free(name);
-        if (!amp)
-            break;
-        p = amp + 1;
-    }
-    if (!found)
-        return 0;
-    *out = found;
-    return 1;
-}
-
-int http_query_bool(const http_req *req, const char *key, bool *out) {
-    char *v = NULL;
-    int r = http_query_get(req, key, &v);
-    if (r <= 0)
-        return r;
-    int res = -1;
-    if (!strcmp(v, "true")) {
-        *out = true;
-        res = 1;
-    } else if (!strcmp(v, "false")) {
-        *out = false;
-        res = 1;
-    }
-    free(v);
-    return res;
-}
-
-/* Media type of a header value: the part before ';', trimmed. */
-static const char *http_media_type(const char *v, size_t *len) {
-    const char *semi = strchr(v, ';');
-    *len = semi ? (size_t)(semi - v) : strlen(v);
-    return base_trim(v, len);
-}
-
-bool http_req_is_json(const http_req *req) {
-    const char *ct = http_req_header(req, "content-type");
-    if (!ct)
-        return false;
-    size_t n;
-    const char *mt = http_media_type(ct, &n);
-    if (n == 16 && base_ascii_ieq(mt, "application/json", 16))
-        return true;
-    return n > 17 && base_ascii_ieq(mt, "application/", 12) &&
-           base_ascii_ieq(mt + n - 5, "+json", 5);
-}
-
-bool http_req_accepts(const http_req *req, const char *type, const char *sub) {
-    const char *acc = http_req_header(req, "accept");
-    if (!acc)
-        return true;
-    size_t tl = strlen(type), sl = strlen(sub);
-    const char *p = acc;
-    while (*p) {
-        const char *comma = strchr(p, ',');
-        size_t elen = comma ? (size_t)(comma - p) : strlen(p);
-        char *entry = base_xstrndup(p, elen);
-        size_t n;
-        const char *mt = http_media_type(entry, &n);
-        const char *slash = memchr(mt, '/', n);
-        bool ok = false;
-        if (slash) {
-            size_t a = (size_t)(slash - mt), b = n - a - 1;
-            bool type_ok = (a == 1 && mt[0] == '*') || (a == tl && base_ascii_ieq(mt, type, tl));
-            bool sub_ok =
-                (b == 1 && slash[1] == '*') || (b == sl && base_ascii_ieq(slash + 1, sub, sl));
-            bool wild_type = a == 1 && mt[0] == '*';
-            ok = type_ok && sub_ok && (!wild_type || (b == 1 && slash[1] == '*'));
-        }
-        free(entry);
-        if (ok)
-            return true;
-        if (!comma)
-            break;
-        p = comma + 1;
-    }
-    return false;
-}
-
 /* ---- response heads -------------------------------------------------------------------- */
 
 static bool http_origin_allowed(const http_server *srv, const char *origin) {
@@ -242,8 +101,22 @@ static void http_head_common(base_buf *h, http_req *req, int status) {
         base_buf_appends(h, "connection: keep-alive\r\n");
 }
 
+void http_resp_set(http_req *req, http_resp_state to) {
+    static const unsigned next[] = {
+        [HTTP_RESP_NONE] = 1u << HTTP_RESP_CHUNKED | 1u << HTTP_RESP_SIZED | 1u << HTTP_RESP_DONE |
+                           1u << HTTP_RESP_UPGRADED,
+        [HTTP_RESP_CHUNKED] = 1u << HTTP_RESP_DONE,
+        [HTTP_RESP_SIZED] = 1u << HTTP_RESP_DONE,
+        [HTTP_RESP_DONE] = 0,
+        [HTTP_RESP_UPGRADED] = 0,
+    };
+    BASE_ASSERT(next[req->resp] & (1u << to));
+    req->resp = to;
+}
+
+/* The response is complete: what the access log and keep-alive decision need. */
 static void http_mark_answered(http_req *req, int status) {
-    req->answered = true;
+    http_resp_set(req, HTTP_RESP_DONE);
     req->status = status;
     if (req->conn->srv->closing)
         req->keep_alive = false;
@@ -251,8 +124,6 @@ static void http_mark_answered(http_req *req, int status) {
 
 static void http_send(http_req *req, int status, const char *ctype, const char *extra,
                       const void *body, size_t len, bool body_static) {
-    if (req->answered)
-        return;
     http_mark_answered(req, status);
     base_buf h;
     base_buf_init(&h);
@@ -275,8 +146,7 @@ static void http_send(http_req *req, int status, const char *ctype, const char *
         uv_buf_t b = base_uv_buf(head, hlen + len);
         http_conn_write(c, &b, 1, head, NULL);
     } else if (with_body) {
-        uv_buf_t b[2] = {base_uv_buf(head, hlen),
-                         base_uv_buf((char *)body, len)};
+        uv_buf_t b[2] = {base_uv_buf(head, hlen), base_uv_buf((char *)body, len)};
         http_conn_write(c, b, 2, head, NULL);
     } else {
         uv_buf_t b = base_uv_buf(head, hlen);
@@ -343,31 +213,6 @@ void http_problem_with_message(http_req *req, int status, const char *code, cons
     free(detail);
 }
 
-json_t *http_req_json_body(http_req *req, bool allow_empty) {
-    if (allow_empty && req->body.len == 0 && !http_req_header(req, "content-type"))
-        return json_object();
-    if (!http_req_is_json(req)) {
-        http_problem_with_message(req, 415, "unsupported_media_type", "Unsupported Media Type",
-                                  "unsupported media type",
-                                  "expected request with content-type: application/json");
-        return NULL;
-    }
-    char err[256];
-    json_t *v =
-        base_json_parse(req->body.data ? req->body.data : "", req->body.len, err, sizeof err);
-    if (!v) {
-        http_problem_invalid_request(req, "failed to parse the request body as JSON: %s", err);
-        return NULL;
-    }
-    if (!json_is_object(v)) {
-        json_decref(v);
-        http_reply_problem(req, 422, "invalid_request", "Unprocessable Entity",
-                           "invalid request: request body must be a JSON object", NULL);
-        return NULL;
-    }
-    return v;
-}
-
 /* ---- CORS preflight ---------------------------------------------------------------------- */
 
 static void http_join(base_buf *h, const char *name, const char **list, const char *echo) {
@@ -403,7 +248,7 @@ void http_cors_preflight(http_req *req) {
 static bool http_stream_begin(http_req *req, int status, const char *content_type,
                               const char *extra_headers, int64_t length) {
     http_conn *c = req->conn;
-    req->streaming = true;
+    BASE_ASSERT(req->resp == HTTP_RESP_NONE);
     req->status = status;
     base_buf h;
     base_buf_init(&h);
@@ -422,13 +267,12 @@ static bool http_stream_begin(http_req *req, int status, const char *content_typ
     http_conn_write(c, &b, 1, head, NULL);
     if (req->method == HTTP_M_HEAD) {
         /* HEAD gets the headers of the stream and nothing else. */
-        req->streaming = false;
         http_mark_answered(req, status);
         http_conn_request_done(c, req);
         return false;
     }
-    c->stream_sized = length >= 0;
-    c->stream_left = length >= 0 ? (uint64_t)length : 0;
+    http_resp_set(req, length >= 0 ? HTTP_RESP_SIZED : HTTP_RESP_CHUNKED);
+    req->stream_left = length >= 0 ? (uint64_t)length : 0;
     return true;
 }
 
@@ -444,6 +288,7 @@ bool http_stream_start_sized(http_req *req, int status, const char *content_type
 
 bool http_stream_write(http_req *req, base_rcbuf *data) {
     http_conn *c = req->conn;
+    BASE_ASSERT(http_resp_streaming(req));
     if (c->closing)
         return false;
     size_t queued = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
@@ -452,10 +297,10 @@ bool http_stream_write(http_req *req, base_rcbuf *data) {
         http_conn_close(c);
         return false;
     }
-    if (c->stream_sized) {
+    if (req->resp == HTTP_RESP_SIZED) {
         /* Raw body bytes; never more than the announced length. */
-        size_t n = data->len <= c->stream_left ? data->len : (size_t)c->stream_left;
-        c->stream_left -= n;
+        size_t n = data->len <= req->stream_left ? data->len : (size_t)req->stream_left;
+        req->stream_left -= n;
         if (n) {
             uv_buf_t rb = base_uv_buf(data->data, n);
             http_conn_write(c, &rb, 1, NULL, base_rcbuf_ref(data));
@@ -465,8 +310,8 @@ bool http_stream_write(http_req *req, base_rcbuf *data) {
     /* The chunk head is tiny and per write; the payload is shared between consumers. */
     char *head = base_xasprintf("%zx\r\n", data->len);
     static char crlf[] = "\r\n";
-    uv_buf_t b[3] = {base_uv_buf(head, strlen(head)),
-                     base_uv_buf(data->data, data->len), uv_buf_init(crlf, 2)};
+    uv_buf_t b[3] = {base_uv_buf(head, strlen(head)), base_uv_buf(data->data, data->len),
+                     uv_buf_init(crlf, 2)};
     http_conn_write(c, b, 3, head, base_rcbuf_ref(data));
     return !c->closing;
 }
@@ -480,16 +325,16 @@ bool http_stream_write_str(http_req *req, const char *s) {
 
 void http_stream_end(http_req *req) {
     http_conn *c = req->conn;
-    if (c->stream_sized) {
+    BASE_ASSERT(http_resp_streaming(req));
+    if (req->resp == HTTP_RESP_SIZED) {
         /* A body shorter than announced leaves the client waiting: only closing tells it. */
-        if (c->stream_left)
+        if (req->stream_left)
             req->keep_alive = false;
     } else {
         static char end[] = "0\r\n\r\n";
         uv_buf_t b = uv_buf_init(end, 5);
         http_conn_write(c, &b, 1, NULL, NULL);
     }
-    req->streaming = false;
     http_mark_answered(req, req->status);
     http_conn_request_done(c, req);
 }

@@ -882,8 +882,8 @@ static void http_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
             http_conn_close(c); /* the client left in the middle of its upload */
             return;
         }
-        if (c->state == HTTP_CONN_HANDLING && c->active && !c->active->answered &&
-            nread == UV_EOF && !c->active->streaming) {
+        if (c->state == HTTP_CONN_HANDLING && c->active && c->active->resp == HTTP_RESP_NONE &&
+            nread == UV_EOF) {
             /* Half-close after sending a full request is legal; answer, then close. */
             c->active->keep_alive = false;
             c->saw_eof = true;
@@ -936,7 +936,6 @@ void http_conn_request_done(http_conn *c, http_req *req) {
     c->body_streaming = false;
     c->body_accepted = false;
     c->body_paused = false;
-    c->stream_sized = false;
     c->drain_fn = NULL;
     c->drain_due = false;
     LOG_DEBUG("request", "method=%s path=%s status=%d latency_ms=%llu", req->method_name, req->path,
@@ -1039,7 +1038,7 @@ void http_server_close(http_server *srv, void (*done)(void *), void *ud) {
             continue;
         if (c->ws) {
             http_ws_server_closing(c);
-        } else if (c->active && c->active->streaming) {
+        } else if (c->active && http_resp_streaming(c->active)) {
             /* The owner lets go first (as promised in http.h), then the stream ends. */
             http_req *req = c->active;
             if (req->abort_cb) {
@@ -1049,8 +1048,7 @@ void http_server_close(http_server *srv, void (*done)(void *), void *ud) {
             }
             if (c->active == req && !c->closing)
                 http_stream_end(req);
-        }
-        else if (c->active)
+        } else if (c->active)
             http_conn_close(c);
         else if (c->state == HTTP_CONN_IDLE || c->state == HTTP_CONN_HEADERS ||
                  c->state == HTTP_CONN_BODY)

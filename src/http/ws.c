@@ -165,34 +165,40 @@ void http_ws_server_closing(http_conn *c) {
 
 /* ---- public ------------------------------------------------------------------------------- */
 
-http_ws *http_ws_accept(http_req *req, const http_ws_callbacks *cb, void *ud) {
-    http_conn *c = req->conn;
+bool http_ws_check_upgrade(http_req *req) {
     const char *upgrade = http_req_header(req, "upgrade");
     const char *connection = http_req_header(req, "connection");
     const char *version = http_req_header(req, "sec-websocket-version");
     const char *key = http_req_header(req, "sec-websocket-key");
     if (!connection || !http_ws_has_token(connection, "upgrade")) {
         http_problem_invalid_request(req, "Connection header did not include 'upgrade'");
-        return NULL;
+        return false;
     }
     if (!upgrade || !http_ws_has_token(upgrade, "websocket")) {
         http_problem_invalid_request(req, "Upgrade header did not include 'websocket'");
-        return NULL;
+        return false;
     }
     if (!version || strcmp(version, "13") != 0) {
         http_problem_invalid_request(req, "Sec-WebSocket-Version must be 13");
-        return NULL;
+        return false;
     }
     if (!key || strlen(key) != 24) {
         http_problem_invalid_request(req, "Sec-WebSocket-Key must be 16 base64-encoded bytes");
-        return NULL;
+        return false;
     }
+    return true;
+}
+
+http_ws *http_ws_accept(http_req *req, const http_ws_callbacks *cb, void *ud) {
+    http_conn *c = req->conn;
+    if (!http_ws_check_upgrade(req))
+        return NULL;
     if (c->fake) { /* no socket to take over */
         http_problem_invalid_request(req, "WebSocket needs a socket");
         return NULL;
     }
     char accept[BASE64_ENCODE_RAW_LENGTH(20) + 1];
-    http_ws_accept_key(key, accept);
+    http_ws_accept_key(http_req_header(req, "sec-websocket-key"), accept);
     base_buf h;
     base_buf_init(&h);
     base_buf_appendf(&h,
@@ -225,6 +231,7 @@ http_ws *http_ws_accept(http_req *req, const http_ws_callbacks *cb, void *ud) {
     }
     wslay_event_config_set_max_recv_msg_length(ws->ctx, HTTP_WS_MAX_MSG);
     c->ws = ws;
+    http_resp_set(req, HTTP_RESP_UPGRADED);
     req->status = 101;
     http_conn_ws_takeover(c, req);
     return ws;

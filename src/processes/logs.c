@@ -3,8 +3,9 @@
  *
  * A follower first replays what it asked for (paced by the connection's drain, so a large
  * ring never sits in the write queue at once), then gets new entries as they are appended.
- * A live follower that cannot keep up is dropped by the http layer's queue limit. Streams
- * stay open after the process exits (quirk Q17) and end when the record is deleted. */
+ * The stream itself (framing, heartbeats, dropping a follower that cannot keep up) is the
+ * http layer's http_sse. Streams stay open after the process exits (quirk Q17) and end
+ * when the record is deleted. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,15 +16,15 @@
 #define PROCESSES_REPLAY_HIGH (1u << 20)
 #define PROCESSES_REPLAY_LOW (256u << 10)
 
-/* One SSE follower. Owner: its process's follower list while attached; once detached (client
- * gone or stream ended) it only waits for its heartbeat timer to close, which frees it. */
+/* One SSE follower. Owner: its stream's on_close, which unlinks it from its process (if
+ * still attached) and frees it once the stream is finished (client gone, dropped, or
+ * ended because the record was deleted). */
 struct processes_follower {
     processes_proc *p; /* NULL once detached */
-    http_req *req;     /* NULL once ended or aborted */
+    http_sse *sse;
     processes_view view;
     uint64_t cursor; /* entries up to this sequence were sent or skipped */
     bool live;       /* replay finished: appends are written at once */
-    uv_timer_t heartbeat;
     struct processes_follower *next, *prev;
 };
 
@@ -107,73 +108,56 @@ static void processes_entry_json(base_buf *b, const processes_log_entry *e) {
 }
 
 static base_rcbuf *processes_entry_frame(const processes_log_entry *e) {
-    base_buf b;
-    base_buf_init(&b);
-    base_buf_appendf(&b, "event: log\nid: %llu\ndata: ", (unsigned long long)e->seq);
-    processes_entry_json(&b, e);
-    base_buf_appends(&b, "\n\n");
-    base_rcbuf *r = base_rcbuf_new(b.data, b.len);
-    base_buf_free(&b);
+    base_buf json;
+    base_buf_init(&json);
+    processes_entry_json(&json, e);
+    char id[24];
+    snprintf(id, sizeof id, "%llu", (unsigned long long)e->seq);
+    base_rcbuf *r = http_sse_frame("log", id, json.data, json.len);
+    base_buf_free(&json);
     return r;
 }
 
 /* ---- followers ----------------------------------------------------------------------------- */
 
-static void processes_follower_closed(uv_handle_t *h) {
-    free(h->data);
-}
-
-/* Stop delivering; the struct goes once its timer has closed. */
-static void processes_follower_detach(processes_follower *f) {
+/* Stop delivering to f: it leaves its process's list (its stream may still be open). */
+static void processes_follower_unlink(processes_follower *f) {
     processes_proc *p = f->p;
-    if (p) {
-        if (f->prev)
-            f->prev->next = f->next;
-        else if (p->followers == f)
-            p->followers = f->next;
-        if (f->next)
-            f->next->prev = f->prev;
-        f->next = f->prev = NULL;
-        f->p = NULL;
-    }
-    if (f->req)
-        http_req_on_abort(f->req, NULL, NULL);
-    f->req = NULL;
-    if (!uv_is_closing((uv_handle_t *)&f->heartbeat))
-        uv_close((uv_handle_t *)&f->heartbeat, processes_follower_closed);
+    if (!p)
+        return;
+    if (f->prev)
+        f->prev->next = f->next;
+    else if (p->followers == f)
+        p->followers = f->next;
+    if (f->next)
+        f->next->prev = f->prev;
+    f->next = f->prev = NULL;
+    f->p = NULL;
 }
 
-static void processes_follower_abort(http_req *req, void *ud) {
+static void processes_follower_closed(http_sse *sse, void *ud) {
     processes_follower *f = ud;
-    f->req = NULL;
-    processes_follower_detach(f);
+    processes_follower_unlink(f);
+    free(f);
 }
 
-static void processes_heartbeat_cb(uv_timer_t *t) {
-    processes_follower *f = t->data;
-    if (f->req)
-        http_stream_write_str(f->req, ":\n\n");
-}
-
-/* Write one entry; false when the consumer was dropped (it is detached then). */
+/* Write one entry; false when the stream is finished (its on_close follows). */
 static bool processes_follower_send(processes_follower *f, const processes_log_entry *e,
                                     base_rcbuf *frame) {
     base_rcbuf *own = frame ? NULL : processes_entry_frame(e);
-    bool ok = http_stream_write(f->req, frame ? frame : own);
+    bool ok = http_sse_send(f->sse, frame ? frame : own);
     if (own)
         base_rcbuf_unref(own);
-    if (!ok)
-        return false; /* the abort callback has detached f */
-    f->cursor = e->seq;
-    uv_timer_again(&f->heartbeat);
-    return true;
+    if (ok)
+        f->cursor = e->seq;
+    return ok;
 }
 
-static void processes_follower_pump(http_req *req, void *ud);
+static void processes_follower_pump(http_sse *sse, void *ud);
 
 /* Replay from the cursor until caught up or the queue is full (then resume on drain). */
 static void processes_follower_replay(processes_follower *f) {
-    while (f->req && f->p) {
+    while (f->p && http_sse_is_open(f->sse)) {
         processes_log *l = &f->p->log;
         size_t i = processes_log_after(l, f->cursor);
         if (i >= l->count) {
@@ -187,24 +171,22 @@ static void processes_follower_replay(processes_follower *f) {
         }
         if (!processes_follower_send(f, e, NULL))
             return;
-        if (http_stream_queued(f->req) > PROCESSES_REPLAY_HIGH) {
-            http_stream_on_drain(f->req, PROCESSES_REPLAY_LOW, processes_follower_pump, f);
+        if (http_sse_queued(f->sse) > PROCESSES_REPLAY_HIGH) {
+            http_sse_on_drain(f->sse, PROCESSES_REPLAY_LOW, processes_follower_pump, f);
             return;
         }
     }
 }
 
-static void processes_follower_pump(http_req *req, void *ud) {
+static void processes_follower_pump(http_sse *sse, void *ud) {
     processes_follower_replay(ud);
 }
 
 void processes_followers_end(processes_proc *p) {
     while (p->followers) {
         processes_follower *f = p->followers;
-        http_req *req = f->req;
-        processes_follower_detach(f);
-        if (req)
-            http_stream_end(req);
+        processes_follower_unlink(f);
+        http_sse_end(f->sse); /* f is freed by its on_close, from the loop */
     }
 }
 
@@ -224,7 +206,7 @@ void processes_log_append(processes_proc *p, processes_stream stream, const char
     processes_follower *f = p->followers;
     while (f) {
         processes_follower *next = f->next;
-        if (f->live && f->req) {
+        if (f->live && http_sse_is_open(f->sse)) {
             if (processes_view_has(f->view, stream)) {
                 if (!frame)
                     frame = processes_entry_frame(e);
@@ -304,23 +286,12 @@ void processes_logs_handler(http_req *req, void *ud) {
         processes_problem_not_found(req, id);
         return;
     }
-    const char *lei = http_req_header(req, "last-event-id");
-    if (lei) {
-        size_t n = strlen(lei);
-        const char *t = base_trim(lei, &n);
-        char *copy = base_xstrndup(t, n);
-        uint64_t after;
-        const char *why;
-        bool ok = processes_parse_u64(copy, &after, &why);
-        free(copy);
-        if (!ok) {
-            http_problem_invalid_request(req, "Last-Event-ID must be a positive integer");
-            return;
-        }
-        /* Both bounds apply: the later one wins. */
-        if (after > since)
-            since = after;
-    }
+    uint64_t after = 0;
+    if (http_sse_last_event_id(req, &after) < 0)
+        return; /* answered 400 */
+    /* Both bounds apply: the later one wins. */
+    if (after > since)
+        since = after;
     if (view < 0)
         view = p->tty ? PROCESSES_VIEW_PTY : PROCESSES_VIEW_COMBINED;
 
@@ -368,21 +339,22 @@ void processes_logs_handler(http_req *req, void *ud) {
     }
 
     /* Follow: SSE whatever the Accept header says. */
-    if (!http_stream_start(req, 200, "text/event-stream", "cache-control: no-cache\r\n"))
-        return; /* HEAD */
     processes_follower *f = base_xcalloc(1, sizeof *f);
+    http_sse_opts o = {.heartbeat_ms = processes_g.heartbeat_ms,
+                       .heartbeat_comment = NULL, /* ":\n\n" */
+                       .on_close = processes_follower_closed,
+                       .ud = f};
+    f->sse = http_sse_start(req, &o);
+    if (!f->sse) {
+        free(f); /* HEAD: headers only, and req is gone */
+        return;
+    }
     f->p = p;
-    f->req = req;
     f->view = (processes_view)view;
     f->cursor = cursor;
-    uv_timer_init(processes_g.loop, &f->heartbeat);
-    f->heartbeat.data = f;
     f->next = p->followers;
     if (p->followers)
         p->followers->prev = f;
     p->followers = f;
-    http_req_on_abort(req, processes_follower_abort, f);
-    uv_timer_start(&f->heartbeat, processes_heartbeat_cb, processes_g.heartbeat_ms,
-                   processes_g.heartbeat_ms);
     processes_follower_replay(f);
 }

@@ -213,40 +213,11 @@ static const http_ws_callbacks processes_term_callbacks = {
 
 /* ---- upgrade ------------------------------------------------------------------------------- */
 
-static bool processes_has_token(const char *value, const char *token) {
-    size_t tl = strlen(token);
-    const char *p = value;
-    while (p && *p) {
-        const char *end = strchr(p, ',');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        const char *tok = base_trim(p, &n);
-        if (n == tl && base_ascii_ieq(tok, token, tl))
-            return true;
-        p = end ? end + 1 : NULL;
-    }
-    return false;
-}
-
-/* The reference checks the upgrade headers before looking at the process (400 beats 404);
- * the same conditions as http_ws_accept, which then answers. */
-static bool processes_upgrade_ok(const http_req *req) {
-    const char *connection = http_req_header(req, "connection");
-    const char *upgrade = http_req_header(req, "upgrade");
-    const char *version = http_req_header(req, "sec-websocket-version");
-    const char *key = http_req_header(req, "sec-websocket-key");
-    return connection && processes_has_token(connection, "upgrade") && upgrade &&
-           processes_has_token(upgrade, "websocket") && version && !strcmp(version, "13") && key &&
-           strlen(key) == 24;
-}
-
 void processes_terminal_ws_handler(http_req *req, void *ud) {
-    if (!processes_upgrade_ok(req)) {
-        /* Answers the 400; should it accept after all, the socket is closed at once. */
-        http_ws *ws = http_ws_accept(req, &processes_term_callbacks, NULL);
-        if (ws)
-            http_ws_close(ws, 1002, "bad upgrade");
+    /* The reference checks the upgrade headers before looking at the process: 400 beats
+     * 404. */
+    if (!http_ws_check_upgrade(req))
         return;
-    }
     const char *id = http_req_param(req, 0);
     processes_proc *p = processes_find(id);
     if (!p) {

@@ -365,7 +365,9 @@ describe('SSE stream (§5.4)', () => {
       const lastId = Number(all.events[total - 1].id);
       assert.equal(lastId, total);
 
-      for (const [header, from] of [['0', 1], ['2', 3], [' 2 ', 3], [String(total - 1), total]]) {
+      // '+2' and an empty header are what the reference accepts too (Rust's u64 parse; an
+      // empty Last-Event-ID means none).
+      for (const [header, from] of [['0', 1], ['2', 3], [' 2 ', 3], ['+2', 3], ['', 1], [String(total - 1), total]]) {
         const s = await openSse(srv, id, { headers: { 'last-event-id': header } });
         await s.waitFor((evs) => evs.some((e) => Number(e.id) === total), `replay after ${header}`);
         s.close();

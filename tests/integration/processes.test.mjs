@@ -598,6 +598,7 @@ describe('logs (§9.8)', () => {
       assert.deepEqual(await lei(' 2 ', '?since=3'), [4, 5]);
       assert.deepEqual(await lei('4', '?since=1'), [5]);
       assert.deepEqual(await lei('+1'), [2, 3, 4, 5]);
+      assert.deepEqual(await lei(''), [1, 2, 3, 4, 5]); // empty: no Last-Event-ID, as in the reference
       for (const bad of ['abc', '-1', '1.5']) {
         const res = await request(srv, 'GET', `/v1/processes/${p.id}/logs`, { headers: { 'last-event-id': bad } });
         assert.equal(assertProblem(res, 400, 'invalid_request').detail, 'invalid request: Last-Event-ID must be a positive integer');

@@ -1,7 +1,10 @@
 /* test_base.c - strings, integers, buffers, refcounted blobs and JSON helpers of src/base. */
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "base/base.h"
 #include "unit.h"
@@ -412,6 +415,35 @@ static void test_uv_buf(void) {
     CHECK(base_uv_buf(&byte, 0).len == 0);
 }
 
-UNIT_MAIN(test_uv_buf(); test_utf8_valid(); test_percent_decode(); test_ct_equal(); test_ascii_ieq(); test_trim();
-          test_parse_u64(); test_buf(); test_rcbuf(); test_json_parse(); test_log_quote();
-          test_random_hex())
+/* A broken invariant aborts after one error line naming the condition and where it is. */
+static void test_assert(void) {
+    BASE_ASSERT(1 + 1 == 2); /* holds: nothing happens */
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        int answer = 41;
+        BASE_ASSERT(answer == 42);
+        _exit(0); /* not reached */
+    }
+    close(fds[1]);
+    char out[1024];
+    size_t n = 0;
+    ssize_t r;
+    while (n < sizeof out - 1 && (r = read(fds[0], out + n, sizeof out - 1 - n)) > 0)
+        n += (size_t)r;
+    out[n] = 0;
+    close(fds[0]);
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+    CHECK(strstr(out, "level=error msg=\"assertion failed\"") != NULL);
+    CHECK(strstr(out, "cond=\"answer == 42\"") != NULL);
+    CHECK(strstr(out, "file=tests/unit/test_base.c line=") != NULL);
+}
+
+UNIT_MAIN(test_assert(); test_uv_buf(); test_utf8_valid(); test_percent_decode(); test_ct_equal();
+          test_ascii_ieq(); test_trim(); test_parse_u64(); test_buf(); test_rcbuf();
+          test_json_parse(); test_log_quote(); test_random_hex())

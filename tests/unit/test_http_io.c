@@ -1,10 +1,13 @@
 /* test_http_io.c - the HTTP layer's socket-level features on a real loopback port:
  * streamed request bodies with backpressure, sized downloads paced by drain callbacks,
- * and WebSocket upgrade/echo/close. The loop runs on the main thread; a client thread
- * speaks raw HTTP and WebSocket frames with blocking sockets. */
+ * WebSocket upgrade/echo/close, and SSE heartbeats and the slow-consumer drop. The loop
+ * runs on the main thread; a client thread speaks raw HTTP and WebSocket frames with
+ * blocking sockets. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -141,6 +144,45 @@ static const http_ws_callbacks ws_cb = {ws_text, ws_binary, ws_close_cb};
 
 static void ws_handler(http_req *req, void *ud) {
     http_ws_accept(req, &ws_cb, NULL);
+}
+
+/* GET /sse-hb: one event, then heartbeat comments every few milliseconds while idle. */
+static int sse_closes;
+static void sse_closed(http_sse *s, void *ud) {
+    sse_closes++;
+}
+
+static void sse_hb_handler(http_req *req, void *ud) {
+    http_sse_opts o = {.heartbeat_ms = 5, .heartbeat_comment = "hb", .on_close = sse_closed};
+    http_sse *s = http_sse_start(req, &o);
+    if (s)
+        CHECK(http_sse_send_event(s, "message", "1", "hello", 5));
+}
+
+/* GET /sse-flood: 64 KiB events, written at once, to a client that reads nothing until the
+ * handler is done (flood_done): past the stream queue limit the stream is dropped. */
+static sem_t flood_done;
+static int flood_sent;
+static bool flood_dropped, flood_open_after;
+
+static void sse_flood_handler(http_req *req, void *ud) {
+    http_sse_opts o = {.on_close = sse_closed};
+    http_sse *s = http_sse_start(req, &o);
+    CHECK(s != NULL);
+    size_t n = 64u << 10;
+    char *data = base_xmalloc(n);
+    memset(data, 'x', n);
+    base_rcbuf *f = http_sse_frame("message", NULL, data, n);
+    free(data);
+    for (int i = 0; i < 4096 && !flood_dropped; i++) {
+        if (http_sse_send(s, f))
+            flood_sent++;
+        else
+            flood_dropped = true;
+    }
+    base_rcbuf_unref(f);
+    flood_open_after = http_sse_is_open(s);
+    sem_post(&flood_done);
 }
 
 /* ---- client side (own thread, blocking sockets) ---------------------------------------------- */
@@ -363,10 +405,50 @@ static void test_ws(void) {
     close(fd);
 }
 
+static void test_sse(void) {
+    /* Heartbeats: after the event, idle time brings ": hb" comment lines. */
+    int fd = cli_connect();
+    const char *get = "GET /sse-hb HTTP/1.1\r\nHost: x\r\n\r\n";
+    cli_send(fd, get, strlen(get));
+    base_buf b;
+    base_buf_init(&b);
+    char tmp[4096];
+    const char *ev = NULL, *hb = NULL;
+    while (!hb) {
+        ssize_t r = read(fd, tmp, sizeof tmp);
+        if (r <= 0)
+            break;
+        base_buf_append(&b, tmp, (size_t)r);
+        ev = strstr(b.data, "event: message\nid: 1\ndata: hello\n\n");
+        hb = ev ? strstr(ev, "\r\n: hb\n\n\r\n") : NULL;
+    }
+    CHECK(!strncmp(b.data, "HTTP/1.1 200", 12));
+    CHECK(ev != NULL && hb != NULL);
+    base_buf_free(&b);
+    close(fd);
+
+    /* A consumer that reads nothing is dropped once its unsent bytes pass the limit: the
+     * connection closes without the terminating chunk. */
+    fd = cli_connect();
+    get = "GET /sse-flood HTTP/1.1\r\nHost: x\r\n\r\n";
+    cli_send(fd, get, strlen(get));
+    sem_wait(&flood_done);
+    base_buf_init(&b);
+    ssize_t r;
+    while ((r = read(fd, tmp, sizeof tmp)) > 0)
+        base_buf_append(&b, tmp, (size_t)r);
+    CHECK(r == 0 || errno == ECONNRESET); /* the end of the connection, not a read timeout */
+    CHECK(b.len > 12 && !strncmp(b.data, "HTTP/1.1 200", 12));
+    CHECK(b.len < 5 || memcmp(b.data + b.len - 5, "0\r\n\r\n", 5) != 0);
+    base_buf_free(&b);
+    close(fd);
+}
+
 static void *client_main(void *arg) {
     test_upload();
     test_download();
     test_ws();
+    test_sse();
     uv_async_send(&done_async);
     return NULL;
 }
@@ -390,11 +472,15 @@ static void run(void) {
     port = ntohs(a.sin_port);
     close(s);
     cfg.port = port;
-    cfg.max_body_bytes = 1u << 20; /* streamed routes have their own limit */
+    cfg.max_body_bytes = 1u << 20;     /* streamed routes have their own limit */
+    cfg.stream_queue_limit = 1u << 20; /* the SSE flood test crosses it sooner */
     http_server *srv = http_server_new(loop, &cfg);
     http_route(srv, HTTP_M_PUT, "/upload", HTTP_ROUTE_STREAM_BODY, upload_handler, NULL);
     http_route(srv, HTTP_M_GET, "/download", 0, download_handler, NULL);
     http_route(srv, HTTP_M_GET, "/ws", 0, ws_handler, NULL);
+    http_route(srv, HTTP_M_GET, "/sse-hb", 0, sse_hb_handler, NULL);
+    http_route(srv, HTTP_M_GET, "/sse-flood", 0, sse_flood_handler, NULL);
+    sem_init(&flood_done, 0, 0);
     CHECK(http_server_listen(srv) == 0);
     uv_async_init(loop, &done_async, done_cb);
     pthread_t th;
@@ -402,9 +488,14 @@ static void run(void) {
     uv_run(loop, UV_RUN_DEFAULT);
     pthread_join(th, NULL);
     CHECK(ws_closed == 1); /* the echo socket told its owner it closed */
+    /* The flood was cut off by the queue limit, not by running out of events, and the
+     * stream reported itself finished at once. */
+    CHECK(flood_dropped && flood_sent > 0 && !flood_open_after);
     uv_close((uv_handle_t *)&done_async, NULL);
     http_server_close(srv, NULL, NULL);
     uv_run(loop, UV_RUN_DEFAULT);
+    CHECK(sse_closes == 2); /* each stream told its owner once */
+    sem_destroy(&flood_done);
     http_server_free(srv);
     CHECK(uv_loop_close(loop) == 0);
 }
