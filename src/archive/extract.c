@@ -189,6 +189,24 @@ bool sa_archive_extract_memory(const char *dest, const void *data, size_t len,
 
 /* ---- files ------------------------------------------------------------------------------ */
 
+/* The one-line reason a caller without its own mapping reports. */
+static char *sa_archive_err_text(const sa_archive_err *e) {
+    switch (e->status) {
+    case SA_ARCHIVE_REFUSED:
+        return base_xasprintf("unsafe archive entry: %s", e->msg);
+    case SA_ARCHIVE_TOO_MANY_BYTES:
+        return base_xasprintf("%s (SANDBOX_AGENT_MAX_EXTRACT_BYTES)", e->msg);
+    case SA_ARCHIVE_TOO_MANY_ENTRIES:
+        return base_xasprintf("%s (SANDBOX_AGENT_MAX_EXTRACT_ENTRIES)", e->msg);
+    case SA_ARCHIVE_OS:
+        return base_xasprintf("cannot extract: %s", e->msg);
+    case SA_ARCHIVE_CORRUPT:
+        return base_xasprintf("corrupt archive: %s", e->msg);
+    default:
+        return base_xstrdup(e->msg ? e->msg : "extraction failed");
+    }
+}
+
 static int sa_archive_open_file(sa_archive_run *r, const void *arg) {
     return archive_read_open_filename(r->a, arg, 1 << 16);
 }
@@ -206,8 +224,7 @@ int sa_archive_extract_file(const char *archive_path, const char *dest_dir,
         *error = NULL;
         return 0;
     }
-    *error = err.msg;
-    err.msg = NULL;
+    *error = sa_archive_err_text(&err);
     sa_archive_err_clear(&err);
     return -1;
 }
