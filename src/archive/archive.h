@@ -122,11 +122,12 @@ bool sa_archive_extract_memory(const char *dest, const void *data, size_t len,
 /* Extract the archive file at archive_path into dest_dir, accepting SA_ARCHIVE_RELEASE
  * formats (what the installer downloads: .tar.gz, .tgz, .tar.xz, .zip, ...). lim NULL means
  * sa_archive_limits_from_env's defaults read now (only do that when nothing else changes the
- * environment concurrently); cancel may be NULL. Returns 0, or -1 with *error set to a
- * malloc'd message (caller frees): "unsafe archive entry: <why>", "corrupt archive: <what
- * libarchive says>", "cannot extract: <path>: <strerror>", "archive content exceeds the
- * limit of N bytes (SANDBOX_AGENT_MAX_EXTRACT_BYTES)", "archive has more than N entries
- * (SANDBOX_AGENT_MAX_EXTRACT_ENTRIES)" or "extraction cancelled". */
+ * environment concurrently); cancel may be NULL. Returns 0; or -1 with *error set to a
+ * malloc'd message (caller frees): "cannot open the archive <path>: <strerror>", "unsafe
+ * archive entry: <why>", "corrupt archive: <what libarchive says>", "cannot extract:
+ * <path>: <strerror>", "archive content exceeds the limit of N bytes
+ * (SANDBOX_AGENT_MAX_EXTRACT_BYTES)" or "archive has more than N entries
+ * (SANDBOX_AGENT_MAX_EXTRACT_ENTRIES)"; or -1 with *error NULL when *cancel stopped it. */
 int sa_archive_extract_file(const char *archive_path, const char *dest_dir,
                             const sa_archive_limits *lim, atomic_bool *cancel, char **error);
 

@@ -11,8 +11,10 @@
 #include "base/larchive.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Bytes of file data moved per read (archive_read_data fills sparse holes with zeros). */
 #define SA_ARCHIVE_CHUNK (256u << 10)
@@ -208,11 +210,18 @@ static char *sa_archive_err_text(const sa_archive_err *e) {
 }
 
 static int sa_archive_open_file(sa_archive_run *r, const void *arg) {
-    return archive_read_open_filename(r->a, arg, 1 << 16);
+    return archive_read_open_fd(r->a, *(const int *)arg, 1 << 16);
 }
 
 int sa_archive_extract_file(const char *archive_path, const char *dest_dir,
                             const sa_archive_limits *lim, atomic_bool *cancel, char **error) {
+    *error = NULL;
+    /* Opened here so that a missing or unreadable download says so plainly. */
+    int fd = open(archive_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        *error = base_xasprintf("cannot open the archive %s: %s", archive_path, strerror(errno));
+        return -1;
+    }
     sa_archive_opts o = {.formats = SA_ARCHIVE_RELEASE, .cancel = cancel};
     if (lim)
         o.limits = *lim;
@@ -220,11 +229,10 @@ int sa_archive_extract_file(const char *archive_path, const char *dest_dir,
         sa_archive_limits_from_env(&o.limits);
     sa_archive_err err = {0};
     sa_archive_run r = {.err = &err};
-    if (sa_archive_go(&r, dest_dir, &o, sa_archive_open_file, archive_path)) {
-        *error = NULL;
-        return 0;
-    }
-    *error = sa_archive_err_text(&err);
+    bool ok = sa_archive_go(&r, dest_dir, &o, sa_archive_open_file, &fd);
+    close(fd);
+    if (!ok && err.status != SA_ARCHIVE_CANCELLED)
+        *error = sa_archive_err_text(&err);
     sa_archive_err_clear(&err);
-    return -1;
+    return ok ? 0 : -1;
 }

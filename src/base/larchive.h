@@ -34,6 +34,7 @@
     X(archive_read_new)                                                                            \
     X(archive_read_next_header)                                                                    \
     X(archive_read_open)                                                                           \
+    X(archive_read_open_fd)                                                                        \
     X(archive_read_open_filename)                                                                  \
     X(archive_read_open_memory)                                                                    \
     X(archive_read_support_filter_all)                                                             \
@@ -88,6 +89,7 @@ const base_archive_api *base_archive(void);
 #define archive_read_new (base_archive()->archive_read_new)
 #define archive_read_next_header (base_archive()->archive_read_next_header)
 #define archive_read_open (base_archive()->archive_read_open)
+#define archive_read_open_fd (base_archive()->archive_read_open_fd)
 #define archive_read_open_filename (base_archive()->archive_read_open_filename)
 #define archive_read_open_memory (base_archive()->archive_read_open_memory)
 #define archive_read_support_filter_all (base_archive()->archive_read_support_filter_all)
