@@ -34,12 +34,18 @@
     X(archive_read_new)                                                                            \
     X(archive_read_next_header)                                                                    \
     X(archive_read_open)                                                                           \
+    X(archive_read_open_fd)                                                                        \
     X(archive_read_open_filename)                                                                  \
     X(archive_read_open_memory)                                                                    \
     X(archive_read_support_filter_all)                                                             \
+    X(archive_read_support_filter_bzip2)                                                           \
+    X(archive_read_support_filter_gzip)                                                            \
+    X(archive_read_support_filter_xz)                                                              \
+    X(archive_read_support_filter_zstd)                                                            \
     X(archive_read_support_format_all)                                                             \
     X(archive_read_support_format_empty)                                                           \
     X(archive_read_support_format_tar)                                                             \
+    X(archive_read_support_format_zip)                                                             \
     X(archive_set_error)                                                                           \
     X(archive_write_close)                                                                         \
     X(archive_write_data_block)                                                                    \
@@ -83,12 +89,18 @@ const base_archive_api *base_archive(void);
 #define archive_read_new (base_archive()->archive_read_new)
 #define archive_read_next_header (base_archive()->archive_read_next_header)
 #define archive_read_open (base_archive()->archive_read_open)
+#define archive_read_open_fd (base_archive()->archive_read_open_fd)
 #define archive_read_open_filename (base_archive()->archive_read_open_filename)
 #define archive_read_open_memory (base_archive()->archive_read_open_memory)
 #define archive_read_support_filter_all (base_archive()->archive_read_support_filter_all)
+#define archive_read_support_filter_bzip2 (base_archive()->archive_read_support_filter_bzip2)
+#define archive_read_support_filter_gzip (base_archive()->archive_read_support_filter_gzip)
+#define archive_read_support_filter_xz (base_archive()->archive_read_support_filter_xz)
+#define archive_read_support_filter_zstd (base_archive()->archive_read_support_filter_zstd)
 #define archive_read_support_format_all (base_archive()->archive_read_support_format_all)
 #define archive_read_support_format_empty (base_archive()->archive_read_support_format_empty)
 #define archive_read_support_format_tar (base_archive()->archive_read_support_format_tar)
+#define archive_read_support_format_zip (base_archive()->archive_read_support_format_zip)
 #define archive_set_error (base_archive()->archive_set_error)
 #define archive_write_close (base_archive()->archive_write_close)
 #define archive_write_data_block (base_archive()->archive_write_data_block)

@@ -245,7 +245,7 @@ int cli_server_main(int argc, char **argv) {
     agents_routes(s.http, s.loop, cli_instances, s.acp);
     acp_bridge_routes(s.acp, s.http);
     /* Host APIs (each module registers its own routes). */
-    fs_routes(s.http);
+    fs_routes(s.http, s.loop);
     config_routes(s.http);
     processes_routes(s.http, s.loop);
 

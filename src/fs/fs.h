@@ -1,5 +1,6 @@
 /* fs.h - the file-system API (/v1/fs/...): list, stat, read, write, delete, mkdir, move and
- * tar upload, plus the pure helpers behind them that tests and the fuzzer call directly.
+ * tar upload (extracted by src/archive/), plus the pure helpers behind them that tests and
+ * the fuzzer call directly.
  *
  * Paths follow http-api.md §7.1: absolute paths are used verbatim, relative ones are
  * normalised (".", empty components and a trailing slash dropped; ".." refused) and joined
@@ -13,32 +14,8 @@
 
 #include "http/http.h"
 
-/* Register every /v1/fs route (all behind bearer auth). */
-void fs_routes(http_server *srv);
-
-/* ---- tar entry validation -------------------------------------------------------------- */
-
-/* Entry kinds as fs_tar_entry_safe sees them (mapped from libarchive's file types). */
-enum {
-    FS_TAR_FILE = 0,
-    FS_TAR_DIR = 1,
-    FS_TAR_SYMLINK = 2,
-    FS_TAR_HARDLINK = 3,
-    FS_TAR_OTHER = 4, /* fifo, character/block device, socket, anything else */
-};
-
-/* Decide whether one archive entry may be extracted under dest_root, lexically (the
- * extractor additionally never follows a symlink below dest_root, so lexical containment
- * is enough). Refused: an absolute entry name, any ".." component, a FS_TAR_OTHER entry,
- * a file or link whose name normalises to the destination root itself, a symlink whose
- * target leaves dest_root (relative targets are resolved from the entry's directory;
- * absolute ones must lie lexically under dest_root, which then has to be absolute and free
- * of ".." components), a hard link whose target is empty, absolute or has "..".
- * A directory entry naming the root ("./") is safe: the caller skips it.
- * On refusal returns false and, if why is non-NULL, stores a malloc'd reason (the text
- * after "invalid request: "; caller frees). link_target may be NULL for files and dirs. */
-bool fs_tar_entry_safe(const char *dest_root, const char *entry_path, int entry_type,
-                       const char *link_target, char **why);
+/* Register every /v1/fs route (all behind bearer auth); loop is the server's. */
+void fs_routes(http_server *srv, uv_loop_t *loop);
 
 /* ---- path helpers (exported for unit tests) ----------------------------------------------- */
 

@@ -220,7 +220,7 @@ static void fs_move_handler(http_req *req, void *ud) {
 
 /* ---- registration ------------------------------------------------------------------------- */
 
-void fs_routes(http_server *srv) {
+void fs_routes(http_server *srv, uv_loop_t *loop) {
     /* Jobs build JSON on pool threads; make sure jansson's hash seed is set up here first. */
     json_decref(json_object());
     http_route(srv, HTTP_M_GET, "/v1/fs/entries", HTTP_ROUTE_AUTH, fs_entries_handler, NULL);
@@ -229,5 +229,5 @@ void fs_routes(http_server *srv) {
     http_route(srv, HTTP_M_DELETE, "/v1/fs/entry", HTTP_ROUTE_AUTH, fs_delete_handler, NULL);
     http_route(srv, HTTP_M_POST, "/v1/fs/move", HTTP_ROUTE_AUTH, fs_move_handler, NULL);
     fs_file_routes(srv);
-    fs_tar_routes(srv);
+    fs_tar_routes(srv, loop);
 }

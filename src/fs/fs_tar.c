@@ -2,23 +2,25 @@
  * body under a destination directory.
  *
  * The body is streamed: the route reads it with http_req_read_body and hands the bytes to
- * a dedicated thread that runs libarchive's reader (pull-based) and writes the entries.
- * A bounded queue sits between them: above FS_TAR_QUEUE_HIGH unread bytes the body is
- * paused; the thread wakes the loop (uv_async) when it took the queue, and the body
- * resumes. A dedicated (detached) thread, not the libuv pool, because a slow client may
- * keep it busy for as long as its upload lasts; a client that leaves cancels it at its next
- * read, and whichever side finishes last frees the shared state. The answer is sent once the body
- * ended (the rest of a body is read and discarded after a failure, up to FS_TAR_DISCARD_MAX bytes),
- * so that the client, which is still sending, reliably gets it.
+ * a dedicated thread that runs the extraction (src/archive/, libarchive's pull-based reader
+ * underneath) and writes the entries. A bounded queue sits between them: above
+ * FS_TAR_QUEUE_HIGH unread bytes the body is paused; the thread wakes the loop (uv_async)
+ * when it took the queue, and the body resumes. A dedicated (detached) thread, not the libuv
+ * pool, because a slow client may keep it busy for as long as its upload lasts; a client
+ * that leaves cancels it at its next read, and whichever side finishes last frees the shared
+ * state. The answer is sent once the body ended (the rest of a body is read and discarded
+ * after a failure, up to FS_TAR_DISCARD_MAX bytes), so that the client, which is still
+ * sending, reliably gets it.
  *
- * Safety (beyond the reference, which extracts whatever it gets): every entry is checked
- * by fs_tar_entry_safe (no absolute names, no "..", symlinks and hard links must stay
- * inside, no fifos or devices), and the disk is written only through directory file
- * descriptors opened with O_NOFOLLOW from the destination down, so neither a symlink from
- * the archive nor one already in the destination is ever followed. Limits: entry count
+ * Safety (beyond the reference, which extracts whatever it gets) is the archive module's:
+ * no absolute names, no "..", symlinks must resolve inside (also against the tree on disk),
+ * hard links only to files extracted earlier, no fifos or devices, and nothing is ever
+ * written through a symlink, from the archive or already in the destination (see
+ * archive/archive.h). Refusals are 400. Limits: entry count
  * (SANDBOX_AGENT_MAX_EXTRACT_ENTRIES, default 100000) and total extracted bytes
- * (SANDBOX_AGENT_MAX_EXTRACT_BYTES, default 8 GiB), both answered 413; the body itself
- * is capped at SANDBOX_AGENT_MAX_UPLOAD_BYTES (default 8 GiB).
+ * (SANDBOX_AGENT_MAX_EXTRACT_BYTES, default 8 GiB), both answered 413; names over 4096
+ * bytes or 256 levels are 400; the body itself is capped at SANDBOX_AGENT_MAX_UPLOAD_BYTES
+ * (default 8 GiB).
  *
  * Like the reference: names lose a leading "./" and "." components, the root entry is
  * skipped, regular files replace existing files, permission bits (mode & 0777) and mtimes
@@ -26,491 +28,104 @@
  * against the destination (the reference used its cwd), directory modes and mtimes are
  * applied after all entries (so a read-only directory can still be filled and its mtime
  * sticks), and client-caused OS errors are 4xx (see fs_common.c). */
-#include "base/larchive.h"
+#include "archive/archive.h"
 #include "fs/internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* Unread body bytes above which the body is paused. */
 #define FS_TAR_QUEUE_HIGH (1u << 20)
 /* After a failure, at most this much more body is read (and dropped) before answering. */
 #define FS_TAR_DISCARD_MAX (64u << 20)
 
-/* A directory whose mode and mtime are applied after all entries. */
-typedef struct fs_tar_dir {
-    char *rel;
-    mode_t mode;
-    bool has_time;
-    struct timespec mtime;
-} fs_tar_dir;
-
-/* One extraction. Owner: the thread running it (on its stack); fs_tar_ctx_fini releases
- * what it holds except paths, which goes to the caller. */
-typedef struct fs_tar_ctx {
-    const char *dest; /* resolved destination, as reported */
-    int rootfd;
-    uint64_t max_bytes, max_entries;
-    uint64_t bytes, entries;
+/* The paths listing of one extraction (§7.9: at most FS_TAR_MAX_LISTED). Owner: the
+ * extracting thread until it hands paths over. */
+typedef struct fs_tar_list {
     json_t *paths;
     bool truncated;
-    fs_tar_dir *dirs;
-    size_t ndirs, capdirs;
-    char *buf; /* FS_CHUNK bytes of file data */
-    fs_err *e;
-} fs_tar_ctx;
+} fs_tar_list;
 
-/* ---- extraction core (blocking; runs on the extraction thread) ---------------------------- */
-
-/* Split a normalised relative path into components (in place in a copy). Caller frees
- * *store and the returned vector. */
-static char **fs_tar_split(const char *rel, size_t *n, char **store) {
-    *store = base_xstrdup(rel);
-    size_t cap = 8, k = 0;
-    char **v = base_xmalloc(cap * sizeof(char *));
-    char *save = NULL;
-    for (char *c = strtok_r(*store, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
-        if (k == cap)
-            v = base_xrealloc(v, (cap *= 2) * sizeof(char *));
-        v[k++] = c;
-    }
-    *n = k;
-    return v;
-}
-
-/* dest joined with the first n components, for messages and the paths listing. */
-static char *fs_tar_path(const fs_tar_ctx *t, char **comps, size_t n) {
-    base_buf b;
-    base_buf_init(&b);
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            base_buf_append(&b, "/", 1);
-        base_buf_appends(&b, comps[i]);
-    }
-    char *rel = base_buf_steal(&b, NULL);
-    char *p = fs_join(t->dest, rel);
-    free(rel);
-    return p;
-}
-
-/* Open the directory made of comps[0..n) below the root, creating missing ones when asked,
- * never following a symlink. Returns an fd, or -1 with t->e set (if report). */
-static int fs_tar_walk(fs_tar_ctx *t, char **comps, size_t n, bool create, bool report) {
-    int fd = openat(t->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        if (report)
-            fs_err_os(t->e, errno, t->dest);
-        return -1;
-    }
-    const int fl = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-    for (size_t i = 0; i < n; i++) {
-        int sub = openat(fd, comps[i], fl);
-        if (sub < 0 && errno == ENOENT && create) {
-            if (mkdirat(fd, comps[i], 0777) == 0 || errno == EEXIST)
-                sub = openat(fd, comps[i], fl);
-        }
-        if (sub < 0) {
-            int err = errno;
-            if (report) {
-                char *p = fs_tar_path(t, comps, i + 1);
-                struct stat st;
-                if ((err == ELOOP || err == ENOTDIR) &&
-                    fstatat(fd, comps[i], &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
-                    fs_err_invalid(t->e, "refusing to extract through a symlink: %s", p);
-                else
-                    fs_err_os(t->e, err, p);
-                free(p);
-            }
-            close(fd);
-            return -1;
-        }
-        close(fd);
-        fd = sub;
-    }
-    return fd;
-}
-
-static bool fs_tar_write_all(int fd, const char *p, size_t n) {
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return false;
-        p += w;
-        n -= (size_t)w;
-    }
-    return true;
-}
-
-static void fs_tar_too_many_bytes(fs_tar_ctx *t) {
-    fs_err_too_large(t->e, "archive content (SANDBOX_AGENT_MAX_EXTRACT_BYTES)", t->max_bytes);
-}
-
-/* Create name in pfd with make(); an existing non-directory there is replaced. */
-static int fs_tar_replace(int pfd, const char *name, int (*make)(int, const char *, void *),
-                          void *arg) {
-    int r = make(pfd, name, arg);
-    if (r >= 0 || errno != EEXIST)
-        return r;
-    if (unlinkat(pfd, name, 0) != 0)
-        return -1; /* EISDIR: a directory is never replaced */
-    return make(pfd, name, arg);
-}
-
-static int fs_tar_make_file(int pfd, const char *name, void *arg) {
-    return openat(pfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-}
-
-static int fs_tar_make_symlink(int pfd, const char *name, void *arg) {
-    return symlinkat(arg, pfd, name);
-}
-
-typedef struct fs_tar_linkarg {
-    int tpfd;
-    const char *tname;
-} fs_tar_linkarg;
-
-static int fs_tar_make_link(int pfd, const char *name, void *arg) {
-    fs_tar_linkarg *l = arg;
-    return linkat(l->tpfd, l->tname, pfd, name, 0);
-}
-
-static bool fs_tar_file(fs_tar_ctx *t, struct archive *a, struct archive_entry *ent, int pfd,
-                        const char *name, const char *path) {
-    int64_t size = archive_entry_size_is_set(ent) ? archive_entry_size(ent) : 0;
-    if (size > 0 && (uint64_t)size > t->max_bytes - t->bytes) {
-        fs_tar_too_many_bytes(t);
-        return false;
-    }
-    int fd = fs_tar_replace(pfd, name, fs_tar_make_file, NULL);
-    if (fd < 0) {
-        fs_err_os(t->e, errno, path);
-        return false;
-    }
-    bool ok = true;
-    for (;;) {
-        la_ssize_t n = archive_read_data(a, t->buf, FS_CHUNK);
-        if (n < 0) {
-            fs_err_stream(t->e, archive_error_string(a) ? archive_error_string(a)
-                                                        : "cannot read the archive");
-            ok = false;
-            break;
-        }
-        if (n == 0)
-            break;
-        if ((uint64_t)n > t->max_bytes - t->bytes) {
-            fs_tar_too_many_bytes(t);
-            ok = false;
-            break;
-        }
-        t->bytes += (uint64_t)n;
-        if (!fs_tar_write_all(fd, t->buf, (size_t)n)) {
-            fs_err_os(t->e, errno, path);
-            ok = false;
-            break;
-        }
-    }
-    if (ok) {
-        (void)fchmod(fd, archive_entry_perm(ent) & 0777);
-        if (archive_entry_mtime_is_set(ent)) {
-            struct timespec ts[2] = {{archive_entry_mtime(ent), archive_entry_mtime_nsec(ent)},
-                                     {archive_entry_mtime(ent), archive_entry_mtime_nsec(ent)}};
-            (void)futimens(fd, ts);
-        }
-    }
-    if (close(fd) != 0 && ok) {
-        fs_err_os(t->e, errno, path);
-        ok = false;
-    }
-    if (!ok)
-        (void)unlinkat(pfd, name, 0); /* never leave a truncated file behind */
-    return ok;
-}
-
-static bool fs_tar_dir_entry(fs_tar_ctx *t, struct archive_entry *ent, int pfd, const char *name,
-                             const char *rel, const char *path) {
-    if (mkdirat(pfd, name, 0700) != 0) {
-        struct stat st;
-        int err = errno;
-        if (err != EEXIST || fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-            !S_ISDIR(st.st_mode)) {
-            fs_err_os(t->e, err, path);
-            return false;
-        }
-    }
-    if (t->ndirs == t->capdirs) {
-        t->capdirs = t->capdirs ? t->capdirs * 2 : 16;
-        t->dirs = base_xrealloc(t->dirs, t->capdirs * sizeof *t->dirs);
-    }
-    fs_tar_dir *d = &t->dirs[t->ndirs++];
-    d->rel = base_xstrdup(rel);
-    d->mode = archive_entry_perm(ent) & 0777;
-    d->has_time = archive_entry_mtime_is_set(ent) != 0;
-    d->mtime.tv_sec = archive_entry_mtime(ent);
-    d->mtime.tv_nsec = archive_entry_mtime_nsec(ent);
-    return true;
-}
-
-static bool fs_tar_symlink(fs_tar_ctx *t, struct archive_entry *ent, int pfd, const char *name,
-                           const char *target, const char *path) {
-    if (fs_tar_replace(pfd, name, fs_tar_make_symlink, (void *)target) != 0) {
-        fs_err_os(t->e, errno, path);
-        return false;
-    }
-    if (archive_entry_mtime_is_set(ent)) {
-        struct timespec ts[2] = {{archive_entry_mtime(ent), archive_entry_mtime_nsec(ent)},
-                                 {archive_entry_mtime(ent), archive_entry_mtime_nsec(ent)}};
-        (void)utimensat(pfd, name, ts, AT_SYMLINK_NOFOLLOW);
-    }
-    return true;
-}
-
-static bool fs_tar_hardlink(fs_tar_ctx *t, int pfd, const char *name, const char *target,
-                            const char *path) {
-    char *rel = fs_rel_normalize(target); /* validated: relative, no "..", not empty */
-    char *store;
-    size_t n;
-    char **comps = fs_tar_split(rel, &n, &store);
-    bool ok = false;
-    int tpfd = fs_tar_walk(t, comps, n - 1, false, true);
-    if (tpfd >= 0) {
-        char *tpath = fs_tar_path(t, comps, n);
-        struct stat st;
-        if (fstatat(tpfd, comps[n - 1], &st, AT_SYMLINK_NOFOLLOW) != 0) {
-            fs_err_os(t->e, errno, tpath);
-        } else if (S_ISDIR(st.st_mode)) {
-            fs_err_invalid(t->e, "hard link target is a directory: %s", tpath);
-        } else if (S_ISLNK(st.st_mode)) {
-            /* Another name for a symlink, at another depth, would give its relative text
-             * another meaning: "a/b/l -> ../../x" is inside, the same link as "h" is not. */
-            fs_err_invalid(t->e, "hard link target is a symlink: %s", tpath);
-        } else {
-            fs_tar_linkarg l = {tpfd, comps[n - 1]};
-            if (fs_tar_replace(pfd, name, fs_tar_make_link, &l) != 0)
-                fs_err_os(t->e, errno, path);
-            else
-                ok = true;
-        }
-        free(tpath);
-        close(tpfd);
-    }
-    free(comps);
-    free(store);
-    free(rel);
-    return ok;
-}
-
-static const char *fs_tar_name(const char *utf8, const char *raw) {
-    /* Names in pax headers are UTF-8; libarchive's locale form fails for them in the C
-     * locale, while raw (ustar) bytes have no UTF-8 form there. Take whichever exists. */
-    return utf8 ? utf8 : raw;
-}
-
-/* One entry. False with t->e set on failure. */
-static bool fs_tar_entry(fs_tar_ctx *t, struct archive *a, struct archive_entry *ent) {
-    const char *name = fs_tar_name(archive_entry_pathname_utf8(ent), archive_entry_pathname(ent));
-    const char *hard = fs_tar_name(archive_entry_hardlink_utf8(ent), archive_entry_hardlink(ent));
-    const char *sym = fs_tar_name(archive_entry_symlink_utf8(ent), archive_entry_symlink(ent));
-    int type;
-    if (hard) {
-        type = FS_TAR_HARDLINK;
+static void fs_tar_listed(const char *path, void *ud) {
+    fs_tar_list *l = ud;
+    if (json_array_size(l->paths) < FS_TAR_MAX_LISTED) {
+        char *p = fs_utf8_lossy(path);
+        json_array_append_new(l->paths, json_string(p));
+        free(p);
     } else {
-        switch (archive_entry_filetype(ent)) {
-        case AE_IFREG:
-            type = FS_TAR_FILE;
-            break;
-        case AE_IFDIR:
-            type = FS_TAR_DIR;
-            break;
-        case AE_IFLNK:
-            type = FS_TAR_SYMLINK;
-            break;
-        default:
-            type = FS_TAR_OTHER;
-            break;
-        }
-    }
-    const char *link = type == FS_TAR_HARDLINK ? hard : sym;
-    char *why = NULL;
-    if (!fs_tar_entry_safe(t->dest, name ? name : "", type, link, &why)) {
-        fs_err_invalid(t->e, "%s", why);
-        free(why);
-        return false;
-    }
-    char *rel = fs_rel_normalize(name);
-    if (!rel[0]) {
-        free(rel); /* the root entry ("./"): nothing to create */
-        return true;
-    }
-    char *store;
-    size_t n;
-    char **comps = fs_tar_split(rel, &n, &store);
-    char *path = fs_tar_path(t, comps, n);
-    bool ok = false;
-    int pfd = fs_tar_walk(t, comps, n - 1, true, true);
-    if (pfd >= 0) {
-        const char *last = comps[n - 1];
-        switch (type) {
-        case FS_TAR_FILE:
-            ok = fs_tar_file(t, a, ent, pfd, last, path);
-            break;
-        case FS_TAR_DIR:
-            ok = fs_tar_dir_entry(t, ent, pfd, last, rel, path);
-            break;
-        case FS_TAR_SYMLINK:
-            ok = fs_tar_symlink(t, ent, pfd, last, link, path);
-            break;
-        default:
-            ok = fs_tar_hardlink(t, pfd, last, link, path);
-            break;
-        }
-        close(pfd);
-    }
-    if (ok) {
-        if (json_array_size(t->paths) < FS_TAR_MAX_LISTED) {
-            char *p = fs_utf8_lossy(path);
-            json_array_append_new(t->paths, json_string(p));
-            free(p);
-        } else {
-            t->truncated = true;
-        }
-    }
-    free(path);
-    free(comps);
-    free(store);
-    free(rel);
-    return ok;
-}
-
-/* Directory modes and mtimes, deepest last-created first; best effort. */
-static void fs_tar_apply_dirs(fs_tar_ctx *t) {
-    for (size_t i = t->ndirs; i-- > 0;) {
-        fs_tar_dir *d = &t->dirs[i];
-        char *store;
-        size_t n;
-        char **comps = fs_tar_split(d->rel, &n, &store);
-        int fd = fs_tar_walk(t, comps, n, false, false);
-        if (fd >= 0) {
-            (void)fchmod(fd, d->mode);
-            if (d->has_time) {
-                struct timespec ts[2] = {d->mtime, d->mtime};
-                (void)futimens(fd, ts);
-            }
-            close(fd);
-        }
-        free(comps);
-        free(store);
+        l->truncated = true;
     }
 }
 
-/* Create and open the destination (following symlinks: it is the caller's choice). */
-static bool fs_tar_open_dest(fs_tar_ctx *t) {
-    int r = fs_mkdirs(t->dest);
+/* The archive module's failure as the file API answers it. */
+static void fs_tar_error(const sa_archive_err *ae, const sa_archive_limits *lim, fs_err *e) {
+    switch (ae->status) {
+    case SA_ARCHIVE_REFUSED:
+        fs_err_invalid(e, "%s", ae->msg);
+        break;
+    case SA_ARCHIVE_TOO_MANY_BYTES:
+        fs_err_too_large(e, "archive content (SANDBOX_AGENT_MAX_EXTRACT_BYTES)", lim->max_bytes);
+        break;
+    case SA_ARCHIVE_TOO_MANY_ENTRIES:
+        fs_err_413(e, "archive has more than %llu entries (SANDBOX_AGENT_MAX_EXTRACT_ENTRIES)",
+                   (unsigned long long)lim->max_entries);
+        break;
+    case SA_ARCHIVE_OS:
+        fs_err_os(e, ae->errnum, ae->path);
+        break;
+    default:
+        fs_err_stream(e, ae->msg ? ae->msg : "cannot read the archive");
+        break;
+    }
+}
+
+/* Extract with extract(dest, arg, opts, err) into dest (created first), listing into *l.
+ * Blocking. */
+static bool fs_tar_extract(const char *dest, const sa_archive_limits *lim, fs_tar_list *l,
+                           fs_err *e,
+                           bool (*extract)(const char *dest, void *arg, const sa_archive_opts *o,
+                                           sa_archive_err *err),
+                           void *arg) {
+    l->paths = json_array();
+    l->truncated = false;
+    int r = fs_mkdirs(dest);
     if (r) {
-        fs_err_os(t->e, r, t->dest);
+        fs_err_os(e, r, dest);
         return false;
     }
-    t->rootfd = open(t->dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (t->rootfd < 0) {
-        fs_err_os(t->e, errno, t->dest);
-        return false;
-    }
-    return true;
-}
-
-/* Extraction limits from the environment; read on the caller's thread. */
-static void fs_tar_limits(uint64_t *max_bytes, uint64_t *max_entries) {
-    *max_bytes =
-        (uint64_t)base_env_int("SANDBOX_AGENT_MAX_EXTRACT_BYTES", (int64_t)8 << 30, 0, INT64_MAX);
-    *max_entries =
-        (uint64_t)base_env_int("SANDBOX_AGENT_MAX_EXTRACT_ENTRIES", 100000, 0, INT64_MAX);
-}
-
-static void fs_tar_ctx_init(fs_tar_ctx *t, const char *dest, fs_err *e, uint64_t max_bytes,
-                            uint64_t max_entries) {
-    memset(t, 0, sizeof *t);
-    t->dest = dest;
-    t->rootfd = -1;
-    t->e = e;
-    t->paths = json_array();
-    t->buf = base_xmalloc(FS_CHUNK);
-    t->max_bytes = max_bytes;
-    t->max_entries = max_entries;
-}
-
-static void fs_tar_ctx_fini(fs_tar_ctx *t) {
-    for (size_t i = 0; i < t->ndirs; i++)
-        free(t->dirs[i].rel);
-    free(t->dirs);
-    free(t->buf);
-    if (t->rootfd >= 0)
-        close(t->rootfd);
-}
-
-static struct archive *fs_tar_reader(void) {
-    struct archive *a = archive_read_new();
-    archive_read_support_format_tar(a);
-    archive_read_support_format_empty(a); /* an empty body is an empty archive */
-    return a;
-}
-
-/* Read every entry of an opened archive. */
-static bool fs_tar_run(fs_tar_ctx *t, struct archive *a) {
-    bool ok = true;
-    for (;;) {
-        struct archive_entry *ent;
-        int r = archive_read_next_header(a, &ent);
-        if (r == ARCHIVE_EOF)
-            break;
-        if (r < ARCHIVE_WARN) {
-            const char *m = archive_error_string(a);
-            fs_err_stream(t->e, m ? m : "cannot read the archive");
-            ok = false;
-            break;
-        }
-        if (++t->entries > t->max_entries) {
-            fs_err_413(t->e,
-                       "archive has more than %llu entries (SANDBOX_AGENT_MAX_EXTRACT_ENTRIES)",
-                       (unsigned long long)t->max_entries);
-            ok = false;
-            break;
-        }
-        if (!fs_tar_entry(t, a, ent)) {
-            ok = false;
-            break;
-        }
-    }
-    fs_tar_apply_dirs(t);
+    sa_archive_opts o = {
+        .formats = SA_ARCHIVE_TAR, .limits = *lim, .on_entry = fs_tar_listed, .ud = l};
+    sa_archive_err ae = {0};
+    bool ok = extract(dest, arg, &o, &ae);
+    if (!ok)
+        fs_tar_error(&ae, lim, e);
+    sa_archive_err_clear(&ae);
     return ok;
+}
+
+typedef struct fs_tar_mem {
+    const void *data;
+    size_t len;
+} fs_tar_mem;
+
+static bool fs_tar_from_memory(const char *dest, void *arg, const sa_archive_opts *o,
+                               sa_archive_err *err) {
+    fs_tar_mem *m = arg;
+    return sa_archive_extract_memory(dest, m->data, m->len, o, err);
 }
 
 bool fs_tar_extract_memory(const char *dest, const void *data, size_t len, json_t **paths,
                            bool *truncated, fs_err *e) {
-    uint64_t max_bytes, max_entries;
-    fs_tar_limits(&max_bytes, &max_entries);
-    fs_tar_ctx t;
-    fs_tar_ctx_init(&t, dest, e, max_bytes, max_entries);
-    bool ok = fs_tar_open_dest(&t);
-    if (ok) {
-        struct archive *a = fs_tar_reader();
-        if (archive_read_open_memory(a, data, len) != ARCHIVE_OK) {
-            const char *m = archive_error_string(a);
-            fs_err_stream(e, m ? m : "cannot read the archive");
-            ok = false;
-        } else {
-            ok = fs_tar_run(&t, a);
-        }
-        archive_read_free(a);
-    }
-    fs_tar_ctx_fini(&t);
-    *paths = t.paths;
-    *truncated = t.truncated;
+    sa_archive_limits lim;
+    sa_archive_limits_from_env(&lim);
+    fs_tar_list l;
+    fs_tar_mem m = {data, len};
+    bool ok = fs_tar_extract(dest, &lim, &l, e, fs_tar_from_memory, &m);
+    *paths = l.paths;
+    *truncated = l.truncated;
     return ok;
 }
 
@@ -522,9 +137,9 @@ bool fs_tar_extract_memory(const char *dest, const void *data, size_t len, json_
  * Fields marked (mu) are shared under mu; the others belong to one side as noted. */
 typedef struct fs_tar_up {
     atomic_int refs;
-    http_req *req;                   /* loop; NULL once answered or aborted */
-    char *dest;                      /* immutable while the thread runs */
-    uint64_t max_bytes, max_entries; /* immutable */
+    http_req *req;         /* loop; NULL once answered or aborted */
+    char *dest;            /* immutable while the thread runs */
+    sa_archive_limits lim; /* immutable */
     uv_mutex_t mu;
     uv_cond_t cv;
     uv_async_t async; /* thread -> loop: queue taken, or done */
@@ -563,15 +178,16 @@ static void fs_tar_wake_locked(fs_tar_up *u) {
         uv_async_send(&u->async);
 }
 
-static la_ssize_t fs_tar_read_cb(struct archive *a, void *ud, const void **out) {
+/* The extraction's input: blocks of the body as the loop queued them. */
+static ssize_t fs_tar_read_cb(void *ud, const void **out, const char **why) {
     fs_tar_up *u = ud;
     uv_mutex_lock(&u->mu);
-    u->cur.len = 0; /* libarchive is done with the previous block */
+    u->cur.len = 0; /* the reader is done with the previous block */
     while (u->q.len == 0 && !u->eof && !u->cancel)
         uv_cond_wait(&u->cv, &u->mu);
     if (u->cancel) {
         uv_mutex_unlock(&u->mu);
-        archive_set_error(a, ECANCELED, "upload aborted");
+        *why = "upload aborted";
         return -1;
     }
     if (u->q.len == 0) {
@@ -585,28 +201,21 @@ static la_ssize_t fs_tar_read_cb(struct archive *a, void *ud, const void **out) 
     fs_tar_wake_locked(u); /* the body may resume */
     uv_mutex_unlock(&u->mu);
     *out = u->cur.data;
-    return (la_ssize_t)u->cur.len;
+    return (ssize_t)u->cur.len;
+}
+
+static bool fs_tar_from_stream(const char *dest, void *arg, const sa_archive_opts *o,
+                               sa_archive_err *err) {
+    return sa_archive_extract_stream(dest, fs_tar_read_cb, arg, o, err);
 }
 
 static void fs_tar_thread(void *arg) {
     fs_tar_up *u = arg;
-    fs_tar_ctx t;
-    fs_tar_ctx_init(&t, u->dest, &u->err, u->max_bytes, u->max_entries);
-    bool ok = fs_tar_open_dest(&t);
-    if (ok) {
-        struct archive *a = fs_tar_reader();
-        if (archive_read_open(a, u, NULL, fs_tar_read_cb, NULL) != ARCHIVE_OK) {
-            const char *m = archive_error_string(a);
-            fs_err_stream(&u->err, m ? m : "cannot read the archive");
-        } else {
-            fs_tar_run(&t, a);
-        }
-        archive_read_free(a);
-    }
-    fs_tar_ctx_fini(&t);
+    fs_tar_list l;
+    fs_tar_extract(u->dest, &u->lim, &l, &u->err, fs_tar_from_stream, u);
     uv_mutex_lock(&u->mu);
-    u->paths = t.paths;
-    u->truncated = t.truncated;
+    u->paths = l.paths;
+    u->truncated = l.truncated;
     u->done = true;
     fs_tar_wake_locked(u);
     uv_mutex_unlock(&u->mu);
@@ -717,7 +326,9 @@ static bool fs_tar_content_type_ok(const http_req *req) {
     return ct && !strncmp(ct, "application/x-tar", 17);
 }
 
+/* ud: the server's loop. */
 static void fs_upload_handler(http_req *req, void *ud) {
+    uv_loop_t *loop = ud;
     char *dest = fs_query_path(req, false);
     if (!dest)
         return;
@@ -740,10 +351,10 @@ static void fs_upload_handler(http_req *req, void *ud) {
     atomic_init(&u->refs, 2); /* the loop side and the thread */
     u->req = req;
     u->dest = dest;
-    fs_tar_limits(&u->max_bytes, &u->max_entries);
+    sa_archive_limits_from_env(&u->lim);
     uv_mutex_init(&u->mu);
     uv_cond_init(&u->cv);
-    uv_async_init(uv_default_loop(), &u->async, fs_tar_async_cb);
+    uv_async_init(loop, &u->async, fs_tar_async_cb);
     u->async.data = u;
     uv_thread_t th;
     if (uv_thread_create(&th, fs_tar_thread, u) != 0) {
@@ -762,7 +373,7 @@ static void fs_upload_handler(http_req *req, void *ud) {
     http_req_read_body(req, &fs_tar_sink, u, max);
 }
 
-void fs_tar_routes(http_server *srv) {
+void fs_tar_routes(http_server *srv, uv_loop_t *loop) {
     http_route(srv, HTTP_M_POST, "/v1/fs/upload-batch", HTTP_ROUTE_AUTH | HTTP_ROUTE_STREAM_BODY,
-               fs_upload_handler, NULL);
+               fs_upload_handler, loop);
 }

@@ -79,7 +79,8 @@ void fs_job_free(fs_job *j);
 
 /* ---- per-file modules ------------------------------------------------------------------- */
 void fs_file_routes(http_server *srv);
-void fs_tar_routes(http_server *srv);
+/* loop: the server's, for the upload's wake-ups. */
+void fs_tar_routes(http_server *srv, uv_loop_t *loop);
 
 /* Extract an in-memory tar archive under dest (created if needed). The paths listing goes to
  * *paths (a JSON array, caller owns) and *truncated. Returns false with *e set on failure

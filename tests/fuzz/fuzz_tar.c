@@ -1,8 +1,8 @@
-/* fuzz_tar.c - libFuzzer target for tar upload safety: fs_tar_entry_safe (the lexical entry
+/* fuzz_tar.c - libFuzzer target for tar upload safety: sa_archive_entry_safe (the lexical entry
  * check) and the whole extractor (fs_tar_extract_memory) writing into a sandbox directory.
  *
  * The first input byte picks a mode:
- *   0  fields for fs_tar_entry_safe: a type byte, then dest_root, entry name and link
+ *   0  fields for sa_archive_entry_safe: a type byte, then dest_root, entry name and link
  *      target separated by NUL bytes; an accepted entry is re-checked by an independent
  *      implementation of the rules (no absolute name, no "..", links stay inside);
  *   1  a structured archive: records of [type][name NUL][target NUL][len][len data bytes]
@@ -12,12 +12,14 @@
  * Modes 1 and 2 extract into <sandbox>/dest (under $FUZZ_TAR_SANDBOX, else /dev/shm or /tmp), which
  * starts with two symlinks pointing to <sandbox>/outside (relative and absolute). Afterwards: the
  * sandbox holds only dest and outside, outside holds only its sentinel file (not hard-linked), and
- * dest holds no fifo or device and no symlink leading out of it (other than the two planted ones).
+ * dest holds no fifo or device and no symlink leading out of it (other than the two planted ones),
+ * neither by its text nor where the kernel resolves it.
  *
  * Build and run: bash tests/fuzz/run.sh (which runs this and fuzz_http). */
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,8 +27,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "archive/archive.h"
 #include "fs/fs.h"
 #include "fs/internal.h"
+#include "../unit/tar_write.h"
 
 static char sandbox[256], dest[300], outside[300], sentinel[320];
 
@@ -109,18 +113,18 @@ static void check_safe(const uint8_t *data, size_t size) {
     }
     const char *root = f[0] ? f[0] : "", *name = f[1], *target = f[2];
     char *why = NULL;
-    bool ok = fs_tar_entry_safe(root, name, type, target, &why);
+    bool ok = sa_archive_entry_safe(root, name, type, target, &why);
     if (ok != (why == NULL))
         fail("a reason must be given exactly on refusal", NULL);
     free(why);
     if (ok) {
         if (!name || name[0] == '/' || depth_of(name) < 0)
             fail("accepted an absolute name or one with ..", name);
-        if (type > FS_TAR_HARDLINK)
+        if (type > SA_ARCHIVE_HARDLINK)
             fail("accepted an unsupported type", name);
-        if (depth_of(name) == 0 && type != FS_TAR_DIR)
+        if (depth_of(name) == 0 && type != SA_ARCHIVE_DIR)
             fail("accepted a non-directory at the root", name);
-        if (type == FS_TAR_SYMLINK) {
+        if (type == SA_ARCHIVE_SYMLINK) {
             if (!target || !target[0])
                 fail("accepted a symlink without target", name);
             bool in = target[0] == '/' ? abs_link_inside(root, target)
@@ -128,36 +132,13 @@ static void check_safe(const uint8_t *data, size_t size) {
             if (!in)
                 fail("accepted a symlink leaving the root", target);
         }
-        if (type == FS_TAR_HARDLINK && (!target || target[0] == '/' || depth_of(target) <= 0))
+        if (type == SA_ARCHIVE_HARDLINK && (!target || target[0] == '/' || depth_of(target) <= 0))
             fail("accepted a hard link leaving the root", target ? target : "(null)");
     }
     free(buf);
 }
 
 /* ---- extraction ---------------------------------------------------------------------------- */
-
-static void tar_header(base_buf *b, const char *name, char type, const char *link, size_t len,
-                       unsigned mode) {
-    char h[512];
-    memset(h, 0, sizeof h);
-    memcpy(h, name, strnlen(name, 100));
-    snprintf(h + 100, 8, "%07o", mode & 07777);
-    snprintf(h + 108, 8, "%07o", 0);
-    snprintf(h + 116, 8, "%07o", 0);
-    snprintf(h + 124, 12, "%011zo", len);
-    snprintf(h + 136, 12, "%011o", 1577934245u);
-    memset(h + 148, ' ', 8);
-    h[156] = type;
-    if (link)
-        memcpy(h + 157, link, strnlen(link, 100));
-    memcpy(h + 257, "ustar", 6);
-    memcpy(h + 263, "00", 2);
-    unsigned sum = 0;
-    for (int i = 0; i < 512; i++)
-        sum += (unsigned char)h[i];
-    snprintf(h + 148, 8, "%06o", sum);
-    base_buf_append(b, h, 512);
-}
 
 /* Records -> ustar. Types: file, dir, symlink, hard link, fifo, char device, and "raw" (the
  * type byte itself, for the odd ones). */
@@ -181,19 +162,17 @@ static void build_tar(const uint8_t *d, size_t n, base_buf *out) {
         char nm[101], lk[101];
         snprintf(nm, sizeof nm, "%.*s", (int)(nl < 100 ? nl : 100), name);
         snprintf(lk, sizeof lk, "%.*s", (int)(ll < 100 ? ll : 100), ll ? link : "");
-        tar_header(out, nm, type, lk, len, t & 1 ? 0755 : 0644);
+        tar_write_header(out, nm, type, lk, len, t & 1 ? 0755 : 0644);
         if (len) {
-            base_buf_append(out, d + i, len);
-            static const char zero[512];
-            base_buf_append(out, zero, (512 - len % 512) % 512);
+            tar_write_data(out, d + i, len);
             i += len;
         }
     }
-    static const char zero[1024];
-    base_buf_append(out, zero, sizeof zero);
+    tar_write_end(out);
 }
 
 static const char *cur_dest_link_check; /* for the nftw callback */
+static char real_dest[PATH_MAX];        /* dest without symlinks, likewise */
 
 static int check_node(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
     if (S_ISDIR(st->st_mode))
@@ -215,6 +194,16 @@ static int check_node(const char *path, const struct stat *st, int flag, struct 
             t[0] == '/' ? abs_link_inside(cur_dest_link_check, t) : rel_link_inside(dir_depth, t);
         if (!in)
             fail("a symlink leads out of the destination", path);
+        /* Its text may look inside while other links on the way lead out ("a -> ." then
+         * "b -> a/.."): where the kernel takes it, when it exists, must be inside too. */
+        char *real = realpath(path, NULL);
+        if (real) {
+            size_t dl = strlen(real_dest);
+            bool under = !strncmp(real, real_dest, dl) && (real[dl] == 0 || real[dl] == '/');
+            free(real);
+            if (!under)
+                fail("a symlink resolves out of the destination", path);
+        }
     }
     return 0;
 }
@@ -264,6 +253,8 @@ static void check_extract(const void *tarb, size_t len) {
     if (lstat(sentinel, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_size != 4)
         fail("the sentinel outside was touched", sentinel);
     cur_dest_link_check = dest;
+    if (!realpath(dest, real_dest))
+        fail("cannot resolve dest", dest);
     nftw(dest, check_node, 16, FTW_PHYS);
 }
 

@@ -171,6 +171,10 @@ printf '\x01\x00f\x00\x00\x03abc\x02a/l\x00../f\x00\x00\x01a/b/\x00\x00\x00\x03h
     >"$out/corpus_tar/seed_records"
 printf '\x01\x02a/b/l\x00../../x\x00\x00\x03h\x00a/b/l\x00\x00\x00pre/x\x00\x00\x01y' \
     >"$out/corpus_tar/seed_records_links"
+# The link chain escape ("a -> ." then "b -> a/.."), in both orders, then a write through b.
+printf '\x01\x02a\x00.\x00\x00\x02b\x00a/..\x00\x00\x00b/outside/x\x00\x00\x01y' \
+    >"$out/corpus_tar/seed_records_chain"
+printf '\x01\x02b\x00a/..\x00\x00\x02a\x00.\x00\x00' >"$out/corpus_tar/seed_records_chain_late"
 seedtmp=$(mktemp -d)
 if (cd "$seedtmp" && mkdir -p t/d/e && printf 'one' >t/d/one && ln -s ../one t/d/e/l &&
     ln t/d/one t/hard && tar cf raw.tar t && tar --format=pax -cf pax.tar t) >/dev/null 2>&1; then
