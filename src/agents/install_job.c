@@ -375,6 +375,16 @@ static void agents_install_step_commit(agents_install_job *job) {
                           "adapter", job->exe_rel, "installedAtMs", (json_int_t)base_now_ms());
     if (job->r.url)
         json_object_set_new(m, "url", json_string(job->r.url));
+    if (job->archive_sha256) {
+        /* Kept even when nothing was known to check it against, so an operator can compare
+         * it with the publisher's later. */
+        json_object_set_new(m, "sha256", json_string(job->archive_sha256));
+        json_object_set_new(m, "sha256Verified", json_boolean(job->archive_verified));
+        if (!job->archive_verified)
+            LOG_WARN("agent archive installed unverified",
+                     "agent=%s url=%s sha256=%s detail=\"no known checksum to compare with\"",
+                     job->id, job->r.url, job->archive_sha256);
+    }
     if (job->bwrap) /* where codex's sandbox helper finds bubblewrap: system, bundled, none */
         json_object_set_new(m, "bwrap", json_string(job->bwrap));
     if (job->r.packages) {

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "agents/agents.h"
+#include "archive/archive.h"
 #include "agents/recipes.h"
 #include "agents/version.h"
 #include "base/base.h"
@@ -53,8 +54,10 @@ struct agents_install_job {
     uv_timer_t timer; /* start kick, lock polling, and the time bound of the running step */
     agents_install_then_fn wake; /* QUEUED or LOCK and the timer fired: (re)try the lock */
     /* the running child and what to do when it ends */
-    proc_job *child; /* the running step; owned by the job runner */
-    char *step_cmd;  /* its argv[0], for a spawn failure */
+    proc_job *child;       /* the running step; owned by the job runner */
+    char *archive_sha256;  /* sha256 of the downloaded archive */
+    bool archive_verified; /* it matched a known one */
+    char *step_cmd;        /* its argv[0], for a spawn failure */
     bool timed_out;
     uint64_t step_ms;
     agents_install_after_fn after_child;
@@ -132,12 +135,10 @@ void agents_install_unpack(agents_install_job *job, agents_install_then_fn then)
 /* Unpack archive below dest (which exists). Runs on a worker thread; stops between blocks
  * once *cancel is set. 0 when done; -1 when it failed (*error: malloc'd reason) or was
  * cancelled (*error untouched). Every entry stays inside dest. */
-int agents_unpack_archive(const char *archive, const char *dest, atomic_bool *cancel, char **error);
+int agents_unpack_archive(const char *archive, const char *dest, const sa_archive_limits *lim,
+                          atomic_bool *cancel, char **error);
 /* A relative path without ".." components. */
 bool agents_path_safe(const char *p);
-/* A symlink at entry (relative) whose target, resolved lexically from the entry's
- * directory, stays inside the extraction root. */
-bool agents_link_inside(const char *entry, const char *target);
 
 /* ---- install_bwrap.c ------------------------------------------------------------------------- */
 /* codex: provide bubblewrap (system, bundled into job->tmp, or none: job->bwrap), then

@@ -243,6 +243,7 @@ static void agents_install_timer_closed(uv_handle_t *h) {
     free(job->reason);
     free(job->tail);
     free(job->step_cmd);
+    free(job->archive_sha256);
     free(job);
 }
 

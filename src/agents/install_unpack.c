@@ -1,8 +1,9 @@
 /* install_unpack.c - a downloaded release archive: checksum, then unpacking on the thread
  * pool, then finding the adapter inside (install_job.h).
  *
- * agents_unpack_archive is the one place archives are extracted, kept narrow so that a
- * shared safe unpacker can replace it. */
+ * Extraction is src/archive/'s (never through a symlink, never outside the destination).
+ * The download's sha256 is always computed: verified against a known one (built-in,
+ * environment, registry document) and recorded in the install manifest either way. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -16,7 +17,7 @@
 
 #include "agents/install_job.h"
 #include "agents/layout.h"
-#include "base/larchive.h"
+#include "archive/archive.h"
 
 /* One unpack. Owner: the job until after_work, which frees it. */
 typedef struct agents_install_unpacking {
@@ -24,8 +25,10 @@ typedef struct agents_install_unpacking {
     agents_install_job *job;
     agents_install_then_fn then;
     char *archive, *dest, *sha256;
-    atomic_bool cancel; /* set by the job's timer: the worker stops between blocks */
-    char *error;        /* set by the worker on failure */
+    char *got_sha256;         /* computed by the worker */
+    sa_archive_limits limits; /* read from the environment on the loop */
+    atomic_bool cancel;       /* set by the job's timer: the worker stops between blocks */
+    char *error;              /* set by the worker on failure */
 } agents_install_unpacking;
 
 static char *agents_install_sha256_file(const char *path, atomic_bool *cancel) {
@@ -66,141 +69,33 @@ bool agents_path_safe(const char *p) {
     return true;
 }
 
-/* Text only: "a -> ." then "b -> a/.." passes. What keeps later entries inside is
- * ARCHIVE_EXTRACT_SECURE_SYMLINKS below; this refuses links that plainly point out. */
-bool agents_link_inside(const char *entry, const char *target) {
-    if (!target || target[0] == '/')
-        return false;
-    long depth = 0;
-    for (const char *s = entry; (s = strchr(s, '/')); s++)
-        depth++;
-    const char *s = target;
-    while (*s) {
-        const char *e = strchr(s, '/');
-        size_t n = e ? (size_t)(e - s) : strlen(s);
-        if (n == 2 && s[0] == '.' && s[1] == '.') {
-            if (--depth < 0)
-                return false;
-        } else if (n && !(n == 1 && s[0] == '.')) {
-            depth++;
-        }
-        s += n;
-        while (*s == '/')
-            s++;
-    }
-    return true;
-}
-
-int agents_unpack_archive(const char *archive, const char *dest, atomic_bool *cancel,
-                          char **error) {
-    /* Entries are written below dest's real path with SECURE_SYMLINKS: nothing is ever
-     * written through a symlink on disk, whatever the archive made earlier ("a -> .",
-     * "b -> a/..", then "b/x" would land outside even though each link text looks inside).
-     * The real path keeps symlinks among dest's own parents from tripping that check. */
+int agents_unpack_archive(const char *archive, const char *dest, const sa_archive_limits *lim,
+                          atomic_bool *cancel, char **error) {
+    /* The real path: absolute link targets in the archive are judged against it. */
     char *root = realpath(dest, NULL);
     if (!root) {
         *error = base_xasprintf("cannot resolve %s: %s", dest, strerror(errno));
         return -1;
     }
-    int status = -1;
-    struct archive *in = archive_read_new();
-    archive_read_support_filter_all(in);
-    archive_read_support_format_all(in);
-    struct archive *out = archive_write_disk_new();
-    archive_write_disk_set_options(out, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM |
-                                            ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-                                            ARCHIVE_EXTRACT_SECURE_SYMLINKS);
-    if (archive_read_open_filename(in, archive, 1 << 16) != ARCHIVE_OK) {
-        *error = base_xasprintf("cannot open the archive: %s", archive_error_string(in));
-        goto done;
-    }
-    struct archive_entry *e;
-    int r = ARCHIVE_OK;
-    char shown[512];
-    while (!atomic_load(cancel) && (r = archive_read_next_header(in, &e)) == ARCHIVE_OK) {
-        const char *name = archive_entry_pathname(e);
-        while (name && name[0] == '.' && name[1] == '/')
-            name += 2;
-        if (!name || !*name || !strcmp(name, "."))
-            continue;
-        if (!agents_path_safe(name)) {
-            *error = base_xasprintf("unsafe path in the archive: %s", name);
-            goto done;
-        }
-        if (archive_entry_filetype(e) == AE_IFLNK &&
-            !agents_link_inside(name, archive_entry_symlink(e))) {
-            *error = base_xasprintf("unsafe symbolic link in the archive: %s -> %s", name,
-                                    archive_entry_symlink(e));
-            goto done;
-        }
-        char *full = base_xasprintf("%s/%s", root, name);
-        /* name points into the entry: keep it for messages before the entry changes. */
-        snprintf(shown, sizeof shown, "%s", name);
-        name = shown;
-        archive_entry_set_pathname(e, full);
-        free(full);
-        const char *link = archive_entry_hardlink(e);
-        if (link) {
-            while (link[0] == '.' && link[1] == '/')
-                link += 2;
-            if (!agents_path_safe(link)) {
-                *error = base_xasprintf("unsafe hard link in the archive: %s", link);
-                goto done;
-            }
-            char *lf = base_xasprintf("%s/%s", root, link);
-            archive_entry_set_hardlink(e, lf);
-            free(lf);
-        }
-        if (archive_write_header(out, e) != ARCHIVE_OK) {
-            *error = base_xasprintf("cannot extract %s: %s", name, archive_error_string(out));
-            goto done;
-        }
-        const void *buf;
-        size_t size;
-        la_int64_t off;
-        while (!atomic_load(cancel) &&
-               (r = archive_read_data_block(in, &buf, &size, &off)) == ARCHIVE_OK) {
-            if (archive_write_data_block(out, buf, size, off) != ARCHIVE_OK) {
-                *error = base_xasprintf("cannot write %s: %s", name, archive_error_string(out));
-                goto done;
-            }
-        }
-        if (r != ARCHIVE_EOF && !atomic_load(cancel)) {
-            *error = base_xasprintf("corrupt archive: %s", archive_error_string(in));
-            goto done;
-        }
-        archive_write_finish_entry(out);
-    }
-    if (!atomic_load(cancel) && r != ARCHIVE_EOF)
-        *error = base_xasprintf("corrupt archive: %s", archive_error_string(in));
-    else if (!atomic_load(cancel))
-        status = 0;
-done:
-    archive_write_close(out);
-    archive_write_free(out);
-    archive_read_free(in);
+    int r = sa_archive_extract_file(archive, root, lim, cancel, error);
     free(root);
-    return status;
+    return r;
 }
 
 /* Worker thread: the checksum when one is known, then the archive. */
 static void agents_install_unpack_run(uv_work_t *w) {
     agents_install_unpacking *u = w->data;
-    if (u->sha256) {
-        char *got = agents_install_sha256_file(u->archive, &u->cancel);
-        if (!got) {
-            u->error = base_xasprintf("cannot read the downloaded archive: %s", strerror(errno));
-            return;
-        }
-        if (strcasecmp(got, u->sha256) != 0) {
-            u->error =
-                base_xasprintf("checksum mismatch: expected sha256 %s, got %s", u->sha256, got);
-            free(got);
-            return;
-        }
-        free(got);
+    u->got_sha256 = agents_install_sha256_file(u->archive, &u->cancel);
+    if (!u->got_sha256) {
+        u->error = base_xasprintf("cannot read the downloaded archive: %s", strerror(errno));
+        return;
     }
-    agents_unpack_archive(u->archive, u->dest, &u->cancel, &u->error);
+    if (u->sha256 && strcasecmp(u->got_sha256, u->sha256) != 0) {
+        u->error = base_xasprintf("checksum mismatch: expected sha256 %s, got %s", u->sha256,
+                                  u->got_sha256);
+        return;
+    }
+    agents_unpack_archive(u->archive, u->dest, &u->limits, &u->cancel, &u->error);
 }
 
 /* Search dir (depth-limited) for an executable named base; returns a path relative to
@@ -243,6 +138,9 @@ static void agents_install_unpack_after(uv_work_t *w, int status) {
     job->unpack_cancel = NULL;
     char *error = u->error;
     bool cancelled = atomic_load(&u->cancel);
+    free(job->archive_sha256);
+    job->archive_sha256 = u->got_sha256;
+    job->archive_verified = u->sha256 != NULL;
     free(u->archive);
     free(u->dest);
     free(u->sha256);
@@ -298,6 +196,7 @@ void agents_install_unpack(agents_install_job *job, agents_install_then_fn then)
     u->archive = base_xstrdup(job->dl);
     u->dest = base_xstrdup(job->tmp);
     u->sha256 = job->r.sha256 ? base_xstrdup(job->r.sha256) : NULL;
+    sa_archive_limits_from_env(&u->limits);
     atomic_init(&u->cancel, false);
     u->work.data = u;
     job->unpack_cancel = &u->cancel;

@@ -494,17 +494,6 @@ static void test_path_safety(void) {
     CHECK(!agents_path_safe("a/../b"));
     CHECK(!agents_path_safe("a/.."));
     CHECK(!agents_path_safe("a//../b"));
-
-    CHECK(agents_link_inside("a/b", "c"));
-    CHECK(agents_link_inside("a/b", "../c"));
-    CHECK(agents_link_inside("a/b", "./../c/./d"));
-    CHECK(agents_link_inside("a", "."));
-    CHECK(!agents_link_inside("a", ".."));
-    CHECK(!agents_link_inside("a", "../x"));
-    CHECK(!agents_link_inside("a/b", "../../x"));
-    CHECK(!agents_link_inside("a/b", "c/../../../x"));
-    CHECK(!agents_link_inside("x", "/etc"));
-    CHECK(!agents_link_inside("x", NULL));
 }
 
 /* Archives made with tar(1): a plain one unpacks; links and paths that point out are refused;
@@ -524,20 +513,20 @@ static void test_unpack(void) {
     atomic_bool cancel;
     atomic_init(&cancel, false);
     char *err = NULL;
-    CHECK(agents_unpack_archive(good, dest, &cancel, &err) == 0 && err == NULL);
+    CHECK(agents_unpack_archive(good, dest, NULL, &cancel, &err) == 0 && err == NULL);
     char *f = base_xasprintf("%s/dir/f", dest);
     CHECK(agents_is_exec_file(f));
     free(f);
-    CHECK(agents_unpack_archive(badlink, dest, &cancel, &err) == -1);
-    CHECK(err && strstr(err, "unsafe symbolic link"));
+    CHECK(agents_unpack_archive(badlink, dest, NULL, &cancel, &err) == -1);
+    CHECK(err && strstr(err, "unsafe archive entry: symlink points outside the destination"));
     free(err);
     err = NULL;
-    CHECK(agents_unpack_archive(dotdot, dest, &cancel, &err) == -1);
-    CHECK(err && strstr(err, "unsafe path"));
+    CHECK(agents_unpack_archive(dotdot, dest, NULL, &cancel, &err) == -1);
+    CHECK(err && strstr(err, "unsafe archive entry: invalid relative path"));
     free(err);
     err = NULL;
     char *missing = base_xasprintf("%s/missing.tgz", data_home);
-    CHECK(agents_unpack_archive(missing, dest, &cancel, &err) == -1);
+    CHECK(agents_unpack_archive(missing, dest, NULL, &cancel, &err) == -1);
     CHECK(err && strstr(err, "cannot open the archive"));
     free(err);
     err = NULL;
@@ -545,7 +534,7 @@ static void test_unpack(void) {
     char *dest2 = base_xasprintf("%s/dest2", data_home);
     CHECK(base_mkdirs(dest2) == 0);
     atomic_store(&cancel, true);
-    CHECK(agents_unpack_archive(good, dest2, &cancel, &err) == -1 && err == NULL);
+    CHECK(agents_unpack_archive(good, dest2, NULL, &cancel, &err) == -1 && err == NULL);
     f = base_xasprintf("%s/dir/f", dest2);
     CHECK(access(f, F_OK) != 0);
     free(f);
