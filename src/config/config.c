@@ -117,6 +117,7 @@ typedef enum {
 typedef struct config_job {
     uv_work_t work;
     http_req *req; /* NULL once the client left; the job still runs (a write is kept) */
+    uv_loop_t *loop;
     const config_kind *kind;
     config_op op;
     config_query q;
@@ -287,8 +288,7 @@ static void config_queue_next(void) {
         config_queue_head = j->next;
         if (!config_queue_head)
             config_queue_tail = NULL;
-        /* The server runs on the default loop (cli/server.c); the layer has no loop accessor. */
-        int r = uv_queue_work(uv_default_loop(), &j->work, config_job_work, config_job_after);
+        int r = uv_queue_work(j->loop, &j->work, config_job_work, config_job_after);
         if (r == 0) {
             config_running = j;
             return;
@@ -312,6 +312,7 @@ static void config_job_start(http_req *req, const config_kind *k, config_op op, 
     config_job *j = base_xcalloc(1, sizeof *j);
     j->work.data = j;
     j->req = req;
+    j->loop = http_req_loop(req);
     j->kind = k;
     j->op = op;
     j->q = *q;

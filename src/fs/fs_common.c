@@ -325,8 +325,7 @@ fs_job *fs_job_new(http_req *req, void (*fn)(fs_job *), void (*done)(fs_job *)) 
 
 void fs_job_start(fs_job *j) {
     http_req_on_abort(j->req, fs_job_abort, j);
-    /* The server runs on the default loop (cli/server.c); the layer has no loop accessor. */
-    int r = uv_queue_work(uv_default_loop(), &j->work, fs_job_work, fs_job_after);
+    int r = uv_queue_work(http_req_loop(j->req), &j->work, fs_job_work, fs_job_after);
     if (r != 0) {
         fs_err_stream(&j->err, uv_strerror(r));
         http_req_on_abort(j->req, NULL, NULL);

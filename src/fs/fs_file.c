@@ -47,6 +47,7 @@ static const char fs_octet[] = "application/octet-stream";
  * read is in flight and none of its callbacks is on the stack. */
 typedef struct fs_dl {
     http_req *req; /* NULL once the client left or the stream ended */
+    uv_loop_t *loop;
     uv_file fd;    /* -1 once closed */
     uint64_t size; /* announced length; 0 = unknown (chunked) */
     uint64_t sent;
@@ -191,7 +192,7 @@ static void fs_dl_pump(fs_dl *d) {
     d->chunk = base_rcbuf_new(NULL, want);
     uv_buf_t b = base_uv_buf(d->chunk->data, want);
     d->fsreq.data = d;
-    int r = uv_fs_read(uv_default_loop(), &d->fsreq, d->fd, &b, 1, (int64_t)d->sent, fs_dl_read_cb);
+    int r = uv_fs_read(d->loop, &d->fsreq, d->fd, &b, 1, (int64_t)d->sent, fs_dl_read_cb);
     if (r < 0) {
         base_rcbuf_unref(d->chunk);
         d->chunk = NULL;
@@ -227,6 +228,7 @@ static void fs_read_opened(fs_job *j) {
         return;
     }
     d->req = req;
+    d->loop = http_req_loop(req);
     http_req_on_abort(req, fs_dl_abort, d);
     d->in_cb = true;
     bool ok = true;
@@ -260,6 +262,7 @@ static void fs_read_handler(http_req *req, void *ud) {
  * (or aborted) and no write is in flight. */
 typedef struct fs_up {
     http_req *req; /* NULL once the client left or the layer answered 413 */
+    uv_loop_t *loop;
     char *path;    /* resolved request path (reported back) */
     char *final;   /* the file actually replaced (symlinks at the path followed) */
     char *tmp;     /* temp file next to final; NULL once renamed away */
@@ -433,6 +436,7 @@ static void fs_up_committed(fs_job *j) {
     fs_job_free(j);
     if (req && u->err.status) {
         u->req = req;
+        u->loop = http_req_loop(req);
         fs_up_fail(u);
         return;
     }
@@ -492,7 +496,7 @@ static void fs_up_flush(fs_up *u) {
     uv_buf_t b = base_uv_buf(u->wbuf.data + u->woff, u->wbuf.len - u->woff);
     u->fsreq.data = u;
     u->writing = true;
-    int r = uv_fs_write(uv_default_loop(), &u->fsreq, u->fd, &b, 1, (int64_t)u->written,
+    int r = uv_fs_write(u->loop, &u->fsreq, u->fd, &b, 1, (int64_t)u->written,
                         fs_up_write_cb);
     if (r < 0) {
         u->writing = false;
@@ -588,10 +592,12 @@ static void fs_put_prepared(fs_job *j) {
     }
     if (u->err.status) {
         u->req = req;
+        u->loop = http_req_loop(req);
         fs_up_fail(u);
         return;
     }
     u->req = req;
+    u->loop = http_req_loop(req);
     http_req_on_abort(req, fs_up_abort, u);
     http_req_read_body(req, &fs_up_sink, u, u->max);
 }
@@ -616,6 +622,7 @@ static void fs_write_handler(http_req *req, void *ud) {
     u->path = path;
     if (req->content_length >= 0 && (uint64_t)req->content_length <= FS_CHUNK) {
         u->req = req;
+        u->loop = http_req_loop(req);
         http_req_on_abort(req, fs_up_abort, u);
         http_req_read_body(req, &fs_up_small_sink, u, u->max);
         return;

@@ -130,6 +130,8 @@ char *http_server_feed_for_test(http_server *srv, const char *data, size_t len, 
 
 /* ---- request accessors ---- */
 const char *http_req_header(const http_req *req, const char *lname);
+/* The loop the request is served on (for the handler's own work and timers). */
+uv_loop_t *http_req_loop(const http_req *req);
 const char *http_req_param(const http_req *req, size_t i);
 void http_req_on_abort(http_req *req, http_abort_fn fn, void *ud);
 /* Query lookup: returns 1 and a decoded copy in *out (caller frees), 0 when absent, -1 when

@@ -32,6 +32,10 @@ const char *http_req_header(const http_req *req, const char *lname) {
     return NULL;
 }
 
+uv_loop_t *http_req_loop(const http_req *req) {
+    return req->conn->srv->loop;
+}
+
 const char *http_req_param(const http_req *req, size_t i) {
     return i < req->nparams ? req->params[i] : NULL;
 }
