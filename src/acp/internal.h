@@ -52,6 +52,7 @@ struct acp_instance {
     char *agent;
     int64_t created_ms;
     proc_child *child;
+    bool started_once; /* an agent process of this instance ran (a later start is a restart) */
     bool exited;
     int exit_code;
     int term_signal;
@@ -62,8 +63,8 @@ struct acp_instance {
     char *err_tail[ACP_STDERR_TAIL_LINES];
     size_t err_count, err_head;
     acp_journal *journal;
-    json_t *init_params; /* the client's last `initialize` params, replayed on restart */
-    json_t *reinit_id;   /* id of our replayed `initialize` while it is unanswered */
+    json_t *init_params;      /* the client's last `initialize` params, replayed on restart */
+    json_t *reinit_id;        /* id of our replayed `initialize` while it is unanswered */
     uv_timer_t *reinit_timer; /* bounds the replayed `initialize`; closed asynchronously */
     unsigned restarts;
     acp_pending *pending;

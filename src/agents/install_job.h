@@ -54,6 +54,7 @@ struct agents_install_job {
     agents_install_then_fn wake; /* QUEUED or LOCK and the timer fired: (re)try the lock */
     /* the running child and what to do when it ends */
     proc_child *child;
+    char *child_cmd; /* its argv[0], for a start failure (owned) */
     bool timed_out;
     uint64_t step_ms;
     agents_install_after_fn after_child;

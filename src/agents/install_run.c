@@ -103,10 +103,25 @@ static void agents_install_child_exit(proc_child *c, int code, int sig, void *ud
     job->after_child(job, code, sig);
 }
 
+static void agents_install_child_start(proc_child *c, int err, void *ud) {
+    agents_install_job *job = ud;
+    char *cmd = job->child_cmd;
+    job->child_cmd = NULL;
+    if (err) {
+        uv_timer_stop(&job->timer);
+        proc_release(job->child);
+        job->child = NULL;
+        agents_install_fail(
+            job, base_xasprintf("%s: cannot start %s: %s", job->what, cmd, uv_strerror(err)));
+    }
+    free(cmd);
+}
+
 static const proc_callbacks agents_install_child_cb = {
     .on_stdout = agents_install_child_out,
     .on_stderr = agents_install_child_out,
     .on_exit = agents_install_child_exit,
+    .on_start = agents_install_child_start,
 };
 
 void agents_install_stop_step(agents_install_job *job) {
@@ -158,13 +173,9 @@ void agents_install_run(agents_install_job *job, char **argv, const char *cwd, u
     job->state = AGENTS_INSTALL_CHILD;
     proc_spawn_opts o = {
         .file = argv[0], .args = argv, .env = NULL, .cwd = cwd, .die_with_server = true};
-    int err = 0;
-    job->child = proc_spawn(job->loop, &o, &agents_install_child_cb, job, &err);
-    if (!job->child) {
-        agents_install_fail(
-            job, base_xasprintf("%s: cannot start %s: %s", job->what, argv[0], uv_strerror(err)));
-        return;
-    }
+    free(job->child_cmd);
+    job->child_cmd = base_xstrdup(argv[0]);
+    job->child = proc_spawn(job->loop, &o, &agents_install_child_cb, job);
     /* Nothing is ever typed into an installer: a prompt must fail, not wait. */
     proc_close_stdin(job->child);
     uv_timer_start(&job->timer, agents_install_timer_cb, timeout_ms, 0);
@@ -244,6 +255,7 @@ static void agents_install_timer_closed(uv_handle_t *h) {
     free(job->ap);
     free(job->bin);
     free(job->tmp);
+    free(job->child_cmd);
     free(job->dl);
     free(job->regfile);
     free(job->old);

@@ -190,10 +190,21 @@ static void agents_version_run_exit(proc_child *c, int code, int sig, void *ud) 
     agents_version_run_spawn(run);
 }
 
+static void agents_version_run_start(proc_child *c, int err, void *ud) {
+    agents_version_run *run = ud;
+    if (!err)
+        return;
+    uv_timer_stop(&run->timer);
+    proc_release(run->child);
+    run->child = NULL;
+    agents_version_run_finish(run, NULL);
+}
+
 static const proc_callbacks agents_version_run_cb = {
     .on_stdout = agents_version_run_out,
     .on_stderr = agents_version_run_out,
     .on_exit = agents_version_run_exit,
+    .on_start = agents_version_run_start,
 };
 
 static void agents_version_run_timer(uv_timer_t *t) {
@@ -222,12 +233,7 @@ static void agents_version_run_spawn(agents_version_run *run) {
     char *argv[] = {run->bin, (char *)flags[run->attempt], NULL};
     run->out.len = 0;
     proc_spawn_opts o = {.file = run->bin, .args = argv, .die_with_server = true};
-    int err = 0;
-    run->child = proc_spawn(run->loop, &o, &agents_version_run_cb, run, &err);
-    if (!run->child) {
-        agents_version_run_finish(run, NULL);
-        return;
-    }
+    run->child = proc_spawn(run->loop, &o, &agents_version_run_cb, run);
     proc_close_stdin(run->child);
     uv_timer_start(&run->timer, agents_version_run_timer, agents_version_probe_ms(), 0);
 }
