@@ -239,8 +239,8 @@ static void acp_write_done(int status, void *ud) {
         return;
     if (status < 0 && p->is_request) {
         if (p->req)
-            acp_answer_rpc(p, acp_rpc_error_stdin(p->id, p->inst->agent, p->inst->server_id,
-                                                  status));
+            acp_answer_rpc(p,
+                           acp_rpc_error_stdin(p->id, p->inst->agent, p->inst->server_id, status));
     } else if (status < 0) {
         http_req *req = acp_pending_take(p);
         if (req)
@@ -342,8 +342,7 @@ static void acp_replay_initialize(acp_instance *in) {
         in->reinit_timer = base_xmalloc(sizeof(uv_timer_t));
         uv_timer_init(in->bridge->loop, in->reinit_timer);
         in->reinit_timer->data = in;
-        uv_timer_start(in->reinit_timer, acp_reinit_timeout_cb, in->bridge->request_timeout_ms,
-                       0);
+        uv_timer_start(in->reinit_timer, acp_reinit_timeout_cb, in->bridge->request_timeout_ms, 0);
     }
     free(line);
 }
@@ -464,6 +463,21 @@ static void acp_on_stderr(proc_child *c, const char *data, size_t len, void *ud)
         base_buf_append(&in->errline, data + start, len - start);
 }
 
+/* The agent process is gone (or never ran): every DELETE waiting for it is done. */
+static void acp_answer_waiters(acp_instance *in) {
+    acp_waiter *w = in->waiters;
+    in->waiters = NULL;
+    while (w) {
+        acp_waiter *next = w->next;
+        if (w->req) {
+            http_req_on_abort(w->req, NULL, NULL);
+            http_reply_empty(w->req, 204);
+        }
+        free(w);
+        w = next;
+    }
+}
+
 static void acp_on_exit(proc_child *c, int code, int sig, void *ud) {
     acp_instance *in = ud;
     in->busy++; /* answering the last pending request must not free us mid-walk */
@@ -498,71 +512,109 @@ static void acp_on_exit(proc_child *c, int code, int sig, void *ud) {
         acp_pending_release(p);
         p = next;
     }
-    acp_waiter *w = in->waiters;
-    in->waiters = NULL;
-    while (w) {
-        acp_waiter *next = w->next;
-        if (w->req) {
-            http_req_on_abort(w->req, NULL, NULL);
-            http_reply_empty(w->req, 204);
-        }
-        free(w);
-        w = next;
+    acp_answer_waiters(in);
+    in->busy--;
+    acp_maybe_free(in);
+}
+
+/* The agent process never ran (proc_spawn's on_start failed): every POST that waited for
+ * it gets the answer a synchronous spawn failure got, and DELETEs are done. A new instance
+ * is gone again; a restarted one stays exited, with its previous exit. */
+static void acp_start_failed(acp_instance *in, int err) {
+    bool restart = in->started_once;
+    LOG_WARN("agent process failed to start", "server_id=%s agent=%s error=\"%s\"", in->server_id,
+             in->agent, uv_strerror(err));
+    in->busy++;
+    in->exited = true;
+    if (restart)
+        in->restarts--;
+    json_decref(in->reinit_id);
+    in->reinit_id = NULL;
+    acp_reinit_timer_stop(in);
+    char *m = base_xasprintf("failed to %s agent process: %s", restart ? "restart" : "start",
+                             uv_strerror(err));
+    acp_pending *p = in->pending;
+    while (p) {
+        acp_pending *next = p->next;
+        http_req *req = acp_pending_take(p);
+        if (req)
+            http_problem_with_message(req, 502, "stream_error", "Stream Error", "stream error", m);
+        free(p->held);
+        p->held = NULL;
+        acp_pending_release(p); /* those with a write in flight: when it fails, next */
+        p = next;
+    }
+    free(m);
+    acp_answer_waiters(in);
+    if (!restart) {
+        if (in->listed)
+            acp_unlist(in);
+        acp_end_streams(in);
     }
     in->busy--;
     acp_maybe_free(in);
+}
+
+static void acp_on_start(proc_child *c, int err, void *ud) {
+    acp_instance *in = ud;
+    if (err) {
+        acp_start_failed(in, err);
+        return;
+    }
+    LOG_INFO("agent process started", "server_id=%s agent=%s pid=%d restarts=%u", in->server_id,
+             in->agent, (int)proc_pid(c), in->restarts);
+    if (!in->started_once) {
+        in->started_once = true;
+        return;
+    }
+    /* A restart: the previous process's exit and output are history now. */
+    in->exit_code = in->term_signal = 0;
+    for (size_t i = 0; i < in->err_count; i++)
+        free(in->err_tail[(in->err_head + i) % ACP_STDERR_TAIL_LINES]);
+    in->err_count = in->err_head = 0;
+    in->line.len = in->errline.len = 0;
+    json_t *n =
+        json_pack("{s:s,s:s,s:{s:I,s:i}}", "jsonrpc", "2.0", "method", "_adapter/agent_restarted",
+                  "params", "pid", (json_int_t)proc_pid(c), "restarts", (int)in->restarts);
+    acp_append_json(in, n);
+    json_decref(n);
 }
 
 static const proc_callbacks acp_proc_callbacks = {
     .on_stdout = acp_on_stdout,
     .on_stderr = acp_on_stderr,
     .on_exit = acp_on_exit,
+    .on_start = acp_on_start,
 };
 
 /* ---- instance creation ------------------------------------------------------------------ */
 
-/* Start the instance's agent process. NULL with *uverr 0 when the agent has no launch
- * recipe (not installed), else with the spawn error. */
-static proc_child *acp_spawn_agent(acp_instance *in, int *uverr) {
+/* Start the instance's agent process (asynchronously: acp_on_start hears how it went).
+ * NULL when the agent has no launch recipe (not installed). */
+static proc_child *acp_spawn_agent(acp_instance *in) {
     agents_launch l;
-    if (agents_launch_recipe(in->agent, &l) != 0) {
-        *uverr = 0;
+    if (agents_launch_recipe(in->agent, &l) != 0)
         return NULL;
-    }
     proc_spawn_opts o = {
         .file = l.file, .args = l.argv, .env = l.env, .cwd = NULL, .die_with_server = true};
-    proc_child *c = proc_spawn(in->bridge->loop, &o, &acp_proc_callbacks, in, uverr);
+    proc_child *c = proc_spawn(in->bridge->loop, &o, &acp_proc_callbacks, in);
     agents_launch_free(&l);
-    if (c)
-        LOG_INFO("agent process started", "server_id=%s agent=%s pid=%d restarts=%u",
-                 in->server_id, in->agent, (int)proc_pid(c), in->restarts);
     return c;
 }
 
 /* A new session on an instance whose agent has exited: start a fresh agent process under
  * the same server id (the SDK keeps one server id per agent for its whole life), and
- * replay the client's `initialize` unless the new session begins with one. */
+ * replay the client's `initialize` unless the new session begins with one. Messages are
+ * queued to the new process at once; acp_on_start announces it, or answers them all if it
+ * cannot start. */
 static int acp_instance_restart(acp_instance *in, bool replay_init) {
-    int uverr = 0;
+    proc_child *c = acp_spawn_agent(in);
+    if (!c)
+        return UV_ENOENT;
     in->restarts++;
-    proc_child *c = acp_spawn_agent(in, &uverr);
-    if (!c) {
-        in->restarts--;
-        return uverr ? uverr : UV_ENOENT;
-    }
     proc_release(in->child);
     in->child = c;
     in->exited = false;
-    in->exit_code = in->term_signal = 0;
-    for (size_t i = 0; i < in->err_count; i++)
-        free(in->err_tail[(in->err_head + i) % ACP_STDERR_TAIL_LINES]);
-    in->err_count = in->err_head = 0;
-    in->line.len = in->errline.len = 0;
-    json_t *n = json_pack("{s:s,s:s,s:{s:I,s:i}}", "jsonrpc", "2.0", "method",
-                          "_adapter/agent_restarted", "params", "pid", (json_int_t)proc_pid(c),
-                          "restarts", (int)in->restarts);
-    acp_append_json(in, n);
-    json_decref(n);
     if (replay_init && in->init_params)
         acp_replay_initialize(in);
     return 0;
@@ -575,15 +627,16 @@ static bool acp_starts_session(const char *method) {
                       !strcmp(method, "session/load"));
 }
 
-static acp_instance *acp_instance_create(acp_bridge *b, const char *server_id, const char *agent,
-                                         int *uverr) {
+/* Listed at once, while its agent starts: POSTs meanwhile queue up behind the first. NULL
+ * when the agent has no launch recipe. */
+static acp_instance *acp_instance_create(acp_bridge *b, const char *server_id, const char *agent) {
     acp_instance *in = base_xcalloc(1, sizeof *in);
     in->bridge = b;
     in->server_id = base_xstrdup(server_id);
     in->agent = base_xstrdup(agent);
     in->created_ms = base_now_ms();
     in->journal = acp_journal_memory_new(b->replay_capacity, b->replay_max_bytes);
-    in->child = acp_spawn_agent(in, uverr);
+    in->child = acp_spawn_agent(in);
     if (!in->child) {
         acp_journal_free(in->journal);
         free(in->server_id);
@@ -751,18 +804,10 @@ static void acp_post_handle(http_req *req, acp_bridge *b, bool may_install) {
                 acp_lazy_install(b, req, agent);
             goto out;
         }
-        int uverr = 0;
-        in = acp_instance_create(b, server_id, agent, &uverr);
+        in = acp_instance_create(b, server_id, agent);
         if (!in) {
             json_decref(msg);
-            if (uverr == 0) {
-                agents_problem_not_installed(req, agent);
-            } else {
-                char *m = base_xasprintf("failed to start agent process: %s", uv_strerror(uverr));
-                http_problem_with_message(req, 502, "stream_error", "Stream Error", "stream error",
-                                          m);
-                free(m);
-            }
+            agents_problem_not_installed(req, agent);
             goto out;
         }
     }

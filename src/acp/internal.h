@@ -52,6 +52,7 @@ struct acp_instance {
     char *agent;
     int64_t created_ms;
     proc_child *child;
+    bool started_once; /* an agent process of this instance ran (a later start is a restart) */
     bool exited;
     int exit_code;
     int term_signal;

@@ -6,7 +6,7 @@
  * binary as a guard, which then exec'd the target) cost a second exec of a dynamically
  * linked binary per child, plus a PATH walk on the event loop to predict exec errors that
  * the guard could not report. Here the child reports chdir/exec errors itself through a
- * CLOEXEC pipe, so a spawn fails synchronously with the real errno.
+ * CLOEXEC pipe, so the spawn fails with the real errno (reported to the loop by spawner.c).
  *
  * Why CLONE_VM|CLONE_VFORK (the way glibc's posix_spawn works): the child borrows the
  * server's memory until it execs, so no page tables are copied, and the parent sleeps until
@@ -20,7 +20,8 @@
  * the mask, as libuv's own child setup did.
  *
  * PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, not the process:
- * children are spawned from the loop thread, which lives as long as the server. */
+ * children are spawned from the spawner thread (spawner.c), which lives as long as the
+ * server. */
 #include "proc/internal.h"
 
 #include <errno.h>
@@ -209,9 +210,9 @@ PROC_CHILD_CODE static int proc_exec_clone_main(void *arg) {
 
 /* ---- spawn (parent side) ------------------------------------------------------------------- */
 
-/* Blocks only until the child has exec'd (EOF: the CLOEXEC write end closed) or failed (it
- * wrote errno). With CLONE_VFORK that has already happened when clone returns; where a
- * tool turns the clone into a plain fork (valgrind), the read waits for it. */
+/* Blocks (the spawner thread) only until the child has exec'd (EOF: the CLOEXEC write end
+ * closed) or failed (it wrote errno). With CLONE_VFORK that has already happened when clone
+ * returns; where a tool turns the clone into a plain fork (valgrind), the read waits for it. */
 static int proc_exec_child_errno(int fd) {
     int child_errno = 0;
     ssize_t r;
@@ -246,8 +247,9 @@ pid_t proc_exec_spawn(proc_exec_plan *p) {
     int child_errno = proc_exec_child_errno(errpipe[0]);
     close(errpipe[0]);
     if (child_errno) {
-        /* It has _exit'ed or is about to: reap it here, before the SIGCHLD watcher sees an
-         * unknown pid. */
+        /* It has _exit'ed or is about to: reap it here. The loop's reaper may get there first
+         * (ECHILD here); it then keeps the status of an unknown pid while starts are in
+         * flight, which is dropped once this outcome was delivered. */
         int st;
         while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
             ;

@@ -5,8 +5,8 @@
  * state machine again.
  *
  * Every outcome, a failed spawn included, is reported from the loop through the same
- * callback: callers have one path, and the spawn itself could move off the loop thread
- * later without changing this API. */
+ * callback: callers have one path (the spawn itself is asynchronous: proc_spawn's on_start
+ * brings the pid or the spawn error). */
 #include "proc/proc.h"
 
 #include <signal.h>
@@ -26,9 +26,9 @@ typedef struct proc_job_capture {
  * after the child ended, once detached). The caller's handle is valid until then. */
 struct proc_job {
     uv_loop_t *loop;
-    proc_child *child; /* NULL when the spawn failed, and once the child was released */
-    pid_t pid;
-    uv_timer_t timer; /* the time bound; also reports a failed spawn from the loop */
+    proc_child *child; /* NULL once released */
+    pid_t pid;         /* 0 until started */
+    uv_timer_t timer;  /* the time bound */
     proc_job_done_fn done;
     void *ud;
     proc_job_capture out, err;
@@ -138,15 +138,30 @@ static void proc_job_on_exit(proc_child *c, int code, int sig, void *ud) {
     proc_job_finish(j);
 }
 
+static void proc_job_stop(proc_job *j);
+
+static void proc_job_on_start(proc_child *c, int err, void *ud) {
+    proc_job *j = ud;
+    if (err) {
+        j->spawn_error = err;
+        proc_job_finish(j);
+        return;
+    }
+    j->pid = proc_pid(c);
+    if (j->cancelled || j->timed_out) /* asked while it was starting */
+        proc_job_stop(j);
+}
+
 static const proc_callbacks proc_job_cb = {
     .on_stdout = proc_job_on_out,
     .on_stderr = proc_job_on_err,
     .on_exit = proc_job_on_exit,
+    .on_start = proc_job_on_start,
 };
 
-/* Stop the child per kill_grace_ms. */
+/* Stop the child per kill_grace_ms (once started: on_start calls again). */
 static void proc_job_stop(proc_job *j) {
-    if (!j->child)
+    if (!j->child || !j->pid)
         return;
     if (j->kill_grace_ms == 0 || proc_exited(j->child))
         proc_signal_session(j->pid, SIGKILL); /* reaped: a grandchild holds the pipes */
@@ -159,10 +174,6 @@ static void proc_job_timeout_cb(uv_timer_t *t) {
     j->timed_out = true;
     LOG_INFO("child job timed out", "pid=%d", (int)j->pid);
     proc_job_stop(j);
-}
-
-static void proc_job_spawn_failed_cb(uv_timer_t *t) {
-    proc_job_finish(t->data);
 }
 
 /* ---- stdin --------------------------------------------------------------------------------- */
@@ -198,14 +209,8 @@ proc_job *proc_job_run(uv_loop_t *loop, const proc_job_opts *o, proc_job_done_fn
         .die_with_server = true,
         .merge_stderr = o->merge_output,
     };
-    int err = 0;
-    j->child = proc_spawn(loop, &so, &proc_job_cb, j, &err);
-    if (!j->child) {
-        j->spawn_error = err ? err : UV_EINVAL;
-        uv_timer_start(&j->timer, proc_job_spawn_failed_cb, 0, 0);
-        return j;
-    }
-    j->pid = proc_pid(j->child);
+    j->child = proc_spawn(loop, &so, &proc_job_cb, j);
+    /* Held until the child runs, then written; stdin closes after it. */
     if (o->input && o->input_len) {
         if (proc_write(j->child, o->input, o->input_len, proc_job_input_done, j) != 0)
             proc_close_stdin(j->child);
@@ -231,9 +236,5 @@ void proc_job_cancel(proc_job *j) {
 void proc_job_detach(proc_job *j) {
     if (!j || j->ending)
         return;
-    j->detached = true;
-    if (!j->child) { /* a failed spawn: nothing is left to wait for */
-        j->ending = true;
-        proc_job_free(j);
-    }
+    j->detached = true; /* a failed start or the child's end frees it, without done */
 }

@@ -2,11 +2,17 @@
  * output, ordered exit notification, group kill; the central SIGCHLD reaper; the registry
  * used at shutdown; walks of our process subtree (orphans, session members).
  *
+ * Starting: proc_spawn creates the pipes and the libuv handles on the loop at once, and the
+ * spawner thread (spawner.c) forks and execs; until its outcome arrives the child is
+ * "starting" (pid 0): writes are held, a terminate or release is remembered, and shutdown
+ * counts it and stops it on arrival.
+ *
  * Reaping: every child of the server comes from proc_spawn (exec.c) or proc_pty_spawn
  * (forkpty), none from libuv, so one SIGCHLD watcher may reap with waitpid(-1): each
  * status goes to the proc_child or PTY child with that pid, and an unknown pid is an orphan
- * that re-parented to us (we are a child subreaper) and is simply reaped. Nothing else in
- * the server may fork and wait for its own child: its status would be taken here. */
+ * that re-parented to us (we are a child subreaper) and is simply reaped, or a child whose
+ * start the loop has not heard of yet (spawner.c keeps its status). Nothing else in the
+ * server may fork and wait for its own child: its status would be taken here. */
 #include "proc/proc.h"
 
 #include <dirent.h>
@@ -38,6 +44,8 @@ struct proc_child {
     proc_callbacks cb;
     void *ud;
     proc_wqueue writes;
+    bool starting; /* submitted to the spawner, outcome not reported yet (pid 0) */
+    bool listed;   /* in the registry (counted in proc_nlive) */
     bool released;
     bool merged; /* stderr shares the stdout pipe: err was never opened */
     bool reaped;
@@ -48,17 +56,20 @@ struct proc_child {
     int term_signal;
     int term_stage; /* 0 none, 1 waiting after stdin close, 2 waiting after TERM */
     uint64_t term_grace_ms;
+    /* proc_terminate (or proc_release) while starting: applied once started. */
+    bool term_deferred;
+    uint64_t def_stdin_ms, def_term_ms;
     struct proc_child *next, *prev; /* registry of children not yet reported exited */
 };
 
 static proc_child *proc_live;
 static uv_signal_t proc_sigchld;
 static bool proc_sigchld_on;
-static bool proc_shutdown_begun; /* proc_shutdown_all ran: spawns are refused */
+static bool proc_shutdown_begun;        /* proc_shutdown_all ran: spawns are refused */
+static uint64_t proc_shutdown_grace_ms; /* its grace, for children whose start was in flight */
 /* Children (pipe or PTY) not reaped yet. While there are any, the SIGCHLD watcher keeps the
  * loop alive, as libuv's process handle did: their pipes may reach EOF before the exit is seen. */
 static size_t proc_unreaped;
-static pid_t proc_loop_tid; /* the thread that runs the reaper and forks the children */
 static size_t proc_nlive;
 static void (*proc_all_done)(void *);
 static void *proc_all_ud;
@@ -81,6 +92,9 @@ static void proc_count_down(void) {
 }
 
 static void proc_registry_remove(proc_child *c) {
+    if (!c->listed)
+        return;
+    c->listed = false;
     if (c->prev)
         c->prev->next = c->next;
     else if (proc_live == c)
@@ -220,85 +234,129 @@ static int proc_pipes(int fds[3][2], int n) {
     return 0;
 }
 
-/* Fork and exec; returns the pid or a negative errno. The parent's pipe ends are left in
- * fds (stdin write end, stdout and stderr read ends; fds[2] is unused with merge_stderr) on
- * success and closed on failure. */
-static pid_t proc_start(const proc_spawn_opts *o, int fds[3][2]) {
-    int r = proc_pipes(fds, o->merge_stderr ? 2 : 3);
-    if (r < 0)
-        return r;
-    if (o->merge_stderr)
-        fds[2][0] = fds[2][1] = -1;
-    proc_exec_plan plan;
-    proc_exec_plan_init(&plan, o->file, o->args, o->env, o->cwd);
-    plan.stdio[0] = fds[0][0];
-    plan.stdio[1] = fds[1][1];
-    plan.stdio[2] = o->merge_stderr ? fds[1][1] : fds[2][1];
-    plan.die_with_server = o->die_with_server;
-    pid_t pid = proc_exec_spawn(&plan);
-    proc_exec_plan_free(&plan);
-    close(fds[0][0]);
-    close(fds[1][1]);
-    if (!o->merge_stderr)
-        close(fds[2][1]);
-    if (pid < 0) {
-        close(fds[0][1]);
-        close(fds[1][0]);
-        if (!o->merge_stderr)
-            close(fds[2][0]);
-    }
-    return pid;
-}
-
 /* Returns false when the fd cannot be watched (closed then; not expected for a pipe). */
-static bool proc_pipe_wrap(proc_child *c, uv_pipe_t *p, int fd) {
-    uv_pipe_init(c->loop, p, 0);
-    p->data = c;
+static bool proc_pipe_wrap(uv_pipe_t *p, int fd) {
     int r = uv_pipe_open(p, fd);
     if (r == 0)
         return true;
-    LOG_WARN("cannot watch child pipe", "pid=%d error=%s", (int)c->pid, uv_err_name(r));
+    LOG_WARN("cannot watch child pipe", "error=%s", uv_err_name(r));
     close(fd);
     return false;
 }
 
+/* Stop a started child for proc_shutdown_all: TERM now and KILL after grace_ms, or KILL. */
+static void proc_child_stop(proc_child *c, uint64_t grace_ms) {
+    proc_close_stdin(c);
+    if (grace_ms == 0) {
+        c->term_stage = 3;
+        kill(-c->pid, SIGKILL);
+        return;
+    }
+    c->term_stage = 2;
+    c->term_grace_ms = grace_ms;
+    kill(-c->pid, SIGTERM);
+    uv_timer_start(&c->timer, proc_timer_cb, grace_ms, 0);
+}
+
+static void proc_start_failed(proc_child *c, int err) {
+    c->reaped = c->exit_reported = true;
+    c->out_eof = c->err_eof = c->in_closed = true;
+    c->exit_code = -1;
+    if (!c->released && c->cb.on_start)
+        c->cb.on_start(c, err, c->ud);
+    /* After on_start: an owner that released the child there hears of nothing more. */
+    proc_wqueue_fail_all(&c->writes, UV_ECANCELED);
+    proc_close_handle(c, (uv_handle_t *)&c->in);
+    proc_close_handle(c, (uv_handle_t *)&c->out);
+    if (!c->merged)
+        proc_close_handle(c, (uv_handle_t *)&c->err);
+    proc_close_handle(c, (uv_handle_t *)&c->timer);
+    proc_registry_remove(c); /* last: this may complete a shutdown */
+}
+
+/* The spawner's outcome, on the loop. */
+static void proc_started(proc_spawn_req *r) {
+    proc_child *c = r->owner;
+    /* The child's ends: from now on EOF and EPIPE mean the child (or its start) is gone. */
+    for (int i = 0; i < 3; i++)
+        if (r->stdio[i] >= 0 && (i < 2 || r->stdio[2] != r->stdio[1]))
+            close(r->stdio[i]);
+    c->starting = false;
+    if (r->err) {
+        proc_start_failed(c, r->err);
+        return;
+    }
+    c->pid = r->pid;
+    proc_unreaped_add(1);
+    if (!c->out_eof && uv_read_start((uv_stream_t *)&c->out, proc_alloc, proc_out_cb) != 0)
+        c->out_eof = true; /* an output that cannot be read counts as drained */
+    if (!c->err_eof && uv_read_start((uv_stream_t *)&c->err, proc_alloc, proc_err_cb) != 0)
+        c->err_eof = true;
+    if (!c->released && c->cb.on_start)
+        c->cb.on_start(c, 0, c->ud);
+    /* Writes made while starting go out now, in order, and only then a requested close. */
+    if (!c->released && !c->exit_reported)
+        proc_wqueue_flush(&c->writes, (uv_stream_t *)&c->in);
+    if (c->in_closed)
+        proc_close_handle(c, (uv_handle_t *)&c->in);
+    if (c->reaped || c->term_stage)
+        return;              /* the owner stopped it in on_start already */
+    if (proc_shutdown_begun) /* requested before shutdown, started after: it goes too */
+        proc_child_stop(c, proc_shutdown_grace_ms);
+    else if (c->term_deferred)
+        proc_terminate(c, c->def_stdin_ms, c->def_term_ms);
+}
+
 proc_child *proc_spawn(uv_loop_t *loop, const proc_spawn_opts *o, const proc_callbacks *cb,
-                       void *ud, int *err) {
-    /* Shutdown signals the children it knows once; a later one would never be asked. */
-    if (proc_shutdown_begun) {
-        *err = UV_ECANCELED;
-        return NULL;
-    }
-    proc_reaper_ensure(loop);
-    proc_sentinel_ensure();
-    int fds[3][2];
-    pid_t pid = proc_start(o, fds);
-    if (pid < 0) {
-        *err = pid;
-        return NULL;
-    }
+                       void *ud) {
     proc_child *c = base_xcalloc(1, sizeof *c);
     c->loop = loop;
     c->cb = *cb;
     c->ud = ud;
-    c->pid = pid;
-    c->in_closed = !proc_pipe_wrap(c, &c->in, fds[0][1]);
-    /* An output that cannot be read counts as drained; the child still gets reaped. */
-    c->out_eof = !proc_pipe_wrap(c, &c->out, fds[1][0]) ||
-                 uv_read_start((uv_stream_t *)&c->out, proc_alloc, proc_out_cb) != 0;
+    c->starting = true;
     c->merged = o->merge_stderr;
-    c->err_eof = c->merged || !proc_pipe_wrap(c, &c->err, fds[2][0]) ||
-                 uv_read_start((uv_stream_t *)&c->err, proc_alloc, proc_err_cb) != 0;
+    uv_pipe_init(loop, &c->in, 0);
+    uv_pipe_init(loop, &c->out, 0);
+    if (!c->merged)
+        uv_pipe_init(loop, &c->err, 0);
     uv_timer_init(loop, &c->timer);
-    c->timer.data = c;
+    c->in.data = c->out.data = c->err.data = c->timer.data = c;
     c->open_handles = c->merged ? 3 : 4;
+    c->err_eof = c->merged;
+    proc_spawn_req *r = proc_spawner_req_new(o->file, o->args, o->env, o->cwd);
+    r->die_with_server = o->die_with_server;
+    r->done = proc_started;
+    r->owner = c;
+    int fds[3][2];
+    int rc = 0;
+    /* Shutdown signals the children it knows once; a later one would never be asked. */
+    if (proc_shutdown_begun)
+        rc = UV_ECANCELED;
+    else
+        rc = proc_pipes(fds, c->merged ? 2 : 3);
+    if (rc < 0) {
+        r->err = rc;
+        proc_spawner_submit(loop, r);
+        return c;
+    }
+    proc_reaper_ensure(loop);
+    proc_sentinel_ensure(); /* before the first child exists */
+    /* Our ends are watched at once (reading starts with the start); the child's go to the
+     * spawner. */
+    c->in_closed = !proc_pipe_wrap(&c->in, fds[0][1]);
+    c->out_eof = !proc_pipe_wrap(&c->out, fds[1][0]);
+    if (!c->merged)
+        c->err_eof = !proc_pipe_wrap(&c->err, fds[2][0]);
+    r->stdio[0] = fds[0][0];
+    r->stdio[1] = fds[1][1];
+    r->stdio[2] = c->merged ? fds[1][1] : fds[2][1];
     c->next = proc_live;
     if (proc_live)
         proc_live->prev = c;
     proc_live = c;
+    c->listed = true;
     proc_nlive++;
-    proc_unreaped_add(1);
-    proc_sentinel_track(pid, true); /* the child leads its own session */
+    proc_spawner_submit(loop, r);
     return c;
 }
 
@@ -313,6 +371,10 @@ bool proc_exited(const proc_child *c) {
 int proc_write(proc_child *c, const char *data, size_t len, void (*done)(int, void *), void *ud) {
     if (c->in_closed || c->exit_reported || c->reaped || c->released)
         return UV_EPIPE;
+    if (c->starting) {
+        proc_wqueue_hold(&c->writes, data, len, done, ud);
+        return 0;
+    }
     return proc_wqueue_write(&c->writes, (uv_stream_t *)&c->in, data, len, done, ud);
 }
 
@@ -320,7 +382,8 @@ void proc_close_stdin(proc_child *c) {
     if (c->in_closed)
         return;
     c->in_closed = true;
-    proc_close_handle(c, (uv_handle_t *)&c->in);
+    if (!c->starting) /* else after the held writes, once started */
+        proc_close_handle(c, (uv_handle_t *)&c->in);
 }
 
 void proc_signal_group(proc_child *c, int sig) {
@@ -331,6 +394,15 @@ void proc_signal_group(proc_child *c, int sig) {
 void proc_terminate(proc_child *c, uint64_t stdin_grace_ms, uint64_t term_grace_ms) {
     if (c->reaped || c->term_stage)
         return;
+    if (c->starting) {
+        if (!c->term_deferred) {
+            c->term_deferred = true;
+            c->def_stdin_ms = stdin_grace_ms;
+            c->def_term_ms = term_grace_ms;
+        }
+        proc_close_stdin(c);
+        return;
+    }
     proc_close_stdin(c);
     c->term_grace_ms = term_grace_ms;
     if (stdin_grace_ms == 0) {
@@ -362,8 +434,7 @@ void proc_adopt_pid(pid_t pid) {
         proc_adopted = base_xrealloc(proc_adopted, proc_capadopted * sizeof(pid_t));
     }
     proc_adopted[proc_nadopted++] = pid;
-    proc_sentinel_track(pid, true);
-    proc_nlive++;
+    proc_nlive++;         /* (the spawner told the sentinel) */
     proc_unreaped_add(1); /* until the reaper hands its status to pty.c */
 }
 
@@ -376,6 +447,14 @@ void proc_forget_pid(pid_t pid) {
             return;
         }
     }
+}
+
+void proc_live_hold(void) {
+    proc_nlive++;
+}
+
+void proc_live_release(void) {
+    proc_count_down();
 }
 
 static void proc_adopted_kill_cb(uv_timer_t *t) {
@@ -402,6 +481,7 @@ static void proc_free_handle_cb(uv_handle_t *h) {
 
 void proc_shutdown_all(uv_loop_t *loop, uint64_t grace_ms, void (*done)(void *), void *ud) {
     proc_shutdown_begun = true;
+    proc_shutdown_grace_ms = grace_ms;
     int sig = grace_ms ? SIGTERM : SIGKILL;
     proc_each_orphan(proc_signal_one, &sig);
     if (proc_nlive == 0) {
@@ -413,20 +493,9 @@ void proc_shutdown_all(uv_loop_t *loop, uint64_t grace_ms, void (*done)(void *),
         proc_all_done = done;
         proc_all_ud = ud;
     }
-    for (proc_child *c = proc_live; c; c = c->next) {
-        if (c->reaped)
-            continue;
-        proc_close_stdin(c);
-        if (grace_ms == 0) {
-            c->term_stage = 3;
-            kill(-c->pid, SIGKILL);
-            continue;
-        }
-        c->term_stage = 2;
-        c->term_grace_ms = grace_ms;
-        kill(-c->pid, SIGTERM);
-        uv_timer_start(&c->timer, proc_timer_cb, grace_ms, 0);
-    }
+    for (proc_child *c = proc_live; c; c = c->next)
+        if (!c->reaped && !c->starting) /* a starting one is stopped once started */
+            proc_child_stop(c, grace_ms);
     proc_adopted_shutdown(loop, grace_ms);
 }
 
@@ -481,12 +550,12 @@ static void proc_each_child_of(pid_t pid, void (*fn)(pid_t pid, void *ud), void 
 }
 
 /* Our own children, without listing /proc/self/task: children belong to the thread that
- * forked them, the loop thread (proc_spawn and proc_pty_spawn run there and nothing else
- * forks), and orphans re-parent to the first live thread of their reaper, our main thread.
- * Two small reads instead of one per thread of the libuv thread pool. */
+ * forked them, the spawner thread (nothing else forks children; the sentinel's launcher
+ * is waited for where it is forked), and orphans re-parent to the first live thread of
+ * their reaper, our main thread. Two small reads instead of one per thread of the pool. */
 static void proc_each_own_child(void (*fn)(pid_t pid, void *ud), void *ud) {
     pid_t self = getpid();
-    pid_t tids[2] = {self, proc_loop_tid};
+    pid_t tids[2] = {self, proc_spawner_tid()};
     for (int i = 0; i < 2; i++) {
         if (i == 1 && (tids[1] <= 0 || tids[1] == self))
             break;
@@ -577,7 +646,7 @@ void proc_signal_session(pid_t sid, int sig) {
 
 /* ---- the reaper ------------------------------------------------------------------------------ */
 
-static void proc_dispatch(pid_t pid, int status) {
+void proc_reaper_dispatch(pid_t pid, int status) {
     for (proc_child *c = proc_live; c; c = c->next) {
         if (c->pid == pid && !c->reaped) {
             proc_unreaped_add(-1);
@@ -589,6 +658,8 @@ static void proc_dispatch(pid_t pid, int status) {
         proc_unreaped_add(-1);
         return;
     }
+    if (proc_spawner_early_exit(pid, status))
+        return;
     LOG_DEBUG("reaped orphaned descendant", "pid=%d", (int)pid);
 }
 
@@ -601,7 +672,7 @@ static void proc_reap_all(void) {
             continue;
         if (pid <= 0)
             return;
-        proc_dispatch(pid, st);
+        proc_reaper_dispatch(pid, st);
     }
 }
 
@@ -615,7 +686,6 @@ void proc_reaper_ensure(uv_loop_t *loop) {
     uv_signal_init(loop, &proc_sigchld);
     uv_signal_start(&proc_sigchld, proc_sigchld_cb, SIGCHLD);
     proc_sigchld_on = true;
-    proc_loop_tid = gettid();
     proc_unreaped_add(0); /* unref'd while no child waits to be reaped */
     /* A child that died before the watcher existed sent its SIGCHLD to nobody. */
     proc_reap_all();
@@ -628,6 +698,7 @@ void proc_init(uv_loop_t *loop) {
 }
 
 void proc_fini(void) {
+    proc_spawner_fini();
     if (!proc_sigchld_on)
         return;
     /* Whatever still runs outside our groups dies with the server. */

@@ -2,6 +2,8 @@
  * to completion with captured output and a time bound.
  *
  * Guarantees callers can build on:
+ *  - a spawn never blocks the loop: the fork and exec happen on the spawner thread, and
+ *    on_start reports the outcome exactly once, from the loop, before any other callback;
  *  - every byte a child wrote to stdout/stderr is delivered before on_exit;
  *  - on_exit fires exactly once, after the child was reaped and its pipes drained (or after
  *    a short grace if a grandchild holds them open, in which case the group is killed);
@@ -11,8 +13,10 @@
  *  - with die_with_server, a child is SIGKILLed by the kernel if the server dies without a
  *    chance to clean up (SIGKILL, OOM).
  *
- * Children must be spawned from the loop thread: the death signal follows the thread that
- * forked, and the SIGCHLD reaper runs there. */
+ * Call everything here from the loop thread (the one that runs proc_init's loop): the
+ * registry, the reaper and the callbacks live there. The children themselves are forked by
+ * one long-lived spawner thread (spawner.c), which lives as long as the server, because the
+ * death signal follows the thread that forked. */
 #ifndef PROC_H
 #define PROC_H
 
@@ -26,11 +30,14 @@
 typedef struct proc_child proc_child;
 
 typedef struct proc_callbacks {
-    /* Raw output chunks. */
+    /* Raw output chunks (only after on_start(0)). */
     void (*on_stdout)(proc_child *c, const char *data, size_t len, void *ud);
     void (*on_stderr)(proc_child *c, const char *data, size_t len, void *ud);
     /* exit_code is -1 when killed by a signal (term_signal then says which). */
     void (*on_exit)(proc_child *c, int exit_code, int term_signal, void *ud);
+    /* The start's outcome, exactly once, first: 0 (running; proc_pid is known now) or a
+     * negative errno (see proc_spawn). After an error nothing else follows, no on_exit. */
+    void (*on_start)(proc_child *c, int err, void *ud);
 } proc_callbacks;
 
 typedef struct proc_spawn_opts {
@@ -45,31 +52,45 @@ typedef struct proc_spawn_opts {
     bool merge_stderr;
 } proc_spawn_opts;
 
-/* Spawn with three pipes, in a new session. Returns NULL and sets *err (a negative errno,
- * which is also the libuv code) on failure: a failed chdir or exec is reported here, e.g.
- * ENOENT, EACCES, ENOTDIR; UV_ECANCELED once proc_shutdown_all ran. A script without a
- * #! line fails with ENOEXEC (no /bin/sh fallback, like the reference). The child is owned
- * by the caller until proc_release.
+/* Spawn with three pipes, in a new session. Never NULL, never blocks: opts is copied, the
+ * pipes exist at once, the fork and exec happen on the spawner thread, and on_start reports
+ * the outcome later, from the loop (never inside proc_spawn). An error there (a negative
+ * errno, which is also the libuv code) means the command never ran: a failed chdir or exec,
+ * e.g. ENOENT, EACCES, ENOTDIR; ENOEXEC for a script without a #! line (no /bin/sh
+ * fallback, like the reference); UV_ECANCELED once proc_shutdown_all ran; or a failure to
+ * create the pipes. The child is then finished (proc_exited is true) and still the caller's
+ * to proc_release, which may be called inside on_start.
  *
- * Once proc_release returned, no callback runs: not on_stdout/on_stderr/on_exit, and not
- * the done of a proc_write (see there). */
+ * While starting, the child has no pid (proc_pid is 0) but is fully usable: proc_write
+ * holds the bytes and hands them to the pipe after on_start(0), in order; proc_close_stdin
+ * takes effect after them; proc_terminate and proc_release are applied once the child runs
+ * (nothing to stop if it never does); proc_signal_group is a no-op. A child whose start was
+ * requested before proc_shutdown_all and completes after it is stopped (as shutdown stops
+ * the others) right after its on_start.
+ *
+ * Once proc_release returned, no callback runs: not on_start/on_stdout/on_stderr/on_exit,
+ * and not the done of a proc_write (see there). */
 proc_child *proc_spawn(uv_loop_t *loop, const proc_spawn_opts *opts, const proc_callbacks *cb,
-                       void *ud, int *err);
+                       void *ud);
+/* 0 until on_start(0). */
 pid_t proc_pid(const proc_child *c);
+/* True once the child was reaped, or its start failed. */
 bool proc_exited(const proc_child *c);
-/* Queue bytes for stdin (copied). done(status, ud) (may be NULL) runs exactly once: 0 when
- * the bytes were written; an error when the write failed, when the owner closed stdin first
- * (UV_ECANCELED), or when the child is done before taking them (UV_ECANCELED, reported just
- * before on_exit, never after it). Never after proc_release: a write still pending then is
- * dropped silently. Returns a libuv error at once (done is then not called) when stdin is
- * already closed, the child has exited or was released. */
+/* Queue bytes for stdin (copied). done(status, ud) (may be NULL) runs exactly once, never
+ * before on_start: 0 when the bytes were written; an error when the write failed, when the
+ * owner closed stdin first (UV_ECANCELED), or when the child is done before taking them
+ * (UV_ECANCELED, reported just before on_exit, never after it; after on_start when the
+ * start failed). Never after proc_release: a write still pending then is dropped silently.
+ * Returns a libuv error at once (done is then not called) when stdin is already closed, the
+ * child has exited or was released. */
 int proc_write(proc_child *c, const char *data, size_t len, void (*done)(int status, void *ud),
                void *ud);
 void proc_close_stdin(proc_child *c);
 /* Signal the whole process group. */
 void proc_signal_group(proc_child *c, int sig);
 /* Close stdin, wait stdin_grace_ms for a voluntary exit, then TERM the group, wait
- * term_grace_ms, then KILL. on_exit reports the end as usual. */
+ * term_grace_ms, then KILL. on_exit reports the end as usual. While starting: stdin is
+ * closed (after held writes) and the rest is done once the child runs. */
 void proc_terminate(proc_child *c, uint64_t stdin_grace_ms, uint64_t term_grace_ms);
 /* The owner lets go: no more callbacks of any kind, pending writes included; freed once all
  * handles are closed. A live child is terminated first (group TERM then KILL). Allowed from
@@ -136,10 +157,11 @@ typedef void (*proc_job_done_fn)(const proc_job_result *r, void *ud);
  * to the runner, which frees it after done returns: the handle is valid until then (or
  * until proc_job_detach), and not after. */
 proc_job *proc_job_run(uv_loop_t *loop, const proc_job_opts *opts, proc_job_done_fn done, void *ud);
-/* The child's pid, 0 when the spawn failed. */
+/* The child's pid; 0 until it started (the spawn is asynchronous), and when it failed. */
 pid_t proc_job_pid(const proc_job *j);
-/* Stop the child now (as a timeout would, per kill_grace_ms); done still runs, with
- * cancelled set. A no-op once the job ended or inside done. */
+/* Stop the child now (as a timeout would, per kill_grace_ms; as soon as it runs when it is
+ * still starting); done still runs, with cancelled set. A no-op once the job ended or
+ * inside done. */
 void proc_job_cancel(proc_job *j);
 /* The owner loses interest: done will never run, and the handle is gone when this returns.
  * The child is left to finish, still bounded by timeout_ms (call proc_job_cancel first to
@@ -157,11 +179,15 @@ int proc_sentinel_command(void);
  * process may wait for children of its own): descendants of our children that outlived
  * their parent re-parent to us instead of init, are reaped, and none escapes shutdown. */
 void proc_init(uv_loop_t *loop);
+/* Waits for the starts still in flight (normally none: proc_shutdown_all waited for them)
+ * and reports them, then closes our handles. The spawner thread stays parked until the
+ * process exits (its exit would kill the children it forked). */
 void proc_fini(void);
 
-/* Terminate every live child: TERM now, KILL after grace_ms. done runs once all have
- * exited (immediately when there are none). From now on proc_spawn and proc_pty_spawn
- * refuse (UV_ECANCELED) until the next proc_init. */
+/* Terminate every live child: TERM now, KILL after grace_ms; a child whose start is in
+ * flight is stopped the same way as soon as it runs (or counts as gone if its start fails).
+ * done runs once all have exited (immediately when there are none). From now on
+ * proc_spawn and proc_pty_spawn refuse (on_start(UV_ECANCELED)) until the next proc_init. */
 void proc_shutdown_all(uv_loop_t *loop, uint64_t grace_ms, void (*done)(void *), void *ud);
 size_t proc_live_count(void);
 
@@ -177,6 +203,8 @@ typedef struct proc_pty_callbacks {
     void (*on_output)(proc_pty *p, const char *data, size_t len, void *ud);
     /* exit_code is -1 when killed by a signal (term_signal then says which). */
     void (*on_exit)(proc_pty *p, int exit_code, int term_signal, void *ud);
+    /* As proc_callbacks.on_start: exactly once, first; after an error nothing follows. */
+    void (*on_start)(proc_pty *p, int err, void *ud);
 } proc_pty_callbacks;
 
 typedef struct proc_pty_opts {
@@ -189,12 +217,16 @@ typedef struct proc_pty_opts {
     bool die_with_server; /* PR_SET_PDEATHSIG(SIGKILL) in the child */
 } proc_pty_opts;
 
-/* Returns NULL and sets *err (negative errno) when the PTY, the fork, chdir or exec failed,
- * UV_ECANCELED once proc_shutdown_all ran. */
+/* Never NULL, never blocks: forkpty and exec run on the spawner thread, and on_start reports
+ * 0 or a negative errno (the PTY, the fork, chdir or exec failed; UV_ECANCELED once
+ * proc_shutdown_all ran), from the loop. While starting: writes are held until after
+ * on_start(0), proc_pty_resize fails (UV_EBADF), signals are no-ops, and a release kills
+ * the child as soon as it runs; so does a shutdown that began meanwhile. */
 proc_pty *proc_pty_spawn(uv_loop_t *loop, const proc_pty_opts *opts, const proc_pty_callbacks *cb,
-                         void *ud, int *err);
+                         void *ud);
+/* 0 until on_start(0). */
 pid_t proc_pty_pid(const proc_pty *p);
-/* True once on_exit was reported. */
+/* True once on_exit was reported, or the start failed. */
 bool proc_pty_exited(const proc_pty *p);
 /* Queue bytes for the master (copied). done(status, ud) (may be NULL) runs exactly once, with
  * the same rules as proc_write: a write the child never took fails (UV_ECANCELED) just before

@@ -2,10 +2,12 @@
  * the master through a libuv pipe, resize, session-wide signals.
  *
  * Why forkpty and not exec.c's clone: the child needs the PTY as controlling terminal,
- * which forkpty sets up; TTY processes are rare enough for a real fork. The child side
- * after the fork is exec.c's (signals, PDEATHSIG, chdir, PATH search). The central reaper
- * in proc.c reaps our children and hands their status to proc_pty_reaped_pid; they are
- * registered with proc_adopt_pid so that shutdown reaches them. */
+ * which forkpty sets up; TTY processes are rare enough for a real fork. The fork runs on
+ * the spawner thread (spawner.c), which waits for the exec as it does for pipe children:
+ * the loop only hears the outcome. The child side after the fork is exec.c's (signals,
+ * PDEATHSIG, chdir, PATH search). The central reaper in proc.c reaps our children and
+ * hands their status to proc_pty_reaped_pid; they are registered with proc_adopt_pid so
+ * that shutdown reaches them. */
 #include "proc/proc.h"
 
 #include <errno.h>
@@ -43,6 +45,8 @@ struct proc_pty {
     proc_pty_callbacks cb;
     void *ud;
     proc_wqueue writes;
+    bool starting; /* submitted to the spawner, outcome not reported yet (pid 0) */
+    bool held;     /* counted live by proc_live_hold while starting */
     bool released;
     bool reaped;
     bool eof;
@@ -168,19 +172,21 @@ static pid_t proc_pty_fork(int *master, struct winsize *ws) {
     return pid;
 }
 
-/* Fork on a new PTY and exec; the master fd on success, or a negative errno. */
-static int proc_pty_start(const proc_pty_opts *o, pid_t *pid_out) {
+/* On the spawner thread: fork on a new PTY and exec. */
+void proc_pty_start(proc_spawn_req *r) {
     int errpipe[2];
     int rc = proc_exec_pipe(errpipe);
-    if (rc < 0)
-        return rc;
+    if (rc < 0) {
+        r->err = rc;
+        return;
+    }
     proc_exec_plan plan;
-    proc_exec_plan_init(&plan, o->file, o->args, o->env, o->cwd);
+    proc_exec_plan_init(&plan, r->file, r->argv, r->env, r->cwd);
     plan.new_session = false; /* forkpty's login_tty already made it a session leader */
-    plan.die_with_server = o->die_with_server;
+    plan.die_with_server = r->die_with_server;
     plan.err_fd = errpipe[1];
     plan.parent = getpid();
-    struct winsize ws = {.ws_row = o->rows, .ws_col = o->cols};
+    struct winsize ws = {.ws_row = r->rows, .ws_col = r->cols};
     int master = -1;
     pid_t pid = proc_pty_fork(&master, &ws);
     if (pid == 0) {
@@ -192,60 +198,57 @@ static int proc_pty_start(const proc_pty_opts *o, pid_t *pid_out) {
     close(errpipe[1]);
     if (pid < 0) {
         close(errpipe[0]);
-        return -fork_errno;
+        r->err = -fork_errno;
+        return;
     }
     /* Future children must not inherit the master. */
     fcntl(master, F_SETFD, FD_CLOEXEC);
-    /* Blocks only until the child has exec'd (EOF) or failed (errno). */
+    /* Blocks (this thread only) until the child has exec'd (EOF) or failed (errno). */
     int child_errno = 0;
-    ssize_t r;
+    ssize_t n;
     do
-        r = read(errpipe[0], &child_errno, sizeof child_errno);
-    while (r < 0 && errno == EINTR);
+        n = read(errpipe[0], &child_errno, sizeof child_errno);
+    while (n < 0 && errno == EINTR);
     close(errpipe[0]);
-    if (r == (ssize_t)sizeof child_errno) {
-        /* Reaped here, before the central reaper could see an unknown pid. */
+    if (n == (ssize_t)sizeof child_errno) {
+        /* Reaped here, unless the loop's reaper took it first (then as an unknown pid). */
         int st;
         while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
             ;
         close(master);
-        return -child_errno;
+        r->err = -child_errno;
+        return;
     }
-    *pid_out = pid;
-    return master;
+    r->pid = pid;
+    r->master = master;
 }
 
-proc_pty *proc_pty_spawn(uv_loop_t *loop, const proc_pty_opts *o, const proc_pty_callbacks *cb,
-                         void *ud, int *err) {
-    if (proc_stopping()) {
-        *err = UV_ECANCELED;
-        return NULL;
+/* The spawner's outcome, on the loop. */
+static void proc_pty_started(proc_spawn_req *r) {
+    proc_pty *p = r->owner;
+    p->starting = false;
+    if (r->err) {
+        p->reaped = p->eof = p->exit_reported = true;
+        p->exit_code = -1;
+        if (!p->released && p->cb.on_start)
+            p->cb.on_start(p, r->err, p->ud);
+        proc_wqueue_fail_all(&p->writes, UV_ECANCELED);
+        proc_pty_close_handle(p, (uv_handle_t *)&p->master);
+        proc_pty_close_handle(p, (uv_handle_t *)&p->timer);
+        if (p->held)
+            proc_live_release(); /* last: this may complete a shutdown */
+        return;
     }
-    proc_reaper_ensure(loop);
-    proc_sentinel_ensure();
-    pid_t pid = -1;
-    int master = proc_pty_start(o, &pid);
-    if (master < 0) {
-        *err = master;
-        return NULL;
-    }
-
-    proc_pty *p = base_xcalloc(1, sizeof *p);
-    p->loop = loop;
-    p->cb = *cb;
-    p->ud = ud;
+    pid_t pid = r->pid;
     p->pid = pid;
-    p->master_fd = master;
-    uv_pipe_init(loop, &p->master, 0);
-    uv_timer_init(loop, &p->timer);
-    p->master.data = p->timer.data = p;
-    p->open_handles = 2;
+    p->master_fd = r->master;
     proc_adopt_pid(pid);
     p->next = proc_pty_live;
     if (proc_pty_live)
         proc_pty_live->prev = p;
     proc_pty_live = p;
-    int rc = uv_pipe_open(&p->master, master);
+    proc_live_release(); /* adopted: counted there now */
+    int rc = uv_pipe_open(&p->master, p->master_fd);
     if (rc == 0)
         rc = uv_read_start((uv_stream_t *)&p->master, proc_pty_alloc, proc_pty_read_cb);
     if (rc != 0) {
@@ -254,6 +257,43 @@ proc_pty *proc_pty_spawn(uv_loop_t *loop, const proc_pty_opts *o, const proc_pty
         p->eof = true;
         kill(-pid, SIGKILL);
     }
+    if (!p->released && p->cb.on_start)
+        p->cb.on_start(p, 0, p->ud);
+    if (!p->released && !p->exit_reported)
+        proc_wqueue_flush(&p->writes, (uv_stream_t *)&p->master);
+    /* Released while starting, or requested before a shutdown that began meanwhile. */
+    if (!p->exit_reported && (p->released || proc_stopping()))
+        proc_signal_session(pid, SIGKILL);
+}
+
+proc_pty *proc_pty_spawn(uv_loop_t *loop, const proc_pty_opts *o, const proc_pty_callbacks *cb,
+                         void *ud) {
+    proc_pty *p = base_xcalloc(1, sizeof *p);
+    p->loop = loop;
+    p->cb = *cb;
+    p->ud = ud;
+    p->master_fd = -1;
+    p->starting = true;
+    uv_pipe_init(loop, &p->master, 0);
+    uv_timer_init(loop, &p->timer);
+    p->master.data = p->timer.data = p;
+    p->open_handles = 2;
+    proc_spawn_req *r = proc_spawner_req_new(o->file, o->args, o->env, o->cwd);
+    r->pty = true;
+    r->cols = o->cols;
+    r->rows = o->rows;
+    r->die_with_server = o->die_with_server;
+    r->done = proc_pty_started;
+    r->owner = p;
+    if (proc_stopping()) {
+        r->err = UV_ECANCELED;
+    } else {
+        proc_reaper_ensure(loop);
+        proc_sentinel_ensure(); /* before the first child exists */
+        proc_live_hold();
+        p->held = true;
+    }
+    proc_spawner_submit(loop, r);
     return p;
 }
 
@@ -268,12 +308,16 @@ bool proc_pty_exited(const proc_pty *p) {
 int proc_pty_write(proc_pty *p, const char *data, size_t len, void (*done)(int, void *), void *ud) {
     if (p->exit_reported || p->reaped || p->released)
         return UV_EPIPE;
+    if (p->starting) {
+        proc_wqueue_hold(&p->writes, data, len, done, ud);
+        return 0;
+    }
     return proc_wqueue_write(&p->writes, (uv_stream_t *)&p->master, data, len, done, ud);
 }
 
 int proc_pty_resize(proc_pty *p, uint16_t cols, uint16_t rows) {
-    if (p->exit_reported)
-        return -EBADF;
+    if (p->exit_reported || p->master_fd < 0)
+        return UV_EBADF;
     struct winsize ws = {.ws_row = rows, .ws_col = cols};
     return ioctl(p->master_fd, TIOCSWINSZ, &ws) == 0 ? 0 : -errno;
 }

@@ -20,6 +20,8 @@
 struct proc_wreq {
     uv_write_t w;
     proc_wqueue *q; /* NULL once unlinked: done was reported or dropped */
+    bool held;      /* not handed to libuv yet (proc_wqueue_hold): the queue owns it */
+    size_t len;
     proc_wreq *next, *prev;
     void (*done)(int status, void *ud);
     void *ud;
@@ -50,19 +52,18 @@ static void proc_wqueue_cb(uv_write_t *w, int status) {
     free(r);
 }
 
-int proc_wqueue_write(proc_wqueue *q, uv_stream_t *s, const char *data, size_t len,
-                      void (*done)(int, void *), void *ud) {
+static proc_wreq *proc_wqueue_new(const char *data, size_t len, void (*done)(int, void *),
+                                  void *ud) {
     proc_wreq *r = base_xcalloc(1, sizeof *r + len);
     if (len)
         memcpy(r->data, data, len);
+    r->len = len;
     r->done = done;
     r->ud = ud;
-    uv_buf_t b = base_uv_buf(r->data, len);
-    int rc = uv_write(&r->w, s, &b, 1, proc_wqueue_cb);
-    if (rc != 0) {
-        free(r);
-        return rc;
-    }
+    return r;
+}
+
+static void proc_wqueue_link(proc_wqueue *q, proc_wreq *r) {
     r->q = q;
     r->prev = q->tail;
     if (q->tail)
@@ -70,7 +71,47 @@ int proc_wqueue_write(proc_wqueue *q, uv_stream_t *s, const char *data, size_t l
     else
         q->head = r;
     q->tail = r;
+}
+
+int proc_wqueue_write(proc_wqueue *q, uv_stream_t *s, const char *data, size_t len,
+                      void (*done)(int, void *), void *ud) {
+    proc_wreq *r = proc_wqueue_new(data, len, done, ud);
+    uv_buf_t b = base_uv_buf(r->data, len);
+    int rc = uv_write(&r->w, s, &b, 1, proc_wqueue_cb);
+    if (rc != 0) {
+        free(r);
+        return rc;
+    }
+    proc_wqueue_link(q, r);
     return 0;
+}
+
+void proc_wqueue_hold(proc_wqueue *q, const char *data, size_t len, void (*done)(int, void *),
+                      void *ud) {
+    proc_wreq *r = proc_wqueue_new(data, len, done, ud);
+    r->held = true;
+    proc_wqueue_link(q, r);
+}
+
+void proc_wqueue_flush(proc_wqueue *q, uv_stream_t *s) {
+    /* Only held writes can be queued before the start, so the whole queue is held. A
+     * refused one is reported now; its done may release the child, which drops the rest. */
+    proc_wreq *r = q->head;
+    while (r && r->held) {
+        proc_wreq *next = r->next;
+        r->held = false;
+        uv_buf_t b = base_uv_buf(r->data, r->len);
+        int rc = uv_write(&r->w, s, &b, 1, proc_wqueue_cb);
+        if (rc != 0) {
+            proc_wqueue_unlink(r);
+            if (r->done)
+                r->done(rc, r->ud);
+            free(r);
+            if (!q->head)
+                return;
+        }
+        r = next;
+    }
 }
 
 void proc_wqueue_fail_all(proc_wqueue *q, int status) {
@@ -81,10 +122,16 @@ void proc_wqueue_fail_all(proc_wqueue *q, int status) {
         proc_wqueue_unlink(r);
         if (r->done)
             r->done(status, r->ud);
+        if (r->held) /* libuv never had it */
+            free(r);
     }
 }
 
 void proc_wqueue_drop_all(proc_wqueue *q) {
-    while (q->head)
-        proc_wqueue_unlink(q->head);
+    proc_wreq *r;
+    while ((r = q->head)) {
+        proc_wqueue_unlink(r);
+        if (r->held)
+            free(r);
+    }
 }

@@ -67,8 +67,9 @@ typedef struct processes_proc {
     int exit_code;
     int64_t created_ms;
     int64_t exited_ms;
-    proc_child *child; /* pipe mode; released at exit */
-    proc_pty *pty;     /* tty mode; released at exit */
+    proc_child *child;    /* pipe mode; released at exit */
+    proc_pty *pty;        /* tty mode; released at exit */
+    http_req *create_req; /* the create call, while the spawn is in flight (unlisted then) */
     processes_log log;
     processes_follower *followers;
     processes_term *terms;

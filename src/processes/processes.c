@@ -163,8 +163,11 @@ json_t *processes_info_json(const processes_proc *p) {
     return o;
 }
 
+/* Creates whose spawn is in flight: they count against the limit like running ones. */
+static size_t processes_starting;
+
 static size_t processes_running_count(void) {
-    size_t n = 0;
+    size_t n = processes_starting;
     for (size_t i = 0; i < processes_g.nprocs; i++)
         n += processes_g.procs[i]->running;
     return n;
@@ -274,10 +277,17 @@ static void processes_pipe_exit(proc_child *c, int code, int sig, void *ud) {
     processes_exited(ud, code, sig);
 }
 
+static void processes_started(processes_proc *p, int err);
+
+static void processes_pipe_start(proc_child *c, int err, void *ud) {
+    processes_started(ud, err);
+}
+
 static const proc_callbacks processes_pipe_cb = {
     .on_stdout = processes_pipe_out,
     .on_stderr = processes_pipe_err,
     .on_exit = processes_pipe_exit,
+    .on_start = processes_pipe_start,
 };
 
 static void processes_pty_out(proc_pty *t, const char *data, size_t len, void *ud) {
@@ -290,9 +300,14 @@ static void processes_pty_exit(proc_pty *t, int code, int sig, void *ud) {
     processes_exited(ud, code, sig);
 }
 
+static void processes_pty_start(proc_pty *t, int err, void *ud) {
+    processes_started(ud, err);
+}
+
 static const proc_pty_callbacks processes_pty_cb = {
     .on_output = processes_pty_out,
     .on_exit = processes_pty_exit,
+    .on_start = processes_pty_start,
 };
 
 /* ---- config -------------------------------------------------------------------------------- */
@@ -387,6 +402,41 @@ static bool processes_shadowed(http_req *req, const char *id) {
     return false;
 }
 
+static void processes_create_abort(http_req *req, void *ud) {
+    processes_proc *p = ud;
+    p->create_req = NULL; /* the process still starts, and is listed if it does */
+}
+
+/* The spawn's outcome: list the process and answer the create, or answer the spawn error
+ * (a missing command, a bad cwd...) as a synchronous spawn did. */
+static void processes_started(processes_proc *p, int err) {
+    processes_starting--;
+    http_req *req = p->create_req;
+    p->create_req = NULL;
+    if (req)
+        http_req_on_abort(req, NULL, NULL);
+    if (err) {
+        LOG_INFO("process spawn failed", "id=%s error=\"%s\"", p->id, strerror(-err));
+        if (req)
+            processes_problem_spawn(req, p->tty ? "tty process" : "process", err);
+        proc_release(p->child);
+        proc_pty_release(p->pty);
+        processes_proc_free(p);
+        return;
+    }
+    p->pid = p->pty ? proc_pty_pid(p->pty) : proc_pid(p->child);
+    p->running = true;
+    if (processes_g.nprocs == processes_g.capprocs) {
+        processes_g.capprocs = processes_g.capprocs ? 2 * processes_g.capprocs : 16;
+        processes_g.procs =
+            base_xrealloc(processes_g.procs, processes_g.capprocs * sizeof(processes_proc *));
+    }
+    processes_g.procs[processes_g.nprocs++] = p;
+    LOG_INFO("process started", "id=%s pid=%d tty=%d", p->id, (int)p->pid, p->tty);
+    if (req)
+        http_reply_json(req, 200, processes_info_json(p));
+}
+
 static void processes_create(http_req *req, void *ud) {
     static const processes_field fields[] = {
         {"command", PROCESSES_F_STR, true, false, NULL, 0},
@@ -431,7 +481,9 @@ static void processes_create(http_req *req, void *ud) {
     argv[0] = p->command;
     for (size_t i = 0; i < p->nargs; i++)
         argv[i + 1] = p->args[i];
-    int rc = 0;
+    p->create_req = req;
+    http_req_on_abort(req, processes_create_abort, p);
+    processes_starting++;
     if (p->tty) {
         proc_pty_opts o = {.file = p->command,
                            .args = argv,
@@ -440,34 +492,15 @@ static void processes_create(http_req *req, void *ud) {
                            .cols = 80,
                            .rows = 24,
                            .die_with_server = true};
-        p->pty = proc_pty_spawn(processes_g.loop, &o, &processes_pty_cb, p, &rc);
-        if (p->pty)
-            p->pid = proc_pty_pid(p->pty);
+        p->pty = proc_pty_spawn(processes_g.loop, &o, &processes_pty_cb, p);
     } else {
-        /* A missing command, a bad cwd etc. come back from the spawn itself. */
+        /* A missing command, a bad cwd etc. come back from the spawn (processes_started). */
         proc_spawn_opts o = {
             .file = p->command, .args = argv, .env = env, .cwd = p->cwd, .die_with_server = true};
-        p->child = proc_spawn(processes_g.loop, &o, &processes_pipe_cb, p, &rc);
-        if (p->child)
-            p->pid = proc_pid(p->child);
+        p->child = proc_spawn(processes_g.loop, &o, &processes_pipe_cb, p);
     }
     free(argv);
     processes_strv_free(env);
-    if (!p->child && !p->pty) {
-        LOG_INFO("process spawn failed", "id=%s error=\"%s\"", p->id, strerror(-rc));
-        processes_problem_spawn(req, p->tty ? "tty process" : "process", rc);
-        processes_proc_free(p);
-        return;
-    }
-    p->running = true;
-    if (processes_g.nprocs == processes_g.capprocs) {
-        processes_g.capprocs = processes_g.capprocs ? 2 * processes_g.capprocs : 16;
-        processes_g.procs =
-            base_xrealloc(processes_g.procs, processes_g.capprocs * sizeof(processes_proc *));
-    }
-    processes_g.procs[processes_g.nprocs++] = p;
-    LOG_INFO("process started", "id=%s pid=%d tty=%d", p->id, (int)p->pid, p->tty);
-    http_reply_json(req, 200, processes_info_json(p));
 }
 
 static int processes_cmp_id(const void *a, const void *b) {

@@ -3,6 +3,8 @@
 // answer in time gets HTTP 200 with a JSON-RPC error carrying its id (-32010 exited,
 // -32011 timeout), so SDK clients reject only that call; a new session restarts the agent.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, test } from 'node:test';
 import { withServer, waitFor, OURS_ONLY } from './lib/server.mjs';
 import { request, acpPost, initializeMsg, assertProblem, openSse, responsesWithId, deleteAcp } from './lib/http.mjs';
@@ -152,6 +154,50 @@ describe('request timeout with a live agent', () => {
         sse.close();
         await deleteAcp(srv, id);
       }
+      await waitFor(() => srv.descendants().length === 0, { what: 'agent gone after DELETE' });
+    }));
+});
+
+// The agent's spawn is asynchronous in the server; a spawn that fails is still answered the
+// way a failed exec always was: 502 problem, no instance left (or, for a restart, the
+// instance stays exited and a later session can restart it).
+describe('agent process that cannot start', () => {
+  const launcherOf = (srv) => path.join(srv.home, '.local/share/sandbox-agent/bin/agent_processes/mock-acp');
+
+  test('first POSTs get 502 "failed to start agent process", the id is free again', { skip: OURS_ONLY }, () =>
+    withServer({}, async (srv) => {
+      const ok = await acpPost(srv, 'warm', initializeMsg(0), { agent: 'mock' });
+      assert.equal(ok.status, 200, ok.text); /* the mock launcher exists now */
+      await deleteAcp(srv, 'warm');
+      fs.chmodSync(launcherOf(srv), 0o644);
+      const [a, b] = await Promise.all([
+        acpPost(srv, 'nostart', initializeMsg(1), { agent: 'mock' }),
+        acpPost(srv, 'nostart', { jsonrpc: '2.0', method: '_test/hello', params: {} }, { agent: 'mock' }),
+      ]);
+      for (const res of [a, b])
+        assert.equal(assertProblem(res, 502, 'stream_error').details.message, 'failed to start agent process: permission denied');
+      const list = await request(srv, 'GET', '/v1/acp');
+      assert.deepEqual(list.json().servers, []);
+      fs.chmodSync(launcherOf(srv), 0o755);
+      const again = await acpPost(srv, 'nostart', initializeMsg(2), { agent: 'mock' });
+      assert.equal(again.status, 200, again.text);
+      await deleteAcp(srv, 'nostart');
+    }));
+
+  test('a restart that cannot start: 502 "failed to restart agent process", the instance stays and restarts later', { skip: OURS_ONLY }, () =>
+    withServer({}, async (srv) => {
+      const id = 'norestart';
+      const sid = await instanceWithSession(srv, id);
+      rpcError(await prompt(srv, id, 2, sid, 'crash'), 2, EXITED);
+      fs.chmodSync(launcherOf(srv), 0o644);
+      const res = await acpPost(srv, id, { jsonrpc: '2.0', id: 3, method: 'session/new', params: { cwd: srv.home, mcpServers: [] } });
+      assert.equal(assertProblem(res, 502, 'stream_error').details.message, 'failed to restart agent process: permission denied');
+      const list = await request(srv, 'GET', '/v1/acp');
+      assert.deepEqual(list.json().servers.map((s) => s.serverId), [id]);
+      fs.chmodSync(launcherOf(srv), 0o755);
+      const fresh = await acpPost(srv, id, { jsonrpc: '2.0', id: 4, method: 'session/new', params: { cwd: srv.home, mcpServers: [] } });
+      assert.equal(fresh.status, 200, fresh.text);
+      await deleteAcp(srv, id);
       await waitFor(() => srv.descendants().length === 0, { what: 'agent gone after DELETE' });
     }));
 });

@@ -1,5 +1,7 @@
 /* test_proc.c - children from proc_spawn / proc_pty_spawn, observed from the outside:
- * exit codes and output order, exec failures reported by the spawn itself, the child's
+ * exit codes and output order, exec failures reported through on_start, the asynchronous
+ * start (writes held until it, many spawns at once, release and terminate while starting,
+ * shutdown with starts in flight), the child's
  * session and signal state, the central reaper (orphans re-parented to us are reaped, no
  * zombie stays), the session walk, spawns refused once shutdown began, the write-callback
  * contract around exit and release, and jobs (proc_job: captures, caps, tails, timeout,
@@ -14,15 +16,22 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/base.h"
+#include "proc/internal.h" /* proc_reaper_dispatch: to play the reaper winning a race */
 #include "proc/proc.h"
 #include "unit.h"
 
 /* What one child reported. Owner: the scenario's stack. */
 typedef struct run_result {
     base_buf out, err;
+    int starts;                   /* on_start calls */
+    int start_err;                /* its error */
+    int start_seq, exit_seq, seq; /* order of on_start and on_exit */
+    bool out_before_start;        /* output arrived before on_start */
     bool exited;
     int code, sig;
     bool out_done_at_exit; /* the output was complete when on_exit ran */
@@ -30,15 +39,27 @@ typedef struct run_result {
 } run_result;
 
 static void on_out(proc_child *c, const char *d, size_t n, void *ud) {
-    base_buf_append(&((run_result *)ud)->out, d, n);
+    run_result *r = ud;
+    r->out_before_start |= r->starts == 0;
+    base_buf_append(&r->out, d, n);
 }
 
 static void on_err(proc_child *c, const char *d, size_t n, void *ud) {
-    base_buf_append(&((run_result *)ud)->err, d, n);
+    run_result *r = ud;
+    r->out_before_start |= r->starts == 0;
+    base_buf_append(&r->err, d, n);
+}
+
+static void on_start_cb(proc_child *c, int err, void *ud) {
+    run_result *r = ud;
+    r->starts++;
+    r->start_err = err;
+    r->start_seq = ++r->seq;
 }
 
 static void on_exit_cb(proc_child *c, int code, int sig, void *ud) {
     run_result *r = ud;
+    r->exit_seq = ++r->seq;
     r->exited = true;
     r->code = code;
     r->sig = sig;
@@ -47,7 +68,8 @@ static void on_exit_cb(proc_child *c, int code, int sig, void *ud) {
             r->out.len == strlen(r->want_out) && !memcmp(r->out.data, r->want_out, r->out.len);
 }
 
-static const proc_callbacks cbs = {on_out, on_err, on_exit_cb};
+static const proc_callbacks cbs = {
+    .on_stdout = on_out, .on_stderr = on_err, .on_exit = on_exit_cb, .on_start = on_start_cb};
 
 static void tick_cb(uv_timer_t *t) {
     uv_stop(t->loop);
@@ -70,6 +92,10 @@ static bool has_exited(void *ud) {
     return ((run_result *)ud)->exited;
 }
 
+static bool has_started(void *ud) {
+    return ((run_result *)ud)->starts > 0;
+}
+
 static void result_init(run_result *r) {
     memset(r, 0, sizeof *r);
     base_buf_init(&r->out);
@@ -81,12 +107,26 @@ static void result_free(run_result *r) {
     base_buf_free(&r->err);
 }
 
-/* Spawns argv (PATH search for argv[0]); NULL on failure with *err set. */
-static proc_child *spawn(char **argv, char **env, const char *cwd, run_result *r, int *err) {
+/* Spawns argv (PATH search for argv[0]) without waiting for the start. */
+static proc_child *spawn_async(char **argv, char **env, const char *cwd, run_result *r) {
     proc_spawn_opts o = {
         .file = argv[0], .args = argv, .env = env, .cwd = cwd, .die_with_server = true};
-    *err = 0;
-    return proc_spawn(uv_default_loop(), &o, &cbs, r, err);
+    return proc_spawn(uv_default_loop(), &o, &cbs, r);
+}
+
+/* Spawns argv and waits for on_start; NULL on failure with *err set (the failed child
+ * released), checking that on_start came once, later than proc_spawn returned. */
+static proc_child *spawn(char **argv, char **env, const char *cwd, run_result *r, int *err) {
+    proc_child *c = spawn_async(argv, env, cwd, r);
+    CHECK(c != NULL && r->starts == 0); /* never from inside proc_spawn */
+    CHECK(spin_until(has_started, r, 20000));
+    CHECK(r->starts == 1);
+    *err = r->start_err;
+    if (r->start_err == 0)
+        return c;
+    CHECK(proc_exited(c) && proc_pid(c) == 0);
+    proc_release(c);
+    return NULL;
 }
 
 /* Runs sh -c script to its end; the result's output is NUL-terminated. */
@@ -185,6 +225,9 @@ static void check_spawn_error(char **argv, char **env, const char *cwd, int want
     size_t live = proc_live_count();
     proc_child *c = spawn(argv, env, cwd, &r, &err);
     CHECK(c == NULL);
+    /* Nothing follows a failed start, even after more loop turns. */
+    uv_run(uv_default_loop(), UV_RUN_NOWAIT);
+    CHECK(!r.exited && r.starts == 1 && r.out.len == 0);
     if (err != want)
         fprintf(stderr, "%s: spawn %s (cwd %s): error %d, want %d\n", __FILE__, argv[0],
                 cwd ? cwd : "-", err, want);
@@ -306,13 +349,34 @@ static void on_pty_exit(proc_pty *p, int code, int sig, void *ud) {
     r->sig = sig;
 }
 
-static const proc_pty_callbacks pty_cbs = {on_pty_output, on_pty_exit};
+static void on_pty_start(proc_pty *p, int err, void *ud) {
+    run_result *r = ud;
+    r->starts++;
+    r->start_err = err;
+}
 
-static proc_pty *pty_spawn(char **argv, const char *cwd, run_result *r, int *err) {
+static const proc_pty_callbacks pty_cbs = {
+    .on_output = on_pty_output, .on_exit = on_pty_exit, .on_start = on_pty_start};
+
+static proc_pty *pty_spawn_async(char **argv, const char *cwd, run_result *r) {
     proc_pty_opts o = {
         .file = argv[0], .args = argv, .cwd = cwd, .cols = 80, .rows = 24, .die_with_server = true};
-    *err = 0;
-    return proc_pty_spawn(uv_default_loop(), &o, &pty_cbs, r, err);
+    r->starts = 0;
+    return proc_pty_spawn(uv_default_loop(), &o, &pty_cbs, r);
+}
+
+/* As spawn(), for a PTY child. */
+static proc_pty *pty_spawn(char **argv, const char *cwd, run_result *r, int *err) {
+    proc_pty *p = pty_spawn_async(argv, cwd, r);
+    CHECK(p != NULL && r->starts == 0);
+    CHECK(spin_until(has_started, r, 20000));
+    CHECK(r->starts == 1);
+    *err = r->start_err;
+    if (r->start_err == 0)
+        return p;
+    CHECK(proc_pty_exited(p) && proc_pty_pid(p) == 0);
+    proc_pty_release(p);
+    return NULL;
 }
 
 static void test_pty(void) {
@@ -398,7 +462,7 @@ static void probe_pty_exit(proc_pty *p, int code, int sig, void *ud) {
     w->exit_seq = ++w->seq;
 }
 
-static const proc_callbacks probe_cbs = {NULL, NULL, probe_exit};
+static const proc_callbacks probe_cbs = {.on_exit = probe_exit};
 
 static bool probe_exited(void *ud) {
     return ((write_probe *)ud)->exit_seq != 0;
@@ -423,8 +487,7 @@ static void test_write_contract(void) {
     /* (sh gives a background job /dev/null as stdin unless redirected from a saved fd.) */
     char *holder[] = {"sh", "-c", "exec 3<&0; sleep 1004 <&3 >/dev/null 2>&1 3<&- & exit 0", NULL};
     proc_spawn_opts o = {.file = "sh", .args = holder, .die_with_server = true};
-    int err = 0;
-    proc_child *c = proc_spawn(uv_default_loop(), &o, &probe_cbs, &w, &err);
+    proc_child *c = proc_spawn(uv_default_loop(), &o, &probe_cbs, &w);
     CHECK(c != NULL);
     if (c) {
         CHECK(proc_write(c, big, BIG_WRITE, probe_done, &w) == 0);
@@ -447,7 +510,7 @@ static void test_write_contract(void) {
     write_probe r = {0};
     char *sleeper[] = {"sleep", "1005", NULL};
     proc_spawn_opts so = {.file = "sleep", .args = sleeper, .die_with_server = true};
-    c = proc_spawn(uv_default_loop(), &so, &probe_cbs, &r, &err);
+    c = proc_spawn(uv_default_loop(), &so, &probe_cbs, &r);
     CHECK(c != NULL);
     if (c) {
         CHECK(proc_write(c, big, BIG_WRITE, probe_done, &r) == 0);
@@ -460,10 +523,10 @@ static void test_write_contract(void) {
 
     /* The same for a PTY child, which never reads its terminal. */
     write_probe t = {0};
-    static const proc_pty_callbacks probe_pty_cbs = {NULL, probe_pty_exit};
+    static const proc_pty_callbacks probe_pty_cbs = {.on_exit = probe_pty_exit};
     proc_pty_opts po = {
         .file = "sleep", .args = sleeper, .cols = 80, .rows = 24, .die_with_server = true};
-    proc_pty *p = proc_pty_spawn(uv_default_loop(), &po, &probe_pty_cbs, &t, &err);
+    proc_pty *p = proc_pty_spawn(uv_default_loop(), &po, &probe_pty_cbs, &t);
     CHECK(p != NULL);
     if (p) {
         CHECK(proc_pty_write(p, big, BIG_WRITE, probe_done, &t) == 0);
@@ -478,7 +541,7 @@ static void test_write_contract(void) {
     write_probe ok = {0};
     char *cat[] = {"cat", NULL};
     proc_spawn_opts co = {.file = "cat", .args = cat, .die_with_server = true};
-    c = proc_spawn(uv_default_loop(), &co, &probe_cbs, &ok, &err);
+    c = proc_spawn(uv_default_loop(), &co, &probe_cbs, &ok);
     CHECK(c != NULL);
     if (c) {
         CHECK(proc_write(c, "hi\n", 3, probe_done, &ok) == 0);
@@ -497,8 +560,7 @@ static void test_merge_stderr(void) {
     result_init(&r);
     char *argv[] = {"sh", "-c", "echo 1; echo 2 >&2; echo 3; echo 4 >&2", NULL};
     proc_spawn_opts o = {.file = "sh", .args = argv, .die_with_server = true, .merge_stderr = true};
-    int err = 0;
-    proc_child *c = proc_spawn(uv_default_loop(), &o, &cbs, &r, &err);
+    proc_child *c = proc_spawn(uv_default_loop(), &o, &cbs, &r);
     CHECK(c != NULL);
     if (c) {
         proc_close_stdin(c);
@@ -508,6 +570,184 @@ static void test_merge_stderr(void) {
         proc_release(c);
     }
     result_free(&r);
+}
+
+/* ---- the asynchronous start ------------------------------------------------------------------ */
+
+/* One write's outcome, with the child's own order of events. Owner: the scenario's stack. */
+typedef struct start_write {
+    run_result *r;
+    int calls, status, seq;
+} start_write;
+
+static void start_write_done(int status, void *ud) {
+    start_write *w = ud;
+    w->calls++;
+    w->status = status;
+    w->seq = ++w->r->seq;
+}
+
+static bool all_exited(void *ud) {
+    run_result *rs = ud;
+    for (int i = 0; i < 64; i++)
+        if (!rs[i].exited)
+            return false;
+    return true;
+}
+
+static void test_async_start(void) {
+    /* Written and closed before the child even exists: delivered in order, and done comes
+     * after on_start. */
+    run_result r;
+    result_init(&r);
+    r.want_out = "hello world\n";
+    char *cat[] = {"cat", NULL};
+    proc_child *c = spawn_async(cat, NULL, NULL, &r);
+    CHECK(proc_pid(c) == 0 && !proc_exited(c));
+    start_write w1 = {&r, 0, 0, 0}, w2 = {&r, 0, 0, 0};
+    CHECK(proc_write(c, "hello ", 6, start_write_done, &w1) == 0);
+    CHECK(proc_write(c, "world\n", 6, start_write_done, &w2) == 0);
+    proc_close_stdin(c);
+    CHECK(proc_write(c, "late", 4, start_write_done, &w2) == UV_EPIPE);
+    CHECK(r.starts == 0 && w1.calls == 0);
+    CHECK(spin_until(has_exited, &r, 20000));
+    CHECK(r.starts == 1 && r.start_err == 0 && r.code == 0);
+    CHECK(r.out_done_at_exit);
+    CHECK(w1.calls == 1 && w1.status == 0 && w2.calls == 1 && w2.status == 0);
+    CHECK(r.start_seq == 1 && w1.seq > r.start_seq && w2.seq > w1.seq && r.exit_seq > w2.seq);
+    CHECK(!r.out_before_start);
+    proc_release(c);
+    result_free(&r);
+
+    /* A write made while a start fails: on_start(err) first, then the write fails. */
+    result_init(&r);
+    char *missing[] = {"definitely-not-a-command-xyz", NULL};
+    c = spawn_async(missing, NULL, NULL, &r);
+    start_write wf = {&r, 0, 0, 0};
+    CHECK(proc_write(c, "x", 1, start_write_done, &wf) == 0);
+    CHECK(spin_until(has_started, &r, 20000));
+    uv_run(uv_default_loop(), UV_RUN_NOWAIT);
+    CHECK(r.start_err == UV_ENOENT && !r.exited);
+    CHECK(wf.calls == 1 && wf.status == UV_ECANCELED && wf.seq > r.start_seq);
+    CHECK(proc_exited(c) && proc_write(c, "y", 1, NULL, NULL) != 0);
+    proc_release(c);
+    result_free(&r);
+
+    /* Many at once: each starts once, with its own pid, and ends with its own output. Quick
+     * children may be reaped before the loop hears of their start. */
+    run_result rs[64];
+    proc_child *cs[64];
+    char args[64][16];
+    for (int i = 0; i < 64; i++) {
+        result_init(&rs[i]);
+        snprintf(args[i], sizeof args[i], "%d", i);
+        char *argv[] = {"sh", "-c", "echo $1", "sh", args[i], NULL};
+        cs[i] = spawn_async(i % 2 ? argv : (char *[]){"echo", args[i], NULL}, NULL, NULL, &rs[i]);
+        proc_close_stdin(cs[i]);
+    }
+    CHECK(spin_until(all_exited, rs, 60000));
+    for (int i = 0; i < 64; i++) {
+        char want[20];
+        snprintf(want, sizeof want, "%d\n", i);
+        CHECK(rs[i].starts == 1 && rs[i].start_err == 0 && rs[i].code == 0);
+        CHECK(rs[i].start_seq == 1 && rs[i].exit_seq == 2 && !rs[i].out_before_start);
+        CHECK(rs[i].out.len == strlen(want) && !memcmp(rs[i].out.data, want, strlen(want)));
+        for (int k = 0; k < i; k++)
+            CHECK(proc_pid(cs[k]) != proc_pid(cs[i]));
+    }
+    for (int i = 0; i < 64; i++) {
+        proc_release(cs[i]);
+        result_free(&rs[i]);
+    }
+    CHECK(spin_until(no_zombies, NULL, 20000));
+
+    /* Terminated while starting: it runs, then gets TERM. */
+    result_init(&r);
+    char *sleeper[] = {"sleep", "1010", NULL};
+    c = spawn_async(sleeper, NULL, NULL, &r);
+    proc_terminate(c, 0, 20000);
+    CHECK(spin_until(has_exited, &r, 20000));
+    CHECK(r.starts == 1 && r.start_err == 0 && r.sig == SIGTERM);
+    proc_release(c);
+    result_free(&r);
+
+    /* Released while starting: no callback at all, and the child does not stay. */
+    live_baseline = proc_live_count();
+    result_init(&r);
+    c = spawn_async(sleeper, NULL, NULL, &r);
+    proc_release(c);
+    CHECK(spin_until(live_back_to_baseline, NULL, 20000));
+    uv_run(uv_default_loop(), UV_RUN_NOWAIT);
+    CHECK(r.starts == 0 && !r.exited);
+    CHECK(spin_until(no_zombies, NULL, 20000));
+    result_free(&r);
+}
+
+/* The reaper may take a child's status before the loop heard that it started (it exec'd
+ * and exited while the outcome was queued): the status is kept and reported after
+ * on_start. The test plays that reaper: without running the loop, it waits for the child
+ * to end and reaps it as proc.c's SIGCHLD watcher would. */
+static void test_reaped_before_start(void) {
+    CHECK(spin_until(no_zombies, NULL, 20000));
+    run_result r;
+    result_init(&r);
+    char *argv[] = {"sh", "-c", "exit 4", NULL};
+    proc_child *c = spawn_async(argv, NULL, NULL, &r);
+    proc_close_stdin(c);
+    pid_t pid = 0;
+    int st = 0;
+    for (int i = 0; i < 20000 && pid <= 0; i++) {
+        pid = waitpid(-1, &st, WNOHANG);
+        if (pid == 0)
+            nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
+    CHECK(pid > 0 && r.starts == 0);
+    if (pid > 0)
+        proc_reaper_dispatch(pid, st);
+    CHECK(spin_until(has_exited, &r, 20000));
+    CHECK(r.starts == 1 && r.start_err == 0 && proc_pid(c) == pid);
+    CHECK(r.start_seq == 1 && r.exit_seq == 2 && r.code == 4);
+    proc_release(c);
+    result_free(&r);
+}
+
+/* Shutdown while starts are in flight (the loop has not heard of any yet): each is stopped
+ * once it runs, shutdown completes only after them, and a later spawn is refused. */
+static void test_shutdown_in_flight(void) {
+    enum { N = 8 };
+    run_result rs[N], pr;
+    proc_child *cs[N];
+    char *sleeper[] = {"sleep", "1011", NULL};
+    for (int i = 0; i < N; i++) {
+        result_init(&rs[i]);
+        cs[i] = spawn_async(sleeper, NULL, NULL, &rs[i]);
+    }
+    result_init(&pr);
+    pr.code = -2;
+    proc_pty *p = pty_spawn_async(sleeper, NULL, &pr);
+    bool done = false;
+    proc_shutdown_all(uv_default_loop(), 20000, shutdown_done, &done);
+    CHECK(!done);
+    run_result late;
+    result_init(&late);
+    proc_child *lc = spawn_async(sleeper, NULL, NULL, &late);
+    CHECK(spin_until(flag_set, &done, 20000));
+    for (int i = 0; i < N; i++) {
+        CHECK(rs[i].starts == 1 && rs[i].start_err == 0);
+        CHECK(rs[i].exited && rs[i].sig == SIGTERM);
+        proc_release(cs[i]);
+        result_free(&rs[i]);
+    }
+    CHECK(pr.starts == 1 && pr.start_err == 0 && pr.exited && pr.sig == SIGKILL);
+    proc_pty_release(p);
+    result_free(&pr);
+    CHECK(spin_until(has_started, &late, 20000));
+    CHECK(late.start_err == UV_ECANCELED && !late.exited);
+    proc_release(lc);
+    result_free(&late);
+    CHECK(proc_live_count() == 0);
+    CHECK(spin_until(no_zombies, NULL, 20000));
+    proc_init(uv_default_loop());
 }
 
 /* ---- jobs ------------------------------------------------------------------------------------ */
@@ -533,6 +773,10 @@ static void job_done(const proc_job_result *r, void *ud) {
 
 static bool job_called(void *ud) {
     return ((job_seen *)ud)->calls > 0;
+}
+
+static bool job_started(void *ud) {
+    return proc_job_pid(ud) > 0;
 }
 
 static void job_seen_free(job_seen *s) {
@@ -691,6 +935,8 @@ static void test_job_cancel(void) {
     char *sleeper[] = {"sleep", "1007", NULL};
     proc_job_opts o = {.args = sleeper};
     proc_job *j = proc_job_run(uv_default_loop(), &o, job_done, &s);
+    CHECK(proc_job_pid(j) == 0); /* not started yet: the spawn is asynchronous */
+    CHECK(spin_until(job_started, j, 20000));
     int pid = (int)proc_job_pid(j);
     CHECK(pid > 0);
     proc_job_cancel(j);
@@ -700,6 +946,15 @@ static void test_job_cancel(void) {
     CHECK(s.r.cancelled && !s.r.timed_out);
     CHECK(s.r.exit_code == -1 && s.r.term_signal == SIGKILL);
     CHECK(spin_until(pid_gone, &pid, 20000));
+    job_seen_free(&s);
+
+    /* Cancelled while starting: stopped as soon as it runs. */
+    memset(&s, 0, sizeof s);
+    j = proc_job_run(uv_default_loop(), &o, job_done, &s);
+    proc_job_cancel(j);
+    CHECK(spin_until(job_called, &s, 20000));
+    CHECK(s.calls == 1 && s.r.cancelled && s.r.spawn_error == 0 && s.r.pid > 0);
+    CHECK(s.r.exit_code == -1 && s.r.term_signal == SIGKILL);
     job_seen_free(&s);
 }
 
@@ -734,6 +989,7 @@ static void test_job_detach(void) {
     char *sleeper[] = {"sleep", "1008", NULL};
     proc_job_opts k = {.args = sleeper};
     j = proc_job_run(uv_default_loop(), &k, job_done, &s);
+    CHECK(spin_until(job_started, j, 20000));
     int pid = (int)proc_job_pid(j);
     proc_job_cancel(j);
     proc_job_detach(j);
@@ -748,6 +1004,7 @@ static void test_job_detach(void) {
     j = proc_job_run(uv_default_loop(), &m, job_done, &s);
     CHECK(proc_job_pid(j) == 0);
     proc_job_detach(j);
+    CHECK(spin_until(live_back_to_baseline, NULL, 20000));
     uv_run(uv_default_loop(), UV_RUN_NOWAIT);
     CHECK(s.calls == 0);
 }
@@ -825,6 +1082,9 @@ int main(void) {
     test_pty();
     test_write_contract();
     test_merge_stderr();
+    test_async_start();
+    test_reaped_before_start();
+    test_shutdown_in_flight();
     test_job_capture();
     test_job_tail();
     test_job_timeout();
