@@ -44,3 +44,19 @@ describe('README', () => {
       await waitFor(() => srv.descendants().length === 0, { what: 'the mock agent gone after dispose' });
     }));
 });
+
+describe('docs/architecture.md', () => {
+  test('the module map names every source folder and file of the tree, and nothing else', () => {
+    const doc = fs.readFileSync(path.join(REPO, 'docs/architecture.md'), 'utf8');
+    const rows = [...doc.matchAll(/^\| `src\/([a-z_]+)\/` \| ([^|]*) \|/gm)];
+    const mapped = new Map(rows.map((m) => [m[1], [...m[2].matchAll(/`([a-z_]+\.c)`/g)].map((f) => f[1]).sort()]));
+    const src = path.join(REPO, 'src');
+    const tree = new Map(
+      fs.readdirSync(src, { withFileTypes: true })
+        .filter((d) => d.isDirectory())
+        .map((d) => [d.name, fs.readdirSync(path.join(src, d.name)).filter((f) => f.endsWith('.c')).sort()]),
+    );
+    assert.deepEqual([...mapped.keys()].sort(), [...tree.keys()].sort(), 'one row per folder of src/');
+    for (const [dir, files] of tree) assert.deepEqual(mapped.get(dir), files, `the files of src/${dir}/`);
+  });
+});
