@@ -116,9 +116,16 @@ static inline bool http_resp_streaming(const http_req *req) {
 }
 
 /* request.c */
+http_req *http_req_new(http_conn *c);
 void http_req_free(http_req *req);
 
+/* parse.c: the parser callbacks of every connection. */
+extern const llhttp_settings_t http_parse_settings;
+/* Request line plus header fields (431 above it), the bound http_parser used to apply. */
+#define HTTP_MAX_HEAD_BYTES (80u << 10)
+
 /* server.c */
+void http_conn_set_state(http_conn *c, http_conn_state s);
 void http_conn_write(http_conn *c, uv_buf_t *bufs, unsigned n, char *owned, base_rcbuf *rc);
 void http_conn_request_done(http_conn *c, http_req *req);
 void http_conn_close(http_conn *c);

@@ -5,6 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+http_req *http_req_new(http_conn *c) {
+    http_req *r = base_xcalloc(1, sizeof *r);
+    r->conn = c;
+    r->start_ms = base_mono_ms();
+    base_buf_init(&r->body);
+    return r;
+}
+
 void http_req_free(http_req *req) {
     if (!req)
         return;
