@@ -78,21 +78,24 @@ int agents_launch_recipe(const char *id, agents_launch *out) {
          * data dir is not writable we still run the mock, directly. */
         char *path = agents_launcher_path(id);
         struct stat st;
-        if (lstat(path, &st) == 0) {
+        bool exists = lstat(path, &st) == 0;
+        bool ours =
+            exists && S_ISREG(st.st_mode) && (st.st_mode & 0111) && agents_is_mock_launcher(path);
+        if (exists && !ours) {
             out->file = path;
             out->argv = agents_argv(path, NULL);
             out->env = agents_child_env(id);
             return 0;
         }
+        /* Our own launcher only execs this binary (SANDBOX_AGENT_BIN): run that directly,
+         * without going through env and sh, which cost more than the mock itself. A missing
+         * one is written first, for users to see and replace (if the data dir is writable). */
         free(path);
         path = NULL;
-        if (agents_write_mock_launcher(&path) == 0) {
-            out->file = path;
-            out->argv = agents_argv(path, NULL);
-        } else {
-            out->file = base_xstrdup(base_self_exe());
-            out->argv = agents_argv(out->file, "mock-agent-process");
-        }
+        if (!exists && agents_write_mock_launcher(&path) == 0)
+            free(path);
+        out->file = base_xstrdup(base_self_exe());
+        out->argv = agents_argv(out->file, "mock-agent-process");
         out->env = agents_child_env(id);
         return 0;
     }

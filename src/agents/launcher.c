@@ -3,6 +3,7 @@
 #include "agents/launcher.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +107,24 @@ char *agents_link_native(const agents_builtin *bi, const char *id, const char *f
     return result;
 }
 
+static const char agents_mock_script[] = "#!/usr/bin/env sh\n"
+                                         "if [ -n \"${SANDBOX_AGENT_BIN:-}\" ]; then\n"
+                                         "  exec \"$SANDBOX_AGENT_BIN\" mock-agent-process \"$@\"\n"
+                                         "fi\n"
+                                         "exec sandbox-agent mock-agent-process \"$@\"\n";
+
+bool agents_is_mock_launcher(const char *path) {
+    /* Only the exact script we write: a user's own agent placed there is always run. */
+    char buf[sizeof agents_mock_script];
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, buf, sizeof buf);
+    close(fd);
+    return n == (ssize_t)sizeof agents_mock_script - 1 &&
+           memcmp(buf, agents_mock_script, (size_t)n) == 0;
+}
+
 int agents_write_mock_launcher(char **path_out) {
     char *ap = agents_ap_dir();
     int r = base_mkdirs(ap);
@@ -113,12 +132,7 @@ int agents_write_mock_launcher(char **path_out) {
     if (r < 0)
         return r;
     char *path = agents_launcher_path("mock");
-    static const char script[] = "#!/usr/bin/env sh\n"
-                                 "if [ -n \"${SANDBOX_AGENT_BIN:-}\" ]; then\n"
-                                 "  exec \"$SANDBOX_AGENT_BIN\" mock-agent-process \"$@\"\n"
-                                 "fi\n"
-                                 "exec sandbox-agent mock-agent-process \"$@\"\n";
-    r = base_write_file_atomic(path, script, sizeof script - 1, 0755);
+    r = base_write_file_atomic(path, agents_mock_script, sizeof agents_mock_script - 1, 0755);
     if (r == 0 && path_out)
         *path_out = path;
     else

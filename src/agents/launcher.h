@@ -32,6 +32,9 @@ char *agents_link_native(const agents_builtin *bi, const char *id, const char *f
                          const char *exe_rel, const char *bin_dir, bool reinstall);
 /* Write the built-in mock launcher atomically; *path_out (malloc'd) gets its path. 0 or -errno. */
 int agents_write_mock_launcher(char **path_out);
+/* path holds exactly the built-in mock launcher, which only execs this binary's
+ * mock-agent-process: the caller may exec that directly (two execs fewer per agent). */
+bool agents_is_mock_launcher(const char *path);
 /* AGENTS_INSTALL_BWRAP_WARNING for an installed agent that will start without bwrap; NULL
  * otherwise. Malloc'd. Looks at the filesystem and PATH only (cheap stat calls). */
 char *agents_sandbox_warning(const char *id);

@@ -570,6 +570,42 @@ static void cleanup(void) {
     free(cmd);
 }
 
+/* The mock: its launcher is written for users to see and replace; while it is exactly ours,
+ * this binary's mock-agent-process is run directly; any other file there is run as it is. */
+static void test_mock_launch(void) {
+    agents_launch l;
+    CHECK(agents_launch_recipe("mock", &l) == 0);
+    CHECK_STR(l.file, base_self_exe());
+    CHECK(l.argv && l.argv[1] && !strcmp(l.argv[1], "mock-agent-process"));
+    agents_launch_free(&l);
+    char *path = agents_launcher_path("mock");
+    CHECK(agents_is_mock_launcher(path));
+    struct stat st;
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 0111));
+
+    /* A user's own agent in its place (one byte more) is what runs. */
+    FILE *f = fopen(path, "a");
+    fputs("#\n", f);
+    fclose(f);
+    CHECK(!agents_is_mock_launcher(path));
+    CHECK(agents_launch_recipe("mock", &l) == 0);
+    CHECK_STR(l.file, path);
+    CHECK(l.argv && l.argv[1] == NULL);
+    agents_launch_free(&l);
+
+    /* Ours again but not executable: run as the file (and fail as it would), not bypassed. */
+    CHECK(unlink(path) == 0);
+    char *w = NULL;
+    CHECK(agents_write_mock_launcher(&w) == 0);
+    free(w);
+    CHECK(chmod(path, 0644) == 0);
+    CHECK(agents_launch_recipe("mock", &l) == 0);
+    CHECK_STR(l.file, path);
+    agents_launch_free(&l);
+    CHECK(chmod(path, 0755) == 0);
+    free(path);
+}
+
 static void setup(void) {
     CHECK(mkdtemp(data_home) != NULL);
     setenv("XDG_DATA_HOME", data_home, 1); /* before anything computes the data dir */
@@ -580,4 +616,4 @@ static void setup(void) {
 UNIT_MAIN(setup(); test_unknown_ids(); test_catalogue(); test_builtin_recipes();
           test_version_overrides(); test_registry_documents(); test_expand_and_platform();
           test_shell_and_env(); test_launcher_text(); test_manifest_version(); test_tail();
-          test_path_safety(); test_unpack(); test_version_parse(); cleanup())
+          test_path_safety(); test_unpack(); test_version_parse(); test_mock_launch(); cleanup())
