@@ -255,7 +255,8 @@ describe('terminal WebSocket (§9.11)', () => {
   });
 
   S.test('several sockets: output broadcast to all, input from any; killed process exits with null', async (srv) => {
-    const p = await create(srv, { command: 'sh', tty: true });
+    // No prompt (PS1 empty): nothing follows an echo's output that a late socket could catch.
+    const p = await create(srv, { command: 'sh', tty: true, env: { PS1: '' } });
     const a = await openTerm(srv, p.id);
     const b = await openTerm(srv, p.id);
     a.ws.send(JSON.stringify({ type: 'input', data: 'echo from-""a\n' }));
