@@ -26,6 +26,24 @@ typedef enum {
     HTTP_CONN_WS,       /* upgraded: bytes belong to the WebSocket */
 } http_conn_state;
 
+/* Where a streamed request body stands (HTTP_ROUTE_STREAM_BODY routes):
+ *   NONE -> EARLY      its headers are complete: dispatch the handler now
+ *   EARLY -> OFFERED   dispatched; the body is not the handler's yet (unread input waits)
+ *   OFFERED -> FLOWING http_req_read_body: the parser feeds the sink
+ *   FLOWING <-> PAUSED http_req_pause_body / http_req_resume_body
+ *   any -> NONE        the body ended, broke off, or the request was answered
+ * Bodies of other routes are buffered whole before dispatch and stay NONE. */
+typedef enum http_body_state {
+    HTTP_BODY_NONE = 0,
+    HTTP_BODY_EARLY,
+    HTTP_BODY_OFFERED,
+    HTTP_BODY_FLOWING,
+    HTTP_BODY_PAUSED,
+} http_body_state;
+
+/* A body is streaming to (or offered to) the active request. */
+#define HTTP_BODY_STREAMING(c) ((c)->body >= HTTP_BODY_OFFERED)
+
 /* One client connection. Owner: the server's connection list. Freed in the close callback
  * of its last libuv handle (tcp and timer), never directly. */
 struct http_conn {
@@ -63,10 +81,7 @@ struct http_conn {
     bool ws_closing;   /* close frame sent: cut off if the peer does not answer */
     /* Streamed request body (HTTP_ROUTE_STREAM_BODY): the request was dispatched at end of
      * headers and the parser keeps feeding its body to the sink. */
-    bool body_streaming;
-    bool early_dispatch; /* headers of a stream-body route are complete: dispatch now */
-    bool body_paused;
-    bool body_accepted; /* handler called http_req_read_body */
+    http_body_state body;
     const http_body_sink *sink;
     void *sink_ud;
     uint64_t body_max;

@@ -215,7 +215,7 @@ static int http_on_headers_complete(llhttp_t *p) {
     r->content_length = chunked || !sized ? -1 : (int64_t)p->content_length;
     if (http_router_flags(c->srv, r) & HTTP_ROUTE_STREAM_BODY) {
         /* The handler takes the body as it arrives: dispatch now, before any of it. */
-        c->early_dispatch = true;
+        c->body = HTTP_BODY_EARLY;
         return HPE_PAUSED;
     }
     if (sized && p->content_length > c->srv->cfg.max_body_bytes) {
@@ -234,9 +234,9 @@ static int http_on_headers_complete(llhttp_t *p) {
 
 static int http_on_body(llhttp_t *p, const char *at, size_t len) {
     http_conn *c = p->data;
-    if (c->body_streaming) {
+    if (HTTP_BODY_STREAMING(c)) {
         http_req *sr = c->active;
-        if (!sr || !c->body_accepted)
+        if (!sr || c->body == HTTP_BODY_OFFERED)
             return 0; /* answered early: the rest is discarded, the connection closes */
         c->body_seen += len;
         if (c->body_seen > c->body_max) {
@@ -244,7 +244,7 @@ static int http_on_body(llhttp_t *p, const char *at, size_t len) {
             return HPE_PAUSED;
         }
         c->sink->on_data(sr, at, len, c->sink_ud);
-        if (c->body_paused || c->active != sr)
+        if (c->body == HTTP_BODY_PAUSED || c->active != sr)
             return HPE_PAUSED;
         return 0;
     }

@@ -388,8 +388,8 @@ static void http_in_append(http_conn *c, const char *data, size_t len) {
  * first, so it releases what it holds (a file descriptor, a temp file), and the client's
  * answer then goes out on that same request. Returns it, or NULL when none streams. */
 static http_req *http_conn_abort_stream(http_conn *c) {
-    http_req *req = c->body_streaming ? c->active : NULL;
-    c->body_streaming = false;
+    http_req *req = HTTP_BODY_STREAMING(c) ? c->active : NULL;
+    c->body = HTTP_BODY_NONE;
     if (req && req->abort_cb) {
         http_abort_fn fn = req->abort_cb;
         req->abort_cb = NULL;
@@ -446,7 +446,7 @@ static bool http_conn_can_parse(const http_conn *c) {
         return false;
     if (!c->active)
         return true;
-    return c->body_streaming && c->body_accepted && !c->body_paused;
+    return c->body == HTTP_BODY_FLOWING;
 }
 
 /* A fresh parser, for the next message after an upgrade we do not serve (h2c and friends
@@ -459,25 +459,23 @@ static void http_conn_reset_parser(http_conn *c) {
 /* Handle a pause: a complete head or message, a body chunk taken by a paused sink, or a
  * 413. Returns false when the connection must stop parsing for now. */
 static bool http_conn_on_pause(http_conn *c) {
-    if (c->reject_status == 413 && c->body_streaming) {
+    if (c->reject_status == 413 && HTTP_BODY_STREAMING(c)) {
         c->reject_status = 0;
         http_conn_body_too_large(c);
         return false;
     }
-    if (c->early_dispatch) {
-        c->early_dispatch = false;
-        c->body_streaming = true;
-        c->body_accepted = false;
-        c->body_paused = false;
+    if (c->body == HTTP_BODY_EARLY) {
+        c->body = HTTP_BODY_OFFERED;
         http_conn_dispatch(c);
         return true;
     }
-    if (c->msg_complete && c->body_streaming) {
+    if (c->msg_complete && HTTP_BODY_STREAMING(c)) {
         /* The streamed body is complete: the handler answers now. */
+        bool accepted = c->body != HTTP_BODY_OFFERED;
         c->msg_complete = false;
-        c->body_streaming = false;
+        c->body = HTTP_BODY_NONE;
         http_req *req = c->active;
-        if (req && c->body_accepted) {
+        if (req && accepted) {
             http_conn_set_state(c, HTTP_CONN_HANDLING);
             c->dispatching = true;
             c->sink->on_end(req, c->sink_ud);
@@ -539,7 +537,7 @@ static void http_conn_process(http_conn *c) {
         size_t avail = http_in_avail(c);
         /* With no input, a streamed body still gets one empty pass: a sink that paused on
          * the last body bytes leaves the message's end pending inside the parser. */
-        if (avail == 0 && !c->body_streaming)
+        if (avail == 0 && !HTTP_BODY_STREAMING(c))
             break;
         const char *data = c->in.data + c->in_pos;
         c->exec_base = data;
@@ -601,7 +599,7 @@ static void http_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     }
     if (nread < 0) {
         http_release_buf(buf);
-        if (c->body_streaming) {
+        if (HTTP_BODY_STREAMING(c)) {
             http_conn_close(c); /* the client left in the middle of its upload */
             return;
         }
@@ -655,10 +653,8 @@ void http_conn_request_done(http_conn *c, http_req *req) {
     if (c->active != req)
         return;
     /* A body the handler did not read to the end cannot be skipped safely: close. */
-    bool keep = req->keep_alive && !c->srv->closing && !c->body_streaming;
-    c->body_streaming = false;
-    c->body_accepted = false;
-    c->body_paused = false;
+    bool keep = req->keep_alive && !c->srv->closing && !HTTP_BODY_STREAMING(c);
+    c->body = HTTP_BODY_NONE;
     c->drain_fn = NULL;
     c->drain_due = false;
     LOG_DEBUG("request", "method=%s path=%s status=%d latency_ms=%llu", req->method_name, req->path,
@@ -809,9 +805,10 @@ char *http_server_feed_for_test(http_server *srv, const char *data, size_t len, 
 
 void http_req_read_body(http_req *req, const http_body_sink *sink, void *ud, uint64_t max_bytes) {
     http_conn *c = req->conn;
-    if (c->active != req || !c->body_streaming)
+    if (c->active != req || !HTTP_BODY_STREAMING(c))
         return;
-    c->body_accepted = true;
+    if (c->body == HTTP_BODY_OFFERED)
+        c->body = HTTP_BODY_FLOWING;
     c->sink = sink;
     c->sink_ud = ud;
     c->body_max = max_bytes;
@@ -833,17 +830,18 @@ void http_req_read_body(http_req *req, const http_body_sink *sink, void *ud, uin
 
 void http_req_pause_body(http_req *req) {
     http_conn *c = req->conn;
-    if (c->active != req || !c->body_streaming || c->body_paused)
+    /* Pausing is for a body being read (http_req_read_body came first). */
+    if (c->active != req || c->body != HTTP_BODY_FLOWING)
         return;
-    c->body_paused = true;
+    c->body = HTTP_BODY_PAUSED;
     http_conn_set_state(c, HTTP_CONN_HANDLING); /* our slowness is not the client's */
 }
 
 void http_req_resume_body(http_req *req) {
     http_conn *c = req->conn;
-    if (c->active != req || !c->body_paused)
+    if (c->active != req || c->body != HTTP_BODY_PAUSED)
         return;
-    c->body_paused = false;
+    c->body = HTTP_BODY_FLOWING;
     http_conn_set_state(c, HTTP_CONN_BODY);
     if (c->fake)
         return;
