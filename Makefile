@@ -2,7 +2,9 @@
 CC      ?= gcc
 CFLAGS_BASE := -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -Isrc -g
 OPT     ?= -O2
-LIBS    := -luv -lwslay -ljansson -lsqlite3 -lnettle -lutil -lm -lpthread -ldl
+LIBS    := -luv -lwslay -ljansson -lnettle -lutil -lm -lpthread -ldl
+# Unit tests may call libraries the server only dlopens (test_journal sets up databases).
+UNITLIBS := $(LIBS) -lsqlite3
 
 # llhttp (strict HTTP/1.1 parser) is compiled in from Debian's node-llhttp C sources: the
 # installed package if there is one, else the copy scripts/deps.sh unpacks into .cache/ (kept by make clean).
@@ -61,11 +63,11 @@ $(ASANDIR)/obj/%.o: src/%.c $(wildcard src/*/*.h) src/agents/catalog.json web/in
 
 $(ASANDIR)/unit/%: tests/unit/%.c $(ASANLIB) tests/unit/unit.h
 	@mkdir -p $(ASANDIR)/unit
-	$(CC) $(CFLAGS_BASE) -O1 $(ASANFLAGS) -Itests/unit -o $@ $< $(ASANLIB) $(LIBS)
+	$(CC) $(CFLAGS_BASE) -O1 $(ASANFLAGS) -Itests/unit -o $@ $< $(ASANLIB) $(UNITLIBS)
 
 build/unit/%: tests/unit/%.c $(LIBOBJS) tests/unit/unit.h
 	@mkdir -p build/unit
-	$(CC) $(CFLAGS_BASE) $(OPT) -Itests/unit -o $@ $< $(LIBOBJS) $(LIBS)
+	$(CC) $(CFLAGS_BASE) $(OPT) -Itests/unit -o $@ $< $(LIBOBJS) $(UNITLIBS)
 
 deps:
 	@bash scripts/deps.sh test

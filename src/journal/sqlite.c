@@ -12,11 +12,11 @@
  * server is a prefix of its ids. */
 #include "journal/internal.h"
 
-#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/base.h"
+#include "base/lsqlite.h"
 
 #define JOURNAL_SCHEMA_VERSION 1
 
