@@ -58,9 +58,12 @@ struct proc_spawn_req {
     bool die_with_server;
     bool pty;            /* forkpty (pty.c) instead of exec.c's clone on pipes */
     uint16_t cols, rows; /* pty only */
-    int stdio[3];        /* pipes only: the child's ends, installed as 0, 1, 2. Borrowed:
-                          * the owner closes them in done, so that no pipe reaches EOF or
-                          * EPIPE before the owner heard of the start. */
+    /* Pipes only: how many to make (3; 2 when stderr goes to stdout's pipe). The spawner
+     * thread creates them right before the fork and closes the child's ends right after,
+     * so a queued request holds no descriptor and a started child three. */
+    int npipes;
+    int ours[3]; /* the server's ends, set by the spawner on success: stdin's write end,
+                  * stdout's and stderr's read ends (-1 for stderr when merged) */
     /* The outcome, set by the spawner thread (or preset: see proc_spawner_submit). */
     int err;    /* 0, or a negative errno: the child never ran */
     pid_t pid;  /* > 0 when started */

@@ -217,23 +217,6 @@ static void proc_child_reaped(proc_child *c, int status) {
     proc_maybe_finish(c);
 }
 
-/* Three pipes: stdin (the child reads fds[0][0]), stdout and stderr (it writes
- * fds[1][1], fds[2][1]); n = 2 leaves out stderr's. All CLOEXEC; the child's ends are
- * dup2'ed to 0, 1, 2. */
-static int proc_pipes(int fds[3][2], int n) {
-    for (int i = 0; i < n; i++) {
-        int r = proc_exec_pipe(fds[i]);
-        if (r < 0) {
-            while (i-- > 0) {
-                close(fds[i][0]);
-                close(fds[i][1]);
-            }
-            return r;
-        }
-    }
-    return 0;
-}
-
 /* Returns false when the fd cannot be watched (closed then; not expected for a pipe). */
 static bool proc_pipe_wrap(uv_pipe_t *p, int fd) {
     int r = uv_pipe_open(p, fd);
@@ -277,16 +260,19 @@ static void proc_start_failed(proc_child *c, int err) {
 /* The spawner's outcome, on the loop. */
 static void proc_started(proc_spawn_req *r) {
     proc_child *c = r->owner;
-    /* The child's ends: from now on EOF and EPIPE mean the child (or its start) is gone. */
-    for (int i = 0; i < 3; i++)
-        if (r->stdio[i] >= 0 && (i < 2 || r->stdio[2] != r->stdio[1]))
-            close(r->stdio[i]);
     c->starting = false;
     if (r->err) {
         proc_start_failed(c, r->err);
         return;
     }
     c->pid = r->pid;
+    /* Our ends, made by the spawner: watched from now on (the child's output waits in the
+     * pipes meanwhile, and its ends are already closed here, so EOF means it is done). */
+    if (!proc_pipe_wrap(&c->in, r->ours[0]))
+        c->in_closed = true; /* else a close asked for while starting follows the writes */
+    c->out_eof = !proc_pipe_wrap(&c->out, r->ours[1]);
+    if (!c->merged)
+        c->err_eof = !proc_pipe_wrap(&c->err, r->ours[2]);
     proc_unreaped_add(1);
     if (!c->out_eof && uv_read_start((uv_stream_t *)&c->out, proc_alloc, proc_out_cb) != 0)
         c->out_eof = true; /* an output that cannot be read counts as drained */
@@ -327,29 +313,15 @@ proc_child *proc_spawn(uv_loop_t *loop, const proc_spawn_opts *o, const proc_cal
     r->die_with_server = o->die_with_server;
     r->done = proc_started;
     r->owner = c;
-    int fds[3][2];
-    int rc = 0;
+    r->npipes = c->merged ? 2 : 3;
     /* Shutdown signals the children it knows once; a later one would never be asked. */
-    if (proc_shutdown_begun)
-        rc = UV_ECANCELED;
-    else
-        rc = proc_pipes(fds, c->merged ? 2 : 3);
-    if (rc < 0) {
-        r->err = rc;
+    if (proc_shutdown_begun) {
+        r->err = UV_ECANCELED;
         proc_spawner_submit(loop, r);
         return c;
     }
     proc_reaper_ensure(loop);
     proc_sentinel_ensure(); /* before the first child exists */
-    /* Our ends are watched at once (reading starts with the start); the child's go to the
-     * spawner. */
-    c->in_closed = !proc_pipe_wrap(&c->in, fds[0][1]);
-    c->out_eof = !proc_pipe_wrap(&c->out, fds[1][0]);
-    if (!c->merged)
-        c->err_eof = !proc_pipe_wrap(&c->err, fds[2][0]);
-    r->stdio[0] = fds[0][0];
-    r->stdio[1] = fds[1][1];
-    r->stdio[2] = c->merged ? fds[1][1] : fds[2][1];
     c->next = proc_live;
     if (proc_live)
         proc_live->prev = c;

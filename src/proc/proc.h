@@ -52,14 +52,15 @@ typedef struct proc_spawn_opts {
     bool merge_stderr;
 } proc_spawn_opts;
 
-/* Spawn with three pipes, in a new session. Never NULL, never blocks: opts is copied, the
- * pipes exist at once, the fork and exec happen on the spawner thread, and on_start reports
+/* Spawn with three pipes, in a new session. Never NULL, never blocks: opts is copied; the
+ * pipes, the fork and the exec happen on the spawner thread (a queued start holds no file
+ * descriptor, a started child three), and on_start reports
  * the outcome later, from the loop (never inside proc_spawn). An error there (a negative
  * errno, which is also the libuv code) means the command never ran: a failed chdir or exec,
  * e.g. ENOENT, EACCES, ENOTDIR; ENOEXEC for a script without a #! line (no /bin/sh
  * fallback, like the reference); UV_ECANCELED once proc_shutdown_all ran; or a failure to
- * create the pipes. The child is then finished (proc_exited is true) and still the caller's
- * to proc_release, which may be called inside on_start.
+ * create the pipes (EMFILE). The child is then finished (proc_exited is true) and still the
+ * caller's to proc_release, which may be called inside on_start.
  *
  * While starting, the child has no pid (proc_pid is 0) but is fully usable: proc_write
  * holds the bytes and hands them to the pipe after on_start(0), in order; proc_close_stdin

@@ -137,7 +137,8 @@ static _Noreturn void proc_sentinel_main(int rfd) {
 int proc_sentinel_command(void) {
     struct stat st;
     if (fstat(3, &st) != 0 || !S_ISFIFO(st.st_mode)) {
-        fprintf(stderr, "sandbox-agent sentinel: started by the server only (fd 3 must be its pipe)\n");
+        fprintf(stderr,
+                "sandbox-agent sentinel: started by the server only (fd 3 must be its pipe)\n");
         return 2;
     }
     close_range(4, ~0U, 0); /* whatever the server inherited without CLOEXEC is not ours */
@@ -172,8 +173,8 @@ static bool proc_sentinel_start_now(void) {
     sigfillset(&all);
     posix_spawnattr_setsigmask(&at, &none);
     posix_spawnattr_setsigdefault(&at, &all);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setflags(&at,
+                             POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     char *argv[] = {"sandbox-agent", "sentinel", NULL};
     pid_t pid;
     int r = posix_spawn(&pid, "/proc/self/exe", &fa, &at, argv, environ);

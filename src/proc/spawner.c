@@ -84,7 +84,7 @@ proc_spawn_req *proc_spawner_req_new(const char *file, char *const *argv, char *
     r->argv = proc_spawner_pack(argv);
     r->env = proc_spawner_pack(env);
     r->cwd = cwd ? base_xstrdup(cwd) : NULL;
-    r->stdio[0] = r->stdio[1] = r->stdio[2] = -1;
+    r->ours[0] = r->ours[1] = r->ours[2] = -1;
     r->master = -1;
     return r;
 }
@@ -108,22 +108,59 @@ static void proc_spawner_push(proc_spawn_req **head, proc_spawn_req **tail, proc
 
 /* ---- the thread ----------------------------------------------------------------------------- */
 
+/* Three pipes: stdin (the child reads fds[0][0]), stdout and stderr (it writes fds[1][1],
+ * fds[2][1]); n = 2 leaves out stderr's. All CLOEXEC and above fd 2. */
+static int proc_spawner_pipes(int fds[3][2], int n) {
+    for (int i = 0; i < n; i++) {
+        int r = proc_exec_pipe(fds[i]);
+        if (r < 0) {
+            while (i-- > 0) {
+                close(fds[i][0]);
+                close(fds[i][1]);
+            }
+            return r;
+        }
+    }
+    return 0;
+}
+
 /* Reads the server's environment (PATH, environ for an inherited env): nothing in the server
  * changes it once it serves (only CLI set-up code does, before any spawn). */
 static void proc_spawner_start_one(proc_spawn_req *r) {
     if (r->pty) {
         proc_pty_start(r);
     } else {
+        int fds[3][2];
+        int rc = proc_spawner_pipes(fds, r->npipes);
+        if (rc < 0) {
+            r->err = rc;
+            return;
+        }
         proc_exec_plan plan;
         proc_exec_plan_init(&plan, r->file, r->argv, r->env, r->cwd);
-        memcpy(plan.stdio, r->stdio, sizeof plan.stdio);
+        plan.stdio[0] = fds[0][0];
+        plan.stdio[1] = fds[1][1];
+        plan.stdio[2] = r->npipes == 3 ? fds[2][1] : fds[1][1];
         plan.die_with_server = r->die_with_server;
         pid_t pid = proc_exec_spawn(&plan);
         proc_exec_plan_free(&plan);
-        if (pid < 0)
+        /* The child has its copies (CLONE_VFORK: it exec'd or failed already). */
+        close(fds[0][0]);
+        close(fds[1][1]);
+        if (r->npipes == 3)
+            close(fds[2][1]);
+        if (pid < 0) {
             r->err = pid;
-        else
+            close(fds[0][1]);
+            close(fds[1][0]);
+            if (r->npipes == 3)
+                close(fds[2][0]);
+        } else {
             r->pid = pid;
+            r->ours[0] = fds[0][1];
+            r->ours[1] = fds[1][0];
+            r->ours[2] = r->npipes == 3 ? fds[2][0] : -1;
+        }
     }
     /* At once, from here: a server killed before the loop heard of the start still takes
      * the child's session down. */

@@ -2,6 +2,7 @@
 // managed pipe processes, stop/kill/delete, input, logs (JSON and SSE follow), limits,
 // process-group kills. TTY processes and the terminal WebSocket: processes_tty.test.mjs.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import * as nodeTest from 'node:test';
@@ -762,4 +763,32 @@ describe('SSE keep-alive', () => {
       await cleanup(srv, p.id);
     });
   });
+});
+
+describe('descriptors', () => {
+  // A child holds three descriptors once started and none while its start is queued, so
+  // a low limit admits many concurrent runs; past it, runs fail clearly and the server
+  // keeps serving with nothing leaked.
+  nodeTest.test('under a 64-descriptor limit: 12 concurrent runs pass, a burst past it fails cleanly, nothing leaks', { skip: OURS_ONLY }, () =>
+    withServer({}, async (srv) => {
+      execFileSync('prlimit', ['--pid', String(srv.pid), '--nofile=64:64']);
+      const fdCount = () => fs.readdirSync(`/proc/${srv.pid}/fd`).length;
+      const before = fdCount();
+      const run = () => post(srv, '/v1/processes/run', { command: 'sh', args: ['-c', 'sleep 0.3; echo ok'] });
+      const twelve = await Promise.all(Array.from({ length: 12 }, run));
+      assert.deepEqual(twelve.map((r) => r.status), Array(12).fill(200));
+      for (const r of twelve) assert.equal(r.json().stdout, 'ok\n');
+      const burst = await Promise.all(Array.from({ length: 40 }, () => run().catch((e) => ({ status: 'ERR', error: e }))));
+      const failed = burst.filter((r) => r.status !== 200);
+      assert.ok(failed.length > 0, 'the burst goes past the limit');
+      for (const r of failed) {
+        if (r.status === 'ERR') continue; // the connection itself could not be accepted
+        assertProblem(r, 502, 'stream_error');
+        assert.match(r.json().detail, /Too many open files/);
+      }
+      assert.equal((await get(srv, '/v1/health')).status, 200);
+      await waitFor(() => fdCount() <= before, { what: () => `descriptors back to ${before} (now ${fdCount()})` });
+      const after = await Promise.all(Array.from({ length: 5 }, run));
+      assert.deepEqual(after.map((r) => r.status), Array(5).fill(200));
+    }));
 });
