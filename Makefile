@@ -61,11 +61,11 @@ $(ASANDIR)/obj/%.o: src/%.c $(wildcard src/*/*.h) src/agents/catalog.json web/in
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -O1 $(ASANFLAGS) -c -o $@ $<
 
-$(ASANDIR)/unit/%: tests/unit/%.c $(ASANLIB) tests/unit/unit.h
+$(ASANDIR)/unit/%: tests/unit/%.c $(ASANLIB) $(wildcard tests/unit/*.h)
 	@mkdir -p $(ASANDIR)/unit
 	$(CC) $(CFLAGS_BASE) -O1 $(ASANFLAGS) -Itests/unit -o $@ $< $(ASANLIB) $(UNITLIBS)
 
-build/unit/%: tests/unit/%.c $(LIBOBJS) tests/unit/unit.h
+build/unit/%: tests/unit/%.c $(LIBOBJS) $(wildcard tests/unit/*.h)
 	@mkdir -p build/unit
 	$(CC) $(CFLAGS_BASE) $(OPT) -Itests/unit -o $@ $< $(LIBOBJS) $(UNITLIBS)
 

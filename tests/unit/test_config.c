@@ -17,6 +17,7 @@
 
 #include "config/internal.h"
 #include "unit.h"
+#include "http_fixture.h"
 
 /* ---- schema -----------------------------------------------------------------------------------
  */
@@ -414,14 +415,7 @@ static void done_cb(uv_async_t *a) {
 
 static void test_routes(void) {
     uv_loop_t *loop = uv_default_loop();
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(s, (struct sockaddr *)&a, sizeof a);
-    socklen_t al = sizeof a;
-    getsockname(s, (struct sockaddr *)&a, &al);
-    port = ntohs(a.sin_port);
-    close(s);
+    port = unit_free_port();
     http_config cfg;
     http_config_defaults(&cfg);
     cfg.host = "127.0.0.1";

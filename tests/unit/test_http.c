@@ -11,6 +11,7 @@
 #include "base/base.h"
 #include "http/http.h"
 #include "unit.h"
+#include "http_fixture.h"
 
 static base_buf hlog; /* what handlers saw, one entry per line */
 
@@ -181,18 +182,6 @@ static http_server *mk_server(const char *token, size_t max_body) {
     return srv;
 }
 
-static void closed_cb(void *ud) {
-    *(int *)ud = 1;
-}
-
-static void free_server(http_server *srv) {
-    int done = 0;
-    http_server_close(srv, closed_cb, &done);
-    uv_run(uv_default_loop(), UV_RUN_DEFAULT);
-    CHECK(done == 1);
-    http_server_free(srv);
-}
-
 static char statuses[1024]; /* "204,404" of the last feed, from the responses */
 static const char *st(void) {
     return statuses;
@@ -329,7 +318,7 @@ static void test_routing(void) {
     CHECK_LOG(feed(srv, GET("/v1/problem")), "problem\n");
     CHECK_LOG(st(), "409");
 
-    free_server(srv);
+    unit_free_server(srv);
 }
 
 static void test_auth(void) {
@@ -383,7 +372,7 @@ static void test_auth(void) {
     /* The params of an authenticated request are still decoded. */
     CHECK_LOG(feed(srv, "GET /v1/acp/a%2Fb HTTP/1.1\r\nAuthorization: Bearer s3cret\r\n\r\n"),
               "acp-get GET n=1 p0=[a/b] p1=[(null)]\n");
-    free_server(srv);
+    unit_free_server(srv);
 
     /* The token is copied by http_server_new: the caller's buffer may go away. */
     char tok[] = "copied";
@@ -395,7 +384,7 @@ static void test_auth(void) {
     memcpy(tok, "XXXXXX", 6);
     CHECK_LOG(feed(srv, "GET /v1/health HTTP/1.1\r\nAuthorization: Bearer copied\r\n\r\n"),
               "health GET\n");
-    free_server(srv);
+    unit_free_server(srv);
 }
 
 static void test_query(void) {
@@ -426,7 +415,7 @@ static void test_query(void) {
     CHECK_LOG(feed(srv, GET("/v1/query?b=TRUE")), "query raw=[b=TRUE] k=0[] b=-1[]\n");
     CHECK_LOG(feed(srv, GET("/v1/query?b=true%20")), "query raw=[b=true%20] k=0[] b=-1[]\n");
     CHECK_LOG(feed(srv, GET("/v1/query?b=%74rue")), "query raw=[b=%74rue] k=0[] b=1[true]\n");
-    free_server(srv);
+    unit_free_server(srv);
 }
 
 static void test_bodies(void) {
@@ -493,7 +482,7 @@ static void test_bodies(void) {
      * never runs. */
     CHECK_LOG(feed(srv, "POST /v1/echo HTTP/1.1\r\nX-Test: a\r\n b\r\n\r\n"), "");
 
-    free_server(srv);
+    unit_free_server(srv);
 }
 
 static void test_pipelining(void) {
@@ -543,7 +532,7 @@ static void test_pipelining(void) {
     CHECK_LOG(feed(srv, "GET /open HTTP/1.1\r\n"), "");
     CHECK_LOG(st(), "");
 
-    free_server(srv);
+    unit_free_server(srv);
 }
 
 static void test_protocol_errors(void) {
@@ -584,7 +573,7 @@ static void test_protocol_errors(void) {
     /* Empty input and lone bytes. */
     CHECK_LOG(feedn(srv, "", 0), "");
     CHECK_LOG(feedn(srv, "G", 1), "");
-    free_server(srv);
+    unit_free_server(srv);
 }
 
 static void test_accepts(void) {
@@ -610,7 +599,7 @@ static void test_accepts(void) {
     CHECK_LOG(ACC("*"), "accept sse=0 json=0\n");
     CHECK_LOG(ACC(""), "accept sse=0 json=0\n"); /* present but empty: nothing accepted */
 #undef ACC
-    free_server(srv);
+    unit_free_server(srv);
 }
 
 static void test_is_json(void) {
@@ -634,7 +623,7 @@ static void test_is_json(void) {
     CHECK_LOG(CT(""), "isjson 0\n");
 #undef CT
     CHECK_LOG(feed(srv, "POST /v1/isjson HTTP/1.1\r\nContent-Length: 0\r\n\r\n"), "isjson 0\n");
-    free_server(srv);
+    unit_free_server(srv);
 }
 
 static void test_json_body(void) {
@@ -681,7 +670,7 @@ static void test_json_body(void) {
               "jbody rejected\n"); /* a body needs a JSON content type */
     CHECK_LOG(st(), "415");
 #undef JB
-    free_server(srv);
+    unit_free_server(srv);
 }
 
 static void test_streams_and_aborts(void) {
@@ -729,7 +718,7 @@ static void test_streams_and_aborts(void) {
     CHECK_LOG(feed(srv, GET("/v1/cleared")), "cleared\n");
     CHECK(aborts == 0);
 
-    free_server(srv);
+    unit_free_server(srv);
 }
 
 static void test_defaults(void) {

@@ -15,6 +15,7 @@
 
 #include "http/http.h"
 #include "unit.h"
+#include "http_fixture.h"
 
 static uv_loop_t *loop;
 static uv_async_t done_async;
@@ -463,14 +464,7 @@ static void run(void) {
     http_config_defaults(&cfg);
     cfg.port = 0;
     /* Find a free port by binding to 0 first. */
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(s, (struct sockaddr *)&a, sizeof a);
-    socklen_t al = sizeof a;
-    getsockname(s, (struct sockaddr *)&a, &al);
-    port = ntohs(a.sin_port);
-    close(s);
+    port = unit_free_port();
     cfg.port = port;
     cfg.max_body_bytes = 1u << 20;     /* streamed routes have their own limit */
     cfg.stream_queue_limit = 1u << 20; /* the SSE flood test crosses it sooner */

@@ -9,6 +9,7 @@
 #include "base/base.h"
 #include "http/http.h"
 #include "unit.h"
+#include "http_fixture.h"
 
 /* ---- framing ------------------------------------------------------------------------------ */
 
@@ -148,18 +149,6 @@ static http_server *mk_server(void) {
     return srv;
 }
 
-static void closed_cb(void *ud) {
-    *(int *)ud = 1;
-}
-
-static void free_server(http_server *srv) {
-    int done = 0;
-    http_server_close(srv, closed_cb, &done);
-    uv_run(uv_default_loop(), UV_RUN_DEFAULT);
-    CHECK(done == 1);
-    http_server_free(srv);
-}
-
 /* Raw response bytes of a feed (NUL-terminated copy; caller frees). */
 static char *feed(http_server *srv, const char *req) {
     size_t n;
@@ -239,7 +228,7 @@ static void test_stream(void) {
     uv_run(uv_default_loop(), UV_RUN_DEFAULT);
     CHECK(closes == 1 && !was_open);
 
-    free_server(srv);
+    unit_free_server(srv);
 }
 
 /* ---- the WebSocket upgrade check ----------------------------------------------------------- */
@@ -290,7 +279,7 @@ static void test_ws_check(void) {
     CHECK_WS(WS_OK, "Sec-WebSocket-Key must be 16 base64-encoded bytes");
     CHECK_WS(WS_OK "Sec-WebSocket-Key: c2hvcnQ=\r\n",
              "Sec-WebSocket-Key must be 16 base64-encoded bytes");
-    free_server(srv);
+    unit_free_server(srv);
 }
 
 static void setup(void) {
