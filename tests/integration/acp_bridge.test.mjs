@@ -121,6 +121,31 @@ describe('POST /v1/acp/{id}: checks in order (§5.3.1)', () => {
     }
   });
 
+  S.test('large bodies (parsed off the event loop) get the same answers as small ones', async (srv) => {
+    const pad = 'x'.repeat(3 << 20); // 3 MiB: well above the 64 KiB offload threshold
+    // Invalid JSON, and JSON that is not an object.
+    let res = await acpPost(srv, 'big-check', null, { agent: 'mock', raw: `{"jsonrpc":"2.0","pad":"${pad}"` });
+    assert.ok(assertProblem(res, 400, 'invalid_request').detail.startsWith('invalid request: invalid JSON body: '));
+    res = await acpPost(srv, 'big-check', null, { agent: 'mock', raw: `["${pad}"]` });
+    assert.equal(assertProblem(res, 400, 'invalid_request').detail, 'invalid request: request body must be a JSON-RPC object');
+    // Checks that come before the parse still win, whatever the size.
+    res = await acpPost(srv, 'big-check', null, { agent: 'mock', raw: `{"pad":"${pad}"`, headers: { accept: 'text/html' } });
+    assertProblem(res, 406, 'not_acceptable');
+    assert.ok(!(await listIds(srv)).includes('big-check'));
+    // A big request reaches the agent intact: the mock answers initialize whatever the params carry.
+    const id = uid('big');
+    try {
+      res = await acpPost(srv, id, { jsonrpc: '2.0', id: 7, method: 'initialize', params: { protocolVersion: 1, _meta: { pad } } }, { agent: 'mock' });
+      assert.equal(res.status, 200, res.text);
+      assert.equal(res.json().id, 7);
+      assert.equal(res.json().result.protocolVersion, 1);
+      // The server kept serving meanwhile and still does.
+      assert.equal((await request(srv, 'GET', '/v1/health')).status, 200);
+    } finally {
+      await deleteAcp(srv, id);
+    }
+  });
+
   S.test('400 unsupported_agent for unknown, empty and wrong-case agent ids', async (srv) => {
     const res = await acpPost(srv, 'agent-check', initializeMsg(), { agent: 'nope' });
     assert.equal(res.status, 400);
