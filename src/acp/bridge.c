@@ -164,14 +164,14 @@ static http_req *acp_pending_take(acp_pending *p) {
     return req;
 }
 
-static void acp_pending_abort_cb(http_req *req, void *ud) {
+void acp_pending_abort_cb(http_req *req, void *ud) {
     acp_pending *p = ud;
     p->req = NULL;
     acp_pending_release(p);
 }
 
 /* The instance's exit as error details; *tail receives the stderr text (caller frees). */
-static void acp_exit_of(acp_instance *in, acp_exit_info *x, char **tail) {
+void acp_exit_of(acp_instance *in, acp_exit_info *x, char **tail) {
     *tail = acp_stderr_text(in);
     *x = (acp_exit_info){.agent = in->agent,
                          .server_id = in->server_id,
@@ -182,7 +182,7 @@ static void acp_exit_of(acp_instance *in, acp_exit_info *x, char **tail) {
 
 /* Answer a request with a JSON-RPC response of our own (stolen). It is journaled like an
  * agent's response, so SSE clients and replays see how the request ended. */
-static void acp_reply_rpc(acp_instance *in, http_req *req, json_t *resp) {
+void acp_reply_rpc(acp_instance *in, http_req *req, json_t *resp) {
     char *s = base_json_compact(resp);
     json_decref(resp);
     acp_journal_append(in->journal, s, strlen(s));
@@ -203,7 +203,7 @@ static void acp_answer_exited(acp_pending *p) {
     free(tail);
 }
 
-static void acp_problem_exited_of(http_req *req, acp_instance *in) {
+void acp_problem_exited_of(http_req *req, acp_instance *in) {
     acp_exit_info x;
     char *tail;
     acp_exit_of(in, &x, &tail);
@@ -219,7 +219,7 @@ static void acp_problem_stdin(http_req *req, int uverr) {
     free(msg);
 }
 
-static void acp_timeout_cb(uv_timer_t *t) {
+void acp_timeout_cb(uv_timer_t *t) {
     acp_pending *p = t->data;
     acp_instance *in = p->inst;
     LOG_WARN("agent did not answer in time", "server_id=%s agent=%s", in->server_id, in->agent);
@@ -256,7 +256,7 @@ static void acp_write_done(int status, void *ud) {
 /* Hand a pending entry's line to the agent (line is taken). While our replayed
  * `initialize` is unanswered the line is held, so the restarted agent sees its messages
  * in arrival order and only after it was initialised. */
-static void acp_pending_send(acp_pending *p, char *line, size_t len) {
+void acp_pending_send(acp_pending *p, char *line, size_t len) {
     acp_instance *in = p->inst;
     if (in->reinit_id) {
         p->held = line;
@@ -607,7 +607,7 @@ static proc_child *acp_spawn_agent(acp_instance *in) {
  * replay the client's `initialize` unless the new session begins with one. Messages are
  * queued to the new process at once; acp_on_start announces it, or answers them all if it
  * cannot start. */
-static int acp_instance_restart(acp_instance *in, bool replay_init) {
+int acp_instance_restart(acp_instance *in, bool replay_init) {
     proc_child *c = acp_spawn_agent(in);
     if (!c)
         return UV_ENOENT;
@@ -622,14 +622,14 @@ static int acp_instance_restart(acp_instance *in, bool replay_init) {
 
 /* The requests that begin a session: they may restart an exited agent. Anything else
  * belongs to a session that died with the old process. */
-static bool acp_starts_session(const char *method) {
+bool acp_starts_session(const char *method) {
     return method && (!strcmp(method, "initialize") || !strcmp(method, "session/new") ||
                       !strcmp(method, "session/load"));
 }
 
 /* Listed at once, while its agent starts: POSTs meanwhile queue up behind the first. NULL
  * when the agent has no launch recipe. */
-static acp_instance *acp_instance_create(acp_bridge *b, const char *server_id, const char *agent) {
+acp_instance *acp_instance_create(acp_bridge *b, const char *server_id, const char *agent) {
     acp_instance *in = base_xcalloc(1, sizeof *in);
     in->bridge = b;
     in->server_id = base_xstrdup(server_id);
@@ -650,296 +650,6 @@ static acp_instance *acp_instance_create(acp_bridge *b, const char *server_id, c
     b->items[b->n++] = in;
     in->listed = true;
     return in;
-}
-
-/* ---- POST ---------------------------------------------------------------------------------- */
-
-static bool acp_content_type_ok(http_req *req) {
-    const char *ct = http_req_header(req, "content-type");
-    if (!ct)
-        return false;
-    size_t n = strlen(ct);
-    const char *semi = strchr(ct, ';');
-    if (semi)
-        n = (size_t)(semi - ct);
-    const char *mt = base_trim(ct, &n);
-    return n == 16 && base_ascii_ieq(mt, "application/json", 16);
-}
-
-/* ---- lazy install (http-api.md §5.3.2) --------------------------------------------------- */
-
-static void acp_post_handle(http_req *req, acp_bridge *b, bool may_install, json_t *msg,
-                            char *line);
-
-/* A first POST waiting for its agent's install. Owner: itself; freed when the install
- * reports, or when the client leaves (the install then continues on its own). */
-typedef struct acp_install_wait {
-    acp_bridge *b;
-    http_req *req;
-    char *agent;
-    json_t *msg; /* the POST's message, parsed (owned) */
-    char *line;  /* its compact line when made off the loop (owned), or NULL */
-    agents_install_job *job;
-} acp_install_wait;
-
-static void acp_install_wait_free(acp_install_wait *w) {
-    json_decref(w->msg);
-    free(w->line);
-    free(w->agent);
-    free(w);
-}
-
-static void acp_install_abort_cb(http_req *req, void *ud) {
-    acp_install_wait *w = ud;
-    agents_install_detach(w->job);
-    acp_install_wait_free(w);
-}
-
-static void acp_install_done_cb(const agents_install_result *res, void *ud) {
-    acp_install_wait *w = ud;
-    http_req_on_abort(w->req, NULL, NULL);
-    if (res->ok) { /* handle the POST again, now with the agent on disk (no second install) */
-        acp_post_handle(w->req, w->b, false, w->msg, w->line);
-        w->msg = NULL;
-        w->line = NULL;
-    } else {
-        agents_install_problem(w->req, w->agent, res);
-    }
-    acp_install_wait_free(w);
-}
-
-/* The POST stays pending while the agent installs; the loop keeps serving. msg and line:
- * taken. */
-static void acp_lazy_install(acp_bridge *b, http_req *req, const char *agent, json_t *msg,
-                             char *line) {
-    acp_install_wait *w = base_xcalloc(1, sizeof *w);
-    w->b = b;
-    w->req = req;
-    w->agent = base_xstrdup(agent);
-    w->msg = msg;
-    w->line = line;
-    agents_install_opts opts = {0};
-    w->job = agents_install_async(b->loop, agent, &opts, acp_install_done_cb, NULL, w);
-    http_req_on_abort(req, acp_install_abort_cb, w);
-}
-
-/* A POST to an instance whose agent has exited. A request that begins a session restarts
- * the agent and goes on (true). Any other request gets the JSON-RPC exit error, and a
- * notification or response a problem: the session they belong to died with the agent. */
-static bool acp_post_to_exited(http_req *req, acp_instance *in, json_t *msg, acp_msg_kind kind,
-                               const char *method) {
-    if (kind == ACP_MSG_REQUEST && acp_starts_session(method) && !in->bridge->shutting_down) {
-        int r = acp_instance_restart(in, strcmp(method, "initialize") != 0);
-        if (r == 0)
-            return true;
-        char *m = base_xasprintf("failed to restart agent process: %s", uv_strerror(r));
-        http_problem_with_message(req, 502, "stream_error", "Stream Error", "stream error", m);
-        free(m);
-        return false;
-    }
-    if (kind != ACP_MSG_REQUEST) {
-        acp_problem_exited_of(req, in);
-        return false;
-    }
-    acp_exit_info x;
-    char *tail;
-    acp_exit_of(in, &x, &tail);
-    acp_reply_rpc(in, req, acp_rpc_error_exited(json_object_get(msg, "id"), &x));
-    free(tail);
-    return false;
-}
-
-/* ---- large bodies: parsed off the loop ------------------------------------------------- */
-
-/* jansson takes about 50 ms per MiB to parse a big string and as long again to write it
- * back: bodies above this are parsed and re-serialised on the thread pool, so one large
- * prompt (an attached file, an image) does not stall every other client. */
-#define ACP_OFFLOAD_BODY_BYTES (64u << 10)
-
-/* One body being parsed. Owner: itself; freed in its after-work callback. */
-typedef struct acp_parse_job {
-    uv_work_t work;
-    acp_bridge *b;
-    http_req *req; /* NULL once the client left */
-    base_buf body; /* taken from the request */
-    json_t *msg;   /* results, from the worker */
-    char *line;
-    char err[256];
-} acp_parse_job;
-
-static void acp_parse_abort_cb(http_req *req, void *ud) {
-    ((acp_parse_job *)ud)->req = NULL;
-}
-
-static void acp_parse_work(uv_work_t *w) {
-    acp_parse_job *j = w->data;
-    j->msg = base_json_parse(j->body.data ? j->body.data : "", j->body.len, j->err, sizeof j->err);
-    if (json_is_object(j->msg))
-        j->line = base_json_compact(j->msg);
-}
-
-static void acp_parse_after(uv_work_t *w, int status) {
-    acp_parse_job *j = w->data;
-    base_buf_free(&j->body);
-    if (j->req) {
-        http_req_on_abort(j->req, NULL, NULL);
-        if (!j->msg)
-            http_problem_invalid_request(j->req, "invalid JSON body: %s", j->err);
-        else
-            acp_post_handle(j->req, j->b, true, j->msg, j->line);
-    } else {
-        json_decref(j->msg);
-        free(j->line);
-    }
-    free(j);
-}
-
-static void acp_post_handler(http_req *req, void *ud) {
-    acp_bridge *b = ud;
-    /* Requests that fail a check answered before the parse go the usual way, so the
-     * answer does not depend on the size of the body. */
-    char *agent = NULL;
-    bool checks_pass = http_query_get(req, "agent", &agent) >= 0 && acp_content_type_ok(req) &&
-                       http_req_accepts(req, "application", "json");
-    free(agent);
-    if (req->body.len <= ACP_OFFLOAD_BODY_BYTES || !checks_pass) {
-        acp_post_handle(req, b, true, NULL, NULL);
-        return;
-    }
-    acp_parse_job *j = base_xcalloc(1, sizeof *j);
-    j->b = b;
-    j->req = req;
-    j->body = req->body; /* the worker reads it while the request may go away */
-    base_buf_init(&req->body);
-    j->work.data = j;
-    http_req_on_abort(req, acp_parse_abort_cb, j);
-    uv_queue_work(b->loop, &j->work, acp_parse_work, acp_parse_after);
-}
-
-/* msg: the body already parsed (taken; NULL = parse req's body here); line: its compact
- * serialisation when made off the loop (taken; NULL = make it here). */
-static void acp_post_handle(http_req *req, acp_bridge *b, bool may_install, json_t *msg,
-                            char *line) {
-    const char *server_id = http_req_param(req, 0);
-    char *agent = NULL;
-    if (http_query_get(req, "agent", &agent) < 0) {
-        http_problem_invalid_request(req, "query parameter `agent` must be given at most once");
-        json_decref(msg);
-        free(line);
-        return;
-    }
-    if (!acp_content_type_ok(req)) {
-        http_problem_with_message(req, 415, "unsupported_media_type", "Unsupported Media Type",
-                                  "unsupported media type",
-                                  "content-type must be application/json");
-        json_decref(msg);
-        goto out;
-    }
-    if (!http_req_accepts(req, "application", "json")) {
-        http_problem_with_message(req, 406, "not_acceptable", "Not Acceptable", "not acceptable",
-                                  "accept must allow application/json");
-        json_decref(msg);
-        goto out;
-    }
-    char err[256];
-    if (!msg)
-        msg = base_json_parse(req->body.data ? req->body.data : "", req->body.len, err, sizeof err);
-    if (!msg) {
-        http_problem_invalid_request(req, "invalid JSON body: %s", err);
-        goto out;
-    }
-    if (!json_is_object(msg)) {
-        json_decref(msg);
-        http_problem_invalid_request(req, "request body must be a JSON-RPC object");
-        goto out;
-    }
-    if (agent && !agents_known(agent)) {
-        json_decref(msg);
-        agents_problem_unsupported(req, agent);
-        goto out;
-    }
-    acp_instance *in = acp_find(b, server_id);
-    if (in && agent && strcmp(agent, in->agent) != 0) {
-        json_decref(msg);
-        char *m = base_xasprintf("server '%s' already exists for agent '%s'; requested '%s'",
-                                 server_id, in->agent, agent);
-        http_problem_with_message(req, 409, "conflict", "Conflict", "conflict", m);
-        free(m);
-        goto out;
-    }
-    if (!in && !agent) {
-        json_decref(msg);
-        http_problem_invalid_request(
-            req, "missing required 'agent' query parameter for first POST to /v1/acp/%s",
-            server_id);
-        goto out;
-    }
-    if (!in) {
-        if (b->shutting_down) {
-            json_decref(msg);
-            http_problem_with_message(req, 503, "stream_error", "Stream Error", "stream error",
-                                      "server is shutting down");
-            goto out;
-        }
-        if (may_install && !agents_installed(agent)) {
-            if (agents_install_preinstall_required()) {
-                json_decref(msg);
-                agents_problem_not_installed(req, agent);
-            } else {
-                acp_lazy_install(b, req, agent, msg, line);
-                line = NULL;
-            }
-            goto out;
-        }
-        in = acp_instance_create(b, server_id, agent);
-        if (!in) {
-            json_decref(msg);
-            agents_problem_not_installed(req, agent);
-            goto out;
-        }
-    }
-    acp_msg_kind kind = acp_classify(msg);
-    const char *method = json_string_value(json_object_get(msg, "method"));
-    if (in->exited && !acp_post_to_exited(req, in, msg, kind, method)) {
-        json_decref(msg);
-        goto out;
-    }
-    if (kind == ACP_MSG_REQUEST && method && !strcmp(method, "initialize")) {
-        json_t *params = json_object_get(msg, "params");
-        json_decref(in->init_params);
-        in->init_params = params ? json_deep_copy(params) : json_null();
-    }
-    acp_pending *p = base_xcalloc(1, sizeof *p);
-    p->inst = in;
-    p->req = req;
-    p->is_request = kind == ACP_MSG_REQUEST;
-    if (p->is_request)
-        p->id = json_incref(json_object_get(msg, "id"));
-    p->next = in->pending;
-    if (in->pending)
-        in->pending->prev = p;
-    in->pending = p;
-    p->listed = true;
-    http_req_on_abort(req, acp_pending_abort_cb, p);
-    if (p->is_request) {
-        p->timer = base_xmalloc(sizeof(uv_timer_t));
-        uv_timer_init(b->loop, p->timer);
-        p->timer->data = p;
-        uv_timer_start(p->timer, acp_timeout_cb, b->request_timeout_ms, 0);
-    }
-    /* One compact line: re-serialising guarantees no raw newline reaches the agent. */
-    if (!line)
-        line = base_json_compact(msg);
-    size_t len = strlen(line);
-    line = base_xrealloc(line, len + 2);
-    line[len++] = '\n';
-    line[len] = 0;
-    json_decref(msg);
-    acp_pending_send(p, line, len);
-    line = NULL;
-out:
-    free(line);
-    free(agent);
 }
 
 /* ---- DELETE, list ------------------------------------------------------------------------ */

@@ -14,25 +14,44 @@
 
 const char *acp_signal_name(int sig) {
     switch (sig) {
-    case SIGHUP: return "SIGHUP";
-    case SIGINT: return "SIGINT";
-    case SIGQUIT: return "SIGQUIT";
-    case SIGILL: return "SIGILL";
-    case SIGTRAP: return "SIGTRAP";
-    case SIGABRT: return "SIGABRT";
-    case SIGBUS: return "SIGBUS";
-    case SIGFPE: return "SIGFPE";
-    case SIGKILL: return "SIGKILL";
-    case SIGUSR1: return "SIGUSR1";
-    case SIGSEGV: return "SIGSEGV";
-    case SIGUSR2: return "SIGUSR2";
-    case SIGPIPE: return "SIGPIPE";
-    case SIGALRM: return "SIGALRM";
-    case SIGTERM: return "SIGTERM";
-    case SIGXCPU: return "SIGXCPU";
-    case SIGXFSZ: return "SIGXFSZ";
-    case SIGSYS: return "SIGSYS";
-    default: return NULL;
+    case SIGHUP:
+        return "SIGHUP";
+    case SIGINT:
+        return "SIGINT";
+    case SIGQUIT:
+        return "SIGQUIT";
+    case SIGILL:
+        return "SIGILL";
+    case SIGTRAP:
+        return "SIGTRAP";
+    case SIGABRT:
+        return "SIGABRT";
+    case SIGBUS:
+        return "SIGBUS";
+    case SIGFPE:
+        return "SIGFPE";
+    case SIGKILL:
+        return "SIGKILL";
+    case SIGUSR1:
+        return "SIGUSR1";
+    case SIGSEGV:
+        return "SIGSEGV";
+    case SIGUSR2:
+        return "SIGUSR2";
+    case SIGPIPE:
+        return "SIGPIPE";
+    case SIGALRM:
+        return "SIGALRM";
+    case SIGTERM:
+        return "SIGTERM";
+    case SIGXCPU:
+        return "SIGXCPU";
+    case SIGXFSZ:
+        return "SIGXFSZ";
+    case SIGSYS:
+        return "SIGSYS";
+    default:
+        return NULL;
     }
 }
 
@@ -49,8 +68,7 @@ static char *acp_exit_phrase(const acp_exit_info *x) {
 /* The members every agent-exit error carries, in `data` (JSON-RPC) or `details` (problem). */
 static json_t *acp_exit_details(const acp_exit_info *x) {
     json_t *d = json_object();
-    json_object_set_new(d, "exitCode",
-                        x->term_signal ? json_null() : json_integer(x->exit_code));
+    json_object_set_new(d, "exitCode", x->term_signal ? json_null() : json_integer(x->exit_code));
     const char *name = x->term_signal ? acp_signal_name(x->term_signal) : NULL;
     if (!x->term_signal)
         json_object_set_new(d, "signal", json_null());
@@ -66,8 +84,7 @@ json_t *acp_rpc_error(const json_t *id, int code, const char *message, json_t *d
     json_t *err = json_pack("{s:i,s:s}", "code", code, "message", message);
     if (data)
         json_object_set_new(err, "data", data);
-    return json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0", "id", id ? id : json_null(), "error",
-                     err);
+    return json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0", "id", id ? id : json_null(), "error", err);
 }
 
 json_t *acp_rpc_error_exited(const json_t *id, const acp_exit_info *x) {
@@ -94,8 +111,7 @@ json_t *acp_rpc_error_timeout(const json_t *id, const char *agent, const char *s
     return r;
 }
 
-json_t *acp_rpc_error_stdin(const json_t *id, const char *agent, const char *server_id,
-                            int uverr) {
+json_t *acp_rpc_error_stdin(const json_t *id, const char *agent, const char *server_id, int uverr) {
     char *msg = base_xasprintf("cannot write to the agent's stdin: %s", uv_strerror(uverr));
     json_t *data = json_pack("{s:s,s:s,s:s}", "type", ACP_URN "stream_error", "agent", agent,
                              "serverId", server_id);

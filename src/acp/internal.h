@@ -90,6 +90,26 @@ struct acp_bridge {
 acp_instance *acp_find(acp_bridge *b, const char *id);
 /* Free an unlisted instance once nothing refers to it any more. */
 void acp_maybe_free(acp_instance *in);
+/* Listed at once, while its agent starts: POSTs meanwhile queue up behind the first. NULL
+ * when the agent has no launch recipe. */
+acp_instance *acp_instance_create(acp_bridge *b, const char *server_id, const char *agent);
+/* Start a fresh agent for an exited instance (replaying the client's initialize when
+ * replay_init). 0 or a libuv error. */
+int acp_instance_restart(acp_instance *in, bool replay_init);
+/* initialize, session/new, session/load: the requests that may restart an exited agent. */
+bool acp_starts_session(const char *method);
+/* A POST waiting for the agent: its abort callback, its time bound, and sending its line
+ * (taken) to the agent's stdin. */
+void acp_pending_abort_cb(http_req *req, void *ud);
+void acp_timeout_cb(uv_timer_t *t);
+void acp_pending_send(acp_pending *p, char *line, size_t len);
+/* How the agent ended (tail: its stderr tail, caller frees), and the answers built on it. */
+void acp_exit_of(acp_instance *in, acp_exit_info *x, char **tail);
+void acp_reply_rpc(acp_instance *in, http_req *req, json_t *resp);
+void acp_problem_exited_of(http_req *req, acp_instance *in);
+
+/* post.c: POST /v1/acp/{serverId}. */
+void acp_post_handler(http_req *req, void *ud);
 
 /* sse.c: GET /v1/acp/{serverId} and the instance's subscribers. */
 void acp_get_handler(http_req *req, void *ud);
