@@ -16,60 +16,16 @@
  * text is always one agent_message_chunk "Mock response to: <prompt text>" so callers can
  * find their prompt verbatim.
  *
+ * This file reads input, dispatches requests, keeps sessions and writes output; a prompt's
+ * turn is played by mock_turn.c.
+ *
  * Everything runs on one libuv loop so cancel notifications and permission responses are
  * handled while a turn is waiting. Output is written with blocking write(2) calls: one
  * compact JSON object per line, and nothing is ever buffered, so a crash loses nothing. */
-#include "mock/mock.h"
-#include "base/base.h"
-
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
-
-#include <uv.h>
-
-/* First words of the context block SDK 0.4.2 prepends on resumeSession. */
-#define MOCK_REPLAY_PREFIX "Previous session history is replayed below as JSON-RPC envelopes."
-#define MOCK_READ_CHUNK 65536
-/* A line longer than this is dropped (with a parse error) instead of exhausting memory. */
-#define MOCK_MAX_LINE ((size_t)256 << 20)
-/* How much of an unparseable line is echoed back in the error's data.raw. */
-#define MOCK_RAW_MAX 256
-#define MOCK_TITLE_MAX 80
-#define MOCK_SLOW_CHUNKS 20
-#define MOCK_SLOW_INTERVAL_MS 100
-
-#define MOCK_ERR_PARSE -32700
-#define MOCK_ERR_INVALID_REQUEST -32600
-#define MOCK_ERR_METHOD_NOT_FOUND -32601
-#define MOCK_ERR_INVALID_PARAMS -32602
-#define MOCK_ERR_INTERNAL -32603
-#define MOCK_ERR_NOT_FOUND -32002
+#include "mock/internal.h"
 
 /* ---- static tables ----------------------------------------------------------------------
  * Everything in this section is constant static storage: nothing to own or free. */
-
-/* One value of a select config option. The description is only used for modes. */
-typedef struct mock_choice {
-    const char *value;
-    const char *name;
-    const char *description;
-} mock_choice;
-
-/* One select config option; sessions store the index of the current choice per option. */
-typedef struct mock_config_def {
-    const char *id; /* also its category: all three are ACP's well-known categories */
-    const char *name;
-    const mock_choice *choices;
-    int count;
-} mock_config_def;
 
 static const mock_choice mock_models[] = {
     {"mock", "Mock", NULL},
@@ -85,23 +41,10 @@ static const mock_choice mock_thoughts[] = {
     {"high", "High", NULL},
 };
 
-enum { MOCK_CFG_MODEL, MOCK_CFG_MODE, MOCK_CFG_THOUGHT, MOCK_CFG_COUNT };
-
 static const mock_config_def mock_configs[MOCK_CFG_COUNT] = {
     {"model", "Model", mock_models, 2},
     {"mode", "Mode", mock_modes, 2},
     {"thought_level", "Thought Level", mock_thoughts, 3},
-};
-
-/* Scenario flags, set from words in the prompt text. */
-enum {
-    MOCK_SC_THINK = 1u << 0,
-    MOCK_SC_PLAN = 1u << 1,
-    MOCK_SC_TOOL = 1u << 2,
-    MOCK_SC_PERMISSION = 1u << 3,
-    MOCK_SC_SLOW = 1u << 4,
-    MOCK_SC_ERROR = 1u << 5,
-    MOCK_SC_CRASH = 1u << 6,
 };
 
 static const struct {
@@ -113,100 +56,7 @@ static const struct {
     {"crash", MOCK_SC_CRASH},
 };
 
-/* Permission options offered in session/request_permission; the first two grant. */
-static const struct {
-    const char *id;
-    const char *name;
-    const char *kind;
-    bool allows;
-} mock_perm_options[] = {
-    {"allow-once", "Allow once", "allow_once", true},
-    {"allow-always", "Always allow", "allow_always", true},
-    {"reject-once", "Reject", "reject_once", false},
-    {"reject-always", "Never allow", "reject_always", false},
-};
-
-/* ---- state ------------------------------------------------------------------------------ */
-
-/* Where a turn is. Phases run in this order; the *_WAIT ones park the turn until a
- * permission response, a timer tick or a cancel moves it on. */
-enum {
-    MOCK_PH_START,
-    MOCK_PH_THINK,
-    MOCK_PH_PLAN,
-    MOCK_PH_TOOL,
-    MOCK_PH_PERM,
-    MOCK_PH_PERM_WAIT,
-    MOCK_PH_TEXT,
-    MOCK_PH_SLOW,
-    MOCK_PH_SLOW_WAIT,
-};
-
-struct mock_session;
-
-/* One session/prompt request.
- * Owner: its session, first in the session's queue, then as the session's active turn.
- * Freed by mock_turn_release: immediately if its timer was never initialised, otherwise from
- * the timer's close callback (libuv still references the handle until then). */
-typedef struct mock_turn {
-    struct mock_session *sess; /* back pointer, not owned */
-    json_t *req_id;            /* owned reference; echoed in the response */
-    char *text;                /* owned: the concatenated text blocks (may hold NULs) */
-    size_t text_len;
-    char *notes; /* owned: remarks on non-text blocks, appended to the main text */
-    size_t notes_len;
-    unsigned flags;
-    int phase;
-    json_int_t perm_id; /* id of our session/request_permission while in PERM_WAIT */
-    char perm_call[32]; /* toolCallId of the permission-guarded tool call */
-    int slow_sent;
-    bool timer_live; /* timer initialised: only the close callback may free the turn */
-    uv_timer_t timer;
-    struct mock_turn *next; /* queue link */
-} mock_turn;
-
-/* One ACP session. Owner: mock_g.sessions; sessions live until the process exits
- * (session/load must find them again) and are freed by mock_sessions_free. */
-typedef struct mock_session {
-    char *id;    /* owned */
-    char *cwd;   /* owned */
-    char *title; /* owned; from the first prompt, NULL until then */
-    int64_t updated_ms;
-    int cfg[MOCK_CFG_COUNT]; /* index into mock_configs[i].choices; MODE is the mode */
-    json_t *history;         /* owned array of user/agent message chunk updates, for load */
-    mock_turn *active;       /* the running turn, or NULL */
-    mock_turn *queue_head;   /* prompts waiting for the active turn to end */
-    mock_turn *queue_tail;
-    bool pumping; /* mock_session_pump is on the stack: do not recurse */
-    struct mock_session *next;
-} mock_session;
-
-/* The whole process state: a single static instance, reset by mock_agent_main. Buffers and
- * sessions are owned here and released before mock_agent_main returns. */
-typedef struct mock_agent {
-    uv_loop_t loop;
-    union {
-        uv_handle_t handle;
-        uv_stream_t stream;
-        uv_pipe_t pipe;
-        uv_tty_t tty;
-    } in;
-    bool in_stream; /* stdin read through in.stream; otherwise through fs_req */
-    bool in_open;   /* in.handle needs closing */
-    bool eof;
-    uv_fs_t fs_req;
-    char rbuf[MOCK_READ_CHUNK];
-    base_buf line;   /* unconsumed input: at most one partial line after each read */
-    size_t scanned;  /* bytes of line already known to hold no newline */
-    bool discarding; /* inside an over-long line: drop bytes up to the next newline */
-    bool out_dead;   /* stdout is gone: drop output, keep reading until EOF */
-    json_int_t next_req_id;
-    unsigned long next_call;
-    char *default_cwd; /* owned */
-    mock_session *sessions;
-} mock_agent;
-
-static mock_agent mock_g;
+mock_agent mock_g;
 
 /* ---- output ----------------------------------------------------------------------------- */
 
@@ -230,7 +80,7 @@ static void mock_write_all(const char *p, size_t n) {
 }
 
 /* Writes msg as one line and drops the reference (msg may be NULL after a failed pack). */
-static void mock_send(json_t *msg) {
+void mock_send(json_t *msg) {
     if (!msg)
         return;
     char *s = base_json_compact(msg);
@@ -245,7 +95,7 @@ static void mock_send(json_t *msg) {
 }
 
 /* id: borrowed (NULL means null). result: stolen. */
-static void mock_send_result(json_t *id, json_t *result) {
+void mock_send_result(json_t *id, json_t *result) {
     if (!result)
         result = json_object();
     mock_send(json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0", "id", id ? id : json_null(), "result",
@@ -253,7 +103,7 @@ static void mock_send_result(json_t *id, json_t *result) {
 }
 
 /* id: borrowed (NULL means null). data: stolen, may be NULL. */
-static void mock_send_error(json_t *id, int code, const char *message, json_t *data) {
+void mock_send_error(json_t *id, int code, const char *message, json_t *data) {
     json_t *err = json_pack("{s:i,s:s}", "code", code, "message", message);
     if (err && data)
         json_object_set_new(err, "data", data);
@@ -300,13 +150,13 @@ static void mock_buf_json(base_buf *b, json_t *v) {
 }
 
 /* JSON string from bytes that came out of a parsed document (so valid UTF-8). */
-static json_t *mock_jstr(const char *s, size_t n) {
+json_t *mock_jstr(const char *s, size_t n) {
     json_t *v = json_stringn(s, n);
     return v ? v : json_string("");
 }
 
 /* Cut length so it does not end inside a UTF-8 sequence. */
-static size_t mock_utf8_cut(const char *s, size_t n, size_t max) {
+size_t mock_utf8_cut(const char *s, size_t n, size_t max) {
     if (n <= max)
         return n;
     n = max;
@@ -418,7 +268,7 @@ static void mock_send_mode_update(const mock_session *s) {
 }
 
 /* Sends an update and, for message chunks, keeps it for session/load. update: stolen. */
-static void mock_emit(mock_session *s, json_t *update, bool record) {
+void mock_emit(mock_session *s, json_t *update, bool record) {
     if (!update)
         return;
     mock_send_update(s->id, update);
@@ -427,322 +277,14 @@ static void mock_emit(mock_session *s, json_t *update, bool record) {
     json_decref(update);
 }
 
-static void mock_emit_text(mock_session *s, const char *kind, const char *text, size_t len) {
+void mock_emit_text(mock_session *s, const char *kind, const char *text, size_t len) {
     json_t *u = json_pack("{s:s,s:{s:s,s:o}}", "sessionUpdate", kind, "content", "type", "text",
                           "text", mock_jstr(text, len));
     mock_emit(s, u, strcmp(kind, "agent_thought_chunk") != 0);
 }
 
-static void mock_emit_texts(mock_session *s, const char *kind, const char *text) {
+void mock_emit_texts(mock_session *s, const char *kind, const char *text) {
     mock_emit_text(s, kind, text, strlen(text));
-}
-
-/* ---- turns ------------------------------------------------------------------------------ */
-
-static void mock_turn_run(mock_turn *t);
-static void mock_session_pump(mock_session *s);
-
-static void mock_turn_free(mock_turn *t) {
-    json_decref(t->req_id);
-    free(t->text);
-    free(t->notes);
-    free(t);
-}
-
-static void mock_turn_closed(uv_handle_t *h) {
-    mock_turn_free((mock_turn *)((char *)h - offsetof(mock_turn, timer)));
-}
-
-static void mock_turn_release(mock_turn *t) {
-    if (t->timer_live) {
-        uv_timer_stop(&t->timer);
-        uv_close((uv_handle_t *)&t->timer, mock_turn_closed);
-    } else {
-        mock_turn_free(t);
-    }
-}
-
-/* The turn is over (its response already sent): detach it and start the next prompt. */
-static void mock_turn_end(mock_turn *t) {
-    mock_session *s = t->sess;
-    if (s->active == t)
-        s->active = NULL;
-    s->updated_ms = base_now_ms();
-    mock_turn_release(t);
-    mock_session_pump(s);
-}
-
-static void mock_turn_finish(mock_turn *t, const char *stop_reason) {
-    mock_send_result(t->req_id, json_pack("{s:s}", "stopReason", stop_reason));
-    mock_turn_end(t);
-}
-
-static void mock_turn_think(mock_turn *t) {
-    mock_emit_texts(t->sess, "agent_thought_chunk", "Thinking about the request. ");
-    mock_emit_texts(t->sess, "agent_thought_chunk", "The mock agent weighs a few options, ");
-    mock_emit_texts(t->sess, "agent_thought_chunk", "then settles on a canned answer.");
-}
-
-static json_t *mock_plan_json(const char *s1, const char *s2, const char *s3) {
-    return json_pack("{s:s,s:[{s:s,s:s,s:s},{s:s,s:s,s:s},{s:s,s:s,s:s}]}", "sessionUpdate", "plan",
-                     "entries", "content", "Read the request", "priority", "high", "status", s1,
-                     "content", "Draft a mock answer", "priority", "medium", "status", s2,
-                     "content", "Polish the wording", "priority", "low", "status", s3);
-}
-
-static void mock_turn_plan(mock_turn *t) {
-    mock_emit(t->sess, mock_plan_json("in_progress", "pending", "pending"), false);
-    mock_emit(t->sess, mock_plan_json("completed", "completed", "completed"), false);
-}
-
-static void mock_next_call_id(char *out, size_t cap) {
-    snprintf(out, cap, "call_%lu", ++mock_g.next_call);
-}
-
-static void mock_turn_tool(mock_turn *t) {
-    char cid[32];
-    mock_next_call_id(cid, sizeof cid);
-    mock_emit(t->sess,
-              json_pack("{s:s,s:s,s:s,s:s,s:s,s:{s:s}}", "sessionUpdate", "tool_call", "toolCallId",
-                        cid, "title", "Read mock.txt", "kind", "read", "status", "pending",
-                        "rawInput", "path", "mock.txt"),
-              false);
-    mock_emit(t->sess,
-              json_pack("{s:s,s:s,s:s,s:[{s:s,s:{s:s,s:s}}],s:{s:s,s:i}}", "sessionUpdate",
-                        "tool_call_update", "toolCallId", cid, "status", "completed", "content",
-                        "type", "content", "content", "type", "text", "text",
-                        "Contents of mock.txt: hello from the mock tool", "rawOutput", "content",
-                        "hello from the mock tool", "bytes", 24),
-              false);
-}
-
-/* Announces the guarded tool call and asks the client; the turn parks in PERM_WAIT. */
-static void mock_turn_ask_permission(mock_turn *t) {
-    mock_next_call_id(t->perm_call, sizeof t->perm_call);
-    mock_emit(t->sess,
-              json_pack("{s:s,s:s,s:s,s:s,s:s,s:{s:s,s:s}}", "sessionUpdate", "tool_call",
-                        "toolCallId", t->perm_call, "title", "Edit mock.txt", "kind", "edit",
-                        "status", "pending", "rawInput", "path", "mock.txt", "content",
-                        "edited by the mock agent"),
-              false);
-    json_t *opts = json_array();
-    for (size_t i = 0; i < sizeof mock_perm_options / sizeof mock_perm_options[0]; i++)
-        json_array_append_new(opts, json_pack("{s:s,s:s,s:s}", "optionId", mock_perm_options[i].id,
-                                              "name", mock_perm_options[i].name, "kind",
-                                              mock_perm_options[i].kind));
-    t->perm_id = mock_g.next_req_id++;
-    t->phase = MOCK_PH_PERM_WAIT;
-    mock_send(json_pack("{s:s,s:I,s:s,s:{s:s,s:{s:s,s:s,s:s,s:s},s:o}}", "jsonrpc", "2.0", "id",
-                        t->perm_id, "method", "session/request_permission", "params", "sessionId",
-                        t->sess->id, "toolCall", "toolCallId", t->perm_call, "title",
-                        "Edit mock.txt", "kind", "edit", "status", "pending", "options", opts));
-}
-
-/* The permission question is settled. option: the granting option id, NULL if denied.
- * by_cancel: a session/cancel settled it, so the turn ends here as cancelled. */
-static void mock_turn_main_text(mock_turn *t);
-
-static void mock_turn_permission_done(mock_turn *t, const char *option, bool by_cancel) {
-    mock_session *s = t->sess;
-    if (option) {
-        mock_emit(s,
-                  json_pack("{s:s,s:s,s:s,s:[{s:s,s:{s:s,s:s}}],s:{s:b}}", "sessionUpdate",
-                            "tool_call_update", "toolCallId", t->perm_call, "status", "completed",
-                            "content", "type", "content", "content", "type", "text", "text",
-                            "Edited mock.txt", "rawOutput", "applied", 1),
-                  false);
-        char *msg =
-            base_xasprintf("Permission granted (%s): the edit was allowed and applied. ", option);
-        mock_emit_texts(s, "agent_message_chunk", msg);
-        free(msg);
-    } else {
-        mock_emit(s,
-                  json_pack("{s:s,s:s,s:s,s:[{s:s,s:{s:s,s:s}}],s:{s:b}}", "sessionUpdate",
-                            "tool_call_update", "toolCallId", t->perm_call, "status", "failed",
-                            "content", "type", "content", "content", "type", "text", "text",
-                            "Permission denied", "rawOutput", "applied", 0),
-                  false);
-        mock_emit_texts(s, "agent_message_chunk",
-                        by_cancel ? "Permission denied: the turn was cancelled. "
-                                  : "Permission denied: the edit was not applied. ");
-    }
-    if (by_cancel) {
-        /* Even a cancelled turn echoes the prompt: every turn carries its text verbatim. */
-        mock_turn_main_text(t);
-        mock_turn_finish(t, "cancelled");
-        return;
-    }
-    t->phase = MOCK_PH_TEXT;
-    mock_turn_run(t);
-}
-
-static void mock_turn_main_text(mock_turn *t) {
-    base_buf b;
-    base_buf_init(&b);
-    base_buf_appends(&b, "Mock response to: ");
-    base_buf_append(&b, t->text, t->text_len);
-    if (t->notes_len) {
-        base_buf_append(&b, "\n", 1);
-        base_buf_append(&b, t->notes, t->notes_len);
-    }
-    mock_emit_text(t->sess, "agent_message_chunk", b.data, b.len);
-    base_buf_free(&b);
-}
-
-static void mock_turn_tick(uv_timer_t *timer) {
-    mock_turn *t = (mock_turn *)((char *)timer - offsetof(mock_turn, timer));
-    char chunk[64];
-    t->slow_sent++;
-    snprintf(chunk, sizeof chunk, " Slow chunk %d of %d.", t->slow_sent, MOCK_SLOW_CHUNKS);
-    mock_emit_texts(t->sess, "agent_message_chunk", chunk);
-    if (t->slow_sent >= MOCK_SLOW_CHUNKS) {
-        uv_timer_stop(&t->timer);
-        mock_turn_finish(t, "end_turn");
-    }
-}
-
-/* Runs the turn from its current phase until it has to wait or is over. Every path that
- * ends the turn frees it, so return straight after. */
-static void mock_turn_run(mock_turn *t) {
-    mock_session *s = t->sess;
-    for (;;) {
-        switch (t->phase) {
-        case MOCK_PH_START: {
-            json_t *u =
-                json_pack("{s:s,s:{s:s,s:o}}", "sessionUpdate", "user_message_chunk", "content",
-                          "type", "text", "text", mock_jstr(t->text, t->text_len));
-            if (u)
-                json_array_append_new(s->history, u);
-            if (!s->title && t->text_len) {
-                size_t n = mock_utf8_cut(t->text, t->text_len, MOCK_TITLE_MAX);
-                char *title = base_xstrndup(t->text, n);
-                for (char *p = title; *p; p++)
-                    if ((unsigned char)*p < 0x20)
-                        *p = ' ';
-                s->title = title;
-            }
-            t->phase = MOCK_PH_THINK;
-            break;
-        }
-        case MOCK_PH_THINK:
-            if (t->flags & MOCK_SC_THINK)
-                mock_turn_think(t);
-            t->phase = MOCK_PH_PLAN;
-            break;
-        case MOCK_PH_PLAN:
-            if (t->flags & MOCK_SC_PLAN)
-                mock_turn_plan(t);
-            t->phase = MOCK_PH_TOOL;
-            break;
-        case MOCK_PH_TOOL:
-            if (t->flags & MOCK_SC_TOOL)
-                mock_turn_tool(t);
-            t->phase = MOCK_PH_PERM;
-            break;
-        case MOCK_PH_PERM:
-            if (t->flags & MOCK_SC_PERMISSION) {
-                mock_turn_ask_permission(t);
-                return;
-            }
-            t->phase = MOCK_PH_TEXT;
-            break;
-        case MOCK_PH_PERM_WAIT:
-        case MOCK_PH_SLOW_WAIT:
-            return;
-        case MOCK_PH_TEXT:
-            mock_turn_main_text(t);
-            if (t->flags & MOCK_SC_CRASH) {
-                static const char msg[] = "mock agent crashing as requested\n";
-                ssize_t ignored = write(STDERR_FILENO, msg, sizeof msg - 1);
-                (void)ignored;
-                _exit(1); /* a crash: no cleanup, no response */
-            }
-            if (t->flags & MOCK_SC_ERROR) {
-                mock_send_error(t->req_id, MOCK_ERR_INTERNAL, "Internal error",
-                                json_pack("{s:s}", "details", "mock error scenario"));
-                mock_turn_end(t);
-                return;
-            }
-            t->phase = MOCK_PH_SLOW;
-            break;
-        case MOCK_PH_SLOW:
-            if (!(t->flags & MOCK_SC_SLOW)) {
-                mock_turn_finish(t, "end_turn");
-                return;
-            }
-            uv_timer_init(&mock_g.loop, &t->timer);
-            t->timer_live = true;
-            uv_timer_start(&t->timer, mock_turn_tick, MOCK_SLOW_INTERVAL_MS, MOCK_SLOW_INTERVAL_MS);
-            t->phase = MOCK_PH_SLOW_WAIT;
-            return;
-        }
-    }
-}
-
-/* Starts queued prompts one at a time. Turns without waits finish inside mock_turn_run and
- * call back in here; the pumping flag turns that recursion into this loop. */
-static void mock_session_pump(mock_session *s) {
-    if (s->pumping)
-        return;
-    s->pumping = true;
-    while (!s->active && s->queue_head) {
-        mock_turn *t = s->queue_head;
-        s->queue_head = t->next;
-        if (!s->queue_head)
-            s->queue_tail = NULL;
-        t->next = NULL;
-        s->active = t;
-        mock_turn_run(t);
-    }
-    s->pumping = false;
-}
-
-/* session/cancel: the running turn stops as "cancelled"; prompts queued behind it are
- * answered "cancelled" too, since the client asked to stop everything in flight. */
-static void mock_session_cancel(mock_session *s) {
-    mock_turn *queued = s->queue_head;
-    s->queue_head = s->queue_tail = NULL;
-    mock_turn *t = s->active;
-    if (t && t->phase == MOCK_PH_PERM_WAIT) {
-        mock_turn_permission_done(t, NULL, true);
-    } else if (t && t->phase == MOCK_PH_SLOW_WAIT) {
-        uv_timer_stop(&t->timer);
-        mock_turn_finish(t, "cancelled");
-    }
-    while (queued) {
-        mock_turn *next = queued->next;
-        mock_send_result(queued->req_id, json_pack("{s:s}", "stopReason", "cancelled"));
-        mock_turn_free(queued);
-        queued = next;
-    }
-}
-
-/* At EOF nobody can read answers any more: drop every turn without responding. */
-static void mock_abandon_turns(void) {
-    for (mock_session *s = mock_g.sessions; s; s = s->next) {
-        while (s->queue_head) {
-            mock_turn *t = s->queue_head;
-            s->queue_head = t->next;
-            mock_turn_free(t);
-        }
-        s->queue_tail = NULL;
-        if (s->active) {
-            mock_turn_release(s->active);
-            s->active = NULL;
-        }
-    }
-}
-
-static void mock_sessions_free(void) {
-    while (mock_g.sessions) {
-        mock_session *s = mock_g.sessions;
-        mock_g.sessions = s->next;
-        free(s->id);
-        free(s->cwd);
-        free(s->title);
-        json_decref(s->history);
-        free(s);
-    }
 }
 
 /* ---- request handlers --------------------------------------------------------------------
@@ -997,10 +539,7 @@ static void mock_handle_response(json_t *msg, json_t *id) {
     json_t *outcome = json_object_get(json_object_get(msg, "result"), "outcome");
     if (!json_object_get(msg, "error") &&
         mock_is(json_object_get(outcome, "outcome"), "selected")) {
-        const char *opt = mock_param_str(outcome, "optionId");
-        for (size_t i = 0; opt && i < sizeof mock_perm_options / sizeof mock_perm_options[0]; i++)
-            if (mock_perm_options[i].allows && !strcmp(opt, mock_perm_options[i].id))
-                granted = mock_perm_options[i].id;
+        granted = mock_perm_granting(mock_param_str(outcome, "optionId"));
     }
     mock_turn_permission_done(t, granted, false);
 }
