@@ -117,8 +117,8 @@ journal_read *journal_store_read(journal_store *s, const char *server, uint64_t 
 /* The reader loses interest: done will not run (the work may still finish and is freed). */
 void journal_read_cancel(journal_read *rd);
 
-/* Apply retention now (normally on a timer), synchronously on the writer thread's
- * connection; returns records removed. For tests. */
+/* Apply retention now as of now_ms (normally it runs on a timer): the writer thread does it
+ * and this waits for it. Returns records removed. For tests. */
 uint64_t journal_store_prune_now(journal_store *s, int64_t now_ms);
 
 #endif

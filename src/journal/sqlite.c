@@ -391,6 +391,13 @@ static int64_t journal_size_cutoff(journal_db *d, int64_t total) {
     return cutoff;
 }
 
+static void journal_free_noted(char **servers, uint64_t *belows, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        free(servers[i]);
+    free(servers);
+    free(belows);
+}
+
 int64_t journal_db_prune(journal_db *d, journal_store *s, int64_t now_ms, char **error) {
     int64_t cutoff = journal_query_int(d, "SELECT coalesce(max(seq),0) FROM events WHERE ts_ms<?",
                                        now_ms - d->max_age_ms);
@@ -406,6 +413,10 @@ int64_t journal_db_prune(journal_db *d, journal_store *s, int64_t now_ms, char *
         return -1;
     sqlite3_stmt *st = NULL;
     int64_t removed = 0, bytes = 0;
+    /* What each server lost, told to the store only once the deletion is committed. */
+    char **servers = NULL;
+    uint64_t *belows = NULL;
+    size_t nservers = 0;
     sqlite3_prepare_v2(d->db,
                        "SELECT server,max(id),count(*),sum(length(CAST(payload AS BLOB))) FROM "
                        "events WHERE seq<=? GROUP BY server",
@@ -425,7 +436,10 @@ int64_t journal_db_prune(journal_db *d, journal_store *s, int64_t now_ms, char *
         sqlite3_bind_text(up, 2, server, -1, SQLITE_TRANSIENT);
         if (journal_step_reset(up) != SQLITE_DONE)
             goto fail;
-        journal_store_note_pruned(s, server, (uint64_t)below);
+        servers = base_xrealloc(servers, (nservers + 1) * sizeof *servers);
+        belows = base_xrealloc(belows, (nservers + 1) * sizeof *belows);
+        servers[nservers] = base_xstrdup(server);
+        belows[nservers++] = (uint64_t)below;
     }
     sqlite3_finalize(st);
     sqlite3_finalize(up);
@@ -437,6 +451,9 @@ int64_t journal_db_prune(journal_db *d, journal_store *s, int64_t now_ms, char *
              (long long)cutoff, (long long)bytes);
     if (journal_exec(d, sql, error) < 0 || journal_exec(d, "COMMIT", error) < 0)
         goto rollback;
+    for (size_t i = 0; i < nservers; i++)
+        journal_store_note_pruned(s, servers[i], belows[i]);
+    journal_free_noted(servers, belows, nservers);
     LOG_INFO("journal retention", "removed=%lld bytes=%lld", (long long)removed, (long long)bytes);
     return removed;
 fail:
@@ -447,5 +464,6 @@ rollback:;
     char *ignored = NULL;
     journal_exec(d, "ROLLBACK", &ignored);
     free(ignored);
+    journal_free_noted(servers, belows, nservers);
     return -1;
 }

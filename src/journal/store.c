@@ -41,6 +41,11 @@ struct journal_store {
     char degraded_copy[256];
     base_map *heads;
     int64_t next_prune_ms;
+    /* journal_store_prune_now's request, served by the writer (the one thread that may use
+     * wdb): its clock (0 = none), then the outcome. Under mu. */
+    int64_t prune_req_ms;
+    bool prune_done;
+    int64_t prune_result;
 
     uv_thread_t writer;
     /* Idle reader connections, reused by thread-pool reads. */
@@ -238,16 +243,36 @@ static void journal_commit_batch(journal_store *s, journal_rec **recs, uint64_t 
     uv_mutex_unlock(&s->mu);
 }
 
+/* Retention on the writer's connection: records removed, or -1 (logged). */
+static int64_t journal_prune(journal_store *s, int64_t now_ms) {
+    char *err = NULL;
+    int64_t n = journal_db_prune(s->wdb, s, now_ms, &err);
+    if (n < 0) {
+        LOG_WARN("journal retention failed", "path=%s error=\"%s\"", s->path, err);
+        free(err);
+    }
+    return n;
+}
+
+/* A requested prune first (journal_store_prune_now waits for it), then the periodic one. */
 static void journal_maybe_prune(journal_store *s) {
+    uv_mutex_lock(&s->mu);
+    int64_t req = s->prune_req_ms;
+    s->prune_req_ms = 0;
+    uv_mutex_unlock(&s->mu);
+    if (req) {
+        int64_t n = journal_prune(s, req);
+        uv_mutex_lock(&s->mu);
+        s->prune_result = n;
+        s->prune_done = true;
+        uv_cond_broadcast(&s->flushed);
+        uv_mutex_unlock(&s->mu);
+    }
     int64_t now = base_now_ms();
     if (now < s->next_prune_ms)
         return;
     s->next_prune_ms = now + (int64_t)s->opts.prune_every_ms;
-    char *err = NULL;
-    if (journal_db_prune(s->wdb, s, now, &err) < 0) {
-        LOG_WARN("journal retention failed", "path=%s error=\"%s\"", s->path, err);
-        free(err);
-    }
+    journal_prune(s, now);
 }
 
 static void journal_writer_main(void *arg) {
@@ -257,7 +282,7 @@ static void journal_writer_main(void *arg) {
     size_t cap = 0;
     for (;;) {
         uv_mutex_lock(&s->mu);
-        while (!s->nqueue && !s->stop) {
+        while (!s->nqueue && !s->stop && !s->prune_req_ms) {
             int64_t wait = s->next_prune_ms - base_now_ms();
             if (wait <= 0)
                 break;
@@ -290,14 +315,15 @@ static void journal_writer_main(void *arg) {
 
 uint64_t journal_store_prune_now(journal_store *s, int64_t now_ms) {
     journal_store_flush(s);
-    char *err = NULL;
-    int64_t n = journal_db_prune(s->wdb, s, now_ms, &err);
-    if (n < 0) {
-        LOG_WARN("journal retention failed", "path=%s error=\"%s\"", s->path, err);
-        free(err);
-        return 0;
-    }
-    return (uint64_t)n;
+    uv_mutex_lock(&s->mu);
+    s->prune_req_ms = now_ms ? now_ms : 1;
+    s->prune_done = false;
+    uv_cond_signal(&s->wake);
+    while (!s->prune_done && !s->stop)
+        uv_cond_wait(&s->flushed, &s->mu);
+    int64_t n = s->prune_done ? s->prune_result : -1;
+    uv_mutex_unlock(&s->mu);
+    return n < 0 ? 0 : (uint64_t)n;
 }
 
 /* ---- reads on the thread pool ----------------------------------------------------------- */
