@@ -33,9 +33,9 @@
 
 /* Shared with the thread, under proc_spawner_mu. */
 static pthread_mutex_t proc_spawner_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t proc_spawner_work = PTHREAD_COND_INITIALIZER;    /* todo not empty */
+static pthread_cond_t proc_spawner_work = PTHREAD_COND_INITIALIZER;    /* queue not empty */
 static pthread_cond_t proc_spawner_done_cv = PTHREAD_COND_INITIALIZER; /* an outcome posted */
-static proc_spawn_req *proc_spawner_todo, *proc_spawner_todo_tail;
+static proc_spawn_req *proc_spawner_queue, *proc_spawner_queue_tail;
 static proc_spawn_req *proc_spawner_outcomes, *proc_spawner_outcomes_tail;
 /* The loop's wake-up; the thread sends only while it is set (cleared by proc_spawner_fini
  * before the handle is closed). */
@@ -173,12 +173,12 @@ static void *proc_spawner_main(void *arg) {
     prctl(PR_SET_NAME, "sa-spawner");
     pthread_mutex_lock(&proc_spawner_mu);
     for (;;) {
-        while (!proc_spawner_todo)
+        while (!proc_spawner_queue)
             pthread_cond_wait(&proc_spawner_work, &proc_spawner_mu);
-        proc_spawn_req *r = proc_spawner_todo;
-        proc_spawner_todo = r->next;
-        if (!proc_spawner_todo)
-            proc_spawner_todo_tail = NULL;
+        proc_spawn_req *r = proc_spawner_queue;
+        proc_spawner_queue = r->next;
+        if (!proc_spawner_queue)
+            proc_spawner_queue_tail = NULL;
         pthread_mutex_unlock(&proc_spawner_mu);
         proc_spawner_start_one(r);
         pthread_mutex_lock(&proc_spawner_mu);
@@ -298,7 +298,7 @@ void proc_spawner_submit(uv_loop_t *loop, proc_spawn_req *r) {
         uv_async_send(proc_spawner_async);
     } else {
         r->queued = true;
-        proc_spawner_push(&proc_spawner_todo, &proc_spawner_todo_tail, r);
+        proc_spawner_push(&proc_spawner_queue, &proc_spawner_queue_tail, r);
         pthread_cond_signal(&proc_spawner_work);
     }
     pthread_mutex_unlock(&proc_spawner_mu);
