@@ -4,6 +4,7 @@
 #define UNIT_HTTP_FIXTURE_H
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -31,6 +32,30 @@ static inline void unit_free_server(http_server *srv) {
     uv_run(uv_default_loop(), UV_RUN_DEFAULT);
     CHECK(done == 1);
     http_server_free(srv);
+}
+
+/* Serving while a client runs on a thread of its own: the loop runs until the client calls
+ * unit_client_done() (its last act), then the thread is joined. */
+static inline uv_async_t *unit_client_async(void) {
+    static uv_async_t a;
+    return &a;
+}
+
+static inline void unit_client_stop_cb(uv_async_t *a) {
+    uv_stop(a->loop);
+}
+
+static inline void unit_client_done(void) {
+    uv_async_send(unit_client_async());
+}
+
+static inline void unit_run_client(uv_loop_t *loop, void *(*client)(void *)) {
+    uv_async_init(loop, unit_client_async(), unit_client_stop_cb);
+    pthread_t th;
+    pthread_create(&th, NULL, client, NULL);
+    uv_run(loop, UV_RUN_DEFAULT);
+    pthread_join(th, NULL);
+    uv_close((uv_handle_t *)unit_client_async(), NULL);
 }
 
 #endif

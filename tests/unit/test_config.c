@@ -281,7 +281,6 @@ static void test_file_helpers(void) {
 /* ---- routes on a real port ---------------------------------------------------------------------
  */
 
-static uv_async_t done_async;
 static int port;
 
 /* Open a connection and send one request (Connection: close). Returns the socket. */
@@ -405,12 +404,8 @@ static void *client_main(void *arg) {
     free(file);
     free(q);
     free(dir);
-    uv_async_send(&done_async);
+    unit_client_done();
     return NULL;
-}
-
-static void done_cb(uv_async_t *a) {
-    uv_stop(a->loop);
 }
 
 static void test_routes(void) {
@@ -423,12 +418,7 @@ static void test_routes(void) {
     http_server *srv = http_server_new(loop, &cfg);
     config_routes(srv);
     CHECK(http_server_listen(srv) == 0);
-    uv_async_init(loop, &done_async, done_cb);
-    pthread_t th;
-    pthread_create(&th, NULL, client_main, NULL);
-    uv_run(loop, UV_RUN_DEFAULT);
-    pthread_join(th, NULL);
-    uv_close((uv_handle_t *)&done_async, NULL);
+    unit_run_client(loop, client_main);
     http_server_close(srv, NULL, NULL);
     uv_run(loop, UV_RUN_DEFAULT);
     http_server_free(srv);

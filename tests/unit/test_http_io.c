@@ -18,7 +18,6 @@
 #include "http_fixture.h"
 
 static uv_loop_t *loop;
-static uv_async_t done_async;
 static int port;
 
 /* ---- server side ---------------------------------------------------------------------------- */
@@ -450,12 +449,8 @@ static void *client_main(void *arg) {
     test_download();
     test_ws();
     test_sse();
-    uv_async_send(&done_async);
+    unit_client_done();
     return NULL;
-}
-
-static void done_cb(uv_async_t *a) {
-    uv_stop(loop);
 }
 
 static void run(void) {
@@ -476,16 +471,11 @@ static void run(void) {
     http_route(srv, HTTP_M_GET, "/sse-flood", 0, sse_flood_handler, NULL);
     sem_init(&flood_done, 0, 0);
     CHECK(http_server_listen(srv) == 0);
-    uv_async_init(loop, &done_async, done_cb);
-    pthread_t th;
-    pthread_create(&th, NULL, client_main, NULL);
-    uv_run(loop, UV_RUN_DEFAULT);
-    pthread_join(th, NULL);
+    unit_run_client(loop, client_main);
     CHECK(ws_closed == 1); /* the echo socket told its owner it closed */
     /* The flood was cut off by the queue limit, not by running out of events, and the
      * stream reported itself finished at once. */
     CHECK(flood_dropped && flood_sent > 0 && !flood_open_after);
-    uv_close((uv_handle_t *)&done_async, NULL);
     http_server_close(srv, NULL, NULL);
     uv_run(loop, UV_RUN_DEFAULT);
     CHECK(sse_closes == 2); /* each stream told its owner once */
