@@ -24,8 +24,8 @@ static bool acp_content_type_ok(http_req *req) {
 
 /* ---- lazy install (http-api.md §5.3.2) --------------------------------------------------- */
 
-static void acp_post_handle(http_req *req, acp_bridge *b, bool may_install, json_t *msg,
-                            char *line);
+static void acp_post_message(http_req *req, acp_bridge *b, char *agent, bool may_install,
+                             json_t *msg, char *line);
 
 /* A first POST waiting for its agent's install. Owner: itself; freed when the install
  * reports, or when the client leaves (the install then continues on its own). */
@@ -54,8 +54,9 @@ static void acp_install_abort_cb(http_req *req, void *ud) {
 static void acp_install_done_cb(const agents_install_result *res, void *ud) {
     acp_install_wait *w = ud;
     http_req_on_abort(w->req, NULL, NULL);
-    if (res->ok) { /* handle the POST again, now with the agent on disk (no second install) */
-        acp_post_handle(w->req, w->b, false, w->msg, w->line);
+    if (res->ok) { /* go on with the POST, now with the agent on disk (no second install) */
+        acp_post_message(w->req, w->b, w->agent, false, w->msg, w->line);
+        w->agent = NULL;
         w->msg = NULL;
         w->line = NULL;
     } else {
@@ -117,6 +118,7 @@ typedef struct acp_parse_job {
     uv_work_t work;
     acp_bridge *b;
     http_req *req; /* NULL once the client left */
+    char *agent;   /* the ?agent= of the POST (owned) */
     base_buf body; /* taken from the request */
     json_t *msg;   /* results, from the worker */
     char *line;
@@ -137,86 +139,90 @@ static void acp_parse_work(uv_work_t *w) {
 static void acp_parse_after(uv_work_t *w, int status) {
     acp_parse_job *j = w->data;
     base_buf_free(&j->body);
-    if (j->req) {
+    if (j->req && j->msg) {
         http_req_on_abort(j->req, NULL, NULL);
-        if (!j->msg)
-            http_problem_invalid_request(j->req, "invalid JSON body: %s", j->err);
-        else
-            acp_post_handle(j->req, j->b, true, j->msg, j->line);
+        acp_post_message(j->req, j->b, j->agent, true, j->msg, j->line);
     } else {
+        if (j->req) {
+            http_req_on_abort(j->req, NULL, NULL);
+            http_problem_invalid_request(j->req, "invalid JSON body: %s", j->err);
+        }
         json_decref(j->msg);
         free(j->line);
+        free(j->agent);
     }
     free(j);
 }
 
-void acp_post_handler(http_req *req, void *ud) {
-    acp_bridge *b = ud;
-    /* Requests that fail a check answered before the parse go the usual way, so the
-     * answer does not depend on the size of the body. */
-    char *agent = NULL;
-    bool checks_pass = http_query_get(req, "agent", &agent) >= 0 && acp_content_type_ok(req) &&
-                       http_req_accepts(req, "application", "json");
-    free(agent);
-    if (req->body.len <= ACP_OFFLOAD_BODY_BYTES || !checks_pass) {
-        acp_post_handle(req, b, true, NULL, NULL);
-        return;
-    }
-    acp_parse_job *j = base_xcalloc(1, sizeof *j);
-    j->b = b;
-    j->req = req;
-    j->body = req->body; /* the worker reads it while the request may go away */
-    base_buf_init(&req->body);
-    j->work.data = j;
-    http_req_on_abort(req, acp_parse_abort_cb, j);
-    uv_queue_work(b->loop, &j->work, acp_parse_work, acp_parse_after);
-}
+/* ---- the POST ------------------------------------------------------------------------------ */
 
-/* msg: the body already parsed (taken; NULL = parse req's body here); line: its compact
- * serialisation when made off the loop (taken; NULL = make it here). */
-static void acp_post_handle(http_req *req, acp_bridge *b, bool may_install, json_t *msg,
-                            char *line) {
-    const char *server_id = http_req_param(req, 0);
-    char *agent = NULL;
-    if (http_query_get(req, "agent", &agent) < 0) {
+/* The checks made before the body is parsed, in the reference's order: the query, 415, 406.
+ * False when one failed (answered); else *agent (caller frees) is the ?agent=, or NULL. */
+static bool acp_post_checks(http_req *req, char **agent) {
+    *agent = NULL;
+    if (http_query_get(req, "agent", agent) < 0) {
         http_problem_invalid_request(req, "query parameter `agent` must be given at most once");
-        json_decref(msg);
-        free(line);
-        return;
+        return false;
     }
     if (!acp_content_type_ok(req)) {
         http_problem_with_message(req, 415, "unsupported_media_type", "Unsupported Media Type",
                                   "unsupported media type",
                                   "content-type must be application/json");
-        json_decref(msg);
-        goto out;
-    }
-    if (!http_req_accepts(req, "application", "json")) {
+    } else if (!http_req_accepts(req, "application", "json")) {
         http_problem_with_message(req, 406, "not_acceptable", "Not Acceptable", "not acceptable",
                                   "accept must allow application/json");
-        json_decref(msg);
-        goto out;
+    } else {
+        return true;
+    }
+    free(*agent);
+    *agent = NULL;
+    return false;
+}
+
+void acp_post_handler(http_req *req, void *ud) {
+    acp_bridge *b = ud;
+    char *agent;
+    if (!acp_post_checks(req, &agent))
+        return;
+    if (req->body.len > ACP_OFFLOAD_BODY_BYTES) {
+        acp_parse_job *j = base_xcalloc(1, sizeof *j);
+        j->b = b;
+        j->req = req;
+        j->agent = agent;
+        j->body = req->body; /* the worker reads it while the request may go away */
+        base_buf_init(&req->body);
+        j->work.data = j;
+        http_req_on_abort(req, acp_parse_abort_cb, j);
+        uv_queue_work(b->loop, &j->work, acp_parse_work, acp_parse_after);
+        return;
     }
     char err[256];
-    if (!msg)
-        msg = base_json_parse(req->body.data ? req->body.data : "", req->body.len, err, sizeof err);
+    json_t *msg =
+        base_json_parse(req->body.data ? req->body.data : "", req->body.len, err, sizeof err);
     if (!msg) {
         http_problem_invalid_request(req, "invalid JSON body: %s", err);
-        goto out;
+        free(agent);
+        return;
     }
+    acp_post_message(req, b, agent, true, msg, NULL);
+}
+
+/* The parsed body goes to its instance, which is created, installed first or restarted as
+ * needed. agent (?agent=, may be NULL), msg and line (its compact form when made off the
+ * loop, else NULL): all taken. */
+static void acp_post_message(http_req *req, acp_bridge *b, char *agent, bool may_install,
+                             json_t *msg, char *line) {
+    const char *server_id = http_req_param(req, 0);
     if (!json_is_object(msg)) {
-        json_decref(msg);
         http_problem_invalid_request(req, "request body must be a JSON-RPC object");
         goto out;
     }
     if (agent && !agents_known(agent)) {
-        json_decref(msg);
         agents_problem_unsupported(req, agent);
         goto out;
     }
     acp_instance *in = acp_find(b, server_id);
     if (in && agent && strcmp(agent, in->agent) != 0) {
-        json_decref(msg);
         char *m = base_xasprintf("server '%s' already exists for agent '%s'; requested '%s'",
                                  server_id, in->agent, agent);
         http_problem_with_message(req, 409, "conflict", "Conflict", "conflict", m);
@@ -224,7 +230,6 @@ static void acp_post_handle(http_req *req, acp_bridge *b, bool may_install, json
         goto out;
     }
     if (!in && !agent) {
-        json_decref(msg);
         http_problem_invalid_request(
             req, "missing required 'agent' query parameter for first POST to /v1/acp/%s",
             server_id);
@@ -232,34 +237,30 @@ static void acp_post_handle(http_req *req, acp_bridge *b, bool may_install, json
     }
     if (!in) {
         if (b->shutting_down) {
-            json_decref(msg);
             http_problem_with_message(req, 503, "stream_error", "Stream Error", "stream error",
                                       "server is shutting down");
             goto out;
         }
         if (may_install && !agents_installed(agent)) {
             if (agents_install_preinstall_required()) {
-                json_decref(msg);
                 agents_problem_not_installed(req, agent);
             } else {
                 acp_lazy_install(b, req, agent, msg, line);
+                msg = NULL;
                 line = NULL;
             }
             goto out;
         }
         in = acp_instance_create(b, server_id, agent);
         if (!in) {
-            json_decref(msg);
             agents_problem_not_installed(req, agent);
             goto out;
         }
     }
     acp_msg_kind kind = acp_classify(msg);
     const char *method = json_string_value(json_object_get(msg, "method"));
-    if (in->exited && !acp_post_to_exited(req, in, msg, kind, method)) {
-        json_decref(msg);
+    if (in->exited && !acp_post_to_exited(req, in, msg, kind, method))
         goto out;
-    }
     if (kind == ACP_MSG_REQUEST && method && !strcmp(method, "initialize")) {
         json_t *params = json_object_get(msg, "params");
         json_decref(in->init_params);
@@ -290,10 +291,10 @@ static void acp_post_handle(http_req *req, acp_bridge *b, bool may_install, json
     line = base_xrealloc(line, len + 2);
     line[len++] = '\n';
     line[len] = 0;
-    json_decref(msg);
     acp_pending_send(p, line, len);
     line = NULL;
 out:
+    json_decref(msg);
     free(line);
     free(agent);
 }
