@@ -87,13 +87,56 @@ void acp_problem_exited(http_req *req, const acp_exit_info *x);
 
 /* ---- the bridge ---------------------------------------------------------------------------- */
 typedef struct acp_bridge acp_bridge;
+struct journal_store;
+struct sessions_index;
 
-acp_bridge *acp_bridge_new(uv_loop_t *loop);
+/* store: the durable journal (NULL keeps history in memory only, `--journal memory`);
+ * index: the session index the bridge feeds (NULL: none). Both stay the caller's and must
+ * outlive the bridge. */
+acp_bridge *acp_bridge_new(uv_loop_t *loop, struct journal_store *store,
+                           struct sessions_index *index);
 void acp_bridge_routes(acp_bridge *b, http_server *srv);
 /* Number of live instances of an agent, and the oldest one's creation time. */
 size_t acp_bridge_agent_instances(acp_bridge *b, const char *agent, int64_t *oldest_ms);
 /* End every stream and terminate every agent (pending POSTs fail when the agents exit). */
 void acp_bridge_shutdown(acp_bridge *b);
 void acp_bridge_free(acp_bridge *b);
+
+/* ---- in-process clients (the REST session API) ----------------------------------------------
+ * A client inside the server, driving an ACP server instance the way an HTTP client does:
+ * its requests and notifications are journaled (client to agent) and tracked exactly like
+ * POSTed ones, and it sees every envelope the agent sends. */
+typedef struct acp_client acp_client;
+/* Every agent-to-client envelope of the instance (borrowed), after it was journaled; id is
+ * its event id, session the sessionId the tracker gave it (NULL when none). */
+typedef void (*acp_client_event_fn)(void *ud, uint64_t id, const char *session,
+                                    const json_t *msg);
+/* The answer to a request: the agent's JSON-RPC response, or one the bridge made for it
+ * (agent exited, timeout: see errors.c). Borrowed. */
+typedef void (*acp_client_response_fn)(void *ud, const json_t *response);
+
+/* Attach to the instance server_id, creating it with agent when it does not exist (agent
+ * may then not be NULL). NULL with *error (caller frees) when the agent has no launch
+ * recipe, or server_id exists with another agent. The client is the caller's:
+ * acp_client_close. */
+acp_client *acp_client_open(acp_bridge *b, const char *server_id, const char *agent,
+                            acp_client_event_fn on_event, void *ud, char **error);
+const char *acp_client_server_id(const acp_client *c);
+/* Send a request (params stolen; may be NULL). done runs exactly once, from the loop, never
+ * inside this call; also after acp_client_close, with an error response. */
+void acp_client_request(acp_client *c, const char *method, json_t *params,
+                        acp_client_response_fn done, void *ud);
+/* Send a notification (params stolen). 0, or -1 when the agent has exited. */
+int acp_client_notify(acp_client *c, const char *method, json_t *params);
+/* Answer a request the agent sent (result stolen). 0, or -1 when the agent has exited. */
+int acp_client_respond(acp_client *c, const json_t *id, json_t *result);
+/* The agent process has exited (its instance stays until closed). */
+bool acp_client_agent_exited(const acp_client *c);
+/* Detach; stop_server also closes the instance as DELETE /v1/acp/{id} does. */
+void acp_client_close(acp_client *c, bool stop_server);
+/* Whether an instance is live (listed). */
+bool acp_bridge_has_server(acp_bridge *b, const char *server_id);
+/* Close an instance as DELETE does, without a request. false when unknown. */
+bool acp_bridge_close_server(acp_bridge *b, const char *server_id);
 
 #endif

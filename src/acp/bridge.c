@@ -711,7 +711,8 @@ static void acp_list_handler(http_req *req, void *ud) {
 
 /* ---- public -------------------------------------------------------------------------------- */
 
-acp_bridge *acp_bridge_new(uv_loop_t *loop) {
+acp_bridge *acp_bridge_new(uv_loop_t *loop, struct journal_store *store,
+                           struct sessions_index *index) {
     acp_bridge *b = base_xcalloc(1, sizeof *b);
     b->loop = loop;
     b->request_timeout_ms =

@@ -236,7 +236,7 @@ int cli_server_main(int argc, char **argv) {
     free(origins.v);
     free(methods.v);
     free(headers.v);
-    s.acp = acp_bridge_new(s.loop);
+    s.acp = acp_bridge_new(s.loop, NULL, NULL);
 
     http_route(s.http, HTTP_M_GET, "/", 0, cli_root_handler, NULL);
     http_route(s.http, HTTP_M_GET, "/ui", 0, cli_ui_handler, NULL);

@@ -44,6 +44,8 @@ typedef struct journal_rec {
     journal_dir dir;
     char *connection; /* client connection id (NULL when unknown) */
     char *session;    /* ACP sessionId it belongs to (NULL when none) */
+    uint64_t sidx;    /* its index within that session, from 1 (0 when none): the SDK's
+                         eventIndex; contiguous per session apart from a pruned prefix */
     char *payload;    /* the envelope, compact JSON */
     size_t len;
 } journal_rec;
@@ -116,6 +118,27 @@ journal_read *journal_store_read(journal_store *s, const char *server, uint64_t 
                                  journal_read_fn done, void *ud);
 /* The reader loses interest: done will not run (the work may still finish and is freed). */
 void journal_read_cancel(journal_read *rd);
+
+/* ---- sessions ----------------------------------------------------------------------------
+ * The session index (src/sessions/) persists each session's summary as one JSON text per
+ * session id. Summaries go through the same commit queue as records, so a summary is never
+ * committed ahead of the events it describes. */
+
+/* Queue an insert-or-replace of a session's summary (copied). */
+void journal_store_put_session(journal_store *s, const char *id, const char *json);
+/* Queue the removal of a session's summary and of every record whose session it is. */
+void journal_store_delete_session(journal_store *s, const char *id);
+/* Every stored session, at startup (blocking; before serving): its summary and the highest
+ * sidx among its records (0 when none), so event indexes continue where they stopped. */
+typedef void (*journal_session_fn)(void *ud, const char *id, const char *json,
+                                   uint64_t last_sidx);
+int journal_store_load_sessions(journal_store *s, journal_session_fn fn, void *ud,
+                                char **error);
+/* Records of one session with sidx > after_sidx, in sidx order, at most limit (both
+ * directions). Thread pool, like journal_store_read; only committed records are seen. */
+journal_read *journal_store_read_session(journal_store *s, const char *session,
+                                         uint64_t after_sidx, size_t limit, journal_read_fn done,
+                                         void *ud);
 
 /* Apply retention now as of now_ms (normally it runs on a timer): the writer thread does it
  * and this waits for it. Returns records removed. For tests. */

@@ -33,6 +33,10 @@ typedef struct sessions_entry {
     char *title;            /* NULL until the first prompt */
     json_t *modes;          /* SessionModeState or NULL */
     json_t *config_options; /* array or NULL */
+    const char *origin;     /* static: "acp" (through /v1/acp) or "rest" (POST /v1/sessions) */
+    json_t *record;         /* the SDK SessionRecord its persist driver stored, or NULL */
+    char *alias;            /* record.id when it differs from id (the SDK's local id), or NULL */
+    uint64_t events;        /* the highest event index (sidx) handed out */
     uint64_t version;       /* bumped on every change: persistence writes changed ones */
 } sessions_entry;
 
@@ -44,6 +48,16 @@ typedef void (*sessions_changed_fn)(const sessions_entry *e, void *ud);
 sessions_index *sessions_index_new(sessions_changed_fn changed, void *ud);
 void sessions_index_free(sessions_index *ix);
 sessions_entry *sessions_index_get(sessions_index *ix, const char *id);
+/* By id, or else by alias (the SDK's local session id). */
+sessions_entry *sessions_index_resolve(sessions_index *ix, const char *id_or_alias);
+/* Store the SDK's SessionRecord (stolen) on an entry; its id becomes the entry's alias,
+ * taken from any other entry that had it (a resumed session moves to a new ACP session). */
+void sessions_index_set_record(sessions_index *ix, sessions_entry *e, json_t *record);
+/* The storage form (every field, for journal_store_put_session; caller frees), and loading
+ * it back at startup: an entry that was active is ended (its agent died with the server). */
+char *sessions_entry_store_json(const sessions_entry *e);
+int sessions_index_load_json(sessions_index *ix, const char *id, const char *json,
+                             uint64_t last_sidx);
 /* Add or replace an entry loaded from storage (its fields are copied). */
 void sessions_index_load(sessions_index *ix, const sessions_entry *e);
 void sessions_index_each(sessions_index *ix, void (*fn)(sessions_entry *e, void *ud), void *ud);
@@ -51,17 +65,22 @@ bool sessions_index_remove(sessions_index *ix, const char *id);
 /* The API shape: {id, agent, serverId, cwd, createdAt, lastActivityAt, status, exitCode?,
  * signal?, title, modes, configOptions}. */
 json_t *sessions_entry_json(const sessions_entry *e);
+/* ... plus origin, eventCount, and record (the SDK's) when set: the REST API's shape. */
 const char *sessions_status_name(sessions_status st);
 
 /* One ACP server's traffic. Owner: the bridge instance; sessions_tracker_free. */
 typedef struct sessions_tracker sessions_tracker;
 
-sessions_tracker *sessions_tracker_new(sessions_index *ix, const char *server, const char *agent);
+/* origin: static, as in sessions_entry. */
+sessions_tracker *sessions_tracker_new(sessions_index *ix, const char *server, const char *agent,
+                                       const char *origin);
 void sessions_tracker_free(sessions_tracker *t);
 /* One envelope. from_client: direction. Returns the sessionId it belongs to (owned by the
  * tracker, valid until the next call) or NULL when it belongs to none (initialize,
- * session/new before its answer ...). */
-const char *sessions_tracker_observe(sessions_tracker *t, bool from_client, const json_t *msg);
+ * session/new before its answer ...); *sidx receives its index in that session (0 with
+ * none). */
+const char *sessions_tracker_observe(sessions_tracker *t, bool from_client, const json_t *msg,
+                                     uint64_t *sidx);
 /* The server's agent exited / the server was closed: its active sessions say so. */
 void sessions_tracker_agent_exited(sessions_tracker *t, int exit_code, int signal);
 void sessions_tracker_closed(sessions_tracker *t);

@@ -35,6 +35,7 @@ struct sessions_tracker {
     char **sessions;   /* ids of sessions seen on this server */
     size_t nsessions;
     char *last; /* what observe returned last */
+    const char *origin;
 };
 
 /* ---- the index ----------------------------------------------------------------------------- */
@@ -157,8 +158,10 @@ static void sessions_pending_free(void *p) {
     free(q);
 }
 
-sessions_tracker *sessions_tracker_new(sessions_index *ix, const char *server, const char *agent) {
+sessions_tracker *sessions_tracker_new(sessions_index *ix, const char *server, const char *agent,
+                                       const char *origin) {
     sessions_tracker *t = base_xcalloc(1, sizeof *t);
+    t->origin = origin;
     t->ix = ix;
     t->server = base_xstrdup(server);
     t->agent = base_xstrdup(agent);
@@ -208,6 +211,7 @@ static sessions_entry *sessions_upsert(sessions_tracker *t, const char *id, cons
         e = base_xcalloc(1, sizeof *e);
         e->id = base_xstrdup(id);
         e->created_ms = now;
+        e->origin = t->origin;
         base_map_put(t->ix->by_id, id, e);
     }
     if (!e->server || strcmp(e->server, t->server) != 0) {
@@ -358,8 +362,11 @@ static const char *sessions_classify(sessions_tracker *t, bool from_client, cons
     return sid;
 }
 
-const char *sessions_tracker_observe(sessions_tracker *t, bool from_client, const json_t *msg) {
+const char *sessions_tracker_observe(sessions_tracker *t, bool from_client, const json_t *msg,
+                                     uint64_t *sidx) {
     const char *sid = sessions_classify(t, from_client, msg);
+    sessions_entry *e = sid ? sessions_index_get(t->ix, sid) : NULL;
+    *sidx = e ? ++e->events : 0;
     /* The answer outlives msg (and the pending entry a response consumed). */
     if (sid != t->last) {
         char *copy = sessions_dup(sid);

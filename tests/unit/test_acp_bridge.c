@@ -87,7 +87,7 @@ static void world_init_port(world *w, const char *token, int port) {
     cfg.token = token;
     cfg.port = port;
     w->srv = http_server_new(loop, &cfg);
-    w->b = acp_bridge_new(loop);
+    w->b = acp_bridge_new(loop, NULL, NULL);
     acp_bridge_routes(w->b, w->srv);
     if (port > 0)
         CHECK(http_server_listen(w->srv) == 0);

@@ -10,14 +10,18 @@ static void on_changed(const sessions_entry *e, void *ud) {
     changes++;
 }
 
+static uint64_t last_sidx; /* what the last obs() was given */
+
 static const char *obs(sessions_tracker *t, bool from_client, const char *json) {
+    uint64_t sidx = 0;
     json_error_t err;
     json_t *m = json_loads(json, 0, &err);
     if (!m) {
         fprintf(stderr, "bad test json: %s\n", json);
         return NULL;
     }
-    const char *sid = sessions_tracker_observe(t, from_client, m);
+    const char *sid = sessions_tracker_observe(t, from_client, m, &sidx);
+    last_sidx = sidx;
     json_decref(m);
     return sid;
 }
@@ -33,7 +37,7 @@ static bool obs_is(sessions_tracker *t, bool from_client, const char *json, cons
 
 static void test_lifecycle(void) {
     sessions_index *ix = sessions_index_new(on_changed, NULL);
-    sessions_tracker *t = sessions_tracker_new(ix, "srv-1", "mock");
+    sessions_tracker *t = sessions_tracker_new(ix, "srv-1", "mock", "acp");
     CHECK(obs(t, C, "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":{}}") ==
           NULL);
     CHECK(obs(t, A, "{\"jsonrpc\":\"2.0\",\"id\":0,\"result\":{\"protocolVersion\":1}}") == NULL);
@@ -137,7 +141,7 @@ static void test_lifecycle(void) {
     json_decref(j);
 
     /* Loaded again on another server: active there; closing the first server leaves it. */
-    sessions_tracker *t2 = sessions_tracker_new(ix, "srv-2", "mock");
+    sessions_tracker *t2 = sessions_tracker_new(ix, "srv-2", "mock", "acp");
     obs(t2, C,
         "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"session/"
         "load\",\"params\":{\"sessionId\":\"S1\",\"cwd\":\"/w2\",\"mcpServers\":[]}}");
@@ -168,7 +172,7 @@ static void test_lifecycle(void) {
 
 static void test_long_title_and_pending_bound(void) {
     sessions_index *ix = sessions_index_new(NULL, NULL);
-    sessions_tracker *t = sessions_tracker_new(ix, "s", "mock");
+    sessions_tracker *t = sessions_tracker_new(ix, "s", "mock", "acp");
     obs(t, C, "{\"id\":1,\"method\":\"session/new\",\"params\":{\"cwd\":\"/\"}}");
     obs(t, A, "{\"id\":1,\"result\":{\"sessionId\":\"X\"}}");
     /* 200 two-byte characters: cut at 120 bytes without splitting one. */
