@@ -110,7 +110,9 @@ const char *journal_store_degraded(journal_store *s);
 /* Read records of one server with after < id < before (before 0 = no bound), in id order,
  * at most limit, only the directions in dir_mask (1 << JOURNAL_FROM_AGENT, ...). Runs on the
  * thread pool; done runs on the loop with the records (owned by the callee: done must take
- * or free each) or an error text. */
+ * or free each) or an error text. Every record appended before the call is seen, committed
+ * or not yet (those still queued or in the batch being committed are copied from memory),
+ * so a reader can switch from a read to live delivery without a hole. */
 typedef void (*journal_read_fn)(void *ud, journal_rec **recs, size_t n, const char *error);
 typedef struct journal_read journal_read;
 journal_read *journal_store_read(journal_store *s, const char *server, uint64_t after,
@@ -135,7 +137,7 @@ typedef void (*journal_session_fn)(void *ud, const char *id, const char *json,
 int journal_store_load_sessions(journal_store *s, journal_session_fn fn, void *ud,
                                 char **error);
 /* Records of one session with sidx > after_sidx, in sidx order, at most limit (both
- * directions). Thread pool, like journal_store_read; only committed records are seen. */
+ * directions). Thread pool, and the same visibility, as journal_store_read. */
 journal_read *journal_store_read_session(journal_store *s, const char *session,
                                          uint64_t after_sidx, size_t limit, journal_read_fn done,
                                          void *ud);

@@ -68,6 +68,34 @@ json_t *sessions_entry_json(const sessions_entry *e);
 /* ... plus origin, eventCount, and record (the SDK's) when set: the REST API's shape. */
 const char *sessions_status_name(sessions_status st);
 
+/* ---- live events ---------------------------------------------------------------------------
+ * The bridge publishes every journaled envelope that belongs to a session, after it was
+ * appended to the journal; listeners (SSE follow, the REST API) see them in order. */
+typedef struct sessions_event {
+    const char *session; /* the ACP sessionId */
+    uint64_t sidx;       /* its index in the session (the SDK's eventIndex) */
+    const char *server;  /* ACP server id, and the event id within it */
+    uint64_t id;
+    int64_t ts_ms;
+    bool from_client;
+    const char *payload; /* compact JSON envelope */
+    size_t len;
+    const json_t *msg; /* the same, parsed (borrowed) */
+} sessions_event;
+typedef void (*sessions_event_fn)(void *ud, const sessions_event *ev);
+/* A listener. Owner: the index's list; sessions_index_unlisten frees it (also from inside
+ * its own callback). */
+typedef struct sessions_listener sessions_listener;
+/* session: only that session's events (NULL: every session's). */
+sessions_listener *sessions_index_listen(sessions_index *ix, const char *session,
+                                         sessions_event_fn fn, void *ud);
+void sessions_index_unlisten(sessions_index *ix, sessions_listener *l);
+void sessions_index_publish(sessions_index *ix, const sessions_event *ev);
+/* The SessionEvent JSON of an event: {id: "server:id", eventIndex, sessionId: as_id,
+ * createdAt, connectionId: server, sender, payload}. NULL when payload is not JSON. */
+json_t *sessions_event_json(const char *as_id, const char *server, uint64_t id, uint64_t sidx,
+                            int64_t ts_ms, bool from_client, const char *payload, size_t len);
+
 /* One ACP server's traffic. Owner: the bridge instance; sessions_tracker_free. */
 typedef struct sessions_tracker sessions_tracker;
 
