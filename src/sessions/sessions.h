@@ -58,8 +58,6 @@ void sessions_index_set_record(sessions_index *ix, sessions_entry *e, json_t *re
 char *sessions_entry_store_json(const sessions_entry *e);
 int sessions_index_load_json(sessions_index *ix, const char *id, const char *json,
                              uint64_t last_sidx);
-/* Add or replace an entry loaded from storage (its fields are copied). */
-void sessions_index_load(sessions_index *ix, const sessions_entry *e);
 void sessions_index_each(sessions_index *ix, void (*fn)(sessions_entry *e, void *ud), void *ud);
 bool sessions_index_remove(sessions_index *ix, const char *id);
 /* The API shape: {id, agent, serverId, cwd, createdAt, lastActivityAt, status, exitCode?,
