@@ -502,3 +502,7 @@ void journal_store_close(journal_store *s) {
 const char *journal_store_path(const journal_store *s) {
     return s->path;
 }
+
+const char *journal_store_backend(const journal_store *s) {
+    return "sqlite";
+}
