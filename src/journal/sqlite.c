@@ -20,18 +20,18 @@
 
 #define JOURNAL_SCHEMA_VERSION 1
 
-struct journal_db {
+struct journal_sqlite {
     sqlite3 *db;
     bool writer;
     int64_t max_age_ms, max_bytes;
     sqlite3_stmt *ins_event, *up_server, *sel_range;
 };
 
-static char *journal_db_err(sqlite3 *db, const char *what) {
+static char *journal_sqlite_err(sqlite3 *db, const char *what) {
     return base_xasprintf("%s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
 }
 
-static int journal_exec(journal_db *d, const char *sql, char **error) {
+static int journal_exec(journal_sqlite *d, const char *sql, char **error) {
     char *msg = NULL;
     if (sqlite3_exec(d->db, sql, NULL, NULL, &msg) == SQLITE_OK)
         return 0;
@@ -57,7 +57,7 @@ static const char journal_schema_v1[] =
 /* Migrations by version: entry i brings a database from version i to i+1. */
 static const char *const journal_migrations[JOURNAL_SCHEMA_VERSION] = {journal_schema_v1};
 
-static int64_t journal_meta_int(journal_db *d, const char *key, int64_t def) {
+static int64_t journal_meta_int(journal_sqlite *d, const char *key, int64_t def) {
     sqlite3_stmt *st = NULL;
     int64_t v = def;
     if (sqlite3_prepare_v2(d->db, "SELECT value FROM meta WHERE key=?", -1, &st, NULL) ==
@@ -71,20 +71,20 @@ static int64_t journal_meta_int(journal_db *d, const char *key, int64_t def) {
 }
 
 /* The schema version: 0 for an empty database, -1 when it is not ours or unreadable. */
-static int journal_schema_version(journal_db *d, char **error) {
+static int journal_schema_version(journal_sqlite *d, char **error) {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(
         d->db, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='meta'", -1, &st,
         NULL);
     if (rc != SQLITE_OK) {
-        *error = journal_db_err(d->db, "cannot read the database");
+        *error = journal_sqlite_err(d->db, "cannot read the database");
         return -1;
     }
     rc = sqlite3_step(st);
     bool has_meta = rc == SQLITE_ROW && sqlite3_column_int(st, 0) > 0;
     sqlite3_finalize(st);
     if (rc != SQLITE_ROW) {
-        *error = journal_db_err(d->db, "cannot read the database");
+        *error = journal_sqlite_err(d->db, "cannot read the database");
         return -1;
     }
     if (!has_meta) {
@@ -101,7 +101,7 @@ static int journal_schema_version(journal_db *d, char **error) {
     return (int)journal_meta_int(d, "schema_version", -1);
 }
 
-static int journal_migrate(journal_db *d, char **error) {
+static int journal_migrate(journal_sqlite *d, char **error) {
     int v = journal_schema_version(d, error);
     if (v < 0)
         return -1;
@@ -128,7 +128,7 @@ static int journal_migrate(journal_db *d, char **error) {
     return 0;
 }
 
-static int journal_prepare(journal_db *d, char **error) {
+static int journal_prepare(journal_sqlite *d, char **error) {
     static const char ins[] = "INSERT INTO events(server,id,ts_ms,dir,connection,session,payload)"
                               " VALUES(?,?,?,?,?,?,?)";
     static const char up[] =
@@ -143,14 +143,15 @@ static int journal_prepare(journal_db *d, char **error) {
                                           NULL) != SQLITE_OK)) ||
         sqlite3_prepare_v3(d->db, sel, -1, SQLITE_PREPARE_PERSISTENT, &d->sel_range, NULL) !=
             SQLITE_OK) {
-        *error = journal_db_err(d->db, "cannot prepare statements");
+        *error = journal_sqlite_err(d->db, "cannot prepare statements");
         return -1;
     }
     return 0;
 }
 
-journal_db *journal_db_open(const char *path, bool writer, const journal_opts *opts, char **error) {
-    journal_db *d = base_xcalloc(1, sizeof *d);
+journal_sqlite *journal_sqlite_open(const char *path, bool writer, const journal_opts *opts,
+                                    char **error) {
+    journal_sqlite *d = base_xcalloc(1, sizeof *d);
     d->writer = writer;
     d->max_age_ms = opts->max_age_ms;
     d->max_bytes = opts->max_bytes;
@@ -158,7 +159,7 @@ journal_db *journal_db_open(const char *path, bool writer, const journal_opts *o
     if (sqlite3_open_v2(path, &d->db, flags, NULL) != SQLITE_OK) {
         *error = base_xasprintf("cannot open %s: %s", path,
                                 d->db ? sqlite3_errmsg(d->db) : "out of memory");
-        journal_db_close(d);
+        journal_sqlite_close(d);
         return NULL;
     }
     sqlite3_extended_result_codes(d->db, 1);
@@ -175,20 +176,20 @@ journal_db *journal_db_open(const char *path, bool writer, const journal_opts *o
             journal_migrate(d, &e) < 0) {
             *error = base_xasprintf("journal %s: %s", path, e);
             free(e);
-            journal_db_close(d);
+            journal_sqlite_close(d);
             return NULL;
         }
     }
     if (journal_prepare(d, &e) < 0) {
         *error = base_xasprintf("journal %s: %s", path, e);
         free(e);
-        journal_db_close(d);
+        journal_sqlite_close(d);
         return NULL;
     }
     return d;
 }
 
-void journal_db_close(journal_db *d) {
+void journal_sqlite_close(journal_sqlite *d) {
     if (!d)
         return;
     sqlite3_finalize(d->ins_event);
@@ -200,7 +201,7 @@ void journal_db_close(journal_db *d) {
 
 /* ---- load ------------------------------------------------------------------------------- */
 
-int journal_db_load(journal_db *d, journal_store *s, char **error) {
+int journal_sqlite_load(journal_sqlite *d, journal_store *s, char **error) {
     bool unclean = journal_meta_int(d, "running", 0) != 0;
     if (journal_exec(d, "BEGIN IMMEDIATE", error) < 0)
         return -1;
@@ -246,7 +247,7 @@ fail:;
     return -1;
 }
 
-int journal_db_mark_clean(journal_db *d, char **error) {
+int journal_sqlite_mark_clean(journal_sqlite *d, char **error) {
     return journal_exec(d, "UPDATE meta SET value='0' WHERE key='running'", error);
 }
 
@@ -266,7 +267,7 @@ static void journal_bind_text(sqlite3_stmt *st, int i, const char *s) {
         sqlite3_bind_null(st, i);
 }
 
-int journal_db_append(journal_db *d, journal_rec **recs, size_t n, char **error) {
+int journal_sqlite_append(journal_sqlite *d, journal_rec **recs, size_t n, char **error) {
     if (journal_exec(d, "BEGIN IMMEDIATE", error) < 0)
         return -1;
     int64_t bytes = 0;
@@ -306,7 +307,7 @@ int journal_db_append(journal_db *d, journal_rec **recs, size_t n, char **error)
     }
     return 0;
 fail:
-    *error = journal_db_err(d->db, "cannot append");
+    *error = journal_sqlite_err(d->db, "cannot append");
     char *ignored = NULL;
     journal_exec(d, "ROLLBACK", &ignored);
     free(ignored);
@@ -320,9 +321,9 @@ static char *journal_col_dup(sqlite3_stmt *st, int i) {
     return t ? base_xstrdup((const char *)t) : NULL;
 }
 
-int journal_db_read(journal_db *d, const char *server, uint64_t after, uint64_t before,
-                    size_t limit, unsigned dir_mask, journal_rec ***out, size_t *nout,
-                    char **error) {
+int journal_sqlite_read(journal_sqlite *d, const char *server, uint64_t after, uint64_t before,
+                        size_t limit, unsigned dir_mask, journal_rec ***out, size_t *nout,
+                        char **error) {
     sqlite3_stmt *st = d->sel_range;
     sqlite3_bind_text(st, 1, server, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)after);
@@ -351,7 +352,7 @@ int journal_db_read(journal_db *d, const char *server, uint64_t after, uint64_t 
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     if (rc != SQLITE_DONE) {
-        *error = journal_db_err(d->db, "cannot read events");
+        *error = journal_sqlite_err(d->db, "cannot read events");
         for (size_t i = 0; i < n; i++)
             journal_rec_free(recs[i]);
         free(recs);
@@ -364,7 +365,7 @@ int journal_db_read(journal_db *d, const char *server, uint64_t after, uint64_t 
 
 /* ---- retention --------------------------------------------------------------------------- */
 
-static int64_t journal_query_int(journal_db *d, const char *sql, int64_t arg) {
+static int64_t journal_query_int(journal_sqlite *d, const char *sql, int64_t arg) {
     sqlite3_stmt *st = NULL;
     int64_t v = 0;
     if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) == SQLITE_OK) {
@@ -377,7 +378,7 @@ static int64_t journal_query_int(journal_db *d, const char *sql, int64_t arg) {
 }
 
 /* The highest seq to remove so that the payload total falls to 90% of the bound. */
-static int64_t journal_size_cutoff(journal_db *d, int64_t total) {
+static int64_t journal_size_cutoff(journal_sqlite *d, int64_t total) {
     int64_t excess = total - d->max_bytes / 10 * 9;
     sqlite3_stmt *st = NULL;
     int64_t cutoff = 0, freed = 0;
@@ -398,7 +399,7 @@ static void journal_free_noted(char **servers, uint64_t *belows, size_t n) {
     free(belows);
 }
 
-int64_t journal_db_prune(journal_db *d, journal_store *s, int64_t now_ms, char **error) {
+int64_t journal_sqlite_prune(journal_sqlite *d, journal_store *s, int64_t now_ms, char **error) {
     int64_t cutoff = journal_query_int(d, "SELECT coalesce(max(seq),0) FROM events WHERE ts_ms<?",
                                        now_ms - d->max_age_ms);
     int64_t total = journal_meta_int(d, "payload_bytes", 0);
@@ -457,7 +458,7 @@ int64_t journal_db_prune(journal_db *d, journal_store *s, int64_t now_ms, char *
     LOG_INFO("journal retention", "removed=%lld bytes=%lld", (long long)removed, (long long)bytes);
     return removed;
 fail:
-    *error = journal_db_err(d->db, "retention");
+    *error = journal_sqlite_err(d->db, "retention");
     sqlite3_finalize(st);
     sqlite3_finalize(up);
 rollback:;

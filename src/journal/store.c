@@ -1,5 +1,6 @@
 /* store.c - the journal store: id heads per ACP server, the commit queue and its writer
- * thread, retention, and reads on the thread pool. The SQL lives in sqlite.c.
+ * thread, retention, and reads on the thread pool. The SQL lives in the backends (sqlite.c,
+ * pg.c, chosen by db.c).
  *
  * Locking: one mutex guards the queue, the heads map, the degraded text and the writer's
  * wake-up; the loop holds it only for pointer swaps and counters, never across I/O. */
@@ -23,7 +24,9 @@ typedef struct journal_head {
 
 struct journal_store {
     uv_loop_t *loop;
-    char *path;
+    char *path;     /* as configured: a file or a postgres:// URL */
+    char *label;    /* path without secrets, for logs */
+    char *instance; /* opts.instance points here (NULL: the backend's default) */
     journal_opts opts;
     journal_db *wdb; /* the writer thread's connection */
 
@@ -200,9 +203,9 @@ static void journal_set_degraded(journal_store *s, char *why) {
     s->degraded = why;
     uv_mutex_unlock(&s->mu);
     if (why)
-        LOG_ERROR("journal commit failed", "path=%s error=\"%s\" retry=1", s->path, why);
+        LOG_ERROR("journal commit failed", "path=%s error=\"%s\" retry=1", s->label, why);
     else if (was)
-        LOG_INFO("journal commits resumed", "path=%s", s->path);
+        LOG_INFO("journal commits resumed", "path=%s", s->label);
 }
 
 static void journal_sleep_ms(uv_mutex_t *mu, uv_cond_t *cond, uint64_t ms) {
@@ -227,7 +230,7 @@ static void journal_commit_batch(journal_store *s, journal_rec **recs, uint64_t 
         bool stop = s->stop;
         uv_mutex_unlock(&s->mu);
         if (stop && backoff > 3200) {
-            LOG_ERROR("journal records lost at shutdown", "path=%s records=%zu", s->path, n);
+            LOG_ERROR("journal records lost at shutdown", "path=%s records=%zu", s->label, n);
             break;
         }
         journal_sleep_ms(&s->mu, &s->wake, backoff);
@@ -248,7 +251,7 @@ static int64_t journal_prune(journal_store *s, int64_t now_ms) {
     char *err = NULL;
     int64_t n = journal_db_prune(s->wdb, s, now_ms, &err);
     if (n < 0) {
-        LOG_WARN("journal retention failed", "path=%s error=\"%s\"", s->path, err);
+        LOG_WARN("journal retention failed", "path=%s error=\"%s\"", s->label, err);
         free(err);
     }
     return n;
@@ -412,7 +415,7 @@ void journal_read_cancel(journal_read *rd) {
 
 /* ---- open and close --------------------------------------------------------------------- */
 
-static void journal_opts_defaults(journal_opts *o, char **path_out) {
+static void journal_opts_defaults(journal_opts *o, char **path_out, char **instance_out) {
     if (!o->max_age_ms)
         o->max_age_ms =
             base_env_int("SANDBOX_AGENT_JOURNAL_MAX_AGE_DAYS", 30, 1, 36500) * 86400000LL;
@@ -427,6 +430,9 @@ static void journal_opts_defaults(journal_opts *o, char **path_out) {
     *path_out =
         o->path ? base_xstrdup(o->path) : base_xasprintf("%s/journal.sqlite3", base_data_dir());
     o->path = NULL;
+    const char *inst = o->instance ? o->instance : getenv("SANDBOX_AGENT_JOURNAL_INSTANCE");
+    *instance_out = inst && *inst ? base_xstrdup(inst) : NULL;
+    o->instance = *instance_out;
 }
 
 journal_store *journal_store_open(uv_loop_t *loop, const journal_opts *opts, char **error) {
@@ -434,18 +440,12 @@ journal_store *journal_store_open(uv_loop_t *loop, const journal_opts *opts, cha
     s->loop = loop;
     if (opts)
         s->opts = *opts;
-    journal_opts_defaults(&s->opts, &s->path);
+    journal_opts_defaults(&s->opts, &s->path, &s->instance);
     s->heads = base_map_new();
     uv_mutex_init(&s->mu);
     uv_cond_init(&s->wake);
     uv_cond_init(&s->flushed);
-    char *dir = base_xstrdup(s->path);
-    char *slash = strrchr(dir, '/');
-    if (slash && slash != dir) {
-        *slash = 0;
-        base_mkdirs(dir);
-    }
-    free(dir);
+    s->label = journal_db_label(s->path);
     s->wdb = journal_db_open(s->path, true, &s->opts, error);
     if (!s->wdb || journal_db_load(s->wdb, s, error) < 0) {
         if (s->wdb)
@@ -455,6 +455,8 @@ journal_store *journal_store_open(uv_loop_t *loop, const journal_opts *opts, cha
         uv_cond_destroy(&s->wake);
         uv_cond_destroy(&s->flushed);
         free(s->path);
+        free(s->label);
+        free(s->instance);
         free(s);
         return NULL;
     }
@@ -464,10 +466,12 @@ journal_store *journal_store_open(uv_loop_t *loop, const journal_opts *opts, cha
         journal_db_close(s->wdb);
         base_map_free(s->heads, journal_head_free);
         free(s->path);
+        free(s->label);
+        free(s->instance);
         free(s);
         return NULL;
     }
-    LOG_INFO("journal open", "path=%s servers=%zu", s->path, base_map_count(s->heads));
+    LOG_INFO("journal open", "path=%s servers=%zu", s->label, base_map_count(s->heads));
     return s;
 }
 
@@ -481,7 +485,7 @@ void journal_store_close(journal_store *s) {
     uv_thread_join(&s->writer);
     char *err = NULL;
     if (journal_db_mark_clean(s->wdb, &err) < 0) {
-        LOG_WARN("journal not marked clean", "path=%s error=\"%s\"", s->path, err);
+        LOG_WARN("journal not marked clean", "path=%s error=\"%s\"", s->label, err);
         free(err);
     }
     journal_db_close(s->wdb);
@@ -496,9 +500,11 @@ void journal_store_close(journal_store *s) {
     uv_cond_destroy(&s->wake);
     uv_cond_destroy(&s->flushed);
     free(s->path);
+    free(s->label);
+    free(s->instance);
     free(s);
 }
 
 const char *journal_store_path(const journal_store *s) {
-    return s->path;
+    return s->label; /* shown to people: no password */
 }
