@@ -20,6 +20,10 @@ static bool journal_db_is_pg(const char *path) {
     return strncmp(path, "postgres://", 11) == 0 || strncmp(path, "postgresql://", 13) == 0;
 }
 
+const char *journal_db_backend(const char *path) {
+    return journal_db_is_pg(path) ? "postgres" : "sqlite";
+}
+
 char *journal_db_label(const char *path) {
     if (!journal_db_is_pg(path))
         return base_xstrdup(path);
@@ -89,6 +93,29 @@ int journal_db_read(journal_db *db, const char *server, uint64_t after, uint64_t
                ? journal_pg_read(db->pg, server, after, before, limit, dir_mask, out, nout, error)
                : journal_sqlite_read(db->sq, server, after, before, limit, dir_mask, out, nout,
                                      error);
+}
+
+int journal_db_read_session(journal_db *db, const char *session, uint64_t after_sidx, size_t limit,
+                            journal_rec ***out, size_t *nout, char **error) {
+    return db->pg
+               ? journal_pg_read_session(db->pg, session, after_sidx, limit, out, nout, error)
+               : journal_sqlite_read_session(db->sq, session, after_sidx, limit, out, nout, error);
+}
+
+int journal_db_put_sessions(journal_db *db, const journal_session_put *puts, size_t n,
+                            char **error) {
+    return db->pg ? journal_pg_put_sessions(db->pg, puts, n, error)
+                  : journal_sqlite_put_sessions(db->sq, puts, n, error);
+}
+
+int journal_db_delete_session(journal_db *db, const char *id, char **error) {
+    return db->pg ? journal_pg_delete_session(db->pg, id, error)
+                  : journal_sqlite_delete_session(db->sq, id, error);
+}
+
+int journal_db_load_sessions(journal_db *db, journal_session_fn fn, void *ud, char **error) {
+    return db->pg ? journal_pg_load_sessions(db->pg, fn, ud, error)
+                  : journal_sqlite_load_sessions(db->sq, fn, ud, error);
 }
 
 int64_t journal_db_prune(journal_db *db, journal_store *s, int64_t now_ms, char **error) {

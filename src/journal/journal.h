@@ -78,6 +78,8 @@ journal_store *journal_store_open(uv_loop_t *loop, const journal_opts *opts, cha
 /* Commit everything queued, stop the writer, mark the stop clean, close. Blocking. */
 void journal_store_close(journal_store *s);
 const char *journal_store_path(const journal_store *s);
+/* "sqlite" or "postgres". */
+const char *journal_store_backend(const journal_store *s);
 
 /* The next id for a server (loop thread). Ids continue from the last one committed in an
  * earlier life of the server id, so none is ever reused. */
@@ -136,12 +138,15 @@ void journal_store_put_session(journal_store *s, const char *id, const char *jso
 void journal_store_delete_session(journal_store *s, const char *id);
 /* Every stored session, at startup (blocking; before serving): its summary and the highest
  * sidx among its records (0 when none), so event indexes continue where they stopped. */
-typedef void (*journal_session_fn)(void *ud, const char *id, const char *json, uint64_t last_sidx);
-int journal_store_load_sessions(journal_store *s, journal_session_fn fn, void *ud, char **error);
+typedef void (*journal_session_fn)(void *ud, const char *id, const char *json,
+                                   uint64_t last_sidx);
+int journal_store_load_sessions(journal_store *s, journal_session_fn fn, void *ud,
+                                char **error);
 /* Records of one session with sidx > after_sidx, in sidx order, at most limit (both
  * directions). Thread pool, and the same visibility, as journal_store_read. */
-journal_read *journal_store_read_session(journal_store *s, const char *session, uint64_t after_sidx,
-                                         size_t limit, journal_read_fn done, void *ud);
+journal_read *journal_store_read_session(journal_store *s, const char *session,
+                                         uint64_t after_sidx, size_t limit, journal_read_fn done,
+                                         void *ud);
 
 /* Apply retention now as of now_ms (normally it runs on a timer): the writer thread does it
  * and this waits for it. Returns records removed. For tests. */

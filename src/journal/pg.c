@@ -3,12 +3,13 @@
  * base/lpq.h). Every function runs on the thread that owns the connection (the writer
  * thread, or a thread-pool worker for reads), never on the loop.
  *
- * Schema (in the PostgreSQL schema sandbox_agent; version 1):
+ * Schema (in the PostgreSQL schema sandbox_agent; version 2, as SQLite's):
  *   meta(key, value)               schema_version
  *   instances(name, running, payload_bytes, host, opened_ms, closed_ms)
  *   servers(instance, name, last_id, pruned_below)
  *   gaps(instance, server, from_id, to_id)
- *   events(seq, instance, server, id, ts_ms, dir, connection, session, payload)
+ *   events(seq, instance, server, id, ts_ms, dir, connection, session, payload, sidx)
+ *   sessions(instance, id, json, updated_ms)  (v2)
  * An instance is one sandbox-agent server's namespace (SANDBOX_AGENT_JOURNAL_INSTANCE, else
  * a random id kept in the data directory), so sandboxes that reuse the same ACP server ids
  * never collide; everything the SQLite file holds for its one server, this holds per
@@ -28,7 +29,7 @@
 #include "base/base.h"
 #include "base/lpq.h"
 
-#define JOURNAL_PG_SCHEMA_VERSION 1
+#define JOURNAL_PG_SCHEMA_VERSION 2
 /* pg_advisory_xact_lock key (two int4 space) that serialises schema setup across a fleet
  * starting at once: "sa" "jr". */
 #define JOURNAL_PG_SETUP_LOCK "1935764065, 1785883250"
@@ -233,8 +234,19 @@ static const char journal_pg_schema_v1[] =
     "CREATE INDEX events_ts ON sandbox_agent.events(instance, ts_ms);"
     "INSERT INTO sandbox_agent.meta VALUES('schema_version', '0');";
 
+/* v2: durable sessions; (instance, session, sidx) serves session reads, max(sidx) and
+ * deleting a session's records. */
+static const char journal_pg_schema_v2[] =
+    "ALTER TABLE sandbox_agent.events ADD COLUMN sidx BIGINT NOT NULL DEFAULT 0;"
+    "DROP INDEX sandbox_agent.events_session;"
+    "CREATE INDEX events_session_sidx ON sandbox_agent.events(instance, session, sidx)"
+    " WHERE session IS NOT NULL;"
+    "CREATE TABLE sandbox_agent.sessions(instance TEXT NOT NULL, id TEXT NOT NULL,"
+    " json TEXT NOT NULL, updated_ms BIGINT NOT NULL, PRIMARY KEY(instance, id));";
+
 /* Migrations by version: entry i brings a database from version i to i+1. */
-static const char *const journal_pg_migrations[JOURNAL_PG_SCHEMA_VERSION] = {journal_pg_schema_v1};
+static const char *const journal_pg_migrations[JOURNAL_PG_SCHEMA_VERSION] = {journal_pg_schema_v1,
+                                                                             journal_pg_schema_v2};
 
 /* The schema version inside the setup transaction: 0 when there is none yet, -1 when the
  * sandbox_agent schema holds something else or cannot be read. */
@@ -285,7 +297,7 @@ static int journal_pg_migrate(journal_pg *d, char **error) {
                                 v, JOURNAL_PG_SCHEMA_VERSION);
         goto fail;
     }
-    for (int from = v; v < JOURNAL_PG_SCHEMA_VERSION; v++) {
+    for (; v < JOURNAL_PG_SCHEMA_VERSION; v++) {
         char set[128];
         snprintf(set, sizeof set,
                  "UPDATE sandbox_agent.meta SET value = '%d' WHERE key = 'schema_version'", v + 1);
@@ -293,7 +305,7 @@ static int journal_pg_migrate(journal_pg *d, char **error) {
                            error) < 0 ||
             journal_pg_run(d, "cannot migrate the schema", set, 0, NULL, NULL, error) < 0)
             goto fail;
-        LOG_INFO("journal schema migrated", "path=%s from=%d to=%d", d->label, from, v + 1);
+        LOG_INFO("journal schema migrated", "path=%s to=%d", d->label, v + 1);
     }
     if (journal_pg_run(d, "cannot commit the schema", "COMMIT", 0, NULL, NULL, error) < 0)
         goto fail;
@@ -487,7 +499,7 @@ static int journal_pg_batch_landed(journal_pg *d, const journal_rec *first, char
 /* COPY the records into events (inside the caller's transaction). */
 static int journal_pg_copy(journal_pg *d, journal_rec **recs, size_t n, char **error) {
     PGresult *res = PQexec(d->conn, "COPY sandbox_agent.events(instance, server, id, ts_ms, dir, "
-                                    "connection, session, payload) FROM STDIN");
+                                    "connection, session, sidx, payload) FROM STDIN");
     if (PQresultStatus(res) != PGRES_COPY_IN) {
         *error = journal_pg_errf(d, res, "cannot append");
         PQclear(res);
@@ -507,7 +519,7 @@ static int journal_pg_copy(journal_pg *d, journal_rec **recs, size_t n, char **e
         journal_pg_copy_field(&b, r->connection, r->connection ? strlen(r->connection) : 0);
         base_buf_append(&b, "\t", 1);
         journal_pg_copy_field(&b, r->session, r->session ? strlen(r->session) : 0);
-        base_buf_append(&b, "\t", 1);
+        base_buf_appendf(&b, "\t%llu\t", (unsigned long long)r->sidx);
         journal_pg_copy_field(&b, r->payload, r->len);
         base_buf_append(&b, "\n", 1);
         if (b.len >= (1 << 18) || i + 1 == n) {
@@ -618,6 +630,35 @@ static char *journal_pg_dup(const PGresult *res, int row, int col) {
     return PQgetisnull(res, row, col) ? NULL : base_xstrdup(PQgetvalue(res, row, col));
 }
 
+/* The rows of a read (the columns of JOURNAL_PG_COLS) as records. */
+#define JOURNAL_PG_COLS "server, id, ts_ms, dir, connection, session, sidx, payload"
+static void journal_pg_collect(PGresult *res, journal_rec ***out, size_t *nout) {
+    size_t n = (size_t)PQntuples(res);
+    journal_rec **recs = base_xmalloc((n ? n : 1) * sizeof *recs);
+    for (size_t i = 0; i < n; i++) {
+        int row = (int)i;
+        journal_rec *r = base_xcalloc(1, sizeof *r);
+        r->server = journal_pg_dup(res, row, 0);
+        r->id = (uint64_t)journal_pg_int(res, row, 1);
+        r->ts_ms = journal_pg_int(res, row, 2);
+        r->dir = (journal_dir)journal_pg_int(res, row, 3);
+        r->connection = journal_pg_dup(res, row, 4);
+        r->session = journal_pg_dup(res, row, 5);
+        r->sidx = (uint64_t)journal_pg_int(res, row, 6);
+        r->len = (size_t)PQgetlength(res, row, 7);
+        r->payload = base_xstrndup(PQgetvalue(res, row, 7), r->len);
+        recs[i] = r;
+    }
+    PQclear(res);
+    *out = recs;
+    *nout = n;
+}
+
+static void journal_pg_limit(char *buf, size_t cap, size_t limit) {
+    snprintf(buf, cap, "%llu",
+             (unsigned long long)(limit > (size_t)INT64_MAX ? (size_t)INT64_MAX : limit));
+}
+
 int journal_pg_read(journal_pg *d, const char *server, uint64_t after, uint64_t before,
                     size_t limit, unsigned dir_mask, journal_rec ***out, size_t *nout,
                     char **error) {
@@ -625,35 +666,95 @@ int journal_pg_read(journal_pg *d, const char *server, uint64_t after, uint64_t 
     snprintf(a, sizeof a, "%llu", (unsigned long long)after);
     snprintf(b, sizeof b, "%lld", before ? (long long)before : (long long)INT64_MAX);
     snprintf(m, sizeof m, "%u", dir_mask);
-    snprintf(l, sizeof l, "%llu",
-             (unsigned long long)(limit > (size_t)INT64_MAX ? (size_t)INT64_MAX : limit));
+    journal_pg_limit(l, sizeof l, limit);
     const char *p[] = {d->instance, server, a, b, m, l};
     PGresult *res = NULL;
     if (journal_pg_query(d, "cannot read events",
-                         "SELECT id, ts_ms, dir, connection, session, payload FROM "
-                         "sandbox_agent.events WHERE instance = $1 AND server = $2 AND id > "
-                         "$3::bigint AND id < $4::bigint AND ((1 << dir) & $5::int) <> 0 ORDER "
-                         "BY id LIMIT $6::bigint",
+                         "SELECT " JOURNAL_PG_COLS " FROM sandbox_agent.events WHERE instance = $1 "
+                         "AND server = $2 AND id > $3::bigint AND id < $4::bigint AND ((1 << dir) "
+                         "& $5::int) <> 0 ORDER BY id LIMIT $6::bigint",
                          6, p, &res, error) < 0)
         return -1;
-    size_t n = (size_t)PQntuples(res);
-    journal_rec **recs = base_xmalloc((n ? n : 1) * sizeof *recs);
+    journal_pg_collect(res, out, nout);
+    return 0;
+}
+
+int journal_pg_read_session(journal_pg *d, const char *session, uint64_t after_sidx, size_t limit,
+                            journal_rec ***out, size_t *nout, char **error) {
+    char a[32], l[32];
+    snprintf(a, sizeof a, "%llu", (unsigned long long)after_sidx);
+    journal_pg_limit(l, sizeof l, limit);
+    const char *p[] = {d->instance, session, a, l};
+    PGresult *res = NULL;
+    if (journal_pg_query(d, "cannot read events",
+                         "SELECT " JOURNAL_PG_COLS " FROM sandbox_agent.events WHERE instance = $1 "
+                         "AND session = $2 AND sidx > $3::bigint ORDER BY sidx LIMIT $4::bigint",
+                         4, p, &res, error) < 0)
+        return -1;
+    journal_pg_collect(res, out, nout);
+    return 0;
+}
+
+/* ---- sessions ------------------------------------------------------------------------------ */
+
+int journal_pg_put_sessions(journal_pg *d, const journal_session_put *puts, size_t n,
+                            char **error) {
+    if (journal_pg_ready(d, error) < 0 ||
+        journal_pg_run(d, "cannot begin", "BEGIN", 0, NULL, NULL, error) < 0)
+        return -1;
     for (size_t i = 0; i < n; i++) {
-        int row = (int)i;
-        journal_rec *r = base_xcalloc(1, sizeof *r);
-        r->server = base_xstrdup(server);
-        r->id = (uint64_t)journal_pg_int(res, row, 0);
-        r->ts_ms = journal_pg_int(res, row, 1);
-        r->dir = (journal_dir)journal_pg_int(res, row, 2);
-        r->connection = journal_pg_dup(res, row, 3);
-        r->session = journal_pg_dup(res, row, 4);
-        r->len = (size_t)PQgetlength(res, row, 5);
-        r->payload = base_xstrndup(PQgetvalue(res, row, 5), r->len);
-        recs[i] = r;
+        char ms[32];
+        snprintf(ms, sizeof ms, "%lld", (long long)puts[i].updated_ms);
+        const char *p[] = {d->instance, puts[i].id, puts[i].json, ms};
+        if (journal_pg_run(d, "cannot store sessions",
+                           "INSERT INTO sandbox_agent.sessions(instance, id, json, updated_ms) "
+                           "VALUES($1, $2, $3, $4::bigint) ON CONFLICT (instance, id) DO UPDATE "
+                           "SET json = excluded.json, updated_ms = excluded.updated_ms",
+                           4, p, NULL, error) < 0)
+            goto fail;
     }
+    if (journal_pg_run(d, "cannot commit", "COMMIT", 0, NULL, NULL, error) < 0)
+        goto fail;
+    return 0;
+fail:
+    journal_pg_rollback(d);
+    return -1;
+}
+
+int journal_pg_delete_session(journal_pg *d, const char *id, char **error) {
+    const char *p[] = {d->instance, id};
+    if (journal_pg_ready(d, error) < 0 ||
+        journal_pg_run(d, "cannot begin", "BEGIN", 0, NULL, NULL, error) < 0)
+        return -1;
+    /* Retried after a lost answer, it finds nothing left to remove: no harm done. */
+    if (journal_pg_run(d, "cannot delete the session",
+                       "WITH gone AS (DELETE FROM sandbox_agent.events WHERE instance = $1 AND "
+                       "session = $2 RETURNING octet_length(payload) AS n) UPDATE "
+                       "sandbox_agent.instances SET payload_bytes = payload_bytes - (SELECT "
+                       "coalesce(sum(n), 0) FROM gone) WHERE name = $1",
+                       2, p, NULL, error) < 0 ||
+        journal_pg_run(d, "cannot delete the session",
+                       "DELETE FROM sandbox_agent.sessions WHERE instance = $1 AND id = $2", 2, p,
+                       NULL, error) < 0 ||
+        journal_pg_run(d, "cannot commit", "COMMIT", 0, NULL, NULL, error) < 0) {
+        journal_pg_rollback(d);
+        return -1;
+    }
+    return 0;
+}
+
+int journal_pg_load_sessions(journal_pg *d, journal_session_fn fn, void *ud, char **error) {
+    const char *p[] = {d->instance};
+    PGresult *res = NULL;
+    if (journal_pg_query(d, "cannot read sessions",
+                         "SELECT s.id, s.json, (SELECT coalesce(max(e.sidx), 0) FROM "
+                         "sandbox_agent.events e WHERE e.instance = s.instance AND e.session = "
+                         "s.id) FROM sandbox_agent.sessions s WHERE s.instance = $1",
+                         1, p, &res, error) < 0)
+        return -1;
+    for (int i = 0; i < PQntuples(res); i++)
+        fn(ud, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), (uint64_t)journal_pg_int(res, i, 2));
     PQclear(res);
-    *out = recs;
-    *nout = n;
     return 0;
 }
 

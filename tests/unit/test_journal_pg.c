@@ -55,6 +55,20 @@ static int db_exec(const char *url, const char *sql) {
     return rc;
 }
 
+/* One integer from a query, or -1. */
+static long long db_int(const char *url, const char *sql) {
+    const char *keys[] = {"dbname", NULL};
+    const char *vals[] = {url, NULL};
+    PGconn *c = PQconnectdbParams(keys, vals, 1);
+    long long v = -1;
+    PGresult *r = PQstatus(c) == CONNECTION_OK ? PQexec(c, sql) : NULL;
+    if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+        v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    PQfinish(c);
+    return v;
+}
+
 static char *run_capture(const char *cmd) {
     FILE *p = popen(cmd, "r");
     if (!p)
@@ -166,6 +180,48 @@ static void test_label(void) {
 }
 
 /* ---- against the server ---------------------------------------------------------------- */
+
+static void read_session(journal_store *s, const char *session, uint64_t after, size_t limit,
+                         jf_got *g) {
+    memset(g, 0, sizeof *g);
+    journal_store_read_session(s, session, after, limit, jf_got_cb, g);
+    while (!g->done)
+        uv_run(uv_default_loop(), UV_RUN_ONCE);
+}
+
+/* A record of a session, with its index there. */
+static void append_in(journal_store *s, const char *server, const char *session, uint64_t sidx,
+                      const char *json) {
+    uint64_t id = journal_store_next_id(s, server);
+    journal_rec *r =
+        journal_rec_new(server, id, JOURNAL_FROM_AGENT, "conn-1", session, json, strlen(json));
+    r->sidx = sidx;
+    journal_store_append(s, r);
+}
+
+/* What journal_store_load_sessions reported. */
+typedef struct loaded {
+    char ids[8][32];
+    char jsons[8][64];
+    uint64_t last[8];
+    size_t n;
+} loaded;
+
+static void loaded_cb(void *ud, const char *id, const char *json, uint64_t last_sidx) {
+    loaded *l = ud;
+    if (l->n == 8)
+        return;
+    snprintf(l->ids[l->n], sizeof l->ids[0], "%s", id);
+    snprintf(l->jsons[l->n], sizeof l->jsons[0], "%s", json);
+    l->last[l->n++] = last_sidx;
+}
+
+static int loaded_find(const loaded *l, const char *id) {
+    for (size_t i = 0; i < l->n; i++)
+        if (!strcmp(l->ids[i], id))
+            return (int)i;
+    return -1;
+}
 
 static void test_ids_reads_and_restart(void) {
     char *err;
@@ -358,11 +414,14 @@ static void test_instances(void) {
 }
 
 static void test_bad_databases(void) {
-    char *err;
+    char *err, *sql;
     /* A newer schema. */
     journal_store *s = open_as("t-newer", NULL, &err);
     CHECK(s != NULL);
     journal_store_close(s);
+    long long version =
+        db_int(db_url, "SELECT value FROM sandbox_agent.meta WHERE key = 'schema_version'");
+    CHECK(version >= 2);
     CHECK(db_exec(db_url, "UPDATE sandbox_agent.meta SET value='99' WHERE key='schema_version'") ==
           0);
     s = open_as("t-newer", NULL, &err);
@@ -370,13 +429,15 @@ static void test_bad_databases(void) {
     if (err)
         fprintf(stderr, "  (expected) %s\n", err);
     free(err);
-    CHECK(db_exec(db_url, "UPDATE sandbox_agent.meta SET value='1' WHERE key='schema_version'") ==
-          0);
+    sql = base_xasprintf("UPDATE sandbox_agent.meta SET value='%lld' WHERE key='schema_version'",
+                         version);
+    CHECK(db_exec(db_url, sql) == 0);
+    free(sql);
 
     /* A sandbox_agent schema that is not ours. */
     char other[96];
     snprintf(other, sizeof other, "%s_other", db_name);
-    char *sql = base_xasprintf("CREATE DATABASE %s", other);
+    sql = base_xasprintf("CREATE DATABASE %s", other);
     CHECK(db_exec(admin_url, sql) == 0);
     free(sql);
     char *other_url = url_with_db(admin_url, other);
@@ -398,6 +459,127 @@ static void test_bad_databases(void) {
     if (err)
         fprintf(stderr, "  (expected) %s\n", err);
     free(err);
+}
+
+/* Session reads, summaries, last indexes and deleting a session; another instance sees
+ * none of them. */
+static void test_sessions(void) {
+    char *err;
+    journal_store *s = open_as("t-sess", NULL, &err);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    for (int i = 1; i <= 6; i++) {
+        append_in(s, "srv", "A", (uint64_t)i, "{\"a\":1}");
+        append_in(s, i % 2 ? "srv" : "srv2", "B", (uint64_t)i, "{\"bb\":1}");
+    }
+    jf_append(s, "srv", JOURNAL_FROM_CLIENT, "{\"none\":1}");
+    journal_store_put_session(s, "A", "{\"name\":\"a\"}");
+    journal_store_put_session(s, "B", "{\"name\":\"b1\"}");
+    journal_store_put_session(s, "B", "{\"name\":\"b2\"}");
+    journal_store_put_session(s, "C", "{\"name\":\"c\"}");
+    journal_store_flush(s);
+
+    jf_got g;
+    read_session(s, "B", 0, 100, &g); /* across servers, sidx order */
+    bool in_order = g.n == 6;
+    for (size_t i = 0; i < g.n; i++)
+        in_order = in_order && g.recs[i]->sidx == i + 1 && !strcmp(g.recs[i]->session, "B");
+    CHECK(in_order);
+    CHECK(g.n == 6 && !strcmp(g.recs[1]->server, "srv2"));
+    jf_got_free(&g);
+    read_session(s, "A", 2, 3, &g); /* after, limit */
+    CHECK(g.n == 3 && g.recs[0]->sidx == 3 && g.recs[2]->sidx == 5);
+    jf_got_free(&g);
+    read_session(s, "nope", 0, 10, &g);
+    CHECK(g.n == 0 && g.error == NULL);
+    jf_got_free(&g);
+
+    loaded l = {0};
+    CHECK(journal_store_load_sessions(s, loaded_cb, &l, &err) == 0 && l.n == 3);
+    int a = loaded_find(&l, "A"), b = loaded_find(&l, "B"), c = loaded_find(&l, "C");
+    CHECK(a >= 0 && b >= 0 && c >= 0);
+    if (a >= 0 && b >= 0 && c >= 0) {
+        CHECK(l.last[a] == 6 && l.last[b] == 6 && l.last[c] == 0);
+        CHECK(!strcmp(l.jsons[b], "{\"name\":\"b2\"}"));
+    }
+
+    /* Deleting A takes its summary, its records and their bytes; B is untouched. */
+    static const char bytes_sql[] =
+        "SELECT payload_bytes FROM sandbox_agent.instances WHERE name = 't-sess'";
+    long long bytes = db_int(db_url, bytes_sql);
+    CHECK(bytes == 6 * 7 + 6 * 8 + 10);
+    journal_store_delete_session(s, "A");
+    journal_store_flush(s);
+    CHECK(db_int(db_url, bytes_sql) == bytes - 6 * 7);
+    read_session(s, "A", 0, 100, &g);
+    CHECK(g.n == 0);
+    jf_got_free(&g);
+    jf_read(s, "srv", 0, 0, 100, 3, &g);
+    CHECK(g.n == 4); /* B's three on srv and the sessionless one */
+    jf_got_free(&g);
+    /* A put after a delete in the same batch comes back; one before it does not. */
+    journal_store_put_session(s, "C", "{\"gone\":1}");
+    journal_store_delete_session(s, "C");
+    journal_store_put_session(s, "D", "{\"gone\":1}");
+    journal_store_delete_session(s, "D");
+    journal_store_put_session(s, "D", "{\"back\":1}");
+    memset(&l, 0, sizeof l);
+    CHECK(journal_store_load_sessions(s, loaded_cb, &l, &err) == 0 && l.n == 2);
+    int d = loaded_find(&l, "D");
+    CHECK(loaded_find(&l, "A") < 0 && loaded_find(&l, "B") >= 0);
+    CHECK(loaded_find(&l, "C") < 0 && d >= 0 && !strcmp(l.jsons[d], "{\"back\":1}"));
+    journal_store_close(s);
+
+    /* After a restart the summaries are there; another instance has none. */
+    s = open_as("t-sess", NULL, &err);
+    memset(&l, 0, sizeof l);
+    CHECK(s && journal_store_load_sessions(s, loaded_cb, &l, &err) == 0 && l.n == 2);
+    journal_store_close(s);
+    s = open_as("t-sess-other", NULL, &err);
+    memset(&l, 0, sizeof l);
+    CHECK(s && journal_store_load_sessions(s, loaded_cb, &l, &err) == 0 && l.n == 0);
+    if (s) {
+        read_session(s, "B", 0, 100, &g);
+        CHECK(g.n == 0 && g.error == NULL);
+        jf_got_free(&g);
+    }
+    journal_store_close(s);
+}
+
+/* A version 1 database (taken back to v1's shape) migrates at open: records keep their
+ * ids and gain sidx 0, and sessions can be stored. */
+static void test_migrate_v1(void) {
+    char *err;
+    journal_store *s = open_as("t-v1", NULL, &err);
+    CHECK(s != NULL);
+    journal_store_close(s);
+    CHECK(db_exec(db_url, "DROP TABLE sandbox_agent.sessions;"
+                          "DROP INDEX sandbox_agent.events_session_sidx;"
+                          "ALTER TABLE sandbox_agent.events DROP COLUMN sidx;"
+                          "CREATE INDEX events_session ON sandbox_agent.events(instance, session,"
+                          " seq) WHERE session IS NOT NULL;"
+                          "UPDATE sandbox_agent.meta SET value = '1' WHERE key = "
+                          "'schema_version';"
+                          "INSERT INTO sandbox_agent.servers VALUES('t-v1', 'srv', 1, 0);"
+                          "INSERT INTO sandbox_agent.events(instance, server, id, ts_ms, dir,"
+                          " connection, session, payload) VALUES('t-v1', 'srv', 1, 1, 0, NULL,"
+                          " 'old', '{}')") == 0);
+    s = open_as("t-v1", NULL, &err);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    CHECK(db_int(db_url, "SELECT value FROM sandbox_agent.meta WHERE key = 'schema_version'") == 2);
+    CHECK(journal_store_next_id(s, "srv") == 2);
+    jf_got g;
+    jf_read(s, "srv", 0, 0, 10, 3, &g);
+    CHECK(g.n == 1 && g.recs[0]->sidx == 0 && g.recs[0]->session &&
+          !strcmp(g.recs[0]->session, "old"));
+    jf_got_free(&g);
+    journal_store_put_session(s, "new", "{\"v\":1}");
+    loaded l = {0};
+    CHECK(journal_store_load_sessions(s, loaded_cb, &l, &err) == 0 && l.n == 1);
+    journal_store_close(s);
 }
 
 /* Append n records from the loop thread and wait for the commit: events per second. */
@@ -495,6 +677,7 @@ static void test_reconnect(void) {
         int phase = atomic_load(&restart_phase);
         if (phase == 2 && journal_store_degraded(s)[0]) {
             saw_degraded = true;
+            journal_store_put_session(s, "R", "{\"while\":\"down\"}");
             snprintf(why, sizeof why, "%s", journal_store_degraded(s));
             atomic_store(&restart_phase, 3);
         }
@@ -521,6 +704,9 @@ static void test_reconnect(void) {
     CHECK(contiguous);
     fprintf(stderr, "  %d records appended across the restart, %zu read back\n", appended, g.n);
     jf_got_free(&g);
+    loaded l = {0};
+    CHECK(journal_store_load_sessions(s, loaded_cb, &l, &err) == 0 && l.n == 1 &&
+          !strcmp(l.jsons[0], "{\"while\":\"down\"}"));
     journal_store_close(s);
 }
 
@@ -540,7 +726,9 @@ UNIT_MAIN({
         test_crash_gap();
         test_retention();
         test_instances();
+        test_sessions();
         test_bad_databases();
+        test_migrate_v1();
         test_many_appends();
         test_reconnect();
         pg_teardown();
