@@ -235,9 +235,14 @@ static const char journal_pg_schema_v1[] =
     "INSERT INTO sandbox_agent.meta VALUES('schema_version', '0');";
 
 /* v2: durable sessions; (instance, session, sidx) serves session reads, max(sidx) and
- * deleting a session's records. */
+ * deleting a session's records. Client-to-agent records have id 0 (as in sqlite.c): only
+ * agent records need unique ids. */
 static const char journal_pg_schema_v2[] =
     "ALTER TABLE sandbox_agent.events ADD COLUMN sidx BIGINT NOT NULL DEFAULT 0;"
+    "DROP INDEX sandbox_agent.events_server_id;"
+    "CREATE INDEX events_server_id ON sandbox_agent.events(instance, server, id);"
+    "CREATE UNIQUE INDEX events_server_agent_id ON sandbox_agent.events(instance, server, id)"
+    " WHERE dir = 0;"
     "DROP INDEX sandbox_agent.events_session;"
     "CREATE INDEX events_session_sidx ON sandbox_agent.events(instance, session, sidx)"
     " WHERE session IS NOT NULL;"
@@ -480,16 +485,45 @@ static void journal_pg_copy_field(base_buf *b, const char *s, size_t len) {
 }
 
 /* A retry after a failure whose outcome is unknown (the connection died around COMMIT):
- * the batch is one transaction, so its first record tells whether all of it landed. */
-static int journal_pg_batch_landed(journal_pg *d, const journal_rec *first, char **error) {
-    char id[32];
-    snprintf(id, sizeof id, "%llu", (unsigned long long)first->id);
-    const char *p[] = {d->instance, first->server, id};
+ * the batch is one transaction, so one of its records tells whether all of it landed: an
+ * agent record by its id, else one with a session by its index there, else the first one
+ * by its time and payload (client records have id 0). */
+static int journal_pg_batch_landed(journal_pg *d, journal_rec **recs, size_t n, char **error) {
+    const journal_rec *pick = NULL;
+    for (size_t i = 0; i < n && !pick; i++)
+        if (recs[i]->dir == JOURNAL_FROM_AGENT)
+            pick = recs[i];
+    for (size_t i = 0; i < n && !pick; i++)
+        if (recs[i]->session)
+            pick = recs[i];
     PGresult *res = NULL;
-    if (journal_pg_run(d, "cannot check the previous batch",
-                       "SELECT 1 FROM sandbox_agent.events WHERE instance = $1 AND server = $2 "
-                       "AND id = $3",
-                       3, p, &res, error) < 0)
+    int r;
+    char num[32], ts[32];
+    if (pick && pick->dir == JOURNAL_FROM_AGENT) {
+        snprintf(num, sizeof num, "%llu", (unsigned long long)pick->id);
+        const char *p[] = {d->instance, pick->server, num};
+        r = journal_pg_run(d, "cannot check the previous batch",
+                           "SELECT 1 FROM sandbox_agent.events WHERE instance = $1 AND server = $2 "
+                           "AND id = $3 AND dir = 0",
+                           3, p, &res, error);
+    } else if (pick) {
+        snprintf(num, sizeof num, "%llu", (unsigned long long)pick->sidx);
+        const char *p[] = {d->instance, pick->session, num};
+        r = journal_pg_run(
+            d, "cannot check the previous batch",
+            "SELECT 1 FROM sandbox_agent.events WHERE instance = $1 AND session = $2 "
+            "AND sidx = $3",
+            3, p, &res, error);
+    } else {
+        pick = recs[0];
+        snprintf(ts, sizeof ts, "%lld", (long long)pick->ts_ms);
+        const char *p[] = {d->instance, pick->server, ts, pick->payload};
+        r = journal_pg_run(d, "cannot check the previous batch",
+                           "SELECT 1 FROM sandbox_agent.events WHERE instance = $1 AND server = $2 "
+                           "AND ts_ms = $3 AND payload = $4",
+                           4, p, &res, error);
+    }
+    if (r < 0)
         return -1;
     int landed = PQntuples(res) > 0;
     PQclear(res);
@@ -585,7 +619,7 @@ int journal_pg_append(journal_pg *d, journal_rec **recs, size_t n, char **error)
     if (journal_pg_ready(d, error) < 0)
         return -1;
     if (d->unsure) {
-        int landed = journal_pg_batch_landed(d, recs[0], error);
+        int landed = journal_pg_batch_landed(d, recs, n, error);
         if (landed < 0)
             return -1;
         d->unsure = false;

@@ -556,6 +556,10 @@ static void test_migrate_v1(void) {
     journal_store_close(s);
     CHECK(db_exec(db_url, "DROP TABLE sandbox_agent.sessions;"
                           "DROP INDEX sandbox_agent.events_session_sidx;"
+                          "DROP INDEX sandbox_agent.events_server_agent_id;"
+                          "DROP INDEX sandbox_agent.events_server_id;"
+                          "CREATE UNIQUE INDEX events_server_id ON sandbox_agent.events(instance,"
+                          " server, id);"
                           "ALTER TABLE sandbox_agent.events DROP COLUMN sidx;"
                           "CREATE INDEX events_session ON sandbox_agent.events(instance, session,"
                           " seq) WHERE session IS NOT NULL;"
