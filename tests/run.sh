@@ -120,7 +120,7 @@ mapfile -t files < <(find tests/integration tests/agents -path '*/node_modules' 
 ((${#files[@]})) && run_node "integration tests" 60000 900 "${files[@]}"
 # The journal and session tests again, every server on the PostgreSQL journal
 # (lib/server.mjs passes --journal $SANDBOX_AGENT_TEST_PG_URL).
-mapfile -t pg_files < <(printf '%s\n' "${files[@]}" | grep -E '/(journal|sessions[a-z_]*|sdk_sessions)\.test\.mjs$')
+mapfile -t pg_files < <(printf '%s\n' "${files[@]}" | grep -E '/(journal|sessions[a-z_]*|sdk_sessions|sdk_restart)\.test\.mjs$')
 if [ -n "${SANDBOX_AGENT_TEST_PG_URL:-}" ] && ((${#pg_files[@]})); then
     SANDBOX_AGENT_TEST_JOURNAL=postgres run_node "integration tests (PostgreSQL journal)" 60000 600 "${pg_files[@]}"
 fi
