@@ -107,6 +107,8 @@ static void sessionapi_turn_finish(sessionapi_turn *t, const char *stop_reason, 
         sessionapi_drive_clear_perms(d, false); /* the agent waits for none of them now */
     if (!fail)
         sessionapi_turn_stream(t);
+    if (t->req)
+        http_req_on_abort(t->req, NULL, NULL); /* answered below: ours no longer */
     if (fail) {
         sessionapi_fail_reply(t->req, fail);
     } else if (t->sse) {
@@ -127,8 +129,6 @@ static void sessionapi_turn_finish(sessionapi_turn *t, const char *stop_reason, 
         http_reply_json(t->req, 200,
                         json_pack("{s:s,s:O}", "stopReason", stop_reason, "events", t->events));
     }
-    if (t->req)
-        http_req_on_abort(t->req, NULL, NULL);
     t->req = NULL;
     t->d = NULL;
     t->finished = true;
@@ -267,6 +267,7 @@ static void sessionapi_create_abort(http_req *req, void *ud) {
 static void sessionapi_create_fail(sessionapi_create *c, sessionapi_fail *fail) {
     sessionapi_drive_drop(c->d, true);
     sessionapi_fail_reply(c->req, fail);
+    c->req = NULL;
     sessionapi_create_free(c);
 }
 
@@ -342,6 +343,10 @@ static void sessionapi_create_go(sessionapi_create *c) {
 static void sessionapi_create_installed(const agents_install_result *res, void *ud) {
     sessionapi_create *c = ud;
     c->install = NULL;
+    if (!c->d->api) { /* the API is gone (the server stopped) */
+        sessionapi_create_free(c);
+        return;
+    }
     if (!res->ok) {
         if (c->req)
             agents_install_problem(c->req, c->agent, res);
