@@ -308,20 +308,17 @@ void sessionapi_permission_handler(http_req *req, void *ud) {
     sessionapi_drive *d = base_map_get(api->drives, e->id);
     json_t *perm = d ? base_map_get(d->perms, rid) : NULL;
     if (!perm || !d->client) {
-        char *detail =
-            base_xasprintf("no permission request %s is waiting in session %s", rid, e->id);
-        http_reply_problem(req, 404, "permission_not_found", "Permission Not Found", detail,
-                           json_pack("{s:s,s:s}", "sessionId", e->id, "requestId", rid));
-        free(detail);
+        sessionapi_problem(req, 404, "permission_not_found", "Permission Not Found",
+                           json_pack("{s:s,s:s}", "sessionId", e->id, "requestId", rid),
+                           "no permission request %s is waiting in session %s", rid, e->id);
         goto out;
     }
     const json_t *params = json_object_get(perm, "params");
     const char *option = sessionapi_permission_option(params, reply);
     if (!option) {
-        char *detail = base_xasprintf("the agent offered no option for the reply \"%s\"", reply);
-        http_reply_problem(req, 409, "option_not_offered", "Option Not Offered", detail,
-                           json_pack("{s:O?}", "options", json_object_get(params, "options")));
-        free(detail);
+        sessionapi_problem(req, 409, "option_not_offered", "Option Not Offered",
+                           json_pack("{s:O?}", "options", json_object_get(params, "options")),
+                           "the agent offered no option for the reply \"%s\"", reply);
         goto out;
     }
     int r = acp_client_respond(
@@ -357,10 +354,9 @@ void sessionapi_cancel_handler(http_req *req, void *ud) {
     if (!d->client && !sessionapi_drive_attach(d, e)) {
         if (!d->turn)
             sessionapi_drive_drop(d, false);
-        char *detail = base_xasprintf("session %s has no running agent to cancel", e->id);
-        http_reply_problem(req, 409, "session_not_running", "Session Not Running", detail,
-                           json_pack("{s:s}", "sessionId", e->id));
-        free(detail);
+        sessionapi_problem(req, 409, "session_not_running", "Session Not Running",
+                           json_pack("{s:s}", "sessionId", e->id),
+                           "session %s has no running agent to cancel", e->id);
         return;
     }
     sessionapi_drive_clear_perms(d, true);

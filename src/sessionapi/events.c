@@ -44,10 +44,10 @@ base_rcbuf *sessionapi_event_frame(const json_t *event) {
     return f;
 }
 
+/* The records are ours, the array the store's. */
 static void sessionapi_free_recs(journal_rec **recs, size_t n) {
     for (size_t i = 0; i < n; i++)
         journal_rec_free(recs[i]);
-    free(recs);
 }
 
 static void sessionapi_problem_journal_disabled(http_req *req) {

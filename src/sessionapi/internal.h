@@ -61,6 +61,9 @@ void sessionapi_fail_set(sessionapi_fail *f, int status, const char *code, const
 /* Answer it (when req is not NULL) and release it. */
 void sessionapi_fail_reply(http_req *req, sessionapi_fail *f);
 void sessionapi_fail_clear(sessionapi_fail *f);
+/* Answer a problem at once: extra stolen (may be NULL), detail formatted. */
+void sessionapi_problem(http_req *req, int status, const char *code, const char *title,
+                        json_t *extra, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 /* ---- routes.c ---- */
 /* The session {id} (path parameter 0) names, by id or alias; else answers 404 and NULL. */

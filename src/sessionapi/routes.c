@@ -38,11 +38,19 @@ void sessionapi_fail_reply(http_req *req, sessionapi_fail *f) {
     sessionapi_fail_clear(f);
 }
 
-static void sessionapi_problem_not_found(http_req *req, const char *id) {
-    char *detail = base_xasprintf("session not found: %s", id);
-    http_reply_problem(req, 404, "session_not_found", "Session Not Found", detail,
-                       json_pack("{s:s}", "sessionId", id));
+void sessionapi_problem(http_req *req, int status, const char *code, const char *title,
+                        json_t *extra, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *detail = base_xvasprintf(fmt, ap);
+    va_end(ap);
+    http_reply_problem(req, status, code, title, detail, extra);
     free(detail);
+}
+
+static void sessionapi_problem_not_found(http_req *req, const char *id) {
+    sessionapi_problem(req, 404, "session_not_found", "Session Not Found",
+                       json_pack("{s:s}", "sessionId", id), "session not found: %s", id);
 }
 
 /* ---- shared helpers ------------------------------------------------------------------------ */
@@ -190,12 +198,11 @@ static void sessionapi_delete_handler(http_req *req, void *ud) {
                     (d && d->client && d->owns_server &&
                      strcmp(acp_client_server_id(d->client), e->server) == 0);
         if (!ours && !force) {
-            char *detail = base_xasprintf("session %s is active on ACP server %s; delete it "
-                                          "with ?force=true to close that server",
-                                          id, e->server);
-            http_reply_problem(req, 409, "session_active", "Session Active", detail,
-                               json_pack("{s:s,s:s}", "sessionId", id, "serverId", e->server));
-            free(detail);
+            sessionapi_problem(req, 409, "session_active", "Session Active",
+                               json_pack("{s:s,s:s}", "sessionId", id, "serverId", e->server),
+                               "session %s is active on ACP server %s; delete it with "
+                               "?force=true to close that server",
+                               id, e->server);
             free(id);
             return;
         }

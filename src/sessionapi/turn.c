@@ -121,10 +121,9 @@ static void sessionapi_turn_finish(sessionapi_turn *t, const char *stop_reason, 
         http_sse_end(t->sse);
     } else if (t->req && error) {
         const char *msg = json_string_value(json_object_get(error, "message"));
-        char *detail = base_xasprintf("the prompt failed: %s", msg ? msg : "agent error");
-        http_reply_problem(t->req, 502, "prompt_failed", "Prompt Failed", detail,
-                           json_pack("{s:O,s:O}", "error", error, "events", t->events));
-        free(detail);
+        sessionapi_problem(t->req, 502, "prompt_failed", "Prompt Failed",
+                           json_pack("{s:O,s:O}", "error", error, "events", t->events),
+                           "the prompt failed: %s", msg ? msg : "agent error");
     } else if (t->req) {
         http_reply_json(t->req, 200,
                         json_pack("{s:s,s:O}", "stopReason", stop_reason, "events", t->events));
@@ -189,10 +188,9 @@ void sessionapi_messages_handler(http_req *req, void *ud) {
         goto out;
     sessionapi_drive *d = base_map_get(api->drives, e->id);
     if (d && d->turn) {
-        char *detail = base_xasprintf("session %s is already running a turn", e->id);
-        http_reply_problem(req, 409, "turn_in_progress", "Turn In Progress", detail,
-                           json_pack("{s:s}", "sessionId", e->id));
-        free(detail);
+        sessionapi_problem(req, 409, "turn_in_progress", "Turn In Progress",
+                           json_pack("{s:s}", "sessionId", e->id),
+                           "session %s is already running a turn", e->id);
         goto out;
     }
     if (!d) {
@@ -391,10 +389,8 @@ void sessionapi_create_handler(http_req *req, void *ud) {
         goto fail;
     }
     if (!agents_known(agent)) {
-        char *detail = base_xasprintf("unknown agent: %s", agent);
-        http_reply_problem(req, 404, "agent_not_found", "Agent Not Found", detail,
-                           json_pack("{s:s}", "agent", agent));
-        free(detail);
+        sessionapi_problem(req, 404, "agent_not_found", "Agent Not Found",
+                           json_pack("{s:s}", "agent", agent), "unknown agent: %s", agent);
         goto fail;
     }
     bool installed = agents_installed(agent);

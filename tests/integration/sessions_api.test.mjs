@@ -149,7 +149,7 @@ describe('creating and reading sessions', () => {
     assertProblem(await api(srv, 'PUT', `${base}/record`, { id: 'l' }), 400, 'invalid_request');
     assertProblem(await api(srv, 'PUT', `${base}/record`, { id: 'l', agentSessionId: 'other' }), 400, 'invalid_request');
     assertProblem(await api(srv, 'PUT', '/v1/sessions/nope/record', { id: 'l', agentSessionId: 'nope' }), 404, 'session_not_found');
-    assertProblem(await api(srv, 'PATCH', base, {}), 405);
+    assert.equal((await api(srv, 'PATCH', base, {})).status, 405);
   });
 });
 
