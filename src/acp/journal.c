@@ -169,6 +169,10 @@ void acp_journal_unsubscribe(acp_journal *j, acp_journal_sub *s) {
     free(s);
 }
 
+bool acp_journal_has_subscribers(const acp_journal *j) {
+    return j->subs != NULL;
+}
+
 void acp_journal_free(acp_journal *j) {
     if (!j)
         return;

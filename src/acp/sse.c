@@ -145,7 +145,6 @@ static void acp_stream_page(void *ud, journal_rec **recs, size_t n, const char *
         base_rcbuf_unref(frame);
         journal_rec_free(recs[i]);
     }
-    free(recs);
     if (!http_sse_is_open(s->sse))
         return;
     if (n < ACP_REPLAY_PAGE || s->cursor >= s->until) {
