@@ -405,6 +405,46 @@ describe('sessions of ACP clients, deleting', () => {
   });
 });
 
+// An agent that cannot load sessions (no agentCapabilities.loadSession), placed at the mock's
+// launcher path as a user's own agent would be.
+const NO_LOAD_AGENT = String.raw`#!/usr/bin/env node
+const send = (m) => process.stdout.write(JSON.stringify(m) + '\n');
+let buf = '';
+process.stdin.on('data', (d) => {
+  buf += d;
+  let i;
+  while ((i = buf.indexOf('\n')) >= 0) {
+    const m = JSON.parse(buf.slice(0, i));
+    buf = buf.slice(i + 1);
+    if (m.method === 'initialize') send({ jsonrpc: '2.0', id: m.id, result: { protocolVersion: 1, agentCapabilities: {}, authMethods: [] } });
+    else if (m.method === 'session/new') send({ jsonrpc: '2.0', id: m.id, result: { sessionId: 'noload-1' } });
+    else if (m.method === 'session/prompt') send({ jsonrpc: '2.0', id: m.id, result: { stopReason: 'end_turn' } });
+    else if (m.id !== undefined && m.method) send({ jsonrpc: '2.0', id: m.id, error: { code: -32601, message: 'no ' + m.method } });
+  }
+});
+process.stdin.on('end', () => process.exit(0));
+`;
+
+describe('an agent that cannot load sessions', () => {
+  test('its session, once its server is closed, answers 409 session_not_loadable', { skip: OURS_ONLY }, () =>
+    withServer({}, async (srv) => {
+      const ap = path.join(srv.home, '.local/share/sandbox-agent/bin/agent_processes');
+      fs.mkdirSync(ap, { recursive: true });
+      fs.writeFileSync(path.join(ap, 'mock-acp'), NO_LOAD_AGENT, { mode: 0o755 });
+      const s = await create(srv);
+      assert.equal(s.id, 'noload-1');
+      assert.equal((await send(srv, s.id, 'works while live')).stopReason, 'end_turn');
+      assert.equal((await api(srv, 'DELETE', `/v1/acp/${enc(s.serverId)}`)).status, 204);
+      await waitFor(async () => (await api(srv, 'GET', `/v1/sessions/${enc(s.id)}`)).json().status === 'ended', { what: 'the session ended' });
+      const res = await api(srv, 'POST', `/v1/sessions/${enc(s.id)}/messages`, { text: 'again' });
+      const body = assertProblem(res, 409, 'session_not_loadable');
+      assert.equal(body.sessionId, s.id);
+      // The instance started to try is closed again; the session is still listed.
+      await waitFor(async () => (await api(srv, 'GET', '/v1/acp')).json().servers.length === 0, { what: 'no instance left' });
+      assert.equal((await api(srv, 'GET', `/v1/sessions/${enc(s.id)}`)).json().status, 'ended');
+    }));
+});
+
 describe('across a restart, and without a journal', () => {
   test('after a restart the session is listed as ended, readable, and continues', { skip: OURS_ONLY }, async () => {
     const data = fs.mkdtempSync(path.join(os.tmpdir(), 'sa-sessions-'));
