@@ -31,6 +31,23 @@ export SANDBOX_AGENT_BIN
 
 passed=0
 failed=0
+
+# ---- PostgreSQL -------------------------------------------------------------------------
+# One throwaway server for the whole run (tests/pg/start.sh: initdb in a temp dir, loopback,
+# a non-root user), unless SANDBOX_AGENT_TEST_PG_URL names one already; the PostgreSQL
+# tests read its URL and directory from the environment. Stopped however the run ends.
+if [ -z "${SANDBOX_AGENT_TEST_PG_URL:-}" ] && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    pg_dir=$(mktemp -d /tmp/sa-pg-XXXXXX)
+    if pg_url=$(bash tests/pg/start.sh "$pg_dir"); then
+        export SANDBOX_AGENT_TEST_PG_URL=$pg_url SANDBOX_AGENT_TEST_PG_DIR=$pg_dir
+        trap 'bash tests/pg/stop.sh "$pg_dir"' EXIT
+        trap 'exit 130' INT TERM
+        echo "PostgreSQL for the tests: $pg_url"
+    else
+        echo "run.sh: the test PostgreSQL server did not start" >&2
+        rm -rf "$pg_dir"
+    fi
+fi
 # The servers' event-loop watchdog reports (SANDBOX_AGENT_LOOP_WATCHDOG_MS=20, set by
 # tests/integration/lib/server.mjs) are collected here and summarised at the end.
 export SANDBOX_AGENT_WATCHDOG_LOG=${SANDBOX_AGENT_WATCHDOG_LOG:-$PWD/build/loop-watchdog.log}

@@ -39,7 +39,8 @@ typedef enum journal_dir {
 /* One event. Owner: whoever holds it; journal_rec_free releases it and its strings. */
 typedef struct journal_rec {
     char *server;  /* ACP server id */
-    uint64_t id;   /* per server, strictly increasing, never reused */
+    uint64_t id;   /* agent to client: per server, strictly increasing, never reused;
+                      client to agent: 0 (such records are read by session) */
     int64_t ts_ms; /* wall clock when it crossed the bridge */
     journal_dir dir;
     char *connection; /* client connection id (NULL when unknown) */
@@ -57,7 +58,11 @@ void journal_rec_free(journal_rec *r);
 
 /* Settings; zero fields take the defaults (environment, then built-in). */
 typedef struct journal_opts {
-    const char *path;        /* database file; default <data dir>/journal.sqlite3 */
+    const char *path;        /* database file; default <data dir>/journal.sqlite3; a
+                                postgres:// or postgresql:// URL selects PostgreSQL */
+    const char *instance;    /* PostgreSQL: this server's namespace in a shared database;
+                                SANDBOX_AGENT_JOURNAL_INSTANCE, else a random id kept in
+                                <data dir>/journal-instance */
     int64_t max_age_ms;      /* SANDBOX_AGENT_JOURNAL_MAX_AGE_DAYS (30) */
     int64_t max_bytes;       /* SANDBOX_AGENT_JOURNAL_MAX_BYTES (1 GiB of payload) */
     bool sync_full;          /* SANDBOX_AGENT_JOURNAL_SYNC=full */
@@ -134,15 +139,12 @@ void journal_store_put_session(journal_store *s, const char *id, const char *jso
 void journal_store_delete_session(journal_store *s, const char *id);
 /* Every stored session, at startup (blocking; before serving): its summary and the highest
  * sidx among its records (0 when none), so event indexes continue where they stopped. */
-typedef void (*journal_session_fn)(void *ud, const char *id, const char *json,
-                                   uint64_t last_sidx);
-int journal_store_load_sessions(journal_store *s, journal_session_fn fn, void *ud,
-                                char **error);
+typedef void (*journal_session_fn)(void *ud, const char *id, const char *json, uint64_t last_sidx);
+int journal_store_load_sessions(journal_store *s, journal_session_fn fn, void *ud, char **error);
 /* Records of one session with sidx > after_sidx, in sidx order, at most limit (both
  * directions). Thread pool, and the same visibility, as journal_store_read. */
-journal_read *journal_store_read_session(journal_store *s, const char *session,
-                                         uint64_t after_sidx, size_t limit, journal_read_fn done,
-                                         void *ud);
+journal_read *journal_store_read_session(journal_store *s, const char *session, uint64_t after_sidx,
+                                         size_t limit, journal_read_fn done, void *ud);
 
 /* Apply retention now as of now_ms (normally it runs on a timer): the writer thread does it
  * and this waits for it. Returns records removed. For tests. */
