@@ -58,7 +58,7 @@ function assertSessionEvents(events, sessionId) {
     assert.equal(e.sessionId, sessionId);
     assert.equal(typeof e.createdAt, 'number');
     assert.ok(e.sender === 'client' || e.sender === 'agent', e.sender);
-    assert.equal(e.id, `${e.connectionId}:${e.id.split(':').pop()}`);
+    assert.equal(e.id, `${sessionId}:${e.eventIndex}`);
     assert.equal(e.payload.jsonrpc, '2.0');
     if (i) assert.equal(e.eventIndex, events[i - 1].eventIndex + 1, 'contiguous eventIndex');
   }
