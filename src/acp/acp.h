@@ -33,9 +33,10 @@ acp_journal *acp_journal_new(struct journal_store *store, const char *server, si
 acp_journal *acp_journal_memory_new(size_t capacity, size_t max_bytes);
 /* Record one envelope (compact JSON) and, for agent-to-client ones, deliver it to every
  * subscriber. connection and session may be NULL; sidx is its index in the session (0:
- * none). Returns its id. */
+ * none); ts_ms its time, the same the session's live listeners are given. Returns its id. */
 uint64_t acp_journal_record(acp_journal *j, int dir, const char *json, size_t len,
-                            const char *connection, const char *session, uint64_t sidx);
+                            const char *connection, const char *session, uint64_t sidx,
+                            int64_t ts_ms);
 /* An agent-to-client envelope with no session (tests). */
 uint64_t acp_journal_append(acp_journal *j, const char *json, size_t len);
 /* Replay the ring's events after after_id (synchronously). */

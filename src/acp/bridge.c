@@ -328,7 +328,7 @@ uint64_t acp_record(acp_instance *in, bool from_client, const json_t *msg, const
     int64_t now = base_now_ms();
     uint64_t id = acp_journal_record(in->chan->journal,
                                      from_client ? JOURNAL_FROM_CLIENT : JOURNAL_FROM_AGENT, line,
-                                     len, connection, session, sidx);
+                                     len, connection, session, sidx, now);
     if (session && b->index) {
         sessions_event ev = {.session = session,
                              .sidx = sidx,

@@ -89,7 +89,8 @@ static void acp_ring_push(acp_journal *j, uint64_t id, base_rcbuf *frame) {
 }
 
 uint64_t acp_journal_record(acp_journal *j, int dir, const char *json, size_t len,
-                            const char *connection, const char *session, uint64_t sidx) {
+                            const char *connection, const char *session, uint64_t sidx,
+                            int64_t ts_ms) {
     /* Ids number what SSE clients see, as the reference's do (from 1, consecutive): a
      * client's own messages are stored without one. */
     bool agent = dir == JOURNAL_FROM_AGENT;
@@ -98,6 +99,7 @@ uint64_t acp_journal_record(acp_journal *j, int dir, const char *json, size_t le
         id = j->store ? journal_store_next_id(j->store, j->server) : j->next_id++;
     if (j->store) {
         journal_rec *r = journal_rec_new(j->server, id, dir, connection, session, json, len);
+        r->ts_ms = ts_ms;
         r->sidx = sidx;
         journal_store_append(j->store, r);
     }
@@ -121,7 +123,7 @@ uint64_t acp_journal_record(acp_journal *j, int dir, const char *json, size_t le
 }
 
 uint64_t acp_journal_append(acp_journal *j, const char *json, size_t len) {
-    return acp_journal_record(j, JOURNAL_FROM_AGENT, json, len, NULL, NULL, 0);
+    return acp_journal_record(j, JOURNAL_FROM_AGENT, json, len, NULL, NULL, 0, base_now_ms());
 }
 
 void acp_journal_replay(acp_journal *j, uint64_t after, acp_journal_sink sink, void *ud) {

@@ -19,6 +19,7 @@
 #include "journal/journal.h"
 #include "proc/proc.h"
 #include "processes/processes.h"
+#include "sessionapi/sessionapi.h"
 #include "sessions/sessions.h"
 
 /* The inspector page, linked into .rodata. */
@@ -40,6 +41,7 @@ typedef struct cli_server {
     journal_store *store;      /* NULL with --journal memory */
     sessions_persist *persist; /* the index kept in the store */
     sessions_index *index;
+    sessionapi *sessions; /* the REST session API */
     uv_signal_t sigint, sigterm;
     int signals;
     bool stopping;
@@ -324,12 +326,14 @@ int cli_server_main(int argc, char **argv) {
     fs_routes(s.http, s.loop);
     config_routes(s.http);
     processes_routes(s.http, s.loop);
+    s.sessions = sessionapi_routes(s.http, s.loop, s.index, s.store, s.acp);
 
     int r = http_server_listen(s.http);
     if (r != 0) {
         LOG_ERROR("cannot listen", "host=%s port=%d error=\"%s\"", cfg.host, cfg.port,
                   uv_strerror(r));
         fprintf(stderr, "error: cannot listen on %s:%d: %s\n", cfg.host, cfg.port, uv_strerror(r));
+        sessionapi_free(s.sessions);
         http_server_free(s.http);
         acp_bridge_free(s.acp);
         cli_server_close_journal(&s);
@@ -348,6 +352,7 @@ int cli_server_main(int argc, char **argv) {
     uv_run(s.loop, UV_RUN_DEFAULT);
 
     proc_fini();
+    sessionapi_free(s.sessions); /* its clients' last answers come in the run below */
     /* Close whatever is left (timers of finished requests) and drain their callbacks. */
     uv_walk(s.loop, cli_close_walk, NULL);
     uv_run(s.loop, UV_RUN_DEFAULT);

@@ -39,7 +39,7 @@ describe('root and health (§3)', () => {
 });
 
 describe('404 and 405 (§2.2)', () => {
-  for (const path of ['/nope', '/v1', '/v1/', '/v1/health/', '/v1/sessions', '/v1/rpc', '/openapi.json', '/v1/agents/mock/modes']) {
+  for (const path of ['/nope', '/v1', '/v1/', '/v1/health/', '/v1/sessions/a/b/c', '/v1/rpc', '/openapi.json', '/v1/agents/mock/modes']) {
     S.test(`unknown path ${path} gets the exact 404 problem`, async (srv) => {
       const res = await request(srv, 'GET', path);
       assert.equal(res.status, 404);

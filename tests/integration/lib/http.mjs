@@ -352,17 +352,19 @@ export function rawConnection(port) {
 // SSE.
 
 /**
- * Opens GET /v1/acp/{id} as an SSE stream. Resolves once headers arrive:
+ * Opens GET /v1/acp/{id} (or another path; with `body`, a POST of that JSON) as an SSE
+ * stream. Resolves once headers arrive:
  * { status, headers, raw (decoded body so far), events [{event, id, data, json}],
  *   ended (Promise resolving when the body ends cleanly), waitFor(pred, what), close() }.
  * Non-200 replies resolve too, with the body in `text`.
  */
-export function openSse(srv, id, { headers = {}, path } = {}) {
-  const h = { accept: 'text/event-stream', ...headers };
+export function openSse(srv, id, { headers = {}, path, body } = {}) {
+  const h = { accept: 'text/event-stream', ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers };
   for (const k of Object.keys(h)) if (h[k] === undefined) delete h[k];
   if (srv.token && !('authorization' in h)) h.authorization = `Bearer ${srv.token}`;
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: srv.port, method: 'GET', path: path || `/v1/acp/${encodeURIComponent(id)}`, headers: h, agent: false });
+    const method = body !== undefined ? 'POST' : 'GET';
+    const req = http.request({ host: '127.0.0.1', port: srv.port, method, path: path || `/v1/acp/${encodeURIComponent(id)}`, headers: h, agent: false });
     req.on('error', reject);
     req.on('response', (res) => {
       const s = {
@@ -462,7 +464,8 @@ export function openSse(srv, id, { headers = {}, path } = {}) {
         resolve(s);
       }
     });
-    req.end();
+    if (body !== undefined) req.end(JSON.stringify(body));
+    else req.end();
   });
 }
 
