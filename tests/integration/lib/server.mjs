@@ -46,7 +46,7 @@ function killAllSync() {
       }
     } catch { /* /proc unavailable */ }
     try { srv.child.kill('SIGKILL'); } catch { /* gone */ }
-    try { fs.rmSync(srv.home, { recursive: true, force: true }); } catch { /* ignore */ }
+    try { if (!srv.keepHome) fs.rmSync(srv.home, { recursive: true, force: true }); } catch { /* ignore */ }
   }
   live.clear();
 }
@@ -122,6 +122,9 @@ async function probeHealth(port, token) {
  *   env: object        extra environment (undefined/null values remove a variable)
  *   noTokenFlag: bool  with no token, pass no auth flag at all (default passes --no-token)
  *   healthToken: str   token for the startup health probe when it is passed in args
+ *   keepHome: bool     leave HOME (and so the data dir) in place on stop, for a later server
+ *   home: string       use this HOME (e.g. an earlier server's, to restart on its data);
+ *                      implies keepHome: the caller removes it
  * Returns { port, baseUrl, home, pid, token, stderr(), stdout(), logs(), exited, stop(), descendants() }.
  */
 export async function startServer(opts = {}) {
@@ -139,7 +142,8 @@ export async function startServer(opts = {}) {
 }
 
 async function startOnPort(port, opts) {
-  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'sa-test-home-'));
+  const home = opts.home ?? fs.mkdtempSync(path.join(os.tmpdir(), 'sa-test-home-'));
+  const keepHome = Boolean(opts.keepHome || opts.home);
   const argv = ['server', '--no-telemetry', '--host', '127.0.0.1', '--port', String(port)];
   if (opts.token) argv.push('--token', opts.token);
   else if (!opts.noTokenFlag) argv.push('--no-token');
@@ -156,11 +160,14 @@ async function startOnPort(port, opts) {
   let exitInfo = null;
   exited.then((e) => (exitInfo = e));
 
-  const cleanupHome = () => fs.rmSync(home, { recursive: true, force: true });
+  // A server that never started leaves nothing to keep, unless the HOME was the caller's.
+  const cleanupHome = (started = true) => {
+    if (started ? !keepHome : !opts.home) fs.rmSync(home, { recursive: true, force: true });
+  };
   const deadline = Date.now() + 20000;
   for (;;) {
     if (exitInfo) {
-      cleanupHome();
+      cleanupHome(false);
       const msg = `server exited during startup (code ${exitInfo.code}, signal ${exitInfo.signal}${exitInfo.error ? `, ${exitInfo.error.message}` : ''})\n${stderr}${stdout}`;
       throw new Error(msg);
     }
@@ -173,7 +180,7 @@ async function startOnPort(port, opts) {
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       await exited;
-      cleanupHome();
+      cleanupHome(false);
       throw new Error(`server did not become healthy on port ${port}\n${stderr}${stdout}`);
     }
     await sleep(25);
@@ -184,6 +191,7 @@ async function startOnPort(port, opts) {
     host: '127.0.0.1',
     baseUrl: `http://127.0.0.1:${port}`,
     home,
+    keepHome,
     token: opts.token,
     pid: child.pid,
     child,
