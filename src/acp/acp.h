@@ -14,33 +14,38 @@
 
 /* ---- journal ------------------------------------------------------------------------- */
 
+struct journal_store;
+
+/* The event journal of one ACP server id: every envelope is recorded (in the durable store
+ * when there is one), agent-to-client ones are also framed for SSE, kept in a ring of the
+ * newest, and fanned out to subscribers. Owner: the bridge (by server id); acp_journal_free. */
 typedef struct acp_journal acp_journal;
 typedef struct acp_journal_sub acp_journal_sub;
-/* Receives one stored event: its id and its SSE frame ("event: message\nid: ..\n\n"). The
- * frame is borrowed; take a reference to keep it. */
+/* Receives one event: its id and its SSE frame ("event: message\nid: ..\n\n"). The frame is
+ * borrowed; take a reference to keep it. */
 typedef void (*acp_journal_sink)(void *ud, uint64_t id, base_rcbuf *frame);
 
-typedef struct acp_journal_ops {
-    /* Store one envelope; *frame receives the stored SSE frame (borrowed). */
-    uint64_t (*append)(acp_journal *j, const char *json, size_t len, base_rcbuf **frame);
-    void (*replay)(acp_journal *j, uint64_t after_id, acp_journal_sink sink, void *ud);
-    uint64_t (*last_id)(acp_journal *j);
-    void (*destroy)(acp_journal *j);
-} acp_journal_ops;
-
-/* Base of every journal implementation; subscribers are kept here, the storage in the
- * implementation. Owner: the ACP instance. */
-struct acp_journal {
-    const acp_journal_ops *ops;
-    acp_journal_sub *subs;
-};
-
-/* In-memory ring keeping the newest events, at most `capacity` of them and at most
- * `max_bytes` of SSE frames (0 = no byte bound); the newest event is always kept. */
+/* store NULL: memory only (ids from 1, the ring is all the history there is). The ring keeps
+ * at most capacity events and max_bytes of frames (0 = no byte bound); the newest is always
+ * kept. */
+acp_journal *acp_journal_new(struct journal_store *store, const char *server, size_t capacity,
+                             size_t max_bytes);
 acp_journal *acp_journal_memory_new(size_t capacity, size_t max_bytes);
-/* Append, then deliver to every subscriber. Returns the new id. */
+/* Record one envelope (compact JSON) and, for agent-to-client ones, deliver it to every
+ * subscriber. connection and session may be NULL; sidx is its index in the session (0:
+ * none). Returns its id. */
+uint64_t acp_journal_record(acp_journal *j, int dir, const char *json, size_t len,
+                            const char *connection, const char *session, uint64_t sidx);
+/* An agent-to-client envelope with no session (tests). */
 uint64_t acp_journal_append(acp_journal *j, const char *json, size_t len);
+/* Replay the ring's events after after_id (synchronously). */
 void acp_journal_replay(acp_journal *j, uint64_t after_id, acp_journal_sink sink, void *ud);
+/* The ring holds every agent-to-client event after after_id: a replay from there needs no
+ * read from the store. Always true without a store. */
+bool acp_journal_ring_covers(const acp_journal *j, uint64_t after_id);
+uint64_t acp_journal_last_id(const acp_journal *j);
+struct journal_store *acp_journal_store(const acp_journal *j);
+const char *acp_journal_server(const acp_journal *j);
 acp_journal_sub *acp_journal_subscribe(acp_journal *j, acp_journal_sink sink, void *ud);
 void acp_journal_unsubscribe(acp_journal *j, acp_journal_sub *s);
 void acp_journal_free(acp_journal *j);
@@ -80,14 +85,12 @@ json_t *acp_rpc_error(const json_t *id, int code, const char *message, json_t *d
 json_t *acp_rpc_error_exited(const json_t *id, const acp_exit_info *x);
 json_t *acp_rpc_error_timeout(const json_t *id, const char *agent, const char *server_id,
                               uint64_t timeout_ms);
-json_t *acp_rpc_error_stdin(const json_t *id, const char *agent, const char *server_id,
-                            int uverr);
+json_t *acp_rpc_error_stdin(const json_t *id, const char *agent, const char *server_id, int uverr);
 /* 502 agent_process_exited problem, for notifications and responses to a dead agent. */
 void acp_problem_exited(http_req *req, const acp_exit_info *x);
 
 /* ---- the bridge ---------------------------------------------------------------------------- */
 typedef struct acp_bridge acp_bridge;
-struct journal_store;
 struct sessions_index;
 
 /* store: the durable journal (NULL keeps history in memory only, `--journal memory`);
@@ -109,8 +112,7 @@ void acp_bridge_free(acp_bridge *b);
 typedef struct acp_client acp_client;
 /* Every agent-to-client envelope of the instance (borrowed), after it was journaled; id is
  * its event id, session the sessionId the tracker gave it (NULL when none). */
-typedef void (*acp_client_event_fn)(void *ud, uint64_t id, const char *session,
-                                    const json_t *msg);
+typedef void (*acp_client_event_fn)(void *ud, uint64_t id, const char *session, const json_t *msg);
 /* The answer to a request: the agent's JSON-RPC response, or one the bridge made for it
  * (agent exited, timeout: see errors.c). Borrowed. */
 typedef void (*acp_client_response_fn)(void *ud, const json_t *response);

@@ -56,6 +56,34 @@ json_t *acp_inject_stderr(const json_t *msg, const char *stderr_text) {
     return copy;
 }
 
+/* ---- channels ------------------------------------------------------------------------------ */
+
+acp_channel *acp_channel_get(acp_bridge *b, const char *server_id, bool create) {
+    acp_channel *ch = base_map_get(b->channels, server_id);
+    if (ch || !create)
+        return ch;
+    ch = base_xcalloc(1, sizeof *ch);
+    ch->bridge = b;
+    ch->server_id = base_xstrdup(server_id);
+    ch->journal = acp_journal_new(b->store, server_id, b->replay_capacity, b->replay_max_bytes);
+    base_map_put(b->channels, server_id, ch);
+    return ch;
+}
+
+static void acp_channel_free(void *p) {
+    acp_channel *ch = p;
+    acp_journal_free(ch->journal);
+    free(ch->server_id);
+    free(ch);
+}
+
+void acp_channel_maybe_free(acp_channel *ch) {
+    if (ch->instances || ch->streams)
+        return;
+    base_map_del(ch->bridge->channels, ch->server_id);
+    acp_channel_free(ch);
+}
+
 /* ---- instance bookkeeping -------------------------------------------------------------- */
 
 acp_instance *acp_find(acp_bridge *b, const char *id) {
@@ -90,7 +118,9 @@ static void acp_instance_free(acp_instance *in) {
         break;
     }
     proc_release(in->child);
-    acp_journal_free(in->journal);
+    sessions_tracker_free(in->tracker);
+    in->chan->instances--;
+    acp_channel_maybe_free(in->chan);
     json_decref(in->init_params);
     json_decref(in->reinit_id);
     base_buf_free(&in->line);
@@ -103,7 +133,7 @@ static void acp_instance_free(acp_instance *in) {
 }
 
 void acp_maybe_free(acp_instance *in) {
-    if (in->busy || in->listed || !in->exited || in->pending || in->streams || in->waiters)
+    if (in->busy || in->listed || !in->exited || in->pending || in->clients || in->waiters)
         return;
     acp_instance_free(in);
 }
@@ -132,7 +162,7 @@ static void acp_timer_free(uv_handle_t *h) {
 }
 
 static void acp_pending_release(acp_pending *p) {
-    if (p->req || p->write_inflight)
+    if (p->req || p->cb || p->write_inflight)
         return;
     acp_instance *in = p->inst;
     if (p->listed) {
@@ -184,15 +214,30 @@ void acp_exit_of(acp_instance *in, acp_exit_info *x, char **tail) {
  * agent's response, so SSE clients and replays see how the request ended. */
 void acp_reply_rpc(acp_instance *in, http_req *req, json_t *resp) {
     char *s = base_json_compact(resp);
+    acp_record(in, false, resp, s, strlen(s), NULL);
     json_decref(resp);
-    acp_journal_append(in->journal, s, strlen(s));
     if (req)
         http_reply(req, 200, "application/json", NULL, s, strlen(s));
     free(s);
 }
 
 static void acp_answer_rpc(acp_pending *p, json_t *resp) {
-    acp_reply_rpc(p->inst, acp_pending_take(p), resp);
+    if (!p->cb) {
+        acp_reply_rpc(p->inst, acp_pending_take(p), resp);
+        return;
+    }
+    char *s = base_json_compact(resp);
+    acp_record(p->inst, false, resp, s, strlen(s), NULL);
+    free(s);
+    if (p->timer)
+        uv_timer_stop(p->timer);
+    acp_client_answer(p, resp);
+    json_decref(resp);
+}
+
+/* Still waiting for an answer: an HTTP client or an in-process one. */
+static bool acp_pending_open(const acp_pending *p) {
+    return p->req || p->cb;
 }
 
 static void acp_answer_exited(acp_pending *p) {
@@ -223,7 +268,7 @@ void acp_timeout_cb(uv_timer_t *t) {
     acp_pending *p = t->data;
     acp_instance *in = p->inst;
     LOG_WARN("agent did not answer in time", "server_id=%s agent=%s", in->server_id, in->agent);
-    if (p->req)
+    if (acp_pending_open(p))
         acp_answer_rpc(p, acp_rpc_error_timeout(p->id, in->agent, in->server_id,
                                                 in->bridge->request_timeout_ms));
     acp_pending_release(p);
@@ -235,10 +280,11 @@ static void acp_write_done(int status, void *ud) {
     /* The agent is gone with the line unwritten: proc.c fails the write just before
      * on_exit, and acp_on_exit, still to come, answers the request with the exit details
      * like every request still waiting. */
-    if (status < 0 && p->is_request && p->req && !p->inst->exited && proc_exited(p->inst->child))
+    if (status < 0 && p->is_request && acp_pending_open(p) && !p->inst->exited &&
+        proc_exited(p->inst->child))
         return;
     if (status < 0 && p->is_request) {
-        if (p->req)
+        if (acp_pending_open(p))
             acp_answer_rpc(p,
                            acp_rpc_error_stdin(p->id, p->inst->agent, p->inst->server_id, status));
     } else if (status < 0) {
@@ -349,17 +395,51 @@ static void acp_replay_initialize(acp_instance *in) {
 
 /* ---- agent output --------------------------------------------------------------------------- */
 
+uint64_t acp_record(acp_instance *in, bool from_client, const json_t *msg, const char *line,
+                    size_t len, const char *connection) {
+    uint64_t sidx = 0;
+    const char *session =
+        in->tracker && msg ? sessions_tracker_observe(in->tracker, from_client, msg, &sidx) : NULL;
+    acp_bridge *b = in->bridge;
+    int64_t now = base_now_ms();
+    uint64_t id = acp_journal_record(in->chan->journal,
+                                     from_client ? JOURNAL_FROM_CLIENT : JOURNAL_FROM_AGENT, line,
+                                     len, connection, session, sidx);
+    if (session && b->index) {
+        sessions_event ev = {.session = session,
+                             .sidx = sidx,
+                             .server = in->server_id,
+                             .id = id,
+                             .ts_ms = now,
+                             .from_client = from_client,
+                             .payload = line,
+                             .len = len,
+                             .msg = msg};
+        sessions_index_publish(b->index, &ev);
+    }
+    if (!from_client && in->clients && msg)
+        acp_clients_event(in, id, session, msg);
+    return id;
+}
+
 static void acp_append_json(acp_instance *in, json_t *msg) {
     char *s = base_json_compact(msg);
-    acp_journal_append(in->journal, s, strlen(s));
+    acp_record(in, false, msg, s, strlen(s), NULL);
     free(s);
 }
 
 static void acp_deliver_response(acp_instance *in, json_t *msg, const char *line, size_t len) {
     json_t *id = json_object_get(msg, "id");
     for (acp_pending *p = in->pending; p; p = p->next) {
-        if (!p->is_request || !p->req || !acp_id_equal(p->id, id))
+        if (!p->is_request || !acp_pending_open(p) || !acp_id_equal(p->id, id))
             continue;
+        if (p->cb) {
+            if (p->timer)
+                uv_timer_stop(p->timer);
+            acp_client_answer(p, msg);
+            acp_pending_release(p);
+            return;
+        }
         http_req *req = acp_pending_take(p);
         char *err = acp_stderr_text(in);
         json_t *injected = acp_inject_stderr(msg, err);
@@ -396,7 +476,7 @@ static void acp_handle_line(acp_instance *in, const char *line, size_t len) {
         return;
     }
     /* Stored verbatim: the agent's line is already one compact JSON text. */
-    acp_journal_append(in->journal, line, len);
+    acp_record(in, false, msg, line, len, NULL);
     if (json_is_object(msg) && acp_classify(msg) == ACP_MSG_RESPONSE && json_object_get(msg, "id"))
         acp_deliver_response(in, msg, line, len);
     json_decref(msg);
@@ -503,7 +583,7 @@ static void acp_on_exit(proc_child *c, int code, int sig, void *ud) {
     acp_pending *p = in->pending;
     while (p) {
         acp_pending *next = p->next;
-        if (p->is_request && p->req)
+        if (p->is_request && acp_pending_open(p))
             acp_answer_exited(p);
         else if (p->held && p->req)
             acp_problem_exited_of(acp_pending_take(p), in);
@@ -513,6 +593,8 @@ static void acp_on_exit(proc_child *c, int code, int sig, void *ud) {
         p = next;
     }
     acp_answer_waiters(in);
+    if (in->tracker)
+        sessions_tracker_agent_exited(in->tracker, sig ? -1 : code, sig);
     in->busy--;
     acp_maybe_free(in);
 }
@@ -536,6 +618,11 @@ static void acp_start_failed(acp_instance *in, int err) {
     acp_pending *p = in->pending;
     while (p) {
         acp_pending *next = p->next;
+        if (p->cb) {
+            json_t *e = acp_rpc_error(p->id, ACP_RPC_AGENT_EXITED, m, NULL);
+            acp_client_answer(p, e);
+            json_decref(e);
+        }
         http_req *req = acp_pending_take(p);
         if (req)
             http_problem_with_message(req, 502, "stream_error", "Stream Error", "stream error", m);
@@ -629,16 +716,15 @@ bool acp_starts_session(const char *method) {
 
 /* Listed at once, while its agent starts: POSTs meanwhile queue up behind the first. NULL
  * when the agent has no launch recipe. */
-acp_instance *acp_instance_create(acp_bridge *b, const char *server_id, const char *agent) {
+acp_instance *acp_instance_create(acp_bridge *b, const char *server_id, const char *agent,
+                                  const char *origin) {
     acp_instance *in = base_xcalloc(1, sizeof *in);
     in->bridge = b;
     in->server_id = base_xstrdup(server_id);
     in->agent = base_xstrdup(agent);
     in->created_ms = base_now_ms();
-    in->journal = acp_journal_memory_new(b->replay_capacity, b->replay_max_bytes);
     in->child = acp_spawn_agent(in);
     if (!in->child) {
-        acp_journal_free(in->journal);
         free(in->server_id);
         free(in->agent);
         free(in);
@@ -649,6 +735,10 @@ acp_instance *acp_instance_create(acp_bridge *b, const char *server_id, const ch
             base_xrealloc(b->items, (b->cap = b->cap ? b->cap * 2 : 8) * sizeof(acp_instance *));
     b->items[b->n++] = in;
     in->listed = true;
+    in->chan = acp_channel_get(b, server_id, true);
+    in->chan->instances++;
+    if (b->index)
+        in->tracker = sessions_tracker_new(b->index, server_id, agent, origin);
     return in;
 }
 
@@ -662,6 +752,8 @@ static void acp_waiter_abort_cb(http_req *req, void *ud) {
 static void acp_stop_instance(acp_instance *in) {
     acp_unlist(in);
     acp_end_streams(in);
+    if (in->tracker)
+        sessions_tracker_closed(in->tracker);
     if (!in->exited)
         /* Close stdin, give a well-behaved agent a moment, then TERM and KILL the group. */
         proc_terminate(in->child, 300, 1000);
@@ -715,6 +807,9 @@ acp_bridge *acp_bridge_new(uv_loop_t *loop, struct journal_store *store,
                            struct sessions_index *index) {
     acp_bridge *b = base_xcalloc(1, sizeof *b);
     b->loop = loop;
+    b->store = store;
+    b->index = index;
+    b->channels = base_map_new();
     b->request_timeout_ms =
         (uint64_t)base_env_int("SANDBOX_AGENT_ACP_REQUEST_TIMEOUT_MS", 120000, 1, INT32_MAX);
     b->heartbeat_ms =
@@ -745,6 +840,20 @@ size_t acp_bridge_agent_instances(acp_bridge *b, const char *agent, int64_t *old
     return n;
 }
 
+bool acp_bridge_has_server(acp_bridge *b, const char *server_id) {
+    return acp_find(b, server_id) != NULL;
+}
+
+bool acp_bridge_close_server(acp_bridge *b, const char *server_id) {
+    acp_instance *in = acp_find(b, server_id);
+    if (!in)
+        return false;
+    LOG_INFO("closing ACP server", "server_id=%s agent=%s", in->server_id, in->agent);
+    acp_stop_instance(in);
+    acp_maybe_free(in);
+    return true;
+}
+
 void acp_bridge_shutdown(acp_bridge *b) {
     b->shutting_down = true;
     while (b->n)
@@ -757,5 +866,6 @@ void acp_bridge_free(acp_bridge *b) {
         acp_instance_free(b->zombies[b->nz - 1]);
     free(b->zombies);
     free(b->items);
+    base_map_free(b->channels, acp_channel_free); /* normally empty: each goes with its last user */
     free(b);
 }

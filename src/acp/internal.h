@@ -4,21 +4,39 @@
 #define ACP_INTERNAL_H
 
 #include "acp/acp.h"
+#include "journal/journal.h"
 #include "proc/proc.h"
+#include "sessions/sessions.h"
 
 #define ACP_STDERR_TAIL_LINES 40
 #define ACP_STDERR_TAIL_BYTES 8192
 #define ACP_MAX_LINE_BYTES (64u << 20)
 
 typedef struct acp_instance acp_instance;
+typedef struct acp_stream acp_stream;
+
+/* The event channel of one server id: its journal and the SSE streams following it. It
+ * outlives instances (a stream may follow a server id whose agent is gone, e.g. after a
+ * restart of ours, and a new instance under the same id continues it). Owner: the bridge's
+ * channel map; freed when no instance refers to it and no stream follows it. */
+typedef struct acp_channel {
+    acp_bridge *bridge;
+    char *server_id;
+    acp_journal *journal;
+    acp_stream *streams;
+    int instances; /* instances (listed or winding down) recording into it */
+} acp_channel;
 
 /* A POST waiting for something: the agent's response (requests) or the stdin write
  * (notifications and responses). Owner: its instance's pending list; freed once it is
  * answered (or its HTTP request aborted) AND its stdin write has completed. */
 typedef struct acp_pending {
     acp_instance *inst;
-    http_req *req; /* NULL once answered or aborted */
-    json_t *id;    /* request id (requests only) */
+    http_req *req;             /* NULL once answered or aborted */
+    acp_client *client;        /* an in-process client's request: answered through cb instead */
+    acp_client_response_fn cb; /* NULL once answered */
+    void *cb_ud;
+    json_t *id; /* request id (requests only) */
     bool is_request;
     bool write_inflight;
     bool listed;
@@ -28,15 +46,37 @@ typedef struct acp_pending {
     struct acp_pending *next, *prev;
 } acp_pending;
 
-/* One SSE subscriber. Owner: its instance's stream list; freed by its http_sse's on_close,
+/* One SSE subscriber. Owner: its channel's stream list; freed by its http_sse's on_close,
  * which comes (from the loop) once the stream ended or the client left. Until then it keeps
- * the instance alive (acp_maybe_free waits for the list to be empty). */
-typedef struct acp_stream {
-    acp_instance *inst;
+ * the channel alive. */
+struct acp_stream {
+    acp_channel *chan;
     http_sse *sse;
-    acp_journal_sub *sub; /* NULL until the replay is done, or when it was dropped during it */
+    acp_journal_sub *sub; /* live events; held back while the store replay runs */
+    uint64_t cursor;      /* the newest id sent */
+    /* Replay from the store (sse.c): up to `until`, page by page, then the held live ones. */
+    bool replaying;
+    uint64_t until;
+    journal_read *rd;
+    journal_gap gaps[16];
+    size_t ngaps, gi;
+    base_rcbuf **held; /* referenced live frames (and their ids) that came meanwhile */
+    uint64_t *held_ids;
+    size_t nheld, capheld, held_bytes;
     struct acp_stream *next, *prev;
-} acp_stream;
+};
+
+/* An in-process client. Owner: whoever opened it until acp_client_close; then itself,
+ * freed when no request of it waits any more. */
+struct acp_client {
+    acp_instance *inst;
+    acp_client_event_fn on_event;
+    void *ud;
+    unsigned waiting; /* its requests not yet answered */
+    bool closed;
+    uint64_t next_id;
+    struct acp_client *next; /* the instance's client list */
+};
 
 /* A DELETE waiting for the agent to be gone. Owner: the instance's waiter list. */
 typedef struct acp_waiter {
@@ -62,20 +102,24 @@ struct acp_instance {
     base_buf errline; /* partial stderr line */
     char *err_tail[ACP_STDERR_TAIL_LINES];
     size_t err_count, err_head;
-    acp_journal *journal;
-    json_t *init_params;      /* the client's last `initialize` params, replayed on restart */
-    json_t *reinit_id;        /* id of our replayed `initialize` while it is unanswered */
-    uv_timer_t *reinit_timer; /* bounds the replayed `initialize`; closed asynchronously */
+    acp_channel *chan;
+    sessions_tracker *tracker; /* NULL without a session index */
+    acp_client *clients;       /* in-process clients attached to it */
+    json_t *init_params;       /* the client's last `initialize` params, replayed on restart */
+    json_t *reinit_id;         /* id of our replayed `initialize` while it is unanswered */
+    uv_timer_t *reinit_timer;  /* bounds the replayed `initialize`; closed asynchronously */
     unsigned restarts;
     acp_pending *pending;
-    acp_stream *streams;
     acp_waiter *waiters;
 };
 
 /* The bridge. Owner: main; freed by acp_bridge_free after shutdown. */
 struct acp_bridge {
     uv_loop_t *loop;
-    acp_instance **items; /* listed instances */
+    journal_store *store;  /* borrowed; NULL: history in memory only */
+    sessions_index *index; /* borrowed; NULL: no session tracking */
+    base_map *channels;    /* server id -> acp_channel */
+    acp_instance **items;  /* listed instances */
     size_t n, cap;
     uint64_t request_timeout_ms;
     uint64_t heartbeat_ms;
@@ -90,9 +134,20 @@ struct acp_bridge {
 acp_instance *acp_find(acp_bridge *b, const char *id);
 /* Free an unlisted instance once nothing refers to it any more. */
 void acp_maybe_free(acp_instance *in);
+/* The channel of a server id, created when create is true (else NULL when there is none). */
+acp_channel *acp_channel_get(acp_bridge *b, const char *server_id, bool create);
+/* Free a channel nothing refers to any more. */
+void acp_channel_maybe_free(acp_channel *ch);
+/* Record one envelope crossing the instance (from_client: its direction): the session
+ * tracker names its session, the journal stores it (and fans agent ones out to SSE), the
+ * session's listeners and the in-process clients hear of it. line/len: its compact JSON.
+ * connection: who sent it, or NULL. Returns its event id. */
+uint64_t acp_record(acp_instance *in, bool from_client, const json_t *msg, const char *line,
+                    size_t len, const char *connection);
 /* Listed at once, while its agent starts: POSTs meanwhile queue up behind the first. NULL
  * when the agent has no launch recipe. */
-acp_instance *acp_instance_create(acp_bridge *b, const char *server_id, const char *agent);
+acp_instance *acp_instance_create(acp_bridge *b, const char *server_id, const char *agent,
+                                  const char *origin);
 /* Start a fresh agent for an exited instance (replaying the client's initialize when
  * replay_init). 0 or a libuv error. */
 int acp_instance_restart(acp_instance *in, bool replay_init);
@@ -113,7 +168,13 @@ void acp_post_handler(http_req *req, void *ud);
 
 /* sse.c: GET /v1/acp/{serverId} and the instance's subscribers. */
 void acp_get_handler(http_req *req, void *ud);
-/* End every stream of an instance (DELETE, shutdown). */
+/* End every stream of an instance's channel (DELETE, shutdown). */
 void acp_end_streams(acp_instance *in);
+
+/* client.c: in-process clients. */
+/* An agent envelope reaches the instance's clients. */
+void acp_clients_event(acp_instance *in, uint64_t id, const char *session, const json_t *msg);
+/* A client's request was answered (resp borrowed); p is released by the caller. */
+void acp_client_answer(acp_pending *p, const json_t *resp);
 
 #endif

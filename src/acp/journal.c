@@ -1,10 +1,17 @@
-/* journal.c - the event journal of an ACP instance: the subscriber fan-out shared by every
- * implementation, and the in-memory ring used until a durable store takes over. */
+/* journal.c - the event journal of one ACP server id: records every envelope in the durable
+ * store (when there is one), and keeps the newest agent-to-client frames in a ring so that
+ * live delivery and short replays never touch the disk.
+ *
+ * Why a ring beside the store: a client reconnecting a moment later (the common case) is
+ * served from memory, synchronously; only one that has missed more than the ring holds is
+ * replayed from the store (sse.c), page by page. */
 #include "acp/acp.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "journal/journal.h"
 
 /* One subscriber. Owner: the journal's list; freed by acp_journal_unsubscribe. */
 struct acp_journal_sub {
@@ -18,17 +25,20 @@ typedef struct acp_ring_entry {
     base_rcbuf *frame;
 } acp_ring_entry;
 
-/* The ring. Owner: the instance (through the acp_journal base). */
-typedef struct acp_ring {
-    acp_journal base;
+struct acp_journal {
+    journal_store *store; /* borrowed; NULL: memory only */
+    char *server;
+    acp_journal_sub *subs;
     acp_ring_entry *slots;
     size_t capacity;
     size_t count; /* entries held, <= capacity */
     size_t head;  /* index of the oldest entry */
     size_t bytes; /* frame bytes held */
     size_t max_bytes;
-    uint64_t next_id;
-} acp_ring;
+    uint64_t next_id;     /* memory only */
+    uint64_t last_id;     /* the newest id handed out */
+    uint64_t evicted_max; /* agent events up to here may be missing from the ring */
+};
 
 base_rcbuf *acp_sse_frame(uint64_t id, const char *json, size_t len) {
     char ids[24];
@@ -36,76 +46,68 @@ base_rcbuf *acp_sse_frame(uint64_t id, const char *json, size_t len) {
     return http_sse_frame("message", ids, json, len);
 }
 
-static void acp_ring_evict(acp_ring *r) {
-    acp_ring_entry *e = &r->slots[r->head];
-    r->bytes -= e->frame->len;
-    base_rcbuf_unref(e->frame);
-    e->frame = NULL;
-    r->head = (r->head + 1) % r->capacity;
-    r->count--;
+acp_journal *acp_journal_new(journal_store *store, const char *server, size_t capacity,
+                             size_t max_bytes) {
+    acp_journal *j = base_xcalloc(1, sizeof *j);
+    j->store = store;
+    j->server = base_xstrdup(server);
+    j->capacity = capacity ? capacity : 1;
+    j->max_bytes = max_bytes ? max_bytes : SIZE_MAX;
+    j->slots = base_xcalloc(j->capacity, sizeof(acp_ring_entry));
+    j->next_id = 1;
+    /* What earlier lives of this server id recorded is in the store only. */
+    if (store)
+        j->last_id = j->evicted_max = journal_store_last_id(store, server);
+    return j;
 }
-
-static uint64_t acp_ring_append(acp_journal *j, const char *json, size_t len,
-                                base_rcbuf **frame_out) {
-    acp_ring *r = (acp_ring *)j;
-    uint64_t id = r->next_id++;
-    base_rcbuf *frame = acp_sse_frame(id, json, len);
-    /* Evict the oldest until the new frame fits both bounds; the newest frame is always
-     * kept, even alone above max_bytes, so live delivery never depends on the cap. */
-    while (r->count && (r->count == r->capacity || r->bytes + frame->len > r->max_bytes))
-        acp_ring_evict(r);
-    size_t slot = (r->head + r->count) % r->capacity;
-    r->count++;
-    r->bytes += frame->len;
-    r->slots[slot].id = id;
-    r->slots[slot].frame = frame;
-    *frame_out = frame;
-    return id;
-}
-
-static void acp_ring_replay(acp_journal *j, uint64_t after, acp_journal_sink sink, void *ud) {
-    acp_ring *r = (acp_ring *)j;
-    for (size_t i = 0; i < r->count; i++) {
-        acp_ring_entry *e = &r->slots[(r->head + i) % r->capacity];
-        if (e->id > after)
-            sink(ud, e->id, e->frame);
-    }
-}
-
-static uint64_t acp_ring_last_id(acp_journal *j) {
-    return ((acp_ring *)j)->next_id - 1;
-}
-
-static void acp_ring_destroy(acp_journal *j) {
-    acp_ring *r = (acp_ring *)j;
-    for (size_t i = 0; i < r->count; i++)
-        base_rcbuf_unref(r->slots[(r->head + i) % r->capacity].frame);
-    free(r->slots);
-    free(r);
-}
-
-static const acp_journal_ops acp_ring_ops = {
-    .append = acp_ring_append,
-    .replay = acp_ring_replay,
-    .last_id = acp_ring_last_id,
-    .destroy = acp_ring_destroy,
-};
 
 acp_journal *acp_journal_memory_new(size_t capacity, size_t max_bytes) {
-    acp_ring *r = base_xcalloc(1, sizeof *r);
-    r->base.ops = &acp_ring_ops;
-    r->capacity = capacity ? capacity : 1;
-    r->max_bytes = max_bytes ? max_bytes : SIZE_MAX;
-    r->slots = base_xcalloc(r->capacity, sizeof(acp_ring_entry));
-    r->next_id = 1;
-    return &r->base;
+    return acp_journal_new(NULL, "", capacity, max_bytes);
 }
 
-uint64_t acp_journal_append(acp_journal *j, const char *json, size_t len) {
-    base_rcbuf *frame = NULL;
-    uint64_t id = j->ops->append(j, json, len, &frame);
-    /* Deliver the stored frame; the store keeps its reference, sinks take their own. We
-     * hold one across the loop in case a sink triggers eviction. */
+static void acp_ring_evict(acp_journal *j) {
+    acp_ring_entry *e = &j->slots[j->head];
+    j->bytes -= e->frame->len;
+    if (e->id > j->evicted_max)
+        j->evicted_max = e->id;
+    base_rcbuf_unref(e->frame);
+    e->frame = NULL;
+    j->head = (j->head + 1) % j->capacity;
+    j->count--;
+}
+
+static void acp_ring_push(acp_journal *j, uint64_t id, base_rcbuf *frame) {
+    /* Evict the oldest until the new frame fits both bounds; the newest frame is always
+     * kept, even alone above max_bytes, so live delivery never depends on the cap. */
+    while (j->count && (j->count == j->capacity || j->bytes + frame->len > j->max_bytes))
+        acp_ring_evict(j);
+    size_t slot = (j->head + j->count) % j->capacity;
+    j->count++;
+    j->bytes += frame->len;
+    j->slots[slot].id = id;
+    j->slots[slot].frame = frame;
+}
+
+uint64_t acp_journal_record(acp_journal *j, int dir, const char *json, size_t len,
+                            const char *connection, const char *session, uint64_t sidx) {
+    uint64_t id;
+    if (j->store) {
+        id = journal_store_next_id(j->store, j->server);
+        journal_rec *r = journal_rec_new(j->server, id, dir, connection, session, json, len);
+        r->sidx = sidx;
+        journal_store_append(j->store, r);
+    } else if (dir == JOURNAL_FROM_AGENT) {
+        id = j->next_id++;
+    } else {
+        return 0; /* without a store, only what SSE clients see is kept */
+    }
+    j->last_id = id;
+    if (dir != JOURNAL_FROM_AGENT)
+        return id;
+    base_rcbuf *frame = acp_sse_frame(id, json, len);
+    acp_ring_push(j, id, frame);
+    /* The ring keeps its reference, sinks take their own; ours spans the walk in case a
+     * sink causes an eviction. */
     base_rcbuf_ref(frame);
     acp_journal_sub *s = j->subs;
     while (s) {
@@ -118,8 +120,32 @@ uint64_t acp_journal_append(acp_journal *j, const char *json, size_t len) {
     return id;
 }
 
-void acp_journal_replay(acp_journal *j, uint64_t after_id, acp_journal_sink sink, void *ud) {
-    j->ops->replay(j, after_id, sink, ud);
+uint64_t acp_journal_append(acp_journal *j, const char *json, size_t len) {
+    return acp_journal_record(j, JOURNAL_FROM_AGENT, json, len, NULL, NULL, 0);
+}
+
+void acp_journal_replay(acp_journal *j, uint64_t after, acp_journal_sink sink, void *ud) {
+    for (size_t i = 0; i < j->count; i++) {
+        acp_ring_entry *e = &j->slots[(j->head + i) % j->capacity];
+        if (e->id > after)
+            sink(ud, e->id, e->frame);
+    }
+}
+
+bool acp_journal_ring_covers(const acp_journal *j, uint64_t after) {
+    return !j->store || after >= j->evicted_max;
+}
+
+uint64_t acp_journal_last_id(const acp_journal *j) {
+    return j->last_id;
+}
+
+journal_store *acp_journal_store(const acp_journal *j) {
+    return j->store;
+}
+
+const char *acp_journal_server(const acp_journal *j) {
+    return j->server;
 }
 
 acp_journal_sub *acp_journal_subscribe(acp_journal *j, acp_journal_sink sink, void *ud) {
@@ -144,7 +170,13 @@ void acp_journal_unsubscribe(acp_journal *j, acp_journal_sub *s) {
 }
 
 void acp_journal_free(acp_journal *j) {
+    if (!j)
+        return;
     while (j->subs)
         acp_journal_unsubscribe(j, j->subs);
-    j->ops->destroy(j);
+    for (size_t i = 0; i < j->count; i++)
+        base_rcbuf_unref(j->slots[(j->head + i) % j->capacity].frame);
+    free(j->slots);
+    free(j->server);
+    free(j);
 }

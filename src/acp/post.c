@@ -251,7 +251,7 @@ static void acp_post_message(http_req *req, acp_bridge *b, char *agent, bool may
             }
             goto out;
         }
-        in = acp_instance_create(b, server_id, agent);
+        in = acp_instance_create(b, server_id, agent, "acp");
         if (!in) {
             agents_problem_not_installed(req, agent);
             goto out;
@@ -288,6 +288,8 @@ static void acp_post_message(http_req *req, acp_bridge *b, char *agent, bool may
     if (!line)
         line = base_json_compact(msg);
     size_t len = strlen(line);
+    /* Journaled (and its session tracked) before the agent can see it. */
+    acp_record(in, true, msg, line, len, NULL);
     line = base_xrealloc(line, len + 2);
     line[len++] = '\n';
     line[len] = 0;

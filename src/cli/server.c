@@ -16,8 +16,10 @@
 #include "config/config.h"
 #include "fs/fs.h"
 #include "http/http.h"
+#include "journal/journal.h"
 #include "proc/proc.h"
 #include "processes/processes.h"
+#include "sessions/sessions.h"
 
 /* The inspector page, linked into .rodata. */
 __asm__(".section .rodata\n"
@@ -35,6 +37,9 @@ typedef struct cli_server {
     uv_loop_t *loop;
     http_server *http;
     acp_bridge *acp;
+    journal_store *store;      /* NULL with --journal memory */
+    sessions_persist *persist; /* the index kept in the store */
+    sessions_index *index;
     uv_signal_t sigint, sigterm;
     int signals;
     bool stopping;
@@ -53,10 +58,17 @@ void cli_server_usage(void) {
         "  -M, --cors-allow-method <METHOD>  Allowed CORS method (repeatable) [default: any]\n"
         "  -A, --cors-allow-header <HEADER>  Allowed CORS header (repeatable) [default: any]\n"
         "  -C, --cors-allow-credentials      Send access-control-allow-credentials: true\n"
+        "      --journal <PATH|URL|memory>   Where sessions and events are kept: an SQLite file,\n"
+        "                                    a postgres:// URL, or memory (nothing survives a\n"
+        "                                    restart) [default: <data dir>/journal.sqlite3]\n"
         "      --no-telemetry                Accepted for compatibility; nothing is ever sent\n"
         "  -h, --help                        Print help\n\n"
         "Environment (see README.md):\n"
         "  SANDBOX_AGENT_LOG                        error|warn|info|debug [default: info]\n"
+        "  SANDBOX_AGENT_JOURNAL                    the --journal value when the flag is absent\n"
+        "  SANDBOX_AGENT_JOURNAL_MAX_AGE_DAYS       journal retention by age [default: 30]\n"
+        "  SANDBOX_AGENT_JOURNAL_MAX_BYTES          journal retention by size [default: 1 GiB]\n"
+        "  SANDBOX_AGENT_JOURNAL_SYNC               normal|full (fsync every batch) [default: normal]\n"
         "  SANDBOX_AGENT_ACP_REQUEST_TIMEOUT_MS     ACP request timeout (JSON-RPC error -32011) [default: 120000]\n"
         "  SANDBOX_AGENT_MAX_BODY_BYTES             request body cap (413) [default: 33554432]\n"
         "  SANDBOX_AGENT_SSE_HEARTBEAT_MS           idle time before an SSE heartbeat [default: "
@@ -89,9 +101,17 @@ static void cli_root_handler(http_req *req, void *ud) {
     http_reply_static(req, 200, "application/json", body, sizeof body - 1);
 }
 
+/* The server answers while the journal is degraded (its commits are retried and nothing is
+ * dropped), so status stays "ok", which clients wait for; `journal` says how storage is. */
 static void cli_health_handler(http_req *req, void *ud) {
-    static const char body[] = "{\"status\":\"ok\"}";
-    http_reply_static(req, 200, "application/json", body, sizeof body - 1);
+    cli_server *s = ud;
+    const char *why = s->store ? journal_store_degraded(s->store) : "";
+    json_t *j = json_pack("{s:s,s:s}", "backend",
+                          !s->store ? "memory" : journal_store_backend(s->store), "state",
+                          *why ? "degraded" : "ok");
+    if (*why)
+        json_object_set_new(j, "error", json_string(why));
+    http_reply_json(req, 200, json_pack("{s:s,s:o}", "status", "ok", "journal", j));
 }
 
 static void cli_ui_handler(http_req *req, void *ud) {
@@ -180,11 +200,55 @@ static bool cli_opt(int argc, char **argv, int *i, const char *s, const char *l,
     return true;
 }
 
+/* ---- the journal --------------------------------------------------------------------------- */
+
+/* Open the journal (default: the SQLite file in the data dir) and the session index kept in
+ * it. A journal that cannot be opened stops the start with the reason: silently keeping
+ * sessions in memory instead would lose them at the next restart. */
+static int cli_server_open_journal(cli_server *s, const char *journal) {
+    if (journal && !strcmp(journal, "memory")) {
+        LOG_WARN("journal disabled (--journal memory): sessions and events do not survive a "
+                 "restart",
+                 NULL);
+        s->index = sessions_index_new(NULL, NULL);
+        return 0;
+    }
+    journal_opts jo = {.path = journal && *journal ? journal : NULL};
+    char *err = NULL;
+    s->store = journal_store_open(s->loop, &jo, &err);
+    if (s->store)
+        s->persist = sessions_persist_open(s->loop, s->store, &s->index, &err);
+    if (!s->store || !s->persist) {
+        LOG_ERROR("cannot open the journal", "error=\"%s\"", err);
+        fprintf(stderr, "error: cannot open the journal: %s\n", err);
+        free(err);
+        if (s->store)
+            journal_store_close(s->store);
+        return -1;
+    }
+    LOG_INFO("journal open", "backend=%s path=%s", journal_store_backend(s->store),
+             journal_store_path(s->store));
+    return 0;
+}
+
+/* After the bridge is gone: the pending summaries are queued, then everything commits. */
+static void cli_server_close_journal(cli_server *s) {
+    if (s->persist) {
+        sessions_persist_close(s->persist);
+        uv_run(s->loop, UV_RUN_NOWAIT); /* the persistence timer's close callback */
+    } else {
+        sessions_index_free(s->index);
+    }
+    if (s->store)
+        journal_store_close(s->store);
+}
+
 int cli_server_main(int argc, char **argv) {
     http_config cfg;
     http_config_defaults(&cfg);
     cli_list origins = {0}, methods = {0}, headers = {0};
     const char *v;
+    const char *journal = getenv("SANDBOX_AGENT_JOURNAL");
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -211,6 +275,8 @@ int cli_server_main(int argc, char **argv) {
             cli_list_push(&headers, v);
         } else if (!strcmp(a, "-C") || !strcmp(a, "--cors-allow-credentials")) {
             cfg.cors_credentials = true;
+        } else if (cli_opt(argc, argv, &i, "", "--journal", &v)) {
+            journal = v;
         } else if (!strcmp(a, "--no-telemetry")) {
             /* We never send telemetry; the flag exists for command-line compatibility. */
         } else {
@@ -236,12 +302,17 @@ int cli_server_main(int argc, char **argv) {
     free(origins.v);
     free(methods.v);
     free(headers.v);
-    s.acp = acp_bridge_new(s.loop, NULL, NULL);
+    if (cli_server_open_journal(&s, journal) < 0) {
+        http_server_free(s.http);
+        uv_loop_close(s.loop);
+        return 1;
+    }
+    s.acp = acp_bridge_new(s.loop, s.store, s.index);
 
     http_route(s.http, HTTP_M_GET, "/", 0, cli_root_handler, NULL);
     http_route(s.http, HTTP_M_GET, "/ui", 0, cli_ui_handler, NULL);
     http_route(s.http, HTTP_M_GET, "/ui/*", 0, cli_ui_handler, NULL);
-    http_route(s.http, HTTP_M_GET, "/v1/health", HTTP_ROUTE_AUTH, cli_health_handler, NULL);
+    http_route(s.http, HTTP_M_GET, "/v1/health", HTTP_ROUTE_AUTH, cli_health_handler, &s);
     agents_routes(s.http, s.loop, cli_instances, s.acp);
     acp_bridge_routes(s.acp, s.http);
     /* Host APIs (each module registers its own routes). */
@@ -256,6 +327,7 @@ int cli_server_main(int argc, char **argv) {
         fprintf(stderr, "error: cannot listen on %s:%d: %s\n", cfg.host, cfg.port, uv_strerror(r));
         http_server_free(s.http);
         acp_bridge_free(s.acp);
+        cli_server_close_journal(&s);
         uv_loop_close(s.loop);
         return 1;
     }
@@ -276,6 +348,7 @@ int cli_server_main(int argc, char **argv) {
     uv_run(s.loop, UV_RUN_DEFAULT);
     acp_bridge_free(s.acp);
     http_server_free(s.http);
+    cli_server_close_journal(&s);
     uv_loop_close(s.loop);
     LOG_INFO("server stopped", NULL);
     return 0;

@@ -15,11 +15,36 @@ void journal_db_close(journal_db *db);
 /* Writer, at open: feed the heads (journal_store_load_head/gap), handle an unclean stop
  * (crash gaps), and mark the store as running. */
 int journal_db_load(journal_db *db, journal_store *s, char **error);
-/* One transaction for the batch. 0, or -1 with *error (caller frees): nothing committed. */
+/* One transaction for the batch (each record with its sidx). 0, or -1 with *error (caller
+ * frees): nothing committed. */
 int journal_db_append(journal_db *db, journal_rec **recs, size_t n, char **error);
+/* Records of server with after < id < before (before 0 = no bound), in id
+ * order, at most limit, dir in dir_mask. *out: an array (caller frees it and each record). */
 int journal_db_read(journal_db *db, const char *server, uint64_t after, uint64_t before,
                     size_t limit, unsigned dir_mask, journal_rec ***out, size_t *nout,
                     char **error);
+/* Records whose session is session with sidx > after_sidx, in sidx order, at most limit,
+ * both directions; *out as for journal_db_read. */
+int journal_db_read_session(journal_db *db, const char *session, uint64_t after_sidx, size_t limit,
+                            journal_rec ***out, size_t *nout, char **error);
+
+/* A session summary to store (borrowed strings). */
+typedef struct journal_session_put {
+    const char *id;
+    const char *json;
+    int64_t updated_ms;
+} journal_session_put;
+/* One transaction: insert or replace each summary, in order. 0, or -1 with *error:
+ * nothing committed. */
+int journal_db_put_sessions(journal_db *db, const journal_session_put *puts, size_t n,
+                            char **error);
+/* One transaction: remove the session's summary and every record whose session it is, and
+ * take their payload bytes off the retention total. Ids of the removed records are not
+ * reused and are not reported as gaps. 0, or -1 with *error: nothing removed. */
+int journal_db_delete_session(journal_db *db, const char *id, char **error);
+/* Every stored summary, in no particular order, with the highest sidx among the records of
+ * that session (0 when none). fn runs on the calling thread. */
+int journal_db_load_sessions(journal_db *db, journal_session_fn fn, void *ud, char **error);
 /* Retention: remove records older than max age, then the oldest until the payload total
  * is under the size bound; reports what each server lost (journal_store_note_pruned).
  * Returns records removed or -1. */

@@ -74,6 +74,8 @@ journal_store *journal_store_open(uv_loop_t *loop, const journal_opts *opts, cha
 /* Commit everything queued, stop the writer, mark the stop clean, close. Blocking. */
 void journal_store_close(journal_store *s);
 const char *journal_store_path(const journal_store *s);
+/* "sqlite" or "postgres". */
+const char *journal_store_backend(const journal_store *s);
 
 /* The next id for a server (loop thread). Ids continue from the last one committed in an
  * earlier life of the server id, so none is ever reused. */

@@ -2,14 +2,16 @@
  * and retention. Every function runs on the thread that owns the connection (the writer
  * thread, or a thread-pool worker for reads), never on the loop.
  *
- * Schema (version 1):
+ * Schema (version 2):
  *   meta(key, value)            schema_version, running (1 while a server has it open),
  *                               payload_bytes (total of events.payload, for retention)
  *   servers(name, last_id, pruned_below)
  *   gaps(server, from_id, to_id) id ranges lost in an unclean stop
- *   events(seq, server, id, ts_ms, dir, connection, session, payload)
+ *   events(seq, server, id, ts_ms, dir, connection, session, payload, sidx)
+ *   sessions(id, json, updated_ms) one summary per ACP session (v2)
  * seq is the commit order across servers; retention removes the lowest seqs, which for each
- * server is a prefix of its ids. */
+ * server is a prefix of its ids. sidx is the record's index within its session (0 when it
+ * has none); (session, sidx) is indexed for session reads and for MAX(sidx) at startup. */
 #include "journal/internal.h"
 
 #include <stdlib.h>
@@ -18,13 +20,14 @@
 #include "base/base.h"
 #include "base/lsqlite.h"
 
-#define JOURNAL_SCHEMA_VERSION 1
+#define JOURNAL_SCHEMA_VERSION 2
 
 struct journal_db {
     sqlite3 *db;
     bool writer;
     int64_t max_age_ms, max_bytes;
-    sqlite3_stmt *ins_event, *up_server, *sel_range;
+    /* Prepared once per connection: the writer's inserts, everyone's reads. */
+    sqlite3_stmt *ins_event, *up_server, *put_session, *sel_range, *sel_session;
 };
 
 static char *journal_db_err(sqlite3 *db, const char *what) {
@@ -38,6 +41,25 @@ static int journal_exec(journal_db *d, const char *sql, char **error) {
     *error = base_xasprintf("%s", msg ? msg : sqlite3_errmsg(d->db));
     sqlite3_free(msg);
     return -1;
+}
+
+static void journal_rollback(journal_db *d) {
+    char *ignored = NULL;
+    journal_exec(d, "ROLLBACK", &ignored);
+    free(ignored);
+}
+
+/* The end of a write transaction: add delta to the payload total, commit; on failure roll
+ * back, so nothing of it stays. */
+static int journal_finish(journal_db *d, int64_t delta, char **error) {
+    char sql[128];
+    snprintf(sql, sizeof sql, "UPDATE meta SET value=value+%lld WHERE key='payload_bytes'",
+             (long long)delta);
+    if ((delta && journal_exec(d, sql, error) < 0) || journal_exec(d, "COMMIT", error) < 0) {
+        journal_rollback(d);
+        return -1;
+    }
+    return 0;
 }
 
 static const char journal_schema_v1[] =
@@ -54,8 +76,18 @@ static const char journal_schema_v1[] =
     "CREATE INDEX events_ts ON events(ts_ms);"
     "INSERT INTO meta VALUES('schema_version','1'),('running','0'),('payload_bytes','0');";
 
+/* v2: durable sessions. The (session, seq) index gives way to (session, sidx), which serves
+ * session reads, MAX(sidx) and deleting a session's records. */
+static const char journal_schema_v2[] =
+    "ALTER TABLE events ADD COLUMN sidx INTEGER NOT NULL DEFAULT 0;"
+    "DROP INDEX events_session;"
+    "CREATE INDEX events_session_sidx ON events(session, sidx) WHERE session IS NOT NULL;"
+    "CREATE TABLE sessions(id TEXT PRIMARY KEY, json TEXT NOT NULL,"
+    " updated_ms INTEGER NOT NULL);";
+
 /* Migrations by version: entry i brings a database from version i to i+1. */
-static const char *const journal_migrations[JOURNAL_SCHEMA_VERSION] = {journal_schema_v1};
+static const char *const journal_migrations[JOURNAL_SCHEMA_VERSION] = {journal_schema_v1,
+                                                                       journal_schema_v2};
 
 static int64_t journal_meta_int(journal_db *d, const char *key, int64_t def) {
     sqlite3_stmt *st = NULL;
@@ -118,9 +150,7 @@ static int journal_migrate(journal_db *d, char **error) {
         snprintf(set, sizeof set, "UPDATE meta SET value='%d' WHERE key='schema_version'", v + 1);
         if (journal_exec(d, journal_migrations[v], error) < 0 || journal_exec(d, set, error) < 0 ||
             journal_exec(d, "COMMIT", error) < 0) {
-            char *ignored = NULL;
-            journal_exec(d, "ROLLBACK", &ignored);
-            free(ignored);
+            journal_rollback(d);
             return -1;
         }
         LOG_INFO("journal schema migrated", "to=%d", v + 1);
@@ -129,20 +159,30 @@ static int journal_migrate(journal_db *d, char **error) {
 }
 
 static int journal_prepare(journal_db *d, char **error) {
-    static const char ins[] = "INSERT INTO events(server,id,ts_ms,dir,connection,session,payload)"
-                              " VALUES(?,?,?,?,?,?,?)";
+    static const char ins[] =
+        "INSERT INTO events(server,id,ts_ms,dir,connection,session,payload,sidx)"
+        " VALUES(?,?,?,?,?,?,?,?)";
     static const char up[] =
         "INSERT INTO servers(name,last_id) VALUES(?,?) ON CONFLICT(name) DO UPDATE SET "
         "last_id=max(last_id,excluded.last_id)";
+    static const char put[] = "INSERT OR REPLACE INTO sessions(id,json,updated_ms) VALUES(?,?,?)";
+    /* Both select the columns journal_collect expects, in its order. */
     static const char sel[] =
-        "SELECT id,ts_ms,dir,connection,session,payload FROM events WHERE server=? AND id>? AND "
-        "id<? AND ((1<<dir)&?)!=0 ORDER BY id LIMIT ?";
+        "SELECT server,id,ts_ms,dir,connection,session,sidx,payload FROM events WHERE server=? "
+        "AND id>? AND id<? AND ((1<<dir)&?)!=0 ORDER BY id LIMIT ?";
+    static const char sel_session[] =
+        "SELECT server,id,ts_ms,dir,connection,session,sidx,payload FROM events WHERE "
+        "session=? AND sidx>? ORDER BY sidx LIMIT ?";
     if ((d->writer && (sqlite3_prepare_v3(d->db, ins, -1, SQLITE_PREPARE_PERSISTENT, &d->ins_event,
                                           NULL) != SQLITE_OK ||
                        sqlite3_prepare_v3(d->db, up, -1, SQLITE_PREPARE_PERSISTENT, &d->up_server,
-                                          NULL) != SQLITE_OK)) ||
+                                          NULL) != SQLITE_OK ||
+                       sqlite3_prepare_v3(d->db, put, -1, SQLITE_PREPARE_PERSISTENT,
+                                          &d->put_session, NULL) != SQLITE_OK)) ||
         sqlite3_prepare_v3(d->db, sel, -1, SQLITE_PREPARE_PERSISTENT, &d->sel_range, NULL) !=
-            SQLITE_OK) {
+            SQLITE_OK ||
+        sqlite3_prepare_v3(d->db, sel_session, -1, SQLITE_PREPARE_PERSISTENT, &d->sel_session,
+                           NULL) != SQLITE_OK) {
         *error = journal_db_err(d->db, "cannot prepare statements");
         return -1;
     }
@@ -193,7 +233,9 @@ void journal_db_close(journal_db *d) {
         return;
     sqlite3_finalize(d->ins_event);
     sqlite3_finalize(d->up_server);
+    sqlite3_finalize(d->put_session);
     sqlite3_finalize(d->sel_range);
+    sqlite3_finalize(d->sel_session);
     sqlite3_close_v2(d->db);
     free(d);
 }
@@ -239,10 +281,8 @@ int journal_db_load(journal_db *d, journal_store *s, char **error) {
     if (journal_exec(d, "COMMIT", error) < 0)
         goto fail;
     return 0;
-fail:;
-    char *ignored = NULL;
-    journal_exec(d, "ROLLBACK", &ignored);
-    free(ignored);
+fail:
+    journal_rollback(d);
     return -1;
 }
 
@@ -280,6 +320,7 @@ int journal_db_append(journal_db *d, journal_rec **recs, size_t n, char **error)
         journal_bind_text(st, 5, r->connection);
         journal_bind_text(st, 6, r->session);
         sqlite3_bind_text(st, 7, r->payload, (int)r->len, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 8, (sqlite3_int64)r->sidx);
         if (journal_step_reset(st) != SQLITE_DONE)
             goto fail;
         /* The server's head only needs the batch's last id for it. */
@@ -295,21 +336,10 @@ int journal_db_append(journal_db *d, journal_rec **recs, size_t n, char **error)
         }
         bytes += (int64_t)r->len;
     }
-    char sql[128];
-    snprintf(sql, sizeof sql, "UPDATE meta SET value=value+%lld WHERE key='payload_bytes'",
-             (long long)bytes);
-    if (journal_exec(d, sql, error) < 0 || journal_exec(d, "COMMIT", error) < 0) {
-        char *ignored = NULL;
-        journal_exec(d, "ROLLBACK", &ignored);
-        free(ignored);
-        return -1;
-    }
-    return 0;
+    return journal_finish(d, bytes, error);
 fail:
     *error = journal_db_err(d->db, "cannot append");
-    char *ignored = NULL;
-    journal_exec(d, "ROLLBACK", &ignored);
-    free(ignored);
+    journal_rollback(d);
     return -1;
 }
 
@@ -320,15 +350,9 @@ static char *journal_col_dup(sqlite3_stmt *st, int i) {
     return t ? base_xstrdup((const char *)t) : NULL;
 }
 
-int journal_db_read(journal_db *d, const char *server, uint64_t after, uint64_t before,
-                    size_t limit, unsigned dir_mask, journal_rec ***out, size_t *nout,
-                    char **error) {
-    sqlite3_stmt *st = d->sel_range;
-    sqlite3_bind_text(st, 1, server, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)after);
-    sqlite3_bind_int64(st, 3, before ? (sqlite3_int64)before : INT64_MAX);
-    sqlite3_bind_int(st, 4, (int)dir_mask);
-    sqlite3_bind_int64(st, 5, (sqlite3_int64)limit);
+/* Step a bound read statement to its end into a record array; resets it either way. */
+static int journal_collect(journal_db *d, sqlite3_stmt *st, journal_rec ***out, size_t *nout,
+                           char **error) {
     journal_rec **recs = NULL;
     size_t n = 0, cap = 0;
     int rc;
@@ -338,14 +362,16 @@ int journal_db_read(journal_db *d, const char *server, uint64_t after, uint64_t 
             recs = base_xrealloc(recs, cap * sizeof *recs);
         }
         journal_rec *r = base_xcalloc(1, sizeof *r);
-        r->server = base_xstrdup(server);
-        r->id = (uint64_t)sqlite3_column_int64(st, 0);
-        r->ts_ms = sqlite3_column_int64(st, 1);
-        r->dir = (journal_dir)sqlite3_column_int(st, 2);
-        r->connection = journal_col_dup(st, 3);
-        r->session = journal_col_dup(st, 4);
-        r->len = (size_t)sqlite3_column_bytes(st, 5);
-        r->payload = base_xstrndup((const char *)sqlite3_column_text(st, 5), r->len);
+        r->server = journal_col_dup(st, 0);
+        r->id = (uint64_t)sqlite3_column_int64(st, 1);
+        r->ts_ms = sqlite3_column_int64(st, 2);
+        r->dir = (journal_dir)sqlite3_column_int(st, 3);
+        r->connection = journal_col_dup(st, 4);
+        r->session = journal_col_dup(st, 5);
+        r->sidx = (uint64_t)sqlite3_column_int64(st, 6);
+        const char *payload = (const char *)sqlite3_column_text(st, 7);
+        r->len = (size_t)sqlite3_column_bytes(st, 7);
+        r->payload = base_xstrndup(payload ? payload : "", r->len);
         recs[n++] = r;
     }
     sqlite3_reset(st);
@@ -360,6 +386,105 @@ int journal_db_read(journal_db *d, const char *server, uint64_t after, uint64_t 
     *out = recs;
     *nout = n;
     return 0;
+}
+
+static sqlite3_int64 journal_limit(size_t limit) {
+    return limit > INT64_MAX ? INT64_MAX : (sqlite3_int64)limit;
+}
+
+int journal_db_read(journal_db *d, const char *server, uint64_t after, uint64_t before,
+                    size_t limit, unsigned dir_mask, journal_rec ***out, size_t *nout,
+                    char **error) {
+    sqlite3_stmt *st = d->sel_range;
+    sqlite3_bind_text(st, 1, server, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)after);
+    sqlite3_bind_int64(st, 3, before ? (sqlite3_int64)before : INT64_MAX);
+    sqlite3_bind_int(st, 4, (int)dir_mask);
+    sqlite3_bind_int64(st, 5, journal_limit(limit));
+    return journal_collect(d, st, out, nout, error);
+}
+
+int journal_db_read_session(journal_db *d, const char *session, uint64_t after_sidx, size_t limit,
+                            journal_rec ***out, size_t *nout, char **error) {
+    sqlite3_stmt *st = d->sel_session;
+    sqlite3_bind_text(st, 1, session, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)after_sidx);
+    sqlite3_bind_int64(st, 3, journal_limit(limit));
+    return journal_collect(d, st, out, nout, error);
+}
+
+/* ---- sessions ------------------------------------------------------------------------------ */
+
+int journal_db_put_sessions(journal_db *d, const journal_session_put *puts, size_t n,
+                            char **error) {
+    if (journal_exec(d, "BEGIN IMMEDIATE", error) < 0)
+        return -1;
+    sqlite3_stmt *st = d->put_session;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_bind_text(st, 1, puts[i].id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, puts[i].json, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, puts[i].updated_ms);
+        if (journal_step_reset(st) != SQLITE_DONE)
+            goto fail;
+    }
+    return journal_finish(d, 0, error);
+fail:
+    *error = journal_db_err(d->db, "cannot store sessions");
+    journal_rollback(d);
+    return -1;
+}
+
+/* Run one statement with text bound to its parameter. */
+static int journal_exec_text(journal_db *d, const char *sql, const char *text) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int journal_db_delete_session(journal_db *d, const char *id, char **error) {
+    if (journal_exec(d, "BEGIN IMMEDIATE", error) < 0)
+        return -1;
+    sqlite3_stmt *st = NULL;
+    int64_t bytes = -1;
+    if (sqlite3_prepare_v2(d->db,
+                           "SELECT coalesce(sum(length(CAST(payload AS BLOB))),0) FROM events "
+                           "WHERE session=?",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            bytes = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    if (bytes < 0 || journal_exec_text(d, "DELETE FROM events WHERE session=?", id) < 0 ||
+        journal_exec_text(d, "DELETE FROM sessions WHERE id=?", id) < 0) {
+        *error = journal_db_err(d->db, "cannot delete the session");
+        journal_rollback(d);
+        return -1;
+    }
+    return journal_finish(d, -bytes, error);
+}
+
+int journal_db_load_sessions(journal_db *d, journal_session_fn fn, void *ud, char **error) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(d->db,
+                           "SELECT id,json,(SELECT coalesce(max(sidx),0) FROM events WHERE "
+                           "session=sessions.id) FROM sessions",
+                           -1, &st, NULL) != SQLITE_OK) {
+        *error = journal_db_err(d->db, "cannot read sessions");
+        return -1;
+    }
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        fn(ud, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
+           (uint64_t)sqlite3_column_int64(st, 2));
+    if (rc != SQLITE_DONE)
+        *error = journal_db_err(d->db, "cannot read sessions");
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -1;
 }
 
 /* ---- retention --------------------------------------------------------------------------- */
@@ -460,10 +585,8 @@ fail:
     *error = journal_db_err(d->db, "retention");
     sqlite3_finalize(st);
     sqlite3_finalize(up);
-rollback:;
-    char *ignored = NULL;
-    journal_exec(d, "ROLLBACK", &ignored);
-    free(ignored);
+rollback:
+    journal_rollback(d);
     journal_free_noted(servers, belows, nservers);
     return -1;
 }

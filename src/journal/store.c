@@ -1,8 +1,11 @@
-/* store.c - the journal store: id heads per ACP server, the commit queue and its writer
- * thread, retention, and reads on the thread pool. The SQL lives in sqlite.c.
+/* store.c - the journal store: id heads per ACP server, the commit queue (records and
+ * session summaries) and its writer thread, retention, and reads on the thread pool that
+ * also see what is not committed yet. The database code lives behind journal_db_*
+ * (sqlite.c, or another backend).
  *
- * Locking: one mutex guards the queue, the heads map, the degraded text and the writer's
- * wake-up; the loop holds it only for pointer swaps and counters, never across I/O. */
+ * Locking: one mutex guards the queue, the batch being committed, the heads map, the
+ * degraded text and the writer's wake-up; the loop holds it only for pointer swaps and
+ * counters, a read for copying the uncommitted records it needs; never across I/O. */
 #include "journal/internal.h"
 
 #include <errno.h>
@@ -21,6 +24,24 @@ typedef struct journal_head {
     size_t ngaps;
 } journal_head;
 
+/* One queued write. Owner: the queue, then the writer's batch; journal_item_clear frees
+ * what it holds once the batch is committed. */
+typedef enum journal_item_kind {
+    JOURNAL_ITEM_DEAD,   /* a put superseded by a later one for the same session */
+    JOURNAL_ITEM_RECORD, /* rec */
+    JOURNAL_ITEM_PUT,    /* session, json, ts_ms */
+    JOURNAL_ITEM_DELETE  /* session */
+} journal_item_kind;
+
+typedef struct journal_item {
+    journal_item_kind kind;
+    uint64_t seq;
+    journal_rec *rec;
+    char *session;
+    char *json;
+    int64_t ts_ms;
+} journal_item;
+
 struct journal_store {
     uv_loop_t *loop;
     char *path;
@@ -30,12 +51,17 @@ struct journal_store {
     uv_mutex_t mu;
     uv_cond_t wake;    /* writer: work queued or stop */
     uv_cond_t flushed; /* waiters: a batch committed */
-    journal_rec **queue;
-    uint64_t *queue_seq;
+    journal_item *queue;
     size_t nqueue, capqueue;
+    /* The batch the writer is committing, reachable here until its commit finishes so that
+     * reads can copy from it: the queue and the batch swap buffers. */
+    journal_item *batch;
+    size_t nbatch, capbatch;
+    /* Session id -> 1 + queue index of its latest put, to coalesce the puts of a batch. */
+    base_map *queued_puts;
     uint64_t next_seq;
     _Atomic uint64_t committed;
-    _Atomic size_t pending; /* queued + in the batch being written */
+    _Atomic size_t pending; /* records queued + in the batch being written */
     bool stop;
     char *degraded; /* NULL when healthy */
     char degraded_copy[256];
@@ -48,6 +74,10 @@ struct journal_store {
     int64_t prune_result;
 
     uv_thread_t writer;
+    /* The writer's scratch arrays for one step of a batch (writer thread only). */
+    journal_rec **wrecs;
+    journal_session_put *wputs;
+    size_t wcap;
     /* Idle reader connections, reused by thread-pool reads. */
     journal_db **readers;
     size_t nreaders, capreaders;
@@ -152,22 +182,63 @@ size_t journal_store_gaps(journal_store *s, const char *server, uint64_t after, 
 
 /* ---- the commit queue and the writer ------------------------------------------------------ */
 
-uint64_t journal_store_append(journal_store *s, journal_rec *r) {
-    uv_mutex_lock(&s->mu);
+static void journal_item_clear(journal_item *it) {
+    journal_rec_free(it->rec);
+    free(it->session);
+    free(it->json);
+    memset(it, 0, sizeof *it);
+}
+
+/* Under mu: queue an item, wake the writer; returns its sequence. */
+static uint64_t journal_enqueue(journal_store *s, journal_item it) {
     if (s->nqueue == s->capqueue) {
         s->capqueue = s->capqueue ? s->capqueue * 2 : 256;
         s->queue = base_xrealloc(s->queue, s->capqueue * sizeof *s->queue);
-        s->queue_seq = base_xrealloc(s->queue_seq, s->capqueue * sizeof *s->queue_seq);
     }
-    uint64_t seq = ++s->next_seq;
-    s->queue[s->nqueue] = r;
-    s->queue_seq[s->nqueue] = seq;
-    s->nqueue++;
-    atomic_fetch_add(&s->pending, 1);
+    it.seq = ++s->next_seq;
+    s->queue[s->nqueue++] = it;
     if (s->nqueue == 1)
         uv_cond_signal(&s->wake);
+    return it.seq;
+}
+
+uint64_t journal_store_append(journal_store *s, journal_rec *r) {
+    uv_mutex_lock(&s->mu);
+    uint64_t seq = journal_enqueue(s, (journal_item){.kind = JOURNAL_ITEM_RECORD, .rec = r});
+    atomic_fetch_add(&s->pending, 1);
     uv_mutex_unlock(&s->mu);
     return seq;
+}
+
+/* Under mu: the queued put of a session is superseded (a later put or a delete). */
+static void journal_drop_queued_put(journal_store *s, const char *id) {
+    uintptr_t at = (uintptr_t)base_map_del(s->queued_puts, id);
+    if (at) {
+        journal_item_clear(&s->queue[at - 1]);
+        s->queue[at - 1].kind = JOURNAL_ITEM_DEAD;
+    }
+}
+
+void journal_store_put_session(journal_store *s, const char *id, const char *json) {
+    journal_item it = {.kind = JOURNAL_ITEM_PUT,
+                       .session = base_xstrdup(id),
+                       .json = base_xstrdup(json),
+                       .ts_ms = base_now_ms()};
+    uv_mutex_lock(&s->mu);
+    /* The bridge puts a summary after every event: only the newest of a batch is written,
+     * at the newest one's place in the queue, so it still follows the records before it. */
+    journal_drop_queued_put(s, id);
+    journal_enqueue(s, it);
+    base_map_put(s->queued_puts, id, (void *)(uintptr_t)s->nqueue);
+    uv_mutex_unlock(&s->mu);
+}
+
+void journal_store_delete_session(journal_store *s, const char *id) {
+    journal_item it = {.kind = JOURNAL_ITEM_DELETE, .session = base_xstrdup(id)};
+    uv_mutex_lock(&s->mu);
+    journal_drop_queued_put(s, id);
+    journal_enqueue(s, it);
+    uv_mutex_unlock(&s->mu);
 }
 
 bool journal_store_backlogged(const journal_store *s) {
@@ -211,36 +282,85 @@ static void journal_sleep_ms(uv_mutex_t *mu, uv_cond_t *cond, uint64_t ms) {
     uv_mutex_unlock(mu);
 }
 
-/* Commit one batch, retrying with backoff until it lands or the store stops: a failing disk
+/* One transaction of a batch: records, or session puts, or one session delete. */
+typedef struct journal_step {
+    journal_rec **recs;
+    size_t nrecs;
+    journal_session_put *puts;
+    size_t nputs;
+    const char *deleted;
+} journal_step;
+
+static int journal_step_run(journal_store *s, const journal_step *st, char **err) {
+    if (st->nrecs)
+        return journal_db_append(s->wdb, st->recs, st->nrecs, err);
+    if (st->nputs)
+        return journal_db_put_sessions(s->wdb, st->puts, st->nputs, err);
+    return journal_db_delete_session(s->wdb, st->deleted, err);
+}
+
+/* Run one step, retrying with backoff until it lands or the store stops: a failing disk
  * makes the journal degraded, never loses what it queued. */
-static void journal_commit_batch(journal_store *s, journal_rec **recs, uint64_t *seqs, size_t n) {
+static void journal_step_commit(journal_store *s, const journal_step *st) {
     uint64_t backoff = 50;
     for (;;) {
         char *err = NULL;
-        if (journal_db_append(s->wdb, recs, n, &err) == 0) {
+        if (journal_step_run(s, st, &err) == 0) {
             if (s->degraded)
                 journal_set_degraded(s, NULL);
-            break;
+            return;
         }
         journal_set_degraded(s, err);
         uv_mutex_lock(&s->mu);
         bool stop = s->stop;
         uv_mutex_unlock(&s->mu);
         if (stop && backoff > 3200) {
-            LOG_ERROR("journal records lost at shutdown", "path=%s records=%zu", s->path, n);
-            break;
+            LOG_ERROR("journal writes lost at shutdown", "path=%s records=%zu sessions=%zu",
+                      s->path, st->nrecs, st->nputs + (st->deleted != NULL));
+            return;
         }
         journal_sleep_ms(&s->mu, &s->wake, backoff);
         if (backoff < 5000)
             backoff *= 2;
     }
-    for (size_t i = 0; i < n; i++)
-        journal_rec_free(recs[i]);
+}
+
+/* Commit s->batch in order. A delete is a barrier: what precedes it is committed first and
+ * what follows after. Between deletes, the records go first and the summaries after them
+ * (the order a summary must keep is only to follow the records queued before it). */
+static void journal_commit_batch(journal_store *s, size_t n) {
+    journal_item *items = s->batch;
+    if (n > s->wcap) {
+        s->wcap = n;
+        s->wrecs = base_xrealloc(s->wrecs, n * sizeof *s->wrecs);
+        s->wputs = base_xrealloc(s->wputs, n * sizeof *s->wputs);
+    }
+    size_t records = 0;
+    for (size_t i = 0; i < n;) {
+        journal_step recs = {.recs = s->wrecs}, puts = {.puts = s->wputs};
+        for (; i < n && items[i].kind != JOURNAL_ITEM_DELETE; i++) {
+            if (items[i].kind == JOURNAL_ITEM_RECORD)
+                recs.recs[recs.nrecs++] = items[i].rec;
+            else if (items[i].kind == JOURNAL_ITEM_PUT)
+                puts.puts[puts.nputs++] =
+                    (journal_session_put){items[i].session, items[i].json, items[i].ts_ms};
+        }
+        if (recs.nrecs)
+            journal_step_commit(s, &recs);
+        if (puts.nputs)
+            journal_step_commit(s, &puts);
+        if (i < n)
+            journal_step_commit(s, &(journal_step){.deleted = items[i++].session});
+        records += recs.nrecs;
+    }
     uv_mutex_lock(&s->mu);
-    atomic_store(&s->committed, seqs[n - 1]);
-    atomic_fetch_sub(&s->pending, n);
+    s->nbatch = 0; /* committed: reads find these in the database now */
+    atomic_store(&s->committed, items[n - 1].seq);
+    atomic_fetch_sub(&s->pending, records);
     uv_cond_broadcast(&s->flushed);
     uv_mutex_unlock(&s->mu);
+    for (size_t i = 0; i < n; i++)
+        journal_item_clear(&items[i]);
 }
 
 /* Retention on the writer's connection: records removed, or -1 (logged). */
@@ -277,9 +397,6 @@ static void journal_maybe_prune(journal_store *s) {
 
 static void journal_writer_main(void *arg) {
     journal_store *s = arg;
-    journal_rec **recs = NULL;
-    uint64_t *seqs = NULL;
-    size_t cap = 0;
     for (;;) {
         uv_mutex_lock(&s->mu);
         while (!s->nqueue && !s->stop && !s->prune_req_ms) {
@@ -292,25 +409,27 @@ static void journal_writer_main(void *arg) {
         bool stop = s->stop;
         if (n) {
             /* Take the whole queue: everything appended while the last commit ran goes into
-             * this transaction. */
-            if (n > cap) {
-                cap = s->capqueue;
-                recs = base_xrealloc(recs, cap * sizeof *recs);
-                seqs = base_xrealloc(seqs, cap * sizeof *seqs);
-            }
-            memcpy(recs, s->queue, n * sizeof *recs);
-            memcpy(seqs, s->queue_seq, n * sizeof *seqs);
+             * this batch. */
+            journal_item *q = s->queue;
+            size_t cap = s->capqueue;
+            s->queue = s->batch;
+            s->capqueue = s->capbatch;
+            s->batch = q;
+            s->capbatch = cap;
+            s->nbatch = n;
             s->nqueue = 0;
+            if (base_map_count(s->queued_puts)) {
+                base_map_free(s->queued_puts, NULL);
+                s->queued_puts = base_map_new();
+            }
         }
         uv_mutex_unlock(&s->mu);
         if (n)
-            journal_commit_batch(s, recs, seqs, n);
+            journal_commit_batch(s, n);
         else if (stop)
             break;
         journal_maybe_prune(s);
     }
-    free(recs);
-    free(seqs);
 }
 
 uint64_t journal_store_prune_now(journal_store *s, int64_t now_ms) {
@@ -328,11 +447,13 @@ uint64_t journal_store_prune_now(journal_store *s, int64_t now_ms) {
 
 /* ---- reads on the thread pool ----------------------------------------------------------- */
 
+/* A read in flight. Owner: the read itself, freed in journal_read_after on the loop. */
 struct journal_read {
     uv_work_t work;
     journal_store *store;
-    char *server;
-    uint64_t after, before;
+    char *server;           /* a server's records (journal_store_read), or */
+    char *session;          /* a session's (journal_store_read_session) */
+    uint64_t after, before; /* bounds on the key: id, or sidx (before 0 = none) */
     size_t limit;
     unsigned dir_mask;
     journal_read_fn done;
@@ -360,17 +481,146 @@ static void journal_reader_give(journal_store *s, journal_db *db) {
     uv_mutex_unlock(&s->mu);
 }
 
-static void journal_read_work(uv_work_t *w) {
-    journal_read *rd = w->data;
-    journal_db *db = journal_reader_take(rd->store, &rd->error);
-    if (!db)
-        return;
-    if (journal_db_read(db, rd->server, rd->after, rd->before, rd->limit, rd->dir_mask, &rd->recs,
-                        &rd->n, &rd->error) < 0) {
-        journal_db_close(db); /* may be broken: do not pool it */
+/* What a read orders by and deduplicates on. */
+static uint64_t journal_read_key(const journal_read *rd, const journal_rec *r) {
+    return rd->session ? r->sidx : r->id;
+}
+
+static bool journal_read_matches(const journal_read *rd, const journal_rec *r) {
+    if (rd->session) {
+        if (!r->session || strcmp(r->session, rd->session) != 0)
+            return false;
+    } else if (strcmp(r->server, rd->server) != 0 || !(rd->dir_mask & (1u << r->dir))) {
+        return false;
+    }
+    uint64_t key = journal_read_key(rd, r);
+    return key > rd->after && (!rd->before || key < rd->before);
+}
+
+static journal_rec *journal_rec_dup(const journal_rec *r) {
+    journal_rec *c =
+        journal_rec_new(r->server, r->id, r->dir, r->connection, r->session, r->payload, r->len);
+    c->ts_ms = r->ts_ms;
+    c->sidx = r->sidx;
+    return c;
+}
+
+/* qsort context is not portable: the two orders are two comparators. */
+static int journal_cmp_id(const void *a, const void *b) {
+    uint64_t x = (*(journal_rec *const *)a)->id, y = (*(journal_rec *const *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+static int journal_cmp_sidx(const void *a, const void *b) {
+    uint64_t x = (*(journal_rec *const *)a)->sidx, y = (*(journal_rec *const *)b)->sidx;
+    return x < y ? -1 : x > y;
+}
+
+/* Under mu: gather the uncommitted records a read must see, from the batch being committed
+ * (older) then the queue. A queued delete of a session hides its records before it. */
+static size_t journal_gather(const journal_read *rd, const journal_item *items, size_t n,
+                             const journal_rec ***out, size_t count, size_t *cap) {
+    for (size_t i = 0; i < n; i++) {
+        const journal_item *it = &items[i];
+        if (it->kind == JOURNAL_ITEM_DELETE) {
+            size_t kept = 0;
+            for (size_t j = 0; j < count; j++)
+                if (!(*out)[j]->session || strcmp((*out)[j]->session, it->session) != 0)
+                    (*out)[kept++] = (*out)[j];
+            count = kept;
+        } else if (it->kind == JOURNAL_ITEM_RECORD && journal_read_matches(rd, it->rec)) {
+            if (count == *cap) {
+                *cap = *cap ? *cap * 2 : 16;
+                *out = base_xrealloc(*out, *cap * sizeof **out);
+            }
+            (*out)[count++] = it->rec;
+        }
+    }
+    return count;
+}
+
+/* Copies of the matching records still queued or being committed: sorted by the read's key,
+ * at most limit of them (no others can be among the first limit of the result). */
+static journal_rec **journal_snapshot(journal_store *s, const journal_read *rd, size_t *nout) {
+    const journal_rec **found = NULL;
+    size_t n = 0, cap = 0;
+    uv_mutex_lock(&s->mu);
+    n = journal_gather(rd, s->batch, s->nbatch, &found, n, &cap);
+    n = journal_gather(rd, s->queue, s->nqueue, &found, n, &cap);
+    if (n > 1)
+        qsort(found, n, sizeof *found, rd->session ? journal_cmp_sidx : journal_cmp_id);
+    if (n > rd->limit)
+        n = rd->limit;
+    journal_rec **copies = n ? base_xcalloc(n, sizeof *copies) : NULL;
+    for (size_t i = 0; i < n; i++)
+        copies[i] = journal_rec_dup(found[i]);
+    uv_mutex_unlock(&s->mu);
+    free(found);
+    *nout = n;
+    return copies;
+}
+
+/* Merge the database's records with the uncommitted copies, both sorted by key, into
+ * rd->recs: the database's wins a duplicate (the copy was committed meanwhile), at most
+ * limit. Takes both arrays. */
+static void journal_merge(journal_read *rd, journal_rec **db, size_t ndb, journal_rec **mem,
+                          size_t nmem) {
+    if (!nmem) {
+        rd->recs = db;
+        rd->n = ndb;
         return;
     }
-    journal_reader_give(rd->store, db);
+    journal_rec **out = base_xcalloc(ndb + nmem, sizeof *out);
+    size_t n = 0, i = 0, j = 0;
+    while ((i < ndb || j < nmem) && n < rd->limit) {
+        uint64_t kd = i < ndb ? journal_read_key(rd, db[i]) : UINT64_MAX;
+        uint64_t km = j < nmem ? journal_read_key(rd, mem[j]) : UINT64_MAX;
+        if (i < ndb && (j == nmem || kd <= km)) {
+            if (j < nmem && kd == km)
+                journal_rec_free(mem[j++]);
+            out[n++] = db[i++];
+        } else {
+            out[n++] = mem[j++];
+        }
+    }
+    for (; i < ndb; i++)
+        journal_rec_free(db[i]);
+    for (; j < nmem; j++)
+        journal_rec_free(mem[j]);
+    free(db);
+    free(mem);
+    rd->recs = out;
+    rd->n = n;
+}
+
+static void journal_read_work(uv_work_t *w) {
+    journal_read *rd = w->data;
+    journal_store *s = rd->store;
+    /* The copies first, the database after: a record committed in between is in both (and
+     * deduplicated), none can be in neither. */
+    size_t nmem = 0;
+    journal_rec **mem = journal_snapshot(s, rd, &nmem);
+    journal_rec **db_recs = NULL;
+    size_t ndb = 0;
+    journal_db *db = journal_reader_take(s, &rd->error);
+    int rc = -1;
+    if (db) {
+        rc = rd->session ? journal_db_read_session(db, rd->session, rd->after, rd->limit, &db_recs,
+                                                   &ndb, &rd->error)
+                         : journal_db_read(db, rd->server, rd->after, rd->before, rd->limit,
+                                           rd->dir_mask, &db_recs, &ndb, &rd->error);
+        if (rc < 0)
+            journal_db_close(db); /* may be broken: do not pool it */
+        else
+            journal_reader_give(s, db);
+    }
+    if (rc < 0) {
+        for (size_t i = 0; i < nmem; i++)
+            journal_rec_free(mem[i]);
+        free(mem);
+        return;
+    }
+    journal_merge(rd, db_recs, ndb, mem, nmem);
 }
 
 static void journal_read_after(uv_work_t *w, int status) {
@@ -386,19 +636,13 @@ static void journal_read_after(uv_work_t *w, int status) {
     free(rd->recs);
     free(rd->error);
     free(rd->server);
+    free(rd->session);
     free(rd);
 }
 
-journal_read *journal_store_read(journal_store *s, const char *server, uint64_t after,
-                                 uint64_t before, size_t limit, unsigned dir_mask,
-                                 journal_read_fn done, void *ud) {
-    journal_read *rd = base_xcalloc(1, sizeof *rd);
+static journal_read *journal_read_start(journal_store *s, journal_read *rd, journal_read_fn done,
+                                        void *ud) {
     rd->store = s;
-    rd->server = base_xstrdup(server);
-    rd->after = after;
-    rd->before = before;
-    rd->limit = limit;
-    rd->dir_mask = dir_mask;
     rd->done = done;
     rd->ud = ud;
     rd->work.data = rd;
@@ -406,8 +650,42 @@ journal_read *journal_store_read(journal_store *s, const char *server, uint64_t 
     return rd;
 }
 
+journal_read *journal_store_read(journal_store *s, const char *server, uint64_t after,
+                                 uint64_t before, size_t limit, unsigned dir_mask,
+                                 journal_read_fn done, void *ud) {
+    journal_read *rd = base_xcalloc(1, sizeof *rd);
+    rd->server = base_xstrdup(server);
+    rd->after = after;
+    rd->before = before;
+    rd->limit = limit;
+    rd->dir_mask = dir_mask;
+    return journal_read_start(s, rd, done, ud);
+}
+
+journal_read *journal_store_read_session(journal_store *s, const char *session, uint64_t after_sidx,
+                                         size_t limit, journal_read_fn done, void *ud) {
+    journal_read *rd = base_xcalloc(1, sizeof *rd);
+    rd->session = base_xstrdup(session);
+    rd->after = after_sidx;
+    rd->limit = limit;
+    return journal_read_start(s, rd, done, ud);
+}
+
 void journal_read_cancel(journal_read *rd) {
     rd->cancelled = true;
+}
+
+int journal_store_load_sessions(journal_store *s, journal_session_fn fn, void *ud, char **error) {
+    journal_store_flush(s); /* puts queued so far are stored ones too */
+    journal_db *db = journal_reader_take(s, error);
+    if (!db)
+        return -1;
+    if (journal_db_load_sessions(db, fn, ud, error) < 0) {
+        journal_db_close(db);
+        return -1;
+    }
+    journal_reader_give(s, db);
+    return 0;
 }
 
 /* ---- open and close --------------------------------------------------------------------- */
@@ -429,6 +707,26 @@ static void journal_opts_defaults(journal_opts *o, char **path_out) {
     o->path = NULL;
 }
 
+/* Free what a store holds once its writer is gone (or never started). */
+static void journal_store_free(journal_store *s) {
+    journal_db_close(s->wdb);
+    for (size_t i = 0; i < s->nreaders; i++)
+        journal_db_close(s->readers[i]);
+    free(s->readers);
+    base_map_free(s->heads, journal_head_free);
+    free(s->queue);
+    free(s->batch);
+    free(s->wrecs);
+    free(s->wputs);
+    base_map_free(s->queued_puts, NULL);
+    free(s->degraded);
+    uv_mutex_destroy(&s->mu);
+    uv_cond_destroy(&s->wake);
+    uv_cond_destroy(&s->flushed);
+    free(s->path);
+    free(s);
+}
+
 journal_store *journal_store_open(uv_loop_t *loop, const journal_opts *opts, char **error) {
     journal_store *s = base_xcalloc(1, sizeof *s);
     s->loop = loop;
@@ -436,6 +734,7 @@ journal_store *journal_store_open(uv_loop_t *loop, const journal_opts *opts, cha
         s->opts = *opts;
     journal_opts_defaults(&s->opts, &s->path);
     s->heads = base_map_new();
+    s->queued_puts = base_map_new();
     uv_mutex_init(&s->mu);
     uv_cond_init(&s->wake);
     uv_cond_init(&s->flushed);
@@ -448,23 +747,13 @@ journal_store *journal_store_open(uv_loop_t *loop, const journal_opts *opts, cha
     free(dir);
     s->wdb = journal_db_open(s->path, true, &s->opts, error);
     if (!s->wdb || journal_db_load(s->wdb, s, error) < 0) {
-        if (s->wdb)
-            journal_db_close(s->wdb);
-        base_map_free(s->heads, journal_head_free);
-        uv_mutex_destroy(&s->mu);
-        uv_cond_destroy(&s->wake);
-        uv_cond_destroy(&s->flushed);
-        free(s->path);
-        free(s);
+        journal_store_free(s);
         return NULL;
     }
     s->next_prune_ms = base_now_ms() + 1000;
     if (uv_thread_create(&s->writer, journal_writer_main, s) != 0) {
         *error = base_xstrdup("cannot start the journal writer thread");
-        journal_db_close(s->wdb);
-        base_map_free(s->heads, journal_head_free);
-        free(s->path);
-        free(s);
+        journal_store_free(s);
         return NULL;
     }
     LOG_INFO("journal open", "path=%s servers=%zu", s->path, base_map_count(s->heads));
@@ -484,21 +773,13 @@ void journal_store_close(journal_store *s) {
         LOG_WARN("journal not marked clean", "path=%s error=\"%s\"", s->path, err);
         free(err);
     }
-    journal_db_close(s->wdb);
-    for (size_t i = 0; i < s->nreaders; i++)
-        journal_db_close(s->readers[i]);
-    free(s->readers);
-    base_map_free(s->heads, journal_head_free);
-    free(s->queue);
-    free(s->queue_seq);
-    free(s->degraded);
-    uv_mutex_destroy(&s->mu);
-    uv_cond_destroy(&s->wake);
-    uv_cond_destroy(&s->flushed);
-    free(s->path);
-    free(s);
+    journal_store_free(s);
 }
 
 const char *journal_store_path(const journal_store *s) {
     return s->path;
+}
+
+const char *journal_store_backend(const journal_store *s) {
+    return "sqlite";
 }

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include <jansson.h>
+#include <uv.h>
 
 typedef enum sessions_status {
     SESSIONS_ACTIVE = 0,
@@ -58,8 +59,6 @@ void sessions_index_set_record(sessions_index *ix, sessions_entry *e, json_t *re
 char *sessions_entry_store_json(const sessions_entry *e);
 int sessions_index_load_json(sessions_index *ix, const char *id, const char *json,
                              uint64_t last_sidx);
-/* Add or replace an entry loaded from storage (its fields are copied). */
-void sessions_index_load(sessions_index *ix, const sessions_entry *e);
 void sessions_index_each(sessions_index *ix, void (*fn)(sessions_entry *e, void *ud), void *ud);
 bool sessions_index_remove(sessions_index *ix, const char *id);
 /* The API shape: {id, agent, serverId, cwd, createdAt, lastActivityAt, status, exitCode?,
@@ -95,6 +94,18 @@ void sessions_index_publish(sessions_index *ix, const sessions_event *ev);
  * createdAt, connectionId: server, sender, payload}. NULL when payload is not JSON. */
 json_t *sessions_event_json(const char *as_id, const char *server, uint64_t id, uint64_t sidx,
                             int64_t ts_ms, bool from_client, const char *payload, size_t len);
+
+/* ---- persistence (persist.c) ------------------------------------------------------------------
+ * The index kept in the durable journal. Owner: the server; sessions_persist_close writes
+ * what is still pending and frees the index (call it before closing the store, with the
+ * loop still able to run close callbacks). */
+typedef struct sessions_persist sessions_persist;
+struct journal_store;
+/* Load every stored session into a new index (*ix, owned by the returned object) and write
+ * changes back from now on. NULL with *error (caller frees) when the store cannot be read. */
+sessions_persist *sessions_persist_open(uv_loop_t *loop, struct journal_store *store,
+                                        sessions_index **ix, char **error);
+void sessions_persist_close(sessions_persist *p);
 
 /* One ACP server's traffic. Owner: the bridge instance; sessions_tracker_free. */
 typedef struct sessions_tracker sessions_tracker;

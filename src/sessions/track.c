@@ -4,7 +4,7 @@
  * Why pairing: the session of a response is known only from its request (session/new gets
  * its sessionId in the result; a permission reply carries none), so every request that
  * crosses is remembered by direction and id until its answer comes back. */
-#include "sessions/sessions.h"
+#include "sessions/internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -13,12 +13,6 @@
 
 #define SESSIONS_TITLE_MAX 120
 #define SESSIONS_PENDING_MAX 4096
-
-struct sessions_index {
-    base_map *by_id; /* sessionId -> sessions_entry */
-    sessions_changed_fn changed;
-    void *ud;
-};
 
 /* A request waiting for its answer. Owner: the tracker's pending map. */
 typedef struct sessions_pending {
@@ -37,113 +31,6 @@ struct sessions_tracker {
     char *last; /* what observe returned last */
     const char *origin;
 };
-
-/* ---- the index ----------------------------------------------------------------------------- */
-
-static void sessions_entry_free(void *p) {
-    sessions_entry *e = p;
-    if (!e)
-        return;
-    free(e->id);
-    free(e->server);
-    free(e->agent);
-    free(e->cwd);
-    free(e->title);
-    json_decref(e->modes);
-    json_decref(e->config_options);
-    free(e);
-}
-
-sessions_index *sessions_index_new(sessions_changed_fn changed, void *ud) {
-    sessions_index *ix = base_xcalloc(1, sizeof *ix);
-    ix->by_id = base_map_new();
-    ix->changed = changed;
-    ix->ud = ud;
-    return ix;
-}
-
-void sessions_index_free(sessions_index *ix) {
-    if (!ix)
-        return;
-    base_map_free(ix->by_id, sessions_entry_free);
-    free(ix);
-}
-
-sessions_entry *sessions_index_get(sessions_index *ix, const char *id) {
-    return base_map_get(ix->by_id, id);
-}
-
-static char *sessions_dup(const char *s) {
-    return s ? base_xstrdup(s) : NULL;
-}
-
-void sessions_index_load(sessions_index *ix, const sessions_entry *src) {
-    sessions_entry *e = base_xcalloc(1, sizeof *e);
-    *e = *src;
-    e->id = base_xstrdup(src->id);
-    e->server = sessions_dup(src->server);
-    e->agent = sessions_dup(src->agent);
-    e->cwd = sessions_dup(src->cwd);
-    e->title = sessions_dup(src->title);
-    e->modes = src->modes ? json_deep_copy(src->modes) : NULL;
-    e->config_options = src->config_options ? json_deep_copy(src->config_options) : NULL;
-    sessions_entry_free(base_map_put(ix->by_id, e->id, e));
-}
-
-typedef struct sessions_each_ctx {
-    void (*fn)(sessions_entry *e, void *ud);
-    void *ud;
-} sessions_each_ctx;
-
-static void sessions_each_cb(const char *key, void *value, void *ud) {
-    sessions_each_ctx *c = ud;
-    c->fn(value, c->ud);
-}
-
-void sessions_index_each(sessions_index *ix, void (*fn)(sessions_entry *e, void *ud), void *ud) {
-    sessions_each_ctx c = {fn, ud};
-    base_map_each(ix->by_id, sessions_each_cb, &c);
-}
-
-bool sessions_index_remove(sessions_index *ix, const char *id) {
-    sessions_entry *e = base_map_del(ix->by_id, id);
-    sessions_entry_free(e);
-    return e != NULL;
-}
-
-const char *sessions_status_name(sessions_status st) {
-    switch (st) {
-    case SESSIONS_ACTIVE:
-        return "active";
-    case SESSIONS_ENDED:
-        return "ended";
-    case SESSIONS_AGENT_EXITED:
-        return "agent_exited";
-    }
-    return "active";
-}
-
-json_t *sessions_entry_json(const sessions_entry *e) {
-    json_t *o = json_pack("{s:s,s:s?,s:s?,s:s?,s:I,s:I,s:s,s:s?}", "id", e->id, "agent", e->agent,
-                          "serverId", e->server, "cwd", e->cwd, "createdAt",
-                          (json_int_t)e->created_ms, "lastActivityAt", (json_int_t)e->last_ms,
-                          "status", sessions_status_name(e->status), "title", e->title);
-    if (e->status == SESSIONS_AGENT_EXITED) {
-        json_object_set_new(o, "exitCode",
-                            e->exit_code >= 0 ? json_integer(e->exit_code) : json_null());
-        json_object_set_new(o, "signal", e->signal ? json_integer(e->signal) : json_null());
-    }
-    json_object_set_new(o, "modes", e->modes ? json_deep_copy(e->modes) : json_null());
-    json_object_set_new(o, "configOptions",
-                        e->config_options ? json_deep_copy(e->config_options) : json_array());
-    return o;
-}
-
-static void sessions_touch(sessions_index *ix, sessions_entry *e) {
-    e->version++;
-    if (ix->changed)
-        ix->changed(e, ix->ud);
-}
 
 /* ---- the tracker ---------------------------------------------------------------------------- */
 
@@ -208,11 +95,9 @@ static sessions_entry *sessions_upsert(sessions_tracker *t, const char *id, cons
     sessions_entry *e = sessions_index_get(t->ix, id);
     int64_t now = base_now_ms();
     if (!e) {
-        e = base_xcalloc(1, sizeof *e);
-        e->id = base_xstrdup(id);
+        e = sessions_index_add(t->ix, id);
         e->created_ms = now;
         e->origin = t->origin;
-        base_map_put(t->ix->by_id, id, e);
     }
     if (!e->server || strcmp(e->server, t->server) != 0) {
         free(e->server);
@@ -326,7 +211,6 @@ static const char *sessions_on_response(sessions_tracker *t, bool from_client, c
     sessions_pending_free(q);
     return t->last;
 }
-
 
 /* session/update from the agent: keep modes and options current. */
 static void sessions_on_update(sessions_tracker *t, const char *sid, const json_t *update) {

@@ -6,6 +6,8 @@
 // built from the server's; insertEvent sends nothing; errors carry the problem.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import * as nodeTest from 'node:test';
 import { ServerSessionPersistDriver, ServerSessionPersistError, sessionRecordFromServer } from '../../sdk/persist.mjs';
 import { IS_REFERENCE, sharedServer, startServer, withServer, annotate } from './lib/server.mjs';
@@ -174,8 +176,8 @@ describe('ServerSessionPersistDriver', { skip }, () => {
 
 describe('ServerSessionPersistDriver across a server restart', { skip }, () => {
   test('the session is listed after a restart on the same data dir; resumeSession then prompt works', async () => {
-    let srv = await startServer({ keepHome: true });
-    const home = srv.home;
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'sa-persist-restart-'));
+    let srv = await startServer({ home });
     try {
       let id;
       const sdk1 = await client(srv);

@@ -1,12 +1,14 @@
 /* test_journal.c - the durable journal store (SQLite): ids across restarts and crashes,
- * batch commits, reads on the thread pool, retention gaps, refusing bad databases; and the
- * string map it uses. */
+ * batch commits, reads on the thread pool, retention gaps, refusing bad databases, the v1 to
+ * v2 migration, session summaries and session reads, reads that see uncommitted records,
+ * replay speed; and the string map it uses. */
 #include "unit.h"
 
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/base.h"
@@ -64,6 +66,75 @@ static void read_all(journal_store *s, const char *server, uint64_t after, uint6
     journal_store_read(s, server, after, before, limit, mask, got_cb, g);
     while (!g->done)
         uv_run(uv_default_loop(), UV_RUN_ONCE);
+}
+
+static void read_session(journal_store *s, const char *session, uint64_t after, size_t limit,
+                         got *g) {
+    memset(g, 0, sizeof *g);
+    journal_store_read_session(s, session, after, limit, got_cb, g);
+    while (!g->done)
+        uv_run(uv_default_loop(), UV_RUN_ONCE);
+}
+
+/* A record of a session, with its index there. */
+static void append_in(journal_store *s, const char *server, const char *session, uint64_t sidx,
+                      const char *json) {
+    uint64_t id = journal_store_next_id(s, server);
+    journal_rec *r =
+        journal_rec_new(server, id, JOURNAL_FROM_AGENT, "conn-1", session, json, strlen(json));
+    r->sidx = sidx;
+    journal_store_append(s, r);
+}
+
+/* One integer from the database file, through a connection of the test's own. */
+static long long sql_int(const char *path, const char *sql) {
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    long long v = -1;
+    sqlite3_open(path, &db);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* Holds the database's write lock from another connection: the store's writer blocks in
+ * its commit until released, so what is appended meanwhile stays uncommitted. */
+static sqlite3 *lock_writes(const char *path) {
+    sqlite3 *db;
+    sqlite3_open(path, &db);
+    CHECK(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
+    return db;
+}
+
+static void unlock_writes(sqlite3 *db) {
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(db);
+}
+
+typedef struct loaded {
+    char ids[8][32];
+    char jsons[8][64];
+    uint64_t last[8];
+    size_t n;
+} loaded;
+
+static void loaded_cb(void *ud, const char *id, const char *json, uint64_t last_sidx) {
+    loaded *l = ud;
+    if (l->n == 8)
+        return;
+    snprintf(l->ids[l->n], sizeof l->ids[0], "%s", id);
+    snprintf(l->jsons[l->n], sizeof l->jsons[0], "%s", json);
+    l->last[l->n++] = last_sidx;
+}
+
+/* The index of a loaded session, or -1. */
+static int loaded_find(const loaded *l, const char *id) {
+    for (size_t i = 0; i < l->n; i++)
+        if (!strcmp(l->ids[i], id))
+            return (int)i;
+    return -1;
 }
 
 static void test_map(void) {
@@ -315,6 +386,304 @@ static void test_many_appends(void) {
     free(path);
 }
 
+/* A version-1 file (as the previous release wrote it) is migrated at open: its records keep
+ * their ids and gain sidx 0, and sessions can be stored. */
+static void test_migrate_v1(void) {
+    char *path = db_path("v1.sqlite3");
+    sqlite3 *db;
+    sqlite3_open(path, &db);
+    CHECK(sqlite3_exec(
+              db,
+              "PRAGMA journal_mode=WAL;"
+              "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+              "CREATE TABLE servers(name TEXT PRIMARY KEY, last_id INTEGER NOT NULL,"
+              " pruned_below INTEGER NOT NULL DEFAULT 0);"
+              "CREATE TABLE gaps(server TEXT NOT NULL, from_id INTEGER NOT NULL,"
+              " to_id INTEGER NOT NULL);"
+              "CREATE TABLE events(seq INTEGER PRIMARY KEY, server TEXT NOT NULL, id INTEGER NOT "
+              "NULL, ts_ms INTEGER NOT NULL, dir INTEGER NOT NULL, connection TEXT, session TEXT,"
+              " payload TEXT NOT NULL);"
+              "CREATE UNIQUE INDEX events_server_id ON events(server, id);"
+              "CREATE INDEX events_session ON events(session, seq) WHERE session IS NOT NULL;"
+              "CREATE INDEX events_ts ON events(ts_ms);"
+              "INSERT INTO meta VALUES('schema_version','1'),('running','0'),"
+              "('payload_bytes','8');"
+              "INSERT INTO servers VALUES('srv',2,0);"
+              "INSERT INTO events(server,id,ts_ms,dir,connection,session,payload) VALUES"
+              "('srv',1,1000,0,'c','old','{\"a\":1}'),('srv',2,1001,1,NULL,NULL,'{}');",
+              NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+
+    char *err;
+    journal_store *s = open_at(path, NULL, &err);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    CHECK(sql_int(path, "SELECT value FROM meta WHERE key='schema_version'") == 2);
+    CHECK(sql_int(path, "SELECT count(*) FROM pragma_table_info('events') WHERE name='sidx'") == 1);
+    CHECK(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name='events_session_sidx'") ==
+          1);
+    CHECK(journal_store_last_id(s, "srv") == 2);
+    got g;
+    read_all(s, "srv", 0, 0, 10, 3, &g);
+    CHECK(g.n == 2);
+    if (g.n == 2) {
+        CHECK(g.recs[0]->sidx == 0 && g.recs[1]->sidx == 0);
+        CHECK_STR(g.recs[0]->session, "old");
+        CHECK_STR(g.recs[0]->payload, "{\"a\":1}");
+    }
+    got_free(&g);
+    loaded l = {0};
+    CHECK(journal_store_load_sessions(s, loaded_cb, &l, &err) == 0 && l.n == 0);
+    journal_store_put_session(s, "new", "{\"v\":1}");
+    append_in(s, "srv", "new", 1, "{\"b\":1}");
+    journal_store_close(s);
+
+    /* The migrated file opens as version 2 from now on, with what was stored. */
+    s = open_at(path, NULL, &err);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    memset(&l, 0, sizeof l);
+    CHECK(journal_store_load_sessions(s, loaded_cb, &l, &err) == 0 && l.n == 1);
+    CHECK(l.n == 1 && !strcmp(l.ids[0], "new") && !strcmp(l.jsons[0], "{\"v\":1}") &&
+          l.last[0] == 1);
+    read_session(s, "new", 0, 10, &g);
+    CHECK(g.n == 1 && g.recs[0]->id == 3 && g.recs[0]->sidx == 1);
+    got_free(&g);
+    journal_store_close(s);
+    free(path);
+}
+
+/* Session reads, summaries, last indexes and deleting a session. */
+static void test_sessions(void) {
+    char *path = db_path("sessions.sqlite3");
+    char *err;
+    journal_store *s = open_at(path, NULL, &err);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    for (int i = 1; i <= 6; i++) {
+        append_in(s, "srv", "A", (uint64_t)i, "{\"a\":1}");
+        append_in(s, i % 2 ? "srv" : "srv2", "B", (uint64_t)i, "{\"bb\":1}");
+    }
+    append(s, "srv", JOURNAL_FROM_CLIENT, "{\"none\":1}");
+    journal_store_put_session(s, "A", "{\"name\":\"a\"}");
+    journal_store_put_session(s, "B", "{\"name\":\"b1\"}");
+    journal_store_put_session(s, "B", "{\"name\":\"b2\"}");
+    journal_store_put_session(s, "C", "{\"name\":\"c\"}");
+    journal_store_flush(s);
+
+    got g;
+    read_session(s, "B", 0, 100, &g); /* across servers, both directions, sidx order */
+    CHECK(g.n == 6);
+    bool in_order = g.n == 6;
+    for (size_t i = 0; i < g.n; i++)
+        in_order = in_order && g.recs[i]->sidx == i + 1 && !strcmp(g.recs[i]->session, "B");
+    CHECK(in_order);
+    CHECK(g.n == 6 && !strcmp(g.recs[1]->server, "srv2"));
+    got_free(&g);
+    read_session(s, "A", 2, 3, &g); /* after, limit */
+    CHECK(g.n == 3 && g.recs[0]->sidx == 3 && g.recs[2]->sidx == 5);
+    got_free(&g);
+    read_session(s, "nope", 0, 10, &g);
+    CHECK(g.n == 0 && g.error == NULL);
+    got_free(&g);
+
+    loaded l = {0};
+    CHECK(journal_store_load_sessions(s, loaded_cb, &l, &err) == 0 && l.n == 3);
+    int a = loaded_find(&l, "A"), b = loaded_find(&l, "B"), c = loaded_find(&l, "C");
+    CHECK(a >= 0 && b >= 0 && c >= 0);
+    if (a >= 0 && b >= 0 && c >= 0) {
+        CHECK(l.last[a] == 6 && l.last[b] == 6 && l.last[c] == 0);
+        CHECK(!strcmp(l.jsons[b], "{\"name\":\"b2\"}"));
+    }
+
+    /* Deleting A takes its summary, its records and their bytes; B is untouched. */
+    long long bytes = sql_int(path, "SELECT value FROM meta WHERE key='payload_bytes'");
+    CHECK(bytes == 6 * 7 + 6 * 8 + 10);
+    journal_store_delete_session(s, "A");
+    journal_store_flush(s);
+    CHECK(sql_int(path, "SELECT value FROM meta WHERE key='payload_bytes'") == bytes - 6 * 7);
+    read_session(s, "A", 0, 100, &g);
+    CHECK(g.n == 0);
+    got_free(&g);
+    read_all(s, "srv", 0, 0, 100, 3, &g);
+    CHECK(g.n == 4); /* B's three on srv and the sessionless one */
+    got_free(&g);
+    memset(&l, 0, sizeof l);
+    CHECK(journal_store_load_sessions(s, loaded_cb, &l, &err) == 0 && l.n == 2);
+    CHECK(loaded_find(&l, "A") < 0 && loaded_find(&l, "B") >= 0);
+    /* A put after a delete in the same batch comes back; one before it does not. */
+    journal_store_put_session(s, "C", "{\"gone\":1}");
+    journal_store_delete_session(s, "C");
+    journal_store_put_session(s, "D", "{\"gone\":1}");
+    journal_store_delete_session(s, "D");
+    journal_store_put_session(s, "D", "{\"back\":1}");
+    memset(&l, 0, sizeof l);
+    CHECK(journal_store_load_sessions(s, loaded_cb, &l, &err) == 0 && l.n == 2);
+    int d = loaded_find(&l, "D");
+    CHECK(loaded_find(&l, "C") < 0 && d >= 0 && !strcmp(l.jsons[d], "{\"back\":1}"));
+    journal_store_close(s);
+    free(path);
+}
+
+/* Summaries of one batch are coalesced to the newest, and none is committed ahead of the
+ * records queued before it: triggers log the writer's inserts in the order it makes them. */
+static void test_session_put_order(void) {
+    char *path = db_path("order.sqlite3");
+    char *err;
+    journal_store *s = open_at(path, NULL, &err);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    sqlite3 *db;
+    sqlite3_open(path, &db);
+    CHECK(sqlite3_exec(db,
+                       "CREATE TABLE wlog(n INTEGER PRIMARY KEY, kind TEXT, v INTEGER);"
+                       "CREATE TRIGGER wlog_e AFTER INSERT ON events BEGIN"
+                       " INSERT INTO wlog(kind,v) VALUES('e',new.sidx); END;"
+                       "CREATE TRIGGER wlog_s AFTER INSERT ON sessions BEGIN"
+                       " INSERT INTO wlog(kind,v) VALUES('s',json_extract(new.json,'$.n')); END;",
+                       NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    sqlite3 *lock = lock_writes(path);
+    for (int i = 1; i <= 200; i++) {
+        append_in(s, "srv", "S", (uint64_t)i, "{}");
+        char json[32];
+        snprintf(json, sizeof json, "{\"n\":%d}", i);
+        journal_store_put_session(s, "S", json);
+    }
+    unlock_writes(lock);
+    journal_store_flush(s);
+    /* Every summary n follows at least n records; the newest is the one kept. */
+    CHECK(sql_int(path, "SELECT count(*) FROM wlog w WHERE kind='s' AND"
+                        " (SELECT count(*) FROM wlog e WHERE e.kind='e' AND e.n<w.n)<w.v") == 0);
+    long long puts = sql_int(path, "SELECT count(*) FROM wlog WHERE kind='s'");
+    printf("  200 puts while the writer was held: %lld written\n", puts);
+    CHECK(puts >= 1 && puts <= 3); /* the batch taken before the lock, then one */
+    CHECK(sql_int(path, "SELECT json_extract(json,'$.n') FROM sessions WHERE id='S'") == 200);
+    journal_store_close(s);
+    free(path);
+}
+
+/* Reads see every record appended before them, committed or not. */
+static void test_read_sees_uncommitted(void) {
+    char *path = db_path("visible.sqlite3");
+    char *err;
+    journal_store *s = open_at(path, NULL, &err);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    for (int i = 1; i <= 300; i++)
+        append_in(s, "srv", "S", (uint64_t)i, "{\"committed\":1}");
+    journal_store_flush(s);
+    sqlite3 *lock = lock_writes(path);
+    uint64_t seq = 0;
+    for (int i = 301; i <= 3000; i++) {
+        uint64_t id = journal_store_next_id(s, "srv");
+        journal_rec *r =
+            journal_rec_new("srv", id, i % 2 ? JOURNAL_FROM_AGENT : JOURNAL_FROM_CLIENT, NULL, "S",
+                            "{\"queued\":1}", 12);
+        r->sidx = (uint64_t)i;
+        seq = journal_store_append(s, r);
+    }
+    append_in(s, "other", "T", 1, "{}");
+    CHECK(journal_store_committed(s) < seq);
+
+    got g;
+    read_all(s, "srv", 0, 0, 100000, 3, &g);
+    CHECK(g.n == 3000);
+    bool ok = g.n == 3000;
+    for (size_t i = 0; ok && i < g.n; i++)
+        ok = g.recs[i]->id == i + 1 && g.recs[i]->sidx == i + 1;
+    CHECK(ok);
+    CHECK(g.n == 3000 && !strcmp(g.recs[2999]->payload, "{\"queued\":1}") &&
+          g.recs[2999]->dir == JOURNAL_FROM_CLIENT);
+    got_free(&g);
+    /* Bounds, direction and limit across the committed and the uncommitted part. */
+    read_all(s, "srv", 250, 400, 1000, 1u << JOURNAL_FROM_AGENT, &g);
+    /* 251..300 committed (all from the agent), then the odd ids up to 399. */
+    ok = g.n == 100;
+    for (size_t i = 0; ok && i < g.n; i++)
+        ok = g.recs[i]->id == (i < 50 ? 251 + i : 301 + 2 * (i - 50)) &&
+             g.recs[i]->dir == JOURNAL_FROM_AGENT;
+    CHECK(ok);
+    got_free(&g);
+    read_all(s, "srv", 290, 0, 20, 3, &g);
+    CHECK(g.n == 20 && g.recs[0]->id == 291 && g.recs[19]->id == 310);
+    got_free(&g);
+    read_session(s, "S", 2990, 100, &g);
+    CHECK(g.n == 10 && g.recs[0]->sidx == 2991 && g.recs[9]->sidx == 3000);
+    got_free(&g);
+    read_session(s, "T", 0, 100, &g);
+    CHECK(g.n == 1);
+    got_free(&g);
+    /* A queued delete hides the records of that session queued before it. */
+    journal_store_delete_session(s, "T");
+    read_session(s, "T", 0, 100, &g);
+    CHECK(g.n == 0);
+    got_free(&g);
+    CHECK(journal_store_committed(s) < seq); /* all of that was read from memory */
+    unlock_writes(lock);
+    journal_store_flush(s);
+    read_session(s, "S", 0, 100000, &g);
+    CHECK(g.n == 3000 && g.recs[2999]->sidx == 3000);
+    got_free(&g);
+    journal_store_close(s);
+    free(path);
+}
+
+/* Replay a server (session NULL) or a session in pages of 1000 from the start; returns the
+ * records seen, *ordered when keys ran 1, 2, 3... */
+static size_t replay_pages(journal_store *s, const char *session, bool *ordered) {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    uint64_t after = 0;
+    size_t total = 0;
+    *ordered = true;
+    for (;;) {
+        got g;
+        if (session)
+            read_session(s, session, after, 1000, &g);
+        else
+            read_all(s, "srv", after, 0, 1000, 3, &g);
+        for (size_t i = 0; i < g.n; i++)
+            *ordered = *ordered && (session ? g.recs[i]->sidx : g.recs[i]->id) == after + i + 1;
+        total += g.n;
+        after += g.n;
+        size_t n = g.n;
+        got_free(&g);
+        if (n < 1000)
+            break;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    printf("  %s replay of %zu records in pages of 1000: %.0f ms\n", session ? "session" : "server",
+           total, (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+    return total;
+}
+
+/* Replay speed: 100,000 records read back in pages of 1000. Printed, not asserted. */
+static void test_replay_speed(void) {
+    char *path = db_path("speed.sqlite3");
+    char *err;
+    journal_store *s = open_at(path, NULL, &err);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    const char *payload = "{\"jsonrpc\":\"2.0\",\"method\":\"session/update\",\"params\":{"
+                          "\"sessionId\":\"S\",\"update\":{\"sessionUpdate\":\"agent_message_"
+                          "chunk\",\"content\":{\"type\":\"text\",\"text\":\"hello world\"}}}}";
+    for (int i = 1; i <= 100000; i++)
+        append_in(s, "srv", "S", (uint64_t)i, payload);
+    journal_store_flush(s);
+    bool ordered;
+    CHECK(replay_pages(s, NULL, &ordered) == 100000 && ordered);
+    CHECK(replay_pages(s, "S", &ordered) == 100000 && ordered);
+    journal_store_close(s);
+    free(path);
+}
+
 UNIT_MAIN({
     snprintf(tmpdir, sizeof tmpdir, "/tmp/sa-journal-XXXXXX");
     if (!mkdtemp(tmpdir))
@@ -325,6 +694,11 @@ UNIT_MAIN({
     test_retention();
     test_bad_databases();
     test_many_appends();
+    test_migrate_v1();
+    test_sessions();
+    test_session_put_order();
+    test_read_sees_uncommitted();
+    test_replay_speed();
     char cmd[256];
     snprintf(cmd, sizeof cmd, "chmod -R u+w %s && rm -rf %s", tmpdir, tmpdir);
     if (system(cmd) != 0)

@@ -3,7 +3,7 @@
 #include "unit.h"
 
 #include "base/base.h"
-#include "sessions/sessions.h"
+#include "sessions/internal.h"
 
 static int changes;
 static void on_changed(const sessions_entry *e, void *ud) {
@@ -199,7 +199,72 @@ static void test_long_title_and_pending_bound(void) {
     sessions_index_free(ix);
 }
 
+static void on_event(void *ud, const sessions_event *ev) {
+    (*(int *)ud)++;
+}
+
+/* Event indexes, the storage round trip (an active session comes back ended), aliases that
+ * move with a resumed session, and live listeners filtered by session. */
+static void test_store_alias_listen(void) {
+    sessions_index *ix = sessions_index_new(NULL, NULL);
+    sessions_tracker *t = sessions_tracker_new(ix, "srv", "mock", "rest");
+    obs(t, C, "{\"id\":1,\"method\":\"session/new\",\"params\":{\"cwd\":\"/w\"}}");
+    CHECK(last_sidx == 0);
+    CHECK(obs_is(t, A, "{\"id\":1,\"result\":{\"sessionId\":\"S1\"}}", "S1") && last_sidx == 1);
+    CHECK(obs_is(t, C,
+                 "{\"id\":2,\"method\":\"session/prompt\",\"params\":{\"sessionId\":\"S1\","
+                 "\"prompt\":[{\"type\":\"text\",\"text\":\"hi\"}]}}",
+                 "S1") &&
+          last_sidx == 2);
+    sessions_entry *e = sessions_index_get(ix, "S1");
+    CHECK(e && strcmp(e->origin, "rest") == 0 && e->events == 2);
+    sessions_index_set_record(ix, e,
+                              json_pack("{s:s,s:s}", "id", "local-1", "agentSessionId", "S1"));
+    CHECK(sessions_index_resolve(ix, "local-1") == e);
+    char *stored = sessions_entry_store_json(e);
+
+    sessions_index *ix2 = sessions_index_new(NULL, NULL);
+    CHECK(sessions_index_load_json(ix2, "S1", stored, 5) == 0);
+    CHECK(sessions_index_load_json(ix2, "bad", "{\"status\":\"nope\"}", 0) < 0);
+    sessions_entry *l = sessions_index_resolve(ix2, "local-1");
+    CHECK(l && strcmp(l->id, "S1") == 0 && l->status == SESSIONS_ENDED && l->events == 5 &&
+          strcmp(l->origin, "rest") == 0 && l->title && strcmp(l->title, "hi") == 0 &&
+          strcmp(l->cwd, "/w") == 0);
+    /* Resumed on a new ACP session: the alias moves, the old entry loses the record. */
+    sessions_entry *n = sessions_index_add(ix2, "S2");
+    sessions_index_set_record(ix2, n,
+                              json_pack("{s:s,s:s}", "id", "local-1", "agentSessionId", "S2"));
+    CHECK(sessions_index_resolve(ix2, "local-1") == n && l->record == NULL && l->alias == NULL);
+    CHECK(sessions_index_remove(ix2, "S2") && sessions_index_resolve(ix2, "local-1") == NULL);
+    free(stored);
+
+    int all = 0, only = 0;
+    sessions_listener *la = sessions_index_listen(ix, NULL, on_event, &all);
+    sessions_listener *lo = sessions_index_listen(ix, "S9", on_event, &only);
+    sessions_event ev = {
+        .session = "S1", .sidx = 3, .server = "srv", .id = 4, .payload = "{}", .len = 2};
+    sessions_index_publish(ix, &ev);
+    ev.session = "S9";
+    sessions_index_publish(ix, &ev);
+    CHECK(all == 2 && only == 1);
+    sessions_index_unlisten(ix, lo);
+    sessions_index_publish(ix, &ev);
+    CHECK(all == 3 && only == 1);
+    sessions_index_unlisten(ix, la);
+    json_t *j = sessions_event_json("local-1", "srv", 4, 3, 77, true, "{\"a\":1}", 7);
+    CHECK(j && strcmp(json_string_value(json_object_get(j, "id")), "srv:4") == 0 &&
+          json_integer_value(json_object_get(j, "eventIndex")) == 3 &&
+          strcmp(json_string_value(json_object_get(j, "sender")), "client") == 0 &&
+          strcmp(json_string_value(json_object_get(j, "sessionId")), "local-1") == 0);
+    json_decref(j);
+    CHECK(sessions_event_json("x", "srv", 1, 1, 1, false, "{", 1) == NULL);
+    sessions_tracker_free(t);
+    sessions_index_free(ix);
+    sessions_index_free(ix2);
+}
+
 UNIT_MAIN({
+    test_store_alias_listen();
     test_lifecycle();
     test_long_title_and_pending_bound();
 })

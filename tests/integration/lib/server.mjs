@@ -46,7 +46,7 @@ function killAllSync() {
       }
     } catch { /* /proc unavailable */ }
     try { srv.child.kill('SIGKILL'); } catch { /* gone */ }
-    try { if (!srv.keepHome) fs.rmSync(srv.home, { recursive: true, force: true }); } catch { /* ignore */ }
+    try { fs.rmSync(srv.home, { recursive: true, force: true }); } catch { /* ignore */ }
   }
   live.clear();
 }
@@ -122,12 +122,14 @@ async function probeHealth(port, token) {
  *   env: object        extra environment (undefined/null values remove a variable)
  *   noTokenFlag: bool  with no token, pass no auth flag at all (default passes --no-token)
  *   healthToken: str   token for the startup health probe when it is passed in args
- *   keepHome: bool     leave HOME (and so the data dir) in place on stop, for a later server
- *   home: string       use this HOME (e.g. an earlier server's, to restart on its data);
- *                      implies keepHome: the caller removes it
- * Returns { port, baseUrl, home, pid, token, stderr(), stdout(), logs(), exited, stop(), descendants() }.
+ *   home: string       use this HOME (and so data dir and journal) instead of a fresh one;
+ *                      it is the caller's: stop() leaves it in place (restart tests)
+ *   port: number       this port instead of a free one (a restart on the same address)
+ * Returns { port, baseUrl, home, pid, token, stderr(), stdout(), logs(), exited, stop(),
+ * kill9(), descendants() }.
  */
 export async function startServer(opts = {}) {
+  if (opts.port) return startOnPort(opts.port, opts);
   let lastError;
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
@@ -142,8 +144,7 @@ export async function startServer(opts = {}) {
 }
 
 async function startOnPort(port, opts) {
-  const home = opts.home ?? fs.mkdtempSync(path.join(os.tmpdir(), 'sa-test-home-'));
-  const keepHome = Boolean(opts.keepHome || opts.home);
+  const home = opts.home || fs.mkdtempSync(path.join(os.tmpdir(), 'sa-test-home-'));
   const argv = ['server', '--no-telemetry', '--host', '127.0.0.1', '--port', String(port)];
   if (opts.token) argv.push('--token', opts.token);
   else if (!opts.noTokenFlag) argv.push('--no-token');
@@ -160,14 +161,13 @@ async function startOnPort(port, opts) {
   let exitInfo = null;
   exited.then((e) => (exitInfo = e));
 
-  // A server that never started leaves nothing to keep, unless the HOME was the caller's.
-  const cleanupHome = (started = true) => {
-    if (started ? !keepHome : !opts.home) fs.rmSync(home, { recursive: true, force: true });
+  const cleanupHome = () => {
+    if (!opts.home) fs.rmSync(home, { recursive: true, force: true });
   };
   const deadline = Date.now() + 20000;
   for (;;) {
     if (exitInfo) {
-      cleanupHome(false);
+      cleanupHome();
       const msg = `server exited during startup (code ${exitInfo.code}, signal ${exitInfo.signal}${exitInfo.error ? `, ${exitInfo.error.message}` : ''})\n${stderr}${stdout}`;
       throw new Error(msg);
     }
@@ -180,7 +180,7 @@ async function startOnPort(port, opts) {
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       await exited;
-      cleanupHome(false);
+      cleanupHome();
       throw new Error(`server did not become healthy on port ${port}\n${stderr}${stdout}`);
     }
     await sleep(25);
@@ -191,7 +191,6 @@ async function startOnPort(port, opts) {
     host: '127.0.0.1',
     baseUrl: `http://127.0.0.1:${port}`,
     home,
-    keepHome,
     token: opts.token,
     pid: child.pid,
     child,
@@ -205,6 +204,18 @@ async function startOnPort(port, opts) {
       return s;
     },
     descendants: () => descendants(child.pid),
+    /** SIGKILL the server (a crash): its agents must still die (they watch their parent). */
+    async kill9() {
+      if (srv.stopped) return;
+      srv.stopped = true;
+      live.delete(srv);
+      let before = [];
+      try { before = descendants(child.pid); } catch { /* ignore */ }
+      child.kill('SIGKILL');
+      await exited;
+      await waitFor(() => before.every((d) => !sameProcess(d)), { timeoutMs: 5000, what: 'agents of a killed server to exit' });
+      cleanupHome();
+    },
     async stop() {
       if (srv.stopped) return;
       srv.stopped = true;

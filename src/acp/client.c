@@ -1,0 +1,250 @@
+/* client.c - in-process ACP clients: the REST session API drives an instance the way an
+ * HTTP client does, through the same pending entries, journal and session tracker, so
+ * sessions started either way look the same in the index and the journal. */
+#include "acp/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* An answer that came while the client was inside one of its own calls: delivered from
+ * the loop instead, so a caller never sees its callback run before its call returned.
+ * Owner: the client's deferred list. */
+typedef struct acp_deferred {
+    acp_client_response_fn cb;
+    void *ud;
+    json_t *resp;
+    struct acp_deferred *next;
+} acp_deferred;
+
+/* The client's private state beyond the shared struct (internal.h). */
+typedef struct acp_client_impl {
+    acp_client base;
+    int in_call;
+    acp_deferred *deferred, **deferred_tail;
+    uv_timer_t *timer; /* delivers deferred answers; closed asynchronously */
+} acp_client_impl;
+
+static uint64_t acp_client_serial;
+
+static void acp_client_timer_free(uv_handle_t *h) {
+    free(h);
+}
+
+static void acp_client_maybe_free(acp_client *c) {
+    acp_client_impl *ci = (acp_client_impl *)c;
+    if (!c->closed || c->waiting || ci->deferred)
+        return;
+    if (ci->timer)
+        uv_close((uv_handle_t *)ci->timer, acp_client_timer_free);
+    free(ci);
+}
+
+static void acp_client_flush_deferred(uv_timer_t *t) {
+    acp_client_impl *ci = t->data;
+    while (ci->deferred) {
+        acp_deferred *d = ci->deferred;
+        ci->deferred = d->next;
+        if (!ci->deferred)
+            ci->deferred_tail = &ci->deferred;
+        d->cb(d->ud, d->resp);
+        json_decref(d->resp);
+        free(d);
+        ci->base.waiting--;
+    }
+    acp_client_maybe_free(&ci->base);
+}
+
+void acp_client_answer(acp_pending *p, const json_t *resp) {
+    acp_client_response_fn cb = p->cb;
+    p->cb = NULL;
+    acp_client_impl *ci = (acp_client_impl *)p->client;
+    if (!cb)
+        return;
+    if (ci->in_call) {
+        acp_deferred *d = base_xcalloc(1, sizeof *d);
+        d->cb = cb;
+        d->ud = p->cb_ud;
+        d->resp = json_deep_copy(resp);
+        *ci->deferred_tail = d;
+        ci->deferred_tail = &d->next;
+        if (!ci->timer) {
+            ci->timer = base_xmalloc(sizeof *ci->timer);
+            uv_timer_init(p->inst->bridge->loop, ci->timer);
+            ci->timer->data = ci;
+        }
+        uv_timer_start(ci->timer, acp_client_flush_deferred, 0, 0);
+        return;
+    }
+    cb(p->cb_ud, resp);
+    ci->base.waiting--;
+    acp_client_maybe_free(&ci->base);
+}
+
+void acp_clients_event(acp_instance *in, uint64_t id, const char *session, const json_t *msg) {
+    in->busy++;
+    acp_client *c = in->clients;
+    while (c) {
+        acp_client *next = c->next; /* a callback may close its own client */
+        if (!c->closed && c->on_event)
+            c->on_event(c->ud, id, session, msg);
+        c = next;
+    }
+    in->busy--;
+}
+
+acp_client *acp_client_open(acp_bridge *b, const char *server_id, const char *agent,
+                            acp_client_event_fn on_event, void *ud, char **error) {
+    acp_instance *in = acp_find(b, server_id);
+    if (in && agent && strcmp(agent, in->agent) != 0) {
+        *error = base_xasprintf("server '%s' already exists for agent '%s'; requested '%s'",
+                                server_id, in->agent, agent);
+        return NULL;
+    }
+    if (!in) {
+        if (!agent) {
+            *error = base_xasprintf("no ACP server '%s'", server_id);
+            return NULL;
+        }
+        if (b->shutting_down) {
+            *error = base_xstrdup("server is shutting down");
+            return NULL;
+        }
+        in = acp_instance_create(b, server_id, agent, "rest");
+        if (!in) {
+            *error = base_xasprintf("agent '%s' is not installed", agent);
+            return NULL;
+        }
+    }
+    acp_client_impl *ci = base_xcalloc(1, sizeof *ci);
+    ci->deferred_tail = &ci->deferred;
+    acp_client *c = &ci->base;
+    c->inst = in;
+    c->on_event = on_event;
+    c->ud = ud;
+    c->next = in->clients;
+    in->clients = c;
+    return c;
+}
+
+const char *acp_client_server_id(const acp_client *c) {
+    return c->inst->server_id;
+}
+
+bool acp_client_agent_exited(const acp_client *c) {
+    return c->inst->exited;
+}
+
+/* Journal a message of the client's and hand it to the agent through a pending entry (so it
+ * waits, like a POST, while a restarted agent is being initialised). */
+static void acp_client_send(acp_client *c, json_t *msg, acp_pending *p) {
+    acp_instance *in = c->inst;
+    p->inst = in;
+    p->next = in->pending;
+    if (in->pending)
+        in->pending->prev = p;
+    in->pending = p;
+    p->listed = true;
+    char *line = base_json_compact(msg);
+    size_t len = strlen(line);
+    acp_record(in, true, msg, line, len, NULL);
+    line = base_xrealloc(line, len + 2);
+    line[len++] = '\n';
+    line[len] = 0;
+    acp_pending_send(p, line, len);
+}
+
+void acp_client_request(acp_client *c, const char *method, json_t *params,
+                        acp_client_response_fn done, void *ud) {
+    acp_client_impl *ci = (acp_client_impl *)c;
+    acp_instance *in = c->inst;
+    char idbuf[64];
+    snprintf(idbuf, sizeof idbuf, "sandbox-agent/rest/%llu",
+             (unsigned long long)++acp_client_serial);
+    json_t *msg = json_pack("{s:s,s:s,s:s}", "jsonrpc", "2.0", "id", idbuf, "method", method);
+    json_object_set_new(msg, "params", params ? params : json_object());
+    acp_pending *p = base_xcalloc(1, sizeof *p);
+    p->client = c;
+    p->cb = done;
+    p->cb_ud = ud;
+    p->is_request = true;
+    p->id = json_string(idbuf);
+    c->waiting++;
+    ci->in_call++;
+    in->busy++;
+    bool send = true;
+    if (in->exited) {
+        int r = -1;
+        if (acp_starts_session(method) && !in->bridge->shutting_down)
+            r = acp_instance_restart(in, strcmp(method, "initialize") != 0);
+        send = r == 0;
+    }
+    if (!strcmp(method, "initialize")) {
+        json_decref(in->init_params);
+        in->init_params = json_deep_copy(json_object_get(msg, "params"));
+    }
+    if (send) {
+        p->timer = base_xmalloc(sizeof(uv_timer_t));
+        uv_timer_init(in->bridge->loop, p->timer);
+        p->timer->data = p;
+        uv_timer_start(p->timer, acp_timeout_cb, in->bridge->request_timeout_ms, 0);
+        acp_client_send(c, msg, p);
+    } else {
+        /* The session it belongs to died with the agent: answered as a POST would be. */
+        acp_exit_info x;
+        char *tail;
+        acp_exit_of(in, &x, &tail);
+        json_t *e = acp_rpc_error_exited(p->id, &x);
+        free(tail);
+        p->inst = in;
+        acp_client_answer(p, e);
+        json_decref(e);
+        json_decref(p->id);
+        free(p);
+    }
+    json_decref(msg);
+    ci->in_call--;
+    in->busy--;
+    acp_maybe_free(in);
+}
+
+/* A notification or a response: no answer to wait for. */
+static int acp_client_post(acp_client *c, json_t *msg) {
+    acp_instance *in = c->inst;
+    if (in->exited || c->closed) {
+        json_decref(msg);
+        return -1;
+    }
+    acp_pending *p = base_xcalloc(1, sizeof *p);
+    acp_client_send(c, msg, p);
+    json_decref(msg);
+    return 0;
+}
+
+int acp_client_notify(acp_client *c, const char *method, json_t *params) {
+    json_t *msg = json_pack("{s:s,s:s}", "jsonrpc", "2.0", "method", method);
+    json_object_set_new(msg, "params", params ? params : json_object());
+    return acp_client_post(c, msg);
+}
+
+int acp_client_respond(acp_client *c, const json_t *id, json_t *result) {
+    json_t *msg = json_pack("{s:s,s:O}", "jsonrpc", "2.0", "id", id);
+    json_object_set_new(msg, "result", result ? result : json_object());
+    return acp_client_post(c, msg);
+}
+
+void acp_client_close(acp_client *c, bool stop_server) {
+    acp_instance *in = c->inst;
+    for (acp_client **pp = &in->clients; *pp; pp = &(*pp)->next) {
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    }
+    c->closed = true;
+    in->busy++;
+    if (stop_server && in->listed)
+        acp_bridge_close_server(in->bridge, in->server_id);
+    in->busy--;
+    acp_client_maybe_free(c);
+    acp_maybe_free(in);
+}

@@ -1,0 +1,85 @@
+/* persist.c - the session index kept in the durable journal: loaded at startup, and every
+ * changed summary written back. Changes are coalesced: a session that changes on every
+ * streamed chunk is written once per loop turn, not once per chunk. */
+#include "sessions/internal.h"
+
+#include <stdlib.h>
+
+#include "journal/journal.h"
+
+struct sessions_persist {
+    journal_store *store;
+    sessions_index *ix;
+    base_map *dirty; /* session ids changed since the last flush (values unused) */
+    uv_timer_t *timer;
+};
+
+static void sessions_persist_flush_one(const char *id, void *value, void *ud) {
+    sessions_persist *p = ud;
+    sessions_entry *e = sessions_index_get(p->ix, id);
+    if (!e)
+        return; /* removed since: its deletion is queued already */
+    char *json = sessions_entry_store_json(e);
+    journal_store_put_session(p->store, id, json);
+    free(json);
+}
+
+static void sessions_persist_flush(sessions_persist *p) {
+    base_map_each(p->dirty, sessions_persist_flush_one, p);
+    base_map_free(p->dirty, NULL);
+    p->dirty = base_map_new();
+}
+
+static void sessions_persist_timer_cb(uv_timer_t *t) {
+    sessions_persist_flush(t->data);
+}
+
+static void sessions_persist_changed(const sessions_entry *e, void *ud) {
+    sessions_persist *p = ud;
+    base_map_put(p->dirty, e->id, p);
+    if (!uv_is_active((uv_handle_t *)p->timer))
+        uv_timer_start(p->timer, sessions_persist_timer_cb, 0, 0);
+}
+
+static void sessions_persist_load_one(void *ud, const char *id, const char *json,
+                                      uint64_t last_sidx) {
+    sessions_persist *p = ud;
+    if (sessions_index_load_json(p->ix, id, json, last_sidx) < 0)
+        LOG_WARN("skipping an unreadable stored session", "session=%s", id);
+}
+
+sessions_persist *sessions_persist_open(uv_loop_t *loop, journal_store *store, sessions_index **ix,
+                                        char **error) {
+    sessions_persist *p = base_xcalloc(1, sizeof *p);
+    p->store = store;
+    p->dirty = base_map_new();
+    p->ix = sessions_index_new(NULL, NULL);
+    if (journal_store_load_sessions(store, sessions_persist_load_one, p, error) < 0) {
+        sessions_index_free(p->ix);
+        base_map_free(p->dirty, NULL);
+        free(p);
+        return NULL;
+    }
+    /* Loading marked nothing dirty (no callback yet); from now on changes are written. */
+    p->ix->changed = sessions_persist_changed;
+    p->ix->ud = p;
+    p->timer = base_xmalloc(sizeof *p->timer);
+    uv_timer_init(loop, p->timer);
+    p->timer->data = p;
+    *ix = p->ix;
+    return p;
+}
+
+static void sessions_persist_timer_free(uv_handle_t *h) {
+    free(h);
+}
+
+void sessions_persist_close(sessions_persist *p) {
+    if (!p)
+        return;
+    sessions_persist_flush(p);
+    base_map_free(p->dirty, NULL);
+    uv_close((uv_handle_t *)p->timer, sessions_persist_timer_free);
+    sessions_index_free(p->ix);
+    free(p);
+}
