@@ -248,6 +248,17 @@ static const char *cli_sessions_mode(const json_t *s) {
     return json_string_value(json_object_get(json_object_get(s, "modes"), "currentModeId"));
 }
 
+/* A 2xx answer to a streaming request that is no event stream (a server without the SSE
+ * variant): says so and returns true. */
+static bool cli_sessions_not_sse(const cli_http_response *res) {
+    const char *ct = res->content_type ? res->content_type : "";
+    if (!strncmp(ct, "text/event-stream", 17))
+        return false;
+    fprintf(stderr, "error: the server answered HTTP %d with %s, not an event stream\n",
+            res->status, *ct ? ct : "no content type");
+    return true;
+}
+
 /* Whether to colour stdout: a terminal, and NO_COLOR (no-color.org) unset or empty. */
 static bool cli_sessions_color(void) {
     const char *no = getenv("NO_COLOR");
@@ -313,7 +324,7 @@ static void cli_sessions_table(json_t *items) {
         int n = (int)strlen(json_string_value(json_object_get(s, "id")) ?: "?");
         idw = n > idw ? n : idw;
     }
-    printf("%-*s  %-10s  %-24s  %-19s  %s\n", idw, "ID", "AGENT", "STATUS", "CREATED", "TITLE");
+    printf("%-*s  %-10s  %-26s  %-19s  %s\n", idw, "ID", "AGENT", "STATUS", "CREATED", "TITLE");
     json_array_foreach(items, k, s) {
         char created[32], status[64];
         cli_sessions_time(json_object_get(s, "createdAt"), created, sizeof created);
@@ -324,7 +335,7 @@ static void cli_sessions_table(json_t *items) {
             if (*p == '\n' || *p == '\r' || *p == '\t')
                 *p = ' ';
         bool cut = strlen(one) > CLI_SESSIONS_TITLE_MAX;
-        printf("%-*s  %-10s  %-24s  %-19s  %.*s%s\n", idw,
+        printf("%-*s  %-10s  %-26s  %-19s  %.*s%s\n", idw,
                json_string_value(json_object_get(s, "id")) ?: "?",
                json_string_value(json_object_get(s, "agent")) ?: "?", status, created,
                CLI_SESSIONS_TITLE_MAX, one, cut ? "..." : "");
@@ -430,8 +441,9 @@ static void cli_sessions_print(const json_t *s) {
     size_t k;
     json_t *o;
     json_array_foreach(json_object_get(s, "configOptions"), k, o) {
-        printf("%-15s %s\n", json_string_value(json_object_get(o, "id")) ?: "?",
-               json_string_value(json_object_get(o, "currentValue")) ?: "-");
+        char label[64];
+        snprintf(label, sizeof label, "%s:", json_string_value(json_object_get(o, "id")) ?: "?");
+        printf("%-15s %s\n", label, json_string_value(json_object_get(o, "currentValue")) ?: "-");
     }
     const json_t *record = json_object_get(s, "record");
     if (json_is_object(record))
@@ -612,6 +624,8 @@ static int cli_sessions_send(int argc, char **argv) {
         rc = 130;
     } else if (rc < 0 && (res.status < 200 || res.status > 299)) {
         rc = cli_api_print_problem(&res);
+    } else if (rc < 0 && cli_sessions_not_sse(&res)) {
+        rc = 1;
     } else if (rc < 0) {
         cli_http_sse_finish(&sse);
         rc = cli_sessions_turn_result(&t, id);
@@ -678,6 +692,8 @@ static int cli_sessions_follow(cli_api_ctx *x, const char *path) {
     int rc = cli_api_call(x, &rq, &res);
     if (rc < 0 && (res.status < 200 || res.status > 299)) {
         rc = cli_api_print_problem(&res);
+    } else if (rc < 0 && cli_sessions_not_sse(&res)) {
+        rc = 1;
     } else if (rc <= 0) {
         cli_http_sse_finish(&sse);
         fprintf(stderr, "stream %s after %lu events\n", rc == 0 ? "interrupted" : "ended",

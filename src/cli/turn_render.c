@@ -201,7 +201,7 @@ static void cli_turn_permission(cli_turn_render *r, const json_t *env) {
                          json_string_value(json_object_get(o, "name")) ?: "?",
                          json_string_value(json_object_get(o, "kind")) ?: "?");
     }
-    cli_turn_line(r, CLI_TURN_YELLOW, "permission", "%s%s asks for permission: %s",
+    cli_turn_line(r, CLI_TURN_YELLOW, "permission", "%s%s%s asks for permission",
                   cli_turn_sgr(r, CLI_TURN_BOLD), title ? title : "the agent",
                   cli_turn_sgr(r, CLI_TURN_RESET));
     fprintf(r->out, "  options: %s\n", opts.data ? opts.data : "(none)");

@@ -188,7 +188,7 @@ describe('api sessions send', { skip }, () => {
     });
     assert.equal(m[1], id);
     assert.equal(m[3], srv.baseUrl, 'the hint names the endpoint in use');
-    assert.match(send.out(), /^\[permission\] .+ asks for permission:/m);
+    assert.match(send.out(), /^\[permission\] .+ asks for permission$/m);
     assert.match(send.out(), /^ {2}options: .*\(allow_once\).*\(reject_once\)/m);
     await fails(cli(srv, 'reply', id, 'no-such-request', 'once'), 1, /^error: .*\(HTTP 404\)/m);
     await fails(cli(srv, 'reply', id, m[2], 'maybe'), 2, /possible values: once, always, reject/);
