@@ -182,6 +182,13 @@ static int cli_sessions_parse(cli_args_cmd *cmd, int argc, char **argv, const ch
     return -1;
 }
 
+/* The command table of a leaf that takes positional arguments (all required: names). */
+#define CLI_SESSIONS_CMD(leaf, tail, n)                                                            \
+    {                                                                                              \
+        .name = "sandbox-agent api sessions " leaf, .usage_tail = tail, .opts = opts,              \
+        .n_opts = sizeof opts / sizeof opts[0], .max_positional = n                                \
+    }
+
 /* "/v1/sessions/<id, percent-encoded><tail>". Caller frees with base_buf_free. */
 static void cli_sessions_path(base_buf *b, const char *id, const char *tail) {
     base_buf_init(b);
@@ -273,10 +280,7 @@ static int cli_sessions_create(int argc, char **argv) {
                  {0, "mode", "MODE", true, NULL, NULL, false},
                  {0, "model", "MODEL", true, NULL, NULL, false},
                  {0, "json", NULL, false, NULL, NULL, false});
-    cli_args_cmd cmd = {.name = "sandbox-agent api sessions create",
-                        .usage_tail = " --agent <AGENT>",
-                        .opts = opts,
-                        .n_opts = sizeof opts / sizeof opts[0]};
+    cli_args_cmd cmd = CLI_SESSIONS_CMD("create", " --agent <AGENT>", 0);
     cli_api_ctx x = {0};
     int rc = cli_api_parse(&cmd, argc, argv, cli_sessions_help_create, &x);
     if (rc >= 0)
@@ -351,9 +355,7 @@ static int cli_sessions_list(int argc, char **argv) {
                  {0, "cursor", "CURSOR", true, NULL, NULL, false},
                  {0, "all", NULL, false, NULL, NULL, false},
                  {0, "json", NULL, false, NULL, NULL, false});
-    cli_args_cmd cmd = {.name = "sandbox-agent api sessions list",
-                        .opts = opts,
-                        .n_opts = sizeof opts / sizeof opts[0]};
+    cli_args_cmd cmd = CLI_SESSIONS_CMD("list", NULL, 0);
     cli_api_ctx x = {0};
     int rc = cli_api_parse(&cmd, argc, argv, cli_sessions_help_list, &x);
     if (rc >= 0)
@@ -453,11 +455,7 @@ static void cli_sessions_print(const json_t *s) {
 
 static int cli_sessions_show(int argc, char **argv) {
     CLI_API_OPTS({0, "json", NULL, false, NULL, NULL, false});
-    cli_args_cmd cmd = {.name = "sandbox-agent api sessions show",
-                        .usage_tail = " <ID>",
-                        .opts = opts,
-                        .n_opts = sizeof opts / sizeof opts[0],
-                        .max_positional = 1};
+    cli_args_cmd cmd = CLI_SESSIONS_CMD("show", " <ID>", 1);
     static const char *const names[] = {"<ID>"};
     cli_api_ctx x = {0};
     int rc = cli_sessions_parse(&cmd, argc, argv, cli_sessions_help_show, &x, names, 1);
@@ -560,11 +558,7 @@ static int cli_sessions_turn_result(cli_sessions_turn *t, const char *session) {
 
 static int cli_sessions_send(int argc, char **argv) {
     CLI_API_OPTS({0, "json", NULL, false, NULL, NULL, false});
-    cli_args_cmd cmd = {.name = "sandbox-agent api sessions send",
-                        .usage_tail = " <ID> <TEXT>",
-                        .opts = opts,
-                        .n_opts = sizeof opts / sizeof opts[0],
-                        .max_positional = 2};
+    cli_args_cmd cmd = CLI_SESSIONS_CMD("send", " <ID> <TEXT>", 2);
     static const char *const names[] = {"<ID>", "<TEXT>"};
     cli_api_ctx x = {0};
     int rc = cli_sessions_parse(&cmd, argc, argv, cli_sessions_help_send, &x, names, 2);
@@ -710,11 +704,7 @@ static int cli_sessions_events(int argc, char **argv) {
                  {0, "limit", "LIMIT", true, NULL, NULL, false},
                  {0, "follow", NULL, false, NULL, NULL, false},
                  {0, "json", NULL, false, NULL, NULL, false});
-    cli_args_cmd cmd = {.name = "sandbox-agent api sessions events",
-                        .usage_tail = " <ID>",
-                        .opts = opts,
-                        .n_opts = sizeof opts / sizeof opts[0],
-                        .max_positional = 1};
+    cli_args_cmd cmd = CLI_SESSIONS_CMD("events", " <ID>", 1);
     static const char *const names[] = {"<ID>"};
     cli_api_ctx x = {0};
     int rc = cli_sessions_parse(&cmd, argc, argv, cli_sessions_help_events, &x, names, 1);
@@ -775,11 +765,7 @@ static int cli_sessions_simple(cli_api_ctx *x, const char *method, const char *p
 
 static int cli_sessions_reply(int argc, char **argv) {
     CLI_API_OPTS();
-    cli_args_cmd cmd = {.name = "sandbox-agent api sessions reply",
-                        .usage_tail = " <ID> <REQUEST_ID> <REPLY>",
-                        .opts = opts,
-                        .n_opts = sizeof opts / sizeof opts[0],
-                        .max_positional = 3};
+    cli_args_cmd cmd = CLI_SESSIONS_CMD("reply", " <ID> <REQUEST_ID> <REPLY>", 3);
     static const char *const names[] = {"<ID>", "<REQUEST_ID>", "<REPLY>"};
     cli_api_ctx x = {0};
     int rc = cli_sessions_parse(&cmd, argc, argv, cli_sessions_help_reply, &x, names, 3);
@@ -806,52 +792,43 @@ static int cli_sessions_reply(int argc, char **argv) {
     return rc;
 }
 
-static int cli_sessions_cancel(int argc, char **argv) {
-    CLI_API_OPTS();
-    cli_args_cmd cmd = {.name = "sandbox-agent api sessions cancel",
-                        .usage_tail = " <ID>",
-                        .opts = opts,
-                        .n_opts = sizeof opts / sizeof opts[0],
-                        .max_positional = 1};
+/* cancel and delete: method on /v1/sessions/{id}<tail>, "<done> <id>" on stderr. A NULL tail
+ * is delete's: "?force=true" with --force. */
+static int cli_sessions_act(int argc, char **argv, cli_args_cmd *cmd, const char *help,
+                            const char *method, const char *tail, const json_t *body,
+                            const char *done) {
     static const char *const names[] = {"<ID>"};
     cli_api_ctx x = {0};
-    int rc = cli_sessions_parse(&cmd, argc, argv, cli_sessions_help_cancel, &x, names, 1);
+    int rc = cli_sessions_parse(cmd, argc, argv, help, &x, names, 1);
     if (rc >= 0)
         return rc;
     base_buf path;
-    cli_sessions_path(&path, cmd.positional[0], "/cancel");
-    char *done = base_xasprintf("cancel sent to session %s", cmd.positional[0]);
-    json_t *empty = json_object();
-    rc = cli_sessions_simple(&x, "POST", path.data, empty, done);
-    json_decref(empty);
-    free(done);
+    if (!tail)
+        tail = cli_args_seen(cmd, "force") ? "?force=true" : "";
+    cli_sessions_path(&path, cmd->positional[0], tail);
+    char *msg = base_xasprintf("%s %s", done, cmd->positional[0]);
+    rc = cli_sessions_simple(&x, method, path.data, body, msg);
+    free(msg);
     base_buf_free(&path);
     cli_api_ctx_free(&x);
     return rc;
 }
 
+static int cli_sessions_cancel(int argc, char **argv) {
+    CLI_API_OPTS();
+    cli_args_cmd cmd = CLI_SESSIONS_CMD("cancel", " <ID>", 1);
+    json_t *empty = json_object();
+    int rc = cli_sessions_act(argc, argv, &cmd, cli_sessions_help_cancel, "POST", "/cancel", empty,
+                              "cancel sent to session");
+    json_decref(empty);
+    return rc;
+}
+
 static int cli_sessions_delete(int argc, char **argv) {
     CLI_API_OPTS({0, "force", NULL, false, NULL, NULL, false});
-    cli_args_cmd cmd = {.name = "sandbox-agent api sessions delete",
-                        .usage_tail = " <ID>",
-                        .opts = opts,
-                        .n_opts = sizeof opts / sizeof opts[0],
-                        .max_positional = 1};
-    static const char *const names[] = {"<ID>"};
-    cli_api_ctx x = {0};
-    int rc = cli_sessions_parse(&cmd, argc, argv, cli_sessions_help_delete, &x, names, 1);
-    if (rc >= 0)
-        return rc;
-    base_buf path;
-    cli_sessions_path(&path, cmd.positional[0], "");
-    if (cli_args_seen(&cmd, "force"))
-        base_buf_appends(&path, "?force=true");
-    char *done = base_xasprintf("deleted session %s", cmd.positional[0]);
-    rc = cli_sessions_simple(&x, "DELETE", path.data, NULL, done);
-    free(done);
-    base_buf_free(&path);
-    cli_api_ctx_free(&x);
-    return rc;
+    cli_args_cmd cmd = CLI_SESSIONS_CMD("delete", " <ID>", 1);
+    return cli_sessions_act(argc, argv, &cmd, cli_sessions_help_delete, "DELETE", NULL, NULL,
+                            "deleted session");
 }
 
 int cli_api_sessions_main(int argc, char **argv) {

@@ -4,13 +4,13 @@
 // a permission request answered by `reply` from another CLI process while `send` streams,
 // cancel, the event listing and its SSE follow, delete, problems and exit codes.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as nodeTest from 'node:test';
-import { BIN, IS_REFERENCE, SANITIZED, sharedServer, waitFor, freePort } from './lib/server.mjs';
+import { IS_REFERENCE, sharedServer, waitFor, freePort } from './lib/server.mjs';
 import { request, acpPost, initializeMsg } from './lib/http.mjs';
+import { startCli } from './lib/cli.mjs';
 
 const { after, describe } = nodeTest;
 const skip = IS_REFERENCE ? 'the session routes and their CLI are ours' : false;
@@ -19,26 +19,7 @@ const S = sharedServer(nodeTest);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sa-sessions-cli-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-/** Starts the CLI: { child, done (Promise of { status, signal, stdout, stderr }), out(), err() }. */
-function start(args, { stdin } = {}) {
-  const child = spawn(BIN, args, { cwd: tmp, env: { ...process.env, HOME: tmp, NO_COLOR: '' }, stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
-  if (stdin !== undefined) child.stdin.end(stdin);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60000);
-  const done = new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (status, signal) => {
-      clearTimeout(timer);
-      if (SANITIZED) assert.doesNotMatch(stderr, /AddressSanitizer|runtime error:|LeakSanitizer/);
-      resolve({ status, signal, stdout, stderr });
-    });
-  });
-  return { child, done, out: () => stdout, err: () => stderr };
-}
-
+const start = (args, { stdin } = {}) => startCli(args, { stdin, cwd: tmp, env: { HOME: tmp, NO_COLOR: '' } });
 const run = (args, opts) => start(args, opts).done;
 const cli = (srv, ...args) => ['api', 'sessions', ...args, '-e', srv.baseUrl];
 
