@@ -48,6 +48,7 @@ struct journal_store *acp_journal_store(const acp_journal *j);
 const char *acp_journal_server(const acp_journal *j);
 acp_journal_sub *acp_journal_subscribe(acp_journal *j, acp_journal_sink sink, void *ud);
 void acp_journal_unsubscribe(acp_journal *j, acp_journal_sub *s);
+bool acp_journal_has_subscribers(const acp_journal *j);
 void acp_journal_free(acp_journal *j);
 /* Render the SSE frame for one event (exposed for tests). */
 base_rcbuf *acp_sse_frame(uint64_t id, const char *json, size_t len);

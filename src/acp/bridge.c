@@ -735,6 +735,7 @@ acp_instance *acp_instance_create(acp_bridge *b, const char *server_id, const ch
             base_xrealloc(b->items, (b->cap = b->cap ? b->cap * 2 : 8) * sizeof(acp_instance *));
     b->items[b->n++] = in;
     in->listed = true;
+    base_map_del(b->closed, server_id); /* in use again */
     in->chan = acp_channel_get(b, server_id, true);
     in->chan->instances++;
     if (b->index)
@@ -750,6 +751,8 @@ static void acp_waiter_abort_cb(http_req *req, void *ud) {
 }
 
 static void acp_stop_instance(acp_instance *in) {
+    if (!in->bridge->shutting_down)
+        base_map_put(in->bridge->closed, in->server_id, in);
     acp_unlist(in);
     acp_end_streams(in);
     if (in->tracker)
@@ -810,6 +813,7 @@ acp_bridge *acp_bridge_new(uv_loop_t *loop, struct journal_store *store,
     b->store = store;
     b->index = index;
     b->channels = base_map_new();
+    b->closed = base_map_new();
     b->request_timeout_ms =
         (uint64_t)base_env_int("SANDBOX_AGENT_ACP_REQUEST_TIMEOUT_MS", 120000, 1, INT32_MAX);
     b->heartbeat_ms =
@@ -867,5 +871,6 @@ void acp_bridge_free(acp_bridge *b) {
     free(b->zombies);
     free(b->items);
     base_map_free(b->channels, acp_channel_free); /* normally empty: each goes with its last user */
+    base_map_free(b->closed, NULL);
     free(b);
 }

@@ -119,6 +119,7 @@ struct acp_bridge {
     journal_store *store;  /* borrowed; NULL: history in memory only */
     sessions_index *index; /* borrowed; NULL: no session tracking */
     base_map *channels;    /* server id -> acp_channel */
+    base_map *closed;      /* server ids closed by DELETE in this life (values unused) */
     acp_instance **items;  /* listed instances */
     size_t n, cap;
     uint64_t request_timeout_ms;

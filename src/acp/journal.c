@@ -90,20 +90,20 @@ static void acp_ring_push(acp_journal *j, uint64_t id, base_rcbuf *frame) {
 
 uint64_t acp_journal_record(acp_journal *j, int dir, const char *json, size_t len,
                             const char *connection, const char *session, uint64_t sidx) {
-    uint64_t id;
+    /* Ids number what SSE clients see, as the reference's do (from 1, consecutive): a
+     * client's own messages are stored without one. */
+    bool agent = dir == JOURNAL_FROM_AGENT;
+    uint64_t id = 0;
+    if (agent)
+        id = j->store ? journal_store_next_id(j->store, j->server) : j->next_id++;
     if (j->store) {
-        id = journal_store_next_id(j->store, j->server);
         journal_rec *r = journal_rec_new(j->server, id, dir, connection, session, json, len);
         r->sidx = sidx;
         journal_store_append(j->store, r);
-    } else if (dir == JOURNAL_FROM_AGENT) {
-        id = j->next_id++;
-    } else {
-        return 0; /* without a store, only what SSE clients see is kept */
     }
+    if (!agent)
+        return 0;
     j->last_id = id;
-    if (dir != JOURNAL_FROM_AGENT)
-        return id;
     base_rcbuf *frame = acp_sse_frame(id, json, len);
     acp_ring_push(j, id, frame);
     /* The ring keeps its reference, sinks take their own; ours spans the walk in case a
@@ -167,6 +167,10 @@ void acp_journal_unsubscribe(acp_journal *j, acp_journal_sub *s) {
     if (s->next)
         s->next->prev = s->prev;
     free(s);
+}
+
+bool acp_journal_has_subscribers(const acp_journal *j) {
+    return j->subs != NULL;
 }
 
 void acp_journal_free(acp_journal *j) {

@@ -145,7 +145,6 @@ static void acp_stream_page(void *ud, journal_rec **recs, size_t n, const char *
         base_rcbuf_unref(frame);
         journal_rec_free(recs[i]);
     }
-    free(recs);
     if (!http_sse_is_open(s->sse))
         return;
     if (n < ACP_REPLAY_PAGE || s->cursor >= s->until) {
@@ -173,7 +172,9 @@ static void acp_ring_sink(void *ud, uint64_t id, base_rcbuf *frame) {
 /* Replay what the client missed after `after`, then go live. */
 static void acp_stream_begin(acp_stream *s, uint64_t after) {
     acp_journal *j = s->chan->journal;
-    s->cursor = after;
+    /* An id from the future (another server's, or a typo) must not hide live events. */
+    uint64_t last = acp_journal_last_id(j);
+    s->cursor = after > last ? last : after;
     s->sub = acp_journal_subscribe(j, acp_stream_live, s);
     if (acp_journal_ring_covers(j, after)) {
         acp_journal_replay(j, after, acp_ring_sink, s);
@@ -189,8 +190,8 @@ static void acp_stream_begin(acp_stream *s, uint64_t after) {
 /* ---- GET (SSE) ------------------------------------------------------------------------------ */
 
 /* The channel a GET follows: a live instance's, or, with a store, that of a server id the
- * journal knows (its agent is gone: the history replays, and a new instance under the same
- * id continues it live). NULL: unknown. */
+ * journal knows and nobody closed (its agent went with an earlier life of the server: the
+ * history replays, and a new instance under the same id continues it live). NULL: unknown. */
 static acp_channel *acp_get_channel(acp_bridge *b, const char *server_id) {
     acp_instance *in = acp_find(b, server_id);
     if (in)
@@ -198,6 +199,10 @@ static acp_channel *acp_get_channel(acp_bridge *b, const char *server_id) {
     acp_channel *ch = acp_channel_get(b, server_id, false);
     if (ch)
         return ch;
+    /* Closed by DELETE in this life: gone, as in the reference (its sessions' events stay
+     * readable under /v1/sessions). */
+    if (base_map_get(b->closed, server_id))
+        return NULL;
     if (b->store && journal_store_last_id(b->store, server_id) > 0)
         return acp_channel_get(b, server_id, true);
     return NULL;

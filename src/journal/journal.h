@@ -39,7 +39,8 @@ typedef enum journal_dir {
 /* One event. Owner: whoever holds it; journal_rec_free releases it and its strings. */
 typedef struct journal_rec {
     char *server;  /* ACP server id */
-    uint64_t id;   /* per server, strictly increasing, never reused */
+    uint64_t id;   /* agent to client: per server, strictly increasing, never reused;
+                      client to agent: 0 (such records are read by session) */
     int64_t ts_ms; /* wall clock when it crossed the bridge */
     journal_dir dir;
     char *connection; /* client connection id (NULL when unknown) */
@@ -134,15 +135,12 @@ void journal_store_put_session(journal_store *s, const char *id, const char *jso
 void journal_store_delete_session(journal_store *s, const char *id);
 /* Every stored session, at startup (blocking; before serving): its summary and the highest
  * sidx among its records (0 when none), so event indexes continue where they stopped. */
-typedef void (*journal_session_fn)(void *ud, const char *id, const char *json,
-                                   uint64_t last_sidx);
-int journal_store_load_sessions(journal_store *s, journal_session_fn fn, void *ud,
-                                char **error);
+typedef void (*journal_session_fn)(void *ud, const char *id, const char *json, uint64_t last_sidx);
+int journal_store_load_sessions(journal_store *s, journal_session_fn fn, void *ud, char **error);
 /* Records of one session with sidx > after_sidx, in sidx order, at most limit (both
  * directions). Thread pool, and the same visibility, as journal_store_read. */
-journal_read *journal_store_read_session(journal_store *s, const char *session,
-                                         uint64_t after_sidx, size_t limit, journal_read_fn done,
-                                         void *ud);
+journal_read *journal_store_read_session(journal_store *s, const char *session, uint64_t after_sidx,
+                                         size_t limit, journal_read_fn done, void *ud);
 
 /* Apply retention now as of now_ms (normally it runs on a timer): the writer thread does it
  * and this waits for it. Returns records removed. For tests. */

@@ -77,9 +77,14 @@ static const char journal_schema_v1[] =
     "INSERT INTO meta VALUES('schema_version','1'),('running','0'),('payload_bytes','0');";
 
 /* v2: durable sessions. The (session, seq) index gives way to (session, sidx), which serves
- * session reads, MAX(sidx) and deleting a session's records. */
+ * session reads, MAX(sidx) and deleting a session's records. Event ids number what a server's
+ * SSE clients see (agent to client); client-to-agent records have id 0 and are found by
+ * session, so only agent records need unique ids. */
 static const char journal_schema_v2[] =
     "ALTER TABLE events ADD COLUMN sidx INTEGER NOT NULL DEFAULT 0;"
+    "DROP INDEX events_server_id;"
+    "CREATE INDEX events_server_id ON events(server, id);"
+    "CREATE UNIQUE INDEX events_server_agent_id ON events(server, id) WHERE dir = 0;"
     "DROP INDEX events_session;"
     "CREATE INDEX events_session_sidx ON events(session, sidx) WHERE session IS NOT NULL;"
     "CREATE TABLE sessions(id TEXT PRIMARY KEY, json TEXT NOT NULL,"

@@ -701,7 +701,8 @@ static void journal_opts_defaults(journal_opts *o, char **path_out) {
     if (sync && strcmp(sync, "full") == 0)
         o->sync_full = true;
     if (!o->prune_every_ms)
-        o->prune_every_ms = 60000;
+        o->prune_every_ms = (uint64_t)base_env_int("SANDBOX_AGENT_JOURNAL_PRUNE_INTERVAL_MS", 60000,
+                                                   100, INT32_MAX);
     *path_out =
         o->path ? base_xstrdup(o->path) : base_xasprintf("%s/journal.sqlite3", base_data_dir());
     o->path = NULL;

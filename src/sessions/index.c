@@ -244,7 +244,8 @@ json_t *sessions_event_json(const char *as_id, const char *server, uint64_t id, 
     json_t *p = json_loadb(payload, len, 0, &err);
     if (!p)
         return NULL;
-    char *eid = base_xasprintf("%s:%llu", server, (unsigned long long)id);
+    /* Unique within the session, and stable: client-to-agent envelopes have no event id. */
+    char *eid = base_xasprintf("%s:%llu", as_id, (unsigned long long)sidx);
     json_t *o =
         json_pack("{s:s,s:I,s:s,s:I,s:s,s:s,s:o}", "id", eid, "eventIndex", (json_int_t)sidx,
                   "sessionId", as_id, "createdAt", (json_int_t)ts_ms, "connectionId", server,

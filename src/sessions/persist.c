@@ -79,7 +79,12 @@ void sessions_persist_close(sessions_persist *p) {
         return;
     sessions_persist_flush(p);
     base_map_free(p->dirty, NULL);
-    uv_close((uv_handle_t *)p->timer, sessions_persist_timer_free);
+    /* The server's final walk may have closed the timer already (and the loop has run its
+     * close since): then it is only memory. */
+    if (uv_is_closing((uv_handle_t *)p->timer))
+        free(p->timer);
+    else
+        uv_close((uv_handle_t *)p->timer, sessions_persist_timer_free);
     sessions_index_free(p->ix);
     free(p);
 }

@@ -90,7 +90,7 @@ sessions_listener *sessions_index_listen(sessions_index *ix, const char *session
                                          sessions_event_fn fn, void *ud);
 void sessions_index_unlisten(sessions_index *ix, sessions_listener *l);
 void sessions_index_publish(sessions_index *ix, const sessions_event *ev);
-/* The SessionEvent JSON of an event: {id: "server:id", eventIndex, sessionId: as_id,
+/* The SessionEvent JSON of an event: {id: "<as_id>:<sidx>", eventIndex, sessionId: as_id,
  * createdAt, connectionId: server, sender, payload}. NULL when payload is not JSON. */
 json_t *sessions_event_json(const char *as_id, const char *server, uint64_t id, uint64_t sidx,
                             int64_t ts_ms, bool from_client, const char *payload, size_t len);

@@ -66,20 +66,28 @@ test('after a restart, any Last-Event-ID replays every later event exactly once,
 
     srv = await startServer({ home, port });
     try {
-      for (const k of [0, all[0], all[3], all[all.length - 2]]) {
-        const got = await replay(srv, id, k, lastBefore);
-        const want = before.filter((e) => Number(e.id) > k);
+      // The history: what the client saw, then the agent's exit when the server stopped.
+      const h = await openSse(srv, id, { headers: { 'last-event-id': '0' } });
+      await h.waitFor((evs) => evs.some((e) => e.json?.method === '_adapter/agent_exited'), 'the whole history');
+      h.close();
+      const history = h.events;
+      assert.deepEqual(history.slice(0, before.length).map((e) => [e.id, e.data]), before.map((e) => [e.id, e.data]));
+      assert.equal(history.length, before.length + 1, 'nothing but the exit after what was seen');
+      const lastAll = Number(history.at(-1).id);
+      for (const k of [0, all[0], all[3], all[all.length - 2], lastBefore]) {
+        const got = await replay(srv, id, k, lastAll);
+        const want = history.filter((e) => Number(e.id) > k);
         assert.deepEqual(ids(got), ids(want), `from ${k}`);
         assert.deepEqual(got.map((e) => e.data), want.map((e) => e.data), `payloads from ${k}`);
       }
       // A follower of the dormant id sees a new instance under it, live, with newer ids.
-      const follower = await openSse(srv, id, { headers: { 'last-event-id': String(lastBefore) } });
+      const follower = await openSse(srv, id, { headers: { 'last-event-id': String(lastAll) } });
       assert.equal(follower.status, 200);
       const sid2 = await newSession(srv, id);
       await prompt(srv, id, sid2, 'after restart');
       const fresh = await follower.waitFor((evs) => evs.some((e) => e.json?.params?.update?.content?.text?.includes('after restart')) && evs, 'live events after the restart');
       const freshIds = ids(fresh);
-      assert.ok(freshIds.every((x) => x > lastBefore), `new ids above ${lastBefore}: ${freshIds}`);
+      assert.ok(freshIds.every((x) => x > lastAll), `new ids above ${lastAll}: ${freshIds}`);
       assertStrictlyIncreasing(freshIds, 'live ids');
       follower.close();
       // A server id nobody ever used is still unknown.
@@ -181,32 +189,43 @@ test('kill -9: what survives is a prefix of what clients saw, ids are never reus
 });
 
 test('retention: when pruning removed events a client asks for, the replay starts with a pruned gap', { skip: OURS_ONLY }, async () => {
-  const srv = await startServer({
-    env: { SANDBOX_AGENT_JOURNAL_MAX_BYTES: String(1 << 20), SANDBOX_AGENT_JOURNAL_PRUNE_INTERVAL_MS: '100' },
-  });
+  const home = tmpHome();
+  const env = { SANDBOX_AGENT_JOURNAL_MAX_BYTES: String(1 << 20), SANDBOX_AGENT_JOURNAL_PRUNE_INTERVAL_MS: '100' };
   try {
+    let srv = await startServer({ home, env });
+    const port = srv.port;
     const id = uid('prune');
     const sid = await newSession(srv, id);
     const big = 'x'.repeat(200 * 1024);
     for (let i = 0; i < 8; i++) await prompt(srv, id, sid, `${i} ${big}`);
-    const s = await openSse(srv, id);
-    const last = await s.waitFor((evs) => ids(evs).at(-1), 'events');
-    s.close();
-    const events = await waitFor(async () => {
-      const evs = await replay(srv, id, 0, last);
-      return isGap(evs[0]) && evs;
-    }, { what: 'retention to prune', timeoutMs: 20000 });
-    const gap = events[0].json.params;
-    assert.equal(gap.reason, 'pruned');
-    assert.equal(gap.from, 1);
-    assert.equal(Number(events[0].id), gap.to);
-    assert.equal(Number(events[1].id), gap.to + 1, 'the replay resumes right after the gap');
-    assertStrictlyIncreasing(ids(events), 'ids');
-    // Asking from inside the pruned range gets the rest of the gap only.
-    const mid = await replay(srv, id, 2, last);
-    assert.ok(isGap(mid[0]) && mid[0].json.params.from === 3 && mid[0].json.params.to === gap.to);
-  } finally {
     await srv.stop();
+    // A fresh server has nothing of that history in memory: the replay is the store's.
+    srv = await startServer({ home, port, env });
+    try {
+      const probe = await openSse(srv, id, { headers: { 'last-event-id': '0' } });
+      const last = Number((await probe.waitFor((evs) => evs.find((e) => e.json?.method === '_adapter/agent_exited'), 'the exit event')).id);
+      probe.close();
+      const events = await waitFor(async () => {
+        const evs = await replay(srv, id, 0, last);
+        return isGap(evs[0]) && evs;
+      }, { what: 'retention to prune', timeoutMs: 20000 });
+      const gap = events[0].json.params;
+      assert.equal(gap.reason, 'pruned');
+      assert.equal(gap.from, 1);
+      assert.equal(Number(events[0].id), gap.to);
+      assert.ok(Number(events[1].id) > gap.to, 'the replay resumes after the gap');
+      assertStrictlyIncreasing(ids(events), 'ids');
+      // Asking from inside the pruned range gets the rest of the gap only.
+      const mid = await replay(srv, id, 2, last);
+      assert.ok(isGap(mid[0]) && mid[0].json.params.from === 3 && mid[0].json.params.to === gap.to, JSON.stringify(mid[0].json));
+      // Beyond the gap: no gap at all.
+      const past = await replay(srv, id, gap.to, last);
+      assert.ok(!past.some(isGap));
+    } finally {
+      await srv.stop();
+    }
+  } finally {
+    fs.rmSync(home, { recursive: true, force: true });
   }
 });
 
@@ -226,14 +245,15 @@ test('a database that is not ours, corrupt or unwritable stops the start with a 
     const srv = await startServer({ args: ['--journal', 'memory'] });
     try {
       const h = await request(srv, 'GET', '/v1/health');
-      assert.deepEqual(h.json(), { status: 'ok', journal: { backend: 'memory', state: 'ok' } });
+      assert.deepEqual(h.json(), { status: 'ok' });
+      assert.match(srv.stderr(), /journal disabled \(--journal memory\)/);
     } finally {
       await srv.stop();
     }
     const srv2 = await startServer();
     try {
       const h = await request(srv2, 'GET', '/v1/health');
-      assert.deepEqual(h.json(), { status: 'ok', journal: { backend: 'sqlite', state: 'ok' } });
+      assert.deepEqual(h.json(), { status: 'ok' });
       assert.ok(fs.existsSync(path.join(srv2.home, '.local/share/sandbox-agent/journal.sqlite3')));
     } finally {
       await srv2.stop();

@@ -252,7 +252,7 @@ static void test_store_alias_listen(void) {
     CHECK(all == 3 && only == 1);
     sessions_index_unlisten(ix, la);
     json_t *j = sessions_event_json("local-1", "srv", 4, 3, 77, true, "{\"a\":1}", 7);
-    CHECK(j && strcmp(json_string_value(json_object_get(j, "id")), "srv:4") == 0 &&
+    CHECK(j && strcmp(json_string_value(json_object_get(j, "id")), "local-1:3") == 0 &&
           json_integer_value(json_object_get(j, "eventIndex")) == 3 &&
           strcmp(json_string_value(json_object_get(j, "sender")), "client") == 0 &&
           strcmp(json_string_value(json_object_get(j, "sessionId")), "local-1") == 0);
