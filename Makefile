@@ -15,6 +15,8 @@ LLHTTP_INC ?= $(LLHTTP_ROOT)/usr/share/include/llhttp
 # a version, the framing tricks request smuggling is made of.
 LLHTTP_FLAGS := -I$(LLHTTP_INC) -DLLHTTP_STRICT_MODE=1
 CFLAGS_BASE += $(LLHTTP_FLAGS)
+# libpq's headers (libpq-dev); the library itself is dlopened (src/base/lpq.c).
+CFLAGS_BASE += $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
 LLHTTP_NAMES := api http llhttp
 
 SRCS    := $(shell find src -name '*.c' | sort)

@@ -8,9 +8,12 @@ cd "$(dirname "$0")/.."
 # adds the test and benchmark tools and the npm packages.
 MODE=${1:-test}
 APT_PKGS=(build-essential pkg-config libuv1-dev libwslay-dev libjansson-dev
-          libsqlite3-dev libarchive-dev nettle-dev)
+          libsqlite3-dev libarchive-dev nettle-dev libpq-dev)
 if [ "$MODE" != build ]; then
     APT_PKGS+=(clang libclang-rt-14-dev wrk curl procps valgrind nodejs npm chromium)
+    # A real PostgreSQL server for the journal's PostgreSQL tests (tests/pg/start.sh), and the
+    # client library the server dlopens.
+    APT_PKGS+=(postgresql libpq5)
 fi
 
 missing=()

@@ -9,6 +9,8 @@
 # 2. The integration tests: node --test over tests/integration/**/*.test.mjs with
 #    SANDBOX_AGENT_BIN set to the binary's absolute path (two test files at a time, 60 s per
 #    file, 15 min overall). None of them downloads an agent.
+#    The journal and session files run a second time with every server on a PostgreSQL
+#    journal: the suite starts PostgreSQL itself (tests/pg/start.sh).
 # 3. The real-agent pass (tests/agents/e2e.test.mjs): installs claude, codex, opencode and pi
 #    from npm ONCE into tests/.cache/e2e-agents (about 900 MB; reused by later runs), with a
 #    bound that covers a cold npm cache, then drives each through the SDK.
@@ -31,6 +33,27 @@ export SANDBOX_AGENT_BIN
 
 passed=0
 failed=0
+
+# ---- PostgreSQL -------------------------------------------------------------------------
+# One throwaway server for the whole run (tests/pg/start.sh: initdb in a temp dir, loopback,
+# a non-root user), unless SANDBOX_AGENT_TEST_PG_URL names one already; the PostgreSQL
+# tests read its URL and directory from the environment. Stopped however the run ends.
+if [ -z "${SANDBOX_AGENT_TEST_PG_URL:-}" ] && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    pg_dir=$(mktemp -d /tmp/sa-pg-XXXXXX)
+    if pg_url=$(bash tests/pg/start.sh "$pg_dir"); then
+        export SANDBOX_AGENT_TEST_PG_URL=$pg_url SANDBOX_AGENT_TEST_PG_DIR=$pg_dir
+        trap 'bash tests/pg/stop.sh "$pg_dir"' EXIT
+        trap 'exit 130' INT TERM
+        echo "PostgreSQL for the tests: $pg_url"
+    else
+        echo "run.sh: the test PostgreSQL server did not start" >&2
+        rm -rf "$pg_dir"
+        failed=$((failed + 1))
+    fi
+elif [ -z "${SANDBOX_AGENT_TEST_PG_URL:-}" ]; then
+    echo "run.sh: PostgreSQL is not installed (make deps installs it); its tests cannot run" >&2
+    failed=$((failed + 1))
+fi
 # The servers' event-loop watchdog reports (SANDBOX_AGENT_LOOP_WATCHDOG_MS=20, set by
 # tests/integration/lib/server.mjs) are collected here and summarised at the end.
 export SANDBOX_AGENT_WATCHDOG_LOG=${SANDBOX_AGENT_WATCHDOG_LOG:-$PWD/build/loop-watchdog.log}
@@ -95,6 +118,12 @@ run_node() {
 mapfile -t files < <(find tests/integration tests/agents -path '*/node_modules' -prune -o -type f \
     \( -name '*.test.mjs' -o -name '*.test.js' \) ! -name 'e2e.test.mjs' -print 2>/dev/null | sort)
 ((${#files[@]})) && run_node "integration tests" 60000 900 "${files[@]}"
+# The journal and session tests again, every server on the PostgreSQL journal
+# (lib/server.mjs passes --journal $SANDBOX_AGENT_TEST_PG_URL).
+mapfile -t pg_files < <(printf '%s\n' "${files[@]}" | grep -E '/(journal|sessions[a-z_]*|sdk_sessions|sdk_restart)\.test\.mjs$')
+if [ -n "${SANDBOX_AGENT_TEST_PG_URL:-}" ] && ((${#pg_files[@]})); then
+    SANDBOX_AGENT_TEST_JOURNAL=postgres run_node "integration tests (PostgreSQL journal)" 60000 600 "${pg_files[@]}"
+fi
 if [ "${SANDBOX_AGENT_E2E:-1}" = 0 ]; then
     echo "real-agent tests: skipped (SANDBOX_AGENT_E2E=0)"
 elif [ -f tests/agents/e2e.test.mjs ]; then

@@ -122,7 +122,8 @@ static void acp_instance_free(acp_instance *in) {
     in->chan->instances--;
     acp_channel_maybe_free(in->chan);
     json_decref(in->init_params);
-    json_decref(in->reinit_id);
+    acp_internal_reset(in);
+    base_map_free(in->loaded, NULL);
     base_buf_free(&in->line);
     base_buf_free(&in->errline);
     for (size_t i = 0; i < in->err_count; i++)
@@ -157,7 +158,7 @@ static char *acp_stderr_text(acp_instance *in) {
 
 /* ---- pending POSTs ------------------------------------------------------------------------ */
 
-static void acp_timer_free(uv_handle_t *h) {
+void acp_timer_free(uv_handle_t *h) {
     free(h);
 }
 
@@ -304,7 +305,7 @@ static void acp_write_done(int status, void *ud) {
  * in arrival order and only after it was initialised. */
 void acp_pending_send(acp_pending *p, char *line, size_t len) {
     acp_instance *in = p->inst;
-    if (in->reinit_id) {
+    if (acp_internal_busy(in)) {
         p->held = line;
         p->held_len = len;
         return;
@@ -314,83 +315,6 @@ void acp_pending_send(acp_pending *p, char *line, size_t len) {
     free(line);
     if (r != 0)
         acp_write_done(r, p); /* answers the POST and releases p */
-}
-
-/* ---- restart after exit ------------------------------------------------------------------ */
-
-static void acp_reinit_timer_stop(acp_instance *in) {
-    if (in->reinit_timer) {
-        uv_close((uv_handle_t *)in->reinit_timer, acp_timer_free);
-        in->reinit_timer = NULL;
-    }
-}
-
-/* Our replayed `initialize` was answered (or timed out, or the agent died): send what was
- * held, oldest first. */
-static void acp_flush_held(acp_instance *in) {
-    json_decref(in->reinit_id);
-    in->reinit_id = NULL;
-    acp_reinit_timer_stop(in);
-    size_t n = 0;
-    for (acp_pending *p = in->pending; p; p = p->next)
-        n += p->held != NULL;
-    if (!n)
-        return;
-    acp_pending **order = base_xcalloc(n, sizeof *order);
-    size_t i = n;
-    for (acp_pending *p = in->pending; p; p = p->next) /* the list is newest first */
-        if (p->held)
-            order[--i] = p;
-    in->busy++;
-    for (i = 0; i < n; i++) {
-        char *line = order[i]->held;
-        order[i]->held = NULL;
-        acp_pending_send(order[i], line, order[i]->held_len);
-    }
-    free(order);
-    in->busy--;
-}
-
-static void acp_reinit_timeout_cb(uv_timer_t *t) {
-    acp_instance *in = t->data;
-    LOG_WARN("restarted agent did not answer the replayed initialize; sending held messages",
-             "server_id=%s agent=%s", in->server_id, in->agent);
-    acp_flush_held(in);
-}
-
-/* True for a response to our replayed `initialize`, which is ours alone: it is neither
- * journaled nor delivered. */
-static bool acp_is_reinit_answer(acp_instance *in, json_t *msg) {
-    if (!in->reinit_id || !json_is_object(msg) || acp_classify(msg) != ACP_MSG_RESPONSE)
-        return false;
-    if (!acp_id_equal(in->reinit_id, json_object_get(msg, "id")))
-        return false;
-    if (json_object_get(msg, "error"))
-        LOG_WARN("restarted agent refused the replayed initialize", "server_id=%s agent=%s",
-                 in->server_id, in->agent);
-    return true;
-}
-
-/* Replay the client's `initialize` to a restarted agent; later messages wait for its
- * answer (bounded by the request timeout). */
-static void acp_replay_initialize(acp_instance *in) {
-    char idbuf[64];
-    snprintf(idbuf, sizeof idbuf, "sandbox-agent/reinit/%u", in->restarts);
-    json_t *req = json_pack("{s:s,s:s,s:s,s:O}", "jsonrpc", "2.0", "id", idbuf, "method",
-                            "initialize", "params", in->init_params);
-    char *line = base_json_compact(req);
-    json_decref(req);
-    size_t len = strlen(line);
-    line = base_xrealloc(line, len + 2);
-    memcpy(line + len, "\n", 2);
-    if (proc_write(in->child, line, len + 1, NULL, NULL) == 0) {
-        in->reinit_id = json_string(idbuf);
-        in->reinit_timer = base_xmalloc(sizeof(uv_timer_t));
-        uv_timer_init(in->bridge->loop, in->reinit_timer);
-        in->reinit_timer->data = in;
-        uv_timer_start(in->reinit_timer, acp_reinit_timeout_cb, in->bridge->request_timeout_ms, 0);
-    }
-    free(line);
 }
 
 /* ---- agent output --------------------------------------------------------------------------- */
@@ -470,9 +394,8 @@ static void acp_handle_line(acp_instance *in, const char *line, size_t len) {
         json_decref(n);
         return;
     }
-    if (acp_is_reinit_answer(in, msg)) {
+    if (acp_internal_answer(in, msg)) {
         json_decref(msg);
-        acp_flush_held(in);
         return;
     }
     /* Stored verbatim: the agent's line is already one compact JSON text. */
@@ -575,9 +498,7 @@ static void acp_on_exit(proc_child *c, int code, int sig, void *ud) {
                           sig ? json_null() : json_integer(code), "success", !sig && code == 0);
     acp_append_json(in, n);
     json_decref(n);
-    json_decref(in->reinit_id);
-    in->reinit_id = NULL;
-    acp_reinit_timer_stop(in);
+    acp_internal_reset(in);
     /* Fail every request still waiting: its answer can no longer come. Messages held for a
      * restarted agent that died before it was initialised fail too. */
     acp_pending *p = in->pending;
@@ -610,9 +531,7 @@ static void acp_start_failed(acp_instance *in, int err) {
     in->exited = true;
     if (restart)
         in->restarts--;
-    json_decref(in->reinit_id);
-    in->reinit_id = NULL;
-    acp_reinit_timer_stop(in);
+    acp_internal_reset(in);
     char *m = base_xasprintf("failed to %s agent process: %s", restart ? "restart" : "start",
                              uv_strerror(err));
     acp_pending *p = in->pending;
@@ -703,7 +622,7 @@ int acp_instance_restart(acp_instance *in, bool replay_init) {
     in->child = c;
     in->exited = false;
     if (replay_init && in->init_params)
-        acp_replay_initialize(in);
+        acp_internal_push(in, "initialize", json_deep_copy(in->init_params), NULL);
     return 0;
 }
 
@@ -740,6 +659,7 @@ acp_instance *acp_instance_create(acp_bridge *b, const char *server_id, const ch
     in->chan->instances++;
     if (b->index)
         in->tracker = sessions_tracker_new(b->index, server_id, agent, origin);
+    acp_note_server(in);
     return in;
 }
 

@@ -181,6 +181,7 @@ void acp_client_request(acp_client *c, const char *method, json_t *params,
     if (!strcmp(method, "initialize")) {
         json_decref(in->init_params);
         in->init_params = json_deep_copy(json_object_get(msg, "params"));
+        acp_note_server(in);
     }
     if (send) {
         p->timer = base_xmalloc(sizeof(uv_timer_t));

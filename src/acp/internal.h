@@ -106,8 +106,15 @@ struct acp_instance {
     sessions_tracker *tracker; /* NULL without a session index */
     acp_client *clients;       /* in-process clients attached to it */
     json_t *init_params;       /* the client's last `initialize` params, replayed on restart */
-    json_t *reinit_id;         /* id of our replayed `initialize` while it is unanswered */
-    uv_timer_t *reinit_timer;  /* bounds the replayed `initialize`; closed asynchronously */
+    /* The bridge's own requests (revive.c): the client's replayed `initialize`, then
+     * session/load for sessions continued on a fresh agent. Client messages wait behind
+     * them. */
+    json_t *reinit_id;        /* id of the one in flight */
+    uv_timer_t *reinit_timer; /* bounds it; closed asynchronously */
+    json_t *internal;         /* [{method, params, session}] still to send */
+    char *loading;            /* the session our session/load in flight is for */
+    base_map *loaded;         /* sessions this agent process has (values unused) */
+    bool revived;             /* brought back by a POST after a restart of ours */
     unsigned restarts;
     acp_pending *pending;
     acp_waiter *waiters;
@@ -163,6 +170,29 @@ void acp_pending_send(acp_pending *p, char *line, size_t len);
 void acp_exit_of(acp_instance *in, acp_exit_info *x, char **tail);
 void acp_reply_rpc(acp_instance *in, http_req *req, json_t *resp);
 void acp_problem_exited_of(http_req *req, acp_instance *in);
+
+void acp_timer_free(uv_handle_t *h);
+
+/* revive.c: the bridge's own requests, and bringing back a server id after a restart. */
+/* Queue a request of ours (params stolen) to send before any client message; session: the
+ * session a session/load is for (its replayed history is not delivered), or NULL. */
+void acp_internal_push(acp_instance *in, const char *method, json_t *params, const char *session);
+/* Whether msg answers our request in flight (it is then consumed: neither journaled nor
+ * delivered), or is history an agent replays for our session/load (dropped likewise). */
+bool acp_internal_answer(acp_instance *in, const json_t *msg);
+/* Forget our requests (the agent exited); held client messages are failed by the caller. */
+void acp_internal_reset(acp_instance *in);
+/* Client messages wait (acp_pending_send holds them) while ours are outstanding. */
+bool acp_internal_busy(const acp_instance *in);
+/* A POST without ?agent= for a server id that is not live: an instance for it when an
+ * earlier life of ours knew it (and nobody closed it), replaying the client's initialize
+ * unless msg is one. NULL otherwise. */
+acp_instance *acp_revive(acp_bridge *b, const char *server_id, const json_t *msg);
+/* Before a client message of a revived instance reaches its agent: load the session it
+ * names, once, if this server had it before the restart. */
+void acp_revive_session(acp_instance *in, const json_t *msg);
+/* Keep what a POST after a restart needs to bring the server back (agent, initialize). */
+void acp_note_server(acp_instance *in);
 
 /* post.c: POST /v1/acp/{serverId}. */
 void acp_post_handler(http_req *req, void *ud);

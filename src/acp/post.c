@@ -229,7 +229,7 @@ static void acp_post_message(http_req *req, acp_bridge *b, char *agent, bool may
         free(m);
         goto out;
     }
-    if (!in && !agent) {
+    if (!in && !agent && !(in = acp_revive(b, server_id, msg))) {
         http_problem_invalid_request(
             req, "missing required 'agent' query parameter for first POST to /v1/acp/%s",
             server_id);
@@ -265,7 +265,9 @@ static void acp_post_message(http_req *req, acp_bridge *b, char *agent, bool may
         json_t *params = json_object_get(msg, "params");
         json_decref(in->init_params);
         in->init_params = params ? json_deep_copy(params) : json_null();
+        acp_note_server(in);
     }
+    acp_revive_session(in, msg);
     acp_pending *p = base_xcalloc(1, sizeof *p);
     p->inst = in;
     p->req = req;

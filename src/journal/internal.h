@@ -1,5 +1,9 @@
-/* internal.h - what store.c and the database code (sqlite.c) share inside the journal
- * module. A second backend (PostgreSQL) implements the same journal_db functions. */
+/* internal.h - what store.c and the database backends share inside the journal module.
+ *
+ * store.c calls the journal_db functions; db.c picks the backend from the path (a
+ * postgres:// or postgresql:// URL selects PostgreSQL, pg.c; anything else is an SQLite file,
+ * sqlite.c) and forwards each call to the backend's function of the same name under its own
+ * prefix (journal_sqlite_append, journal_pg_append, ...). */
 #ifndef JOURNAL_INTERNAL_H
 #define JOURNAL_INTERNAL_H
 
@@ -50,6 +54,31 @@ int journal_db_load_sessions(journal_db *db, journal_session_fn fn, void *ud, ch
  * Returns records removed or -1. */
 int64_t journal_db_prune(journal_db *db, journal_store *s, int64_t now_ms, char **error);
 int journal_db_mark_clean(journal_db *db, char **error);
+/* "postgres" or "sqlite": the backend the path selects (static). */
+const char *journal_db_backend(const char *path);
+/* The path as logs may show it: a URL loses its password and query parameters. Caller
+ * frees. */
+char *journal_db_label(const char *path);
+
+/* The functions each backend implements, with the contracts above; T is its connection. */
+#define JOURNAL_BACKEND(prefix, T)                                                                 \
+    typedef struct T T;                                                                            \
+    T *prefix##_open(const char *path, bool writer, const journal_opts *opts, char **error);       \
+    void prefix##_close(T *db);                                                                    \
+    int prefix##_load(T *db, journal_store *s, char **error);                                      \
+    int prefix##_append(T *db, journal_rec **recs, size_t n, char **error);                        \
+    int prefix##_read(T *db, const char *server, uint64_t after, uint64_t before, size_t limit,    \
+                      unsigned dir_mask, journal_rec ***out, size_t *nout, char **error);          \
+    int prefix##_read_session(T *db, const char *session, uint64_t after_sidx, size_t limit,       \
+                              journal_rec ***out, size_t *nout, char **error);                     \
+    int prefix##_put_sessions(T *db, const journal_session_put *puts, size_t n, char **error);     \
+    int prefix##_delete_session(T *db, const char *id, char **error);                              \
+    int prefix##_load_sessions(T *db, journal_session_fn fn, void *ud, char **error);              \
+    int64_t prefix##_prune(T *db, journal_store *s, int64_t now_ms, char **error);                 \
+    int prefix##_mark_clean(T *db, char **error);
+JOURNAL_BACKEND(journal_sqlite, journal_sqlite)
+JOURNAL_BACKEND(journal_pg, journal_pg)
+#undef JOURNAL_BACKEND
 
 void journal_store_load_head(journal_store *s, const char *server, uint64_t last_id,
                              uint64_t pruned_below);

@@ -58,7 +58,11 @@ void journal_rec_free(journal_rec *r);
 
 /* Settings; zero fields take the defaults (environment, then built-in). */
 typedef struct journal_opts {
-    const char *path;        /* database file; default <data dir>/journal.sqlite3 */
+    const char *path;        /* database file; default <data dir>/journal.sqlite3; a
+                                postgres:// or postgresql:// URL selects PostgreSQL */
+    const char *instance;    /* PostgreSQL: this server's namespace in a shared database;
+                                SANDBOX_AGENT_JOURNAL_INSTANCE, else a random id kept in
+                                <data dir>/journal-instance */
     int64_t max_age_ms;      /* SANDBOX_AGENT_JOURNAL_MAX_AGE_DAYS (30) */
     int64_t max_bytes;       /* SANDBOX_AGENT_JOURNAL_MAX_BYTES (1 GiB of payload) */
     bool sync_full;          /* SANDBOX_AGENT_JOURNAL_SYNC=full */

@@ -22,7 +22,7 @@
 
 #define JOURNAL_SCHEMA_VERSION 2
 
-struct journal_db {
+struct journal_sqlite {
     sqlite3 *db;
     bool writer;
     int64_t max_age_ms, max_bytes;
@@ -30,11 +30,11 @@ struct journal_db {
     sqlite3_stmt *ins_event, *up_server, *put_session, *sel_range, *sel_session;
 };
 
-static char *journal_db_err(sqlite3 *db, const char *what) {
+static char *journal_sqlite_err(sqlite3 *db, const char *what) {
     return base_xasprintf("%s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
 }
 
-static int journal_exec(journal_db *d, const char *sql, char **error) {
+static int journal_exec(journal_sqlite *d, const char *sql, char **error) {
     char *msg = NULL;
     if (sqlite3_exec(d->db, sql, NULL, NULL, &msg) == SQLITE_OK)
         return 0;
@@ -43,7 +43,7 @@ static int journal_exec(journal_db *d, const char *sql, char **error) {
     return -1;
 }
 
-static void journal_rollback(journal_db *d) {
+static void journal_rollback(journal_sqlite *d) {
     char *ignored = NULL;
     journal_exec(d, "ROLLBACK", &ignored);
     free(ignored);
@@ -51,7 +51,7 @@ static void journal_rollback(journal_db *d) {
 
 /* The end of a write transaction: add delta to the payload total, commit; on failure roll
  * back, so nothing of it stays. */
-static int journal_finish(journal_db *d, int64_t delta, char **error) {
+static int journal_finish(journal_sqlite *d, int64_t delta, char **error) {
     char sql[128];
     snprintf(sql, sizeof sql, "UPDATE meta SET value=value+%lld WHERE key='payload_bytes'",
              (long long)delta);
@@ -94,7 +94,7 @@ static const char journal_schema_v2[] =
 static const char *const journal_migrations[JOURNAL_SCHEMA_VERSION] = {journal_schema_v1,
                                                                        journal_schema_v2};
 
-static int64_t journal_meta_int(journal_db *d, const char *key, int64_t def) {
+static int64_t journal_meta_int(journal_sqlite *d, const char *key, int64_t def) {
     sqlite3_stmt *st = NULL;
     int64_t v = def;
     if (sqlite3_prepare_v2(d->db, "SELECT value FROM meta WHERE key=?", -1, &st, NULL) ==
@@ -108,20 +108,20 @@ static int64_t journal_meta_int(journal_db *d, const char *key, int64_t def) {
 }
 
 /* The schema version: 0 for an empty database, -1 when it is not ours or unreadable. */
-static int journal_schema_version(journal_db *d, char **error) {
+static int journal_schema_version(journal_sqlite *d, char **error) {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(
         d->db, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='meta'", -1, &st,
         NULL);
     if (rc != SQLITE_OK) {
-        *error = journal_db_err(d->db, "cannot read the database");
+        *error = journal_sqlite_err(d->db, "cannot read the database");
         return -1;
     }
     rc = sqlite3_step(st);
     bool has_meta = rc == SQLITE_ROW && sqlite3_column_int(st, 0) > 0;
     sqlite3_finalize(st);
     if (rc != SQLITE_ROW) {
-        *error = journal_db_err(d->db, "cannot read the database");
+        *error = journal_sqlite_err(d->db, "cannot read the database");
         return -1;
     }
     if (!has_meta) {
@@ -138,7 +138,7 @@ static int journal_schema_version(journal_db *d, char **error) {
     return (int)journal_meta_int(d, "schema_version", -1);
 }
 
-static int journal_migrate(journal_db *d, char **error) {
+static int journal_migrate(journal_sqlite *d, char **error) {
     int v = journal_schema_version(d, error);
     if (v < 0)
         return -1;
@@ -163,7 +163,7 @@ static int journal_migrate(journal_db *d, char **error) {
     return 0;
 }
 
-static int journal_prepare(journal_db *d, char **error) {
+static int journal_prepare(journal_sqlite *d, char **error) {
     static const char ins[] =
         "INSERT INTO events(server,id,ts_ms,dir,connection,session,payload,sidx)"
         " VALUES(?,?,?,?,?,?,?,?)";
@@ -188,14 +188,15 @@ static int journal_prepare(journal_db *d, char **error) {
             SQLITE_OK ||
         sqlite3_prepare_v3(d->db, sel_session, -1, SQLITE_PREPARE_PERSISTENT, &d->sel_session,
                            NULL) != SQLITE_OK) {
-        *error = journal_db_err(d->db, "cannot prepare statements");
+        *error = journal_sqlite_err(d->db, "cannot prepare statements");
         return -1;
     }
     return 0;
 }
 
-journal_db *journal_db_open(const char *path, bool writer, const journal_opts *opts, char **error) {
-    journal_db *d = base_xcalloc(1, sizeof *d);
+journal_sqlite *journal_sqlite_open(const char *path, bool writer, const journal_opts *opts,
+                                    char **error) {
+    journal_sqlite *d = base_xcalloc(1, sizeof *d);
     d->writer = writer;
     d->max_age_ms = opts->max_age_ms;
     d->max_bytes = opts->max_bytes;
@@ -203,7 +204,7 @@ journal_db *journal_db_open(const char *path, bool writer, const journal_opts *o
     if (sqlite3_open_v2(path, &d->db, flags, NULL) != SQLITE_OK) {
         *error = base_xasprintf("cannot open %s: %s", path,
                                 d->db ? sqlite3_errmsg(d->db) : "out of memory");
-        journal_db_close(d);
+        journal_sqlite_close(d);
         return NULL;
     }
     sqlite3_extended_result_codes(d->db, 1);
@@ -220,20 +221,20 @@ journal_db *journal_db_open(const char *path, bool writer, const journal_opts *o
             journal_migrate(d, &e) < 0) {
             *error = base_xasprintf("journal %s: %s", path, e);
             free(e);
-            journal_db_close(d);
+            journal_sqlite_close(d);
             return NULL;
         }
     }
     if (journal_prepare(d, &e) < 0) {
         *error = base_xasprintf("journal %s: %s", path, e);
         free(e);
-        journal_db_close(d);
+        journal_sqlite_close(d);
         return NULL;
     }
     return d;
 }
 
-void journal_db_close(journal_db *d) {
+void journal_sqlite_close(journal_sqlite *d) {
     if (!d)
         return;
     sqlite3_finalize(d->ins_event);
@@ -247,7 +248,7 @@ void journal_db_close(journal_db *d) {
 
 /* ---- load ------------------------------------------------------------------------------- */
 
-int journal_db_load(journal_db *d, journal_store *s, char **error) {
+int journal_sqlite_load(journal_sqlite *d, journal_store *s, char **error) {
     bool unclean = journal_meta_int(d, "running", 0) != 0;
     if (journal_exec(d, "BEGIN IMMEDIATE", error) < 0)
         return -1;
@@ -291,7 +292,7 @@ fail:
     return -1;
 }
 
-int journal_db_mark_clean(journal_db *d, char **error) {
+int journal_sqlite_mark_clean(journal_sqlite *d, char **error) {
     return journal_exec(d, "UPDATE meta SET value='0' WHERE key='running'", error);
 }
 
@@ -311,7 +312,7 @@ static void journal_bind_text(sqlite3_stmt *st, int i, const char *s) {
         sqlite3_bind_null(st, i);
 }
 
-int journal_db_append(journal_db *d, journal_rec **recs, size_t n, char **error) {
+int journal_sqlite_append(journal_sqlite *d, journal_rec **recs, size_t n, char **error) {
     if (journal_exec(d, "BEGIN IMMEDIATE", error) < 0)
         return -1;
     int64_t bytes = 0;
@@ -343,7 +344,7 @@ int journal_db_append(journal_db *d, journal_rec **recs, size_t n, char **error)
     }
     return journal_finish(d, bytes, error);
 fail:
-    *error = journal_db_err(d->db, "cannot append");
+    *error = journal_sqlite_err(d->db, "cannot append");
     journal_rollback(d);
     return -1;
 }
@@ -356,7 +357,7 @@ static char *journal_col_dup(sqlite3_stmt *st, int i) {
 }
 
 /* Step a bound read statement to its end into a record array; resets it either way. */
-static int journal_collect(journal_db *d, sqlite3_stmt *st, journal_rec ***out, size_t *nout,
+static int journal_collect(journal_sqlite *d, sqlite3_stmt *st, journal_rec ***out, size_t *nout,
                            char **error) {
     journal_rec **recs = NULL;
     size_t n = 0, cap = 0;
@@ -382,7 +383,7 @@ static int journal_collect(journal_db *d, sqlite3_stmt *st, journal_rec ***out, 
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     if (rc != SQLITE_DONE) {
-        *error = journal_db_err(d->db, "cannot read events");
+        *error = journal_sqlite_err(d->db, "cannot read events");
         for (size_t i = 0; i < n; i++)
             journal_rec_free(recs[i]);
         free(recs);
@@ -397,9 +398,9 @@ static sqlite3_int64 journal_limit(size_t limit) {
     return limit > INT64_MAX ? INT64_MAX : (sqlite3_int64)limit;
 }
 
-int journal_db_read(journal_db *d, const char *server, uint64_t after, uint64_t before,
-                    size_t limit, unsigned dir_mask, journal_rec ***out, size_t *nout,
-                    char **error) {
+int journal_sqlite_read(journal_sqlite *d, const char *server, uint64_t after, uint64_t before,
+                        size_t limit, unsigned dir_mask, journal_rec ***out, size_t *nout,
+                        char **error) {
     sqlite3_stmt *st = d->sel_range;
     sqlite3_bind_text(st, 1, server, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)after);
@@ -409,8 +410,8 @@ int journal_db_read(journal_db *d, const char *server, uint64_t after, uint64_t 
     return journal_collect(d, st, out, nout, error);
 }
 
-int journal_db_read_session(journal_db *d, const char *session, uint64_t after_sidx, size_t limit,
-                            journal_rec ***out, size_t *nout, char **error) {
+int journal_sqlite_read_session(journal_sqlite *d, const char *session, uint64_t after_sidx,
+                                size_t limit, journal_rec ***out, size_t *nout, char **error) {
     sqlite3_stmt *st = d->sel_session;
     sqlite3_bind_text(st, 1, session, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)after_sidx);
@@ -420,8 +421,8 @@ int journal_db_read_session(journal_db *d, const char *session, uint64_t after_s
 
 /* ---- sessions ------------------------------------------------------------------------------ */
 
-int journal_db_put_sessions(journal_db *d, const journal_session_put *puts, size_t n,
-                            char **error) {
+int journal_sqlite_put_sessions(journal_sqlite *d, const journal_session_put *puts, size_t n,
+                                char **error) {
     if (journal_exec(d, "BEGIN IMMEDIATE", error) < 0)
         return -1;
     sqlite3_stmt *st = d->put_session;
@@ -434,13 +435,13 @@ int journal_db_put_sessions(journal_db *d, const journal_session_put *puts, size
     }
     return journal_finish(d, 0, error);
 fail:
-    *error = journal_db_err(d->db, "cannot store sessions");
+    *error = journal_sqlite_err(d->db, "cannot store sessions");
     journal_rollback(d);
     return -1;
 }
 
 /* Run one statement with text bound to its parameter. */
-static int journal_exec_text(journal_db *d, const char *sql, const char *text) {
+static int journal_exec_text(journal_sqlite *d, const char *sql, const char *text) {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK)
         return -1;
@@ -450,7 +451,7 @@ static int journal_exec_text(journal_db *d, const char *sql, const char *text) {
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-int journal_db_delete_session(journal_db *d, const char *id, char **error) {
+int journal_sqlite_delete_session(journal_sqlite *d, const char *id, char **error) {
     if (journal_exec(d, "BEGIN IMMEDIATE", error) < 0)
         return -1;
     sqlite3_stmt *st = NULL;
@@ -466,20 +467,20 @@ int journal_db_delete_session(journal_db *d, const char *id, char **error) {
     sqlite3_finalize(st);
     if (bytes < 0 || journal_exec_text(d, "DELETE FROM events WHERE session=?", id) < 0 ||
         journal_exec_text(d, "DELETE FROM sessions WHERE id=?", id) < 0) {
-        *error = journal_db_err(d->db, "cannot delete the session");
+        *error = journal_sqlite_err(d->db, "cannot delete the session");
         journal_rollback(d);
         return -1;
     }
     return journal_finish(d, -bytes, error);
 }
 
-int journal_db_load_sessions(journal_db *d, journal_session_fn fn, void *ud, char **error) {
+int journal_sqlite_load_sessions(journal_sqlite *d, journal_session_fn fn, void *ud, char **error) {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(d->db,
                            "SELECT id,json,(SELECT coalesce(max(sidx),0) FROM events WHERE "
                            "session=sessions.id) FROM sessions",
                            -1, &st, NULL) != SQLITE_OK) {
-        *error = journal_db_err(d->db, "cannot read sessions");
+        *error = journal_sqlite_err(d->db, "cannot read sessions");
         return -1;
     }
     int rc;
@@ -487,14 +488,14 @@ int journal_db_load_sessions(journal_db *d, journal_session_fn fn, void *ud, cha
         fn(ud, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
            (uint64_t)sqlite3_column_int64(st, 2));
     if (rc != SQLITE_DONE)
-        *error = journal_db_err(d->db, "cannot read sessions");
+        *error = journal_sqlite_err(d->db, "cannot read sessions");
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
 /* ---- retention --------------------------------------------------------------------------- */
 
-static int64_t journal_query_int(journal_db *d, const char *sql, int64_t arg) {
+static int64_t journal_query_int(journal_sqlite *d, const char *sql, int64_t arg) {
     sqlite3_stmt *st = NULL;
     int64_t v = 0;
     if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) == SQLITE_OK) {
@@ -507,7 +508,7 @@ static int64_t journal_query_int(journal_db *d, const char *sql, int64_t arg) {
 }
 
 /* The highest seq to remove so that the payload total falls to 90% of the bound. */
-static int64_t journal_size_cutoff(journal_db *d, int64_t total) {
+static int64_t journal_size_cutoff(journal_sqlite *d, int64_t total) {
     int64_t excess = total - d->max_bytes / 10 * 9;
     sqlite3_stmt *st = NULL;
     int64_t cutoff = 0, freed = 0;
@@ -528,7 +529,7 @@ static void journal_free_noted(char **servers, uint64_t *belows, size_t n) {
     free(belows);
 }
 
-int64_t journal_db_prune(journal_db *d, journal_store *s, int64_t now_ms, char **error) {
+int64_t journal_sqlite_prune(journal_sqlite *d, journal_store *s, int64_t now_ms, char **error) {
     int64_t cutoff = journal_query_int(d, "SELECT coalesce(max(seq),0) FROM events WHERE ts_ms<?",
                                        now_ms - d->max_age_ms);
     int64_t total = journal_meta_int(d, "payload_bytes", 0);
@@ -587,7 +588,7 @@ int64_t journal_db_prune(journal_db *d, journal_store *s, int64_t now_ms, char *
     LOG_INFO("journal retention", "removed=%lld bytes=%lld", (long long)removed, (long long)bytes);
     return removed;
 fail:
-    *error = journal_db_err(d->db, "retention");
+    *error = journal_sqlite_err(d->db, "retention");
     sqlite3_finalize(st);
     sqlite3_finalize(up);
 rollback:

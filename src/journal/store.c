@@ -1,7 +1,7 @@
 /* store.c - the journal store: id heads per ACP server, the commit queue (records and
  * session summaries) and its writer thread, retention, and reads on the thread pool that
  * also see what is not committed yet. The database code lives behind journal_db_*
- * (sqlite.c, or another backend).
+ * (sqlite.c or pg.c, chosen by db.c).
  *
  * Locking: one mutex guards the queue, the batch being committed, the heads map, the
  * degraded text and the writer's wake-up; the loop holds it only for pointer swaps and
@@ -44,7 +44,9 @@ typedef struct journal_item {
 
 struct journal_store {
     uv_loop_t *loop;
-    char *path;
+    char *path;     /* as configured: a file or a postgres:// URL */
+    char *label;    /* path without secrets, for logs */
+    char *instance; /* opts.instance points here (NULL: the backend's default) */
     journal_opts opts;
     journal_db *wdb; /* the writer thread's connection */
 
@@ -271,9 +273,9 @@ static void journal_set_degraded(journal_store *s, char *why) {
     s->degraded = why;
     uv_mutex_unlock(&s->mu);
     if (why)
-        LOG_ERROR("journal commit failed", "path=%s error=\"%s\" retry=1", s->path, why);
+        LOG_ERROR("journal commit failed", "path=%s error=\"%s\" retry=1", s->label, why);
     else if (was)
-        LOG_INFO("journal commits resumed", "path=%s", s->path);
+        LOG_INFO("journal commits resumed", "path=%s", s->label);
 }
 
 static void journal_sleep_ms(uv_mutex_t *mu, uv_cond_t *cond, uint64_t ms) {
@@ -316,7 +318,7 @@ static void journal_step_commit(journal_store *s, const journal_step *st) {
         uv_mutex_unlock(&s->mu);
         if (stop && backoff > 3200) {
             LOG_ERROR("journal writes lost at shutdown", "path=%s records=%zu sessions=%zu",
-                      s->path, st->nrecs, st->nputs + (st->deleted != NULL));
+                      s->label, st->nrecs, st->nputs + (st->deleted != NULL));
             return;
         }
         journal_sleep_ms(&s->mu, &s->wake, backoff);
@@ -368,7 +370,7 @@ static int64_t journal_prune(journal_store *s, int64_t now_ms) {
     char *err = NULL;
     int64_t n = journal_db_prune(s->wdb, s, now_ms, &err);
     if (n < 0) {
-        LOG_WARN("journal retention failed", "path=%s error=\"%s\"", s->path, err);
+        LOG_WARN("journal retention failed", "path=%s error=\"%s\"", s->label, err);
         free(err);
     }
     return n;
@@ -690,7 +692,7 @@ int journal_store_load_sessions(journal_store *s, journal_session_fn fn, void *u
 
 /* ---- open and close --------------------------------------------------------------------- */
 
-static void journal_opts_defaults(journal_opts *o, char **path_out) {
+static void journal_opts_defaults(journal_opts *o, char **path_out, char **instance_out) {
     if (!o->max_age_ms)
         o->max_age_ms =
             base_env_int("SANDBOX_AGENT_JOURNAL_MAX_AGE_DAYS", 30, 1, 36500) * 86400000LL;
@@ -706,6 +708,9 @@ static void journal_opts_defaults(journal_opts *o, char **path_out) {
     *path_out =
         o->path ? base_xstrdup(o->path) : base_xasprintf("%s/journal.sqlite3", base_data_dir());
     o->path = NULL;
+    const char *inst = o->instance ? o->instance : getenv("SANDBOX_AGENT_JOURNAL_INSTANCE");
+    *instance_out = inst && *inst ? base_xstrdup(inst) : NULL;
+    o->instance = *instance_out;
 }
 
 /* Free what a store holds once its writer is gone (or never started). */
@@ -725,6 +730,8 @@ static void journal_store_free(journal_store *s) {
     uv_cond_destroy(&s->wake);
     uv_cond_destroy(&s->flushed);
     free(s->path);
+    free(s->label);
+    free(s->instance);
     free(s);
 }
 
@@ -733,19 +740,13 @@ journal_store *journal_store_open(uv_loop_t *loop, const journal_opts *opts, cha
     s->loop = loop;
     if (opts)
         s->opts = *opts;
-    journal_opts_defaults(&s->opts, &s->path);
+    journal_opts_defaults(&s->opts, &s->path, &s->instance);
     s->heads = base_map_new();
     s->queued_puts = base_map_new();
     uv_mutex_init(&s->mu);
     uv_cond_init(&s->wake);
     uv_cond_init(&s->flushed);
-    char *dir = base_xstrdup(s->path);
-    char *slash = strrchr(dir, '/');
-    if (slash && slash != dir) {
-        *slash = 0;
-        base_mkdirs(dir);
-    }
-    free(dir);
+    s->label = journal_db_label(s->path);
     s->wdb = journal_db_open(s->path, true, &s->opts, error);
     if (!s->wdb || journal_db_load(s->wdb, s, error) < 0) {
         journal_store_free(s);
@@ -757,7 +758,7 @@ journal_store *journal_store_open(uv_loop_t *loop, const journal_opts *opts, cha
         journal_store_free(s);
         return NULL;
     }
-    LOG_INFO("journal open", "path=%s servers=%zu", s->path, base_map_count(s->heads));
+    LOG_INFO("journal open", "path=%s servers=%zu", s->label, base_map_count(s->heads));
     return s;
 }
 
@@ -771,16 +772,16 @@ void journal_store_close(journal_store *s) {
     uv_thread_join(&s->writer);
     char *err = NULL;
     if (journal_db_mark_clean(s->wdb, &err) < 0) {
-        LOG_WARN("journal not marked clean", "path=%s error=\"%s\"", s->path, err);
+        LOG_WARN("journal not marked clean", "path=%s error=\"%s\"", s->label, err);
         free(err);
     }
     journal_store_free(s);
 }
 
 const char *journal_store_path(const journal_store *s) {
-    return s->path;
+    return s->label; /* shown to people: no password */
 }
 
 const char *journal_store_backend(const journal_store *s) {
-    return "sqlite";
+    return journal_db_backend(s->path);
 }

@@ -30,9 +30,20 @@ sessions_index *sessions_index_new(sessions_changed_fn changed, void *ud) {
     sessions_index *ix = base_xcalloc(1, sizeof *ix);
     ix->by_id = base_map_new();
     ix->by_alias = base_map_new();
+    ix->servers = base_map_new();
     ix->changed = changed;
     ix->ud = ud;
     return ix;
+}
+
+static void sessions_server_free(void *p) {
+    sessions_server *sv = p;
+    if (!sv)
+        return;
+    free(sv->id);
+    free(sv->agent);
+    json_decref(sv->init_params);
+    free(sv);
 }
 
 static void sessions_listener_free(sessions_listener *l) {
@@ -45,6 +56,7 @@ void sessions_index_free(sessions_index *ix) {
         return;
     base_map_free(ix->by_id, sessions_entry_free);
     base_map_free(ix->by_alias, free);
+    base_map_free(ix->servers, sessions_server_free);
     while (ix->listeners) {
         sessions_listener *l = ix->listeners;
         ix->listeners = l->next;
@@ -138,6 +150,66 @@ bool sessions_index_remove(sessions_index *ix, const char *id) {
     }
     sessions_entry_free(e);
     return e != NULL;
+}
+
+/* ---- ACP servers ----------------------------------------------------------------------------- */
+
+static sessions_server *sessions_server_put(sessions_index *ix, const char *id, const char *agent) {
+    sessions_server *sv = base_map_get(ix->servers, id);
+    if (!sv) {
+        sv = base_xcalloc(1, sizeof *sv);
+        sv->id = base_xstrdup(id);
+        base_map_put(ix->servers, id, sv);
+    }
+    if (!sv->agent || strcmp(sv->agent, agent) != 0) {
+        free(sv->agent);
+        sv->agent = base_xstrdup(agent);
+    }
+    return sv;
+}
+
+void sessions_index_note_server(sessions_index *ix, const char *id, const char *agent,
+                                const json_t *init_params) {
+    sessions_server *sv = base_map_get(ix->servers, id);
+    bool same =
+        sv && sv->agent && strcmp(sv->agent, agent) == 0 &&
+        (!init_params || (sv->init_params && json_equal(sv->init_params, (json_t *)init_params)));
+    if (same)
+        return; /* nothing new to write */
+    sv = sessions_server_put(ix, id, agent);
+    if (init_params) {
+        json_decref(sv->init_params);
+        sv->init_params = json_deep_copy(init_params);
+    }
+    if (ix->server_changed)
+        ix->server_changed(sv, ix->ud);
+}
+
+const sessions_server *sessions_index_server(sessions_index *ix, const char *id) {
+    return base_map_get(ix->servers, id);
+}
+
+char *sessions_server_store_json(const sessions_server *sv) {
+    json_t *o = json_pack("{s:s,s:O?}", "agent", sv->agent, "initParams", sv->init_params);
+    char *s = base_json_compact(o);
+    json_decref(o);
+    return s;
+}
+
+int sessions_index_load_server(sessions_index *ix, const char *id, const char *json) {
+    json_error_t err;
+    json_t *o = json_loads(json, 0, &err);
+    const char *agent = json_string_value(json_object_get(o, "agent"));
+    if (!agent) {
+        json_decref(o);
+        return -1;
+    }
+    sessions_server *sv = sessions_server_put(ix, id, agent);
+    json_t *init = json_object_get(o, "initParams");
+    json_decref(sv->init_params);
+    sv->init_params = init && !json_is_null(init) ? json_incref(init) : NULL;
+    json_decref(o);
+    return 0;
 }
 
 /* ---- JSON shapes ---------------------------------------------------------------------------- */

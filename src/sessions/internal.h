@@ -22,6 +22,9 @@ struct sessions_index {
     base_map *by_alias; /* alias -> sessionId (owned copy) */
     sessions_changed_fn changed;
     void *ud;
+    base_map *servers; /* ACP server id -> sessions_server (owned) */
+    /* A server record changed (persist.c writes it). */
+    void (*server_changed)(const sessions_server *sv, void *ud);
     sessions_listener *listeners;
     int publishing; /* >0 while listeners run: removals are deferred */
 };
@@ -29,6 +32,9 @@ struct sessions_index {
 char *sessions_dup(const char *s);
 /* A new, empty entry under id (which must not exist yet). */
 sessions_entry *sessions_index_add(sessions_index *ix, const char *id);
+/* Load a server record from its storage JSON ({agent, initParams}); -1 when unreadable. */
+int sessions_index_load_server(sessions_index *ix, const char *id, const char *json);
+char *sessions_server_store_json(const sessions_server *sv);
 /* An entry changed: bump its version and tell the index's owner. */
 void sessions_touch(sessions_index *ix, sessions_entry *e);
 

@@ -4,6 +4,7 @@
 #include "sessions/internal.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "journal/journal.h"
 
@@ -14,8 +15,22 @@ struct sessions_persist {
     uv_timer_t *timer;
 };
 
+/* ACP server records share the sessions table under this prefix (no agent's session id
+ * looks like it). */
+#define SESSIONS_SERVER_KEY "acp-server/"
+#define SESSIONS_SERVER_KEY_LEN (sizeof SESSIONS_SERVER_KEY - 1)
+
 static void sessions_persist_flush_one(const char *id, void *value, void *ud) {
     sessions_persist *p = ud;
+    if (strncmp(id, SESSIONS_SERVER_KEY, SESSIONS_SERVER_KEY_LEN) == 0) {
+        const sessions_server *sv = sessions_index_server(p->ix, id + SESSIONS_SERVER_KEY_LEN);
+        if (sv) {
+            char *json = sessions_server_store_json(sv);
+            journal_store_put_session(p->store, id, json);
+            free(json);
+        }
+        return;
+    }
     sessions_entry *e = sessions_index_get(p->ix, id);
     if (!e)
         return; /* removed since: its deletion is queued already */
@@ -34,16 +49,32 @@ static void sessions_persist_timer_cb(uv_timer_t *t) {
     sessions_persist_flush(t->data);
 }
 
+static void sessions_persist_mark(sessions_persist *p, const char *key);
+
 static void sessions_persist_changed(const sessions_entry *e, void *ud) {
-    sessions_persist *p = ud;
-    base_map_put(p->dirty, e->id, p);
+    sessions_persist_mark(ud, e->id);
+}
+
+static void sessions_persist_mark(sessions_persist *p, const char *key) {
+    base_map_put(p->dirty, key, p);
     if (!uv_is_active((uv_handle_t *)p->timer))
         uv_timer_start(p->timer, sessions_persist_timer_cb, 0, 0);
+}
+
+static void sessions_persist_server_changed(const sessions_server *sv, void *ud) {
+    char *key = base_xasprintf("%s%s", SESSIONS_SERVER_KEY, sv->id);
+    sessions_persist_mark(ud, key);
+    free(key);
 }
 
 static void sessions_persist_load_one(void *ud, const char *id, const char *json,
                                       uint64_t last_sidx) {
     sessions_persist *p = ud;
+    if (strncmp(id, SESSIONS_SERVER_KEY, SESSIONS_SERVER_KEY_LEN) == 0) {
+        if (sessions_index_load_server(p->ix, id + SESSIONS_SERVER_KEY_LEN, json) < 0)
+            LOG_WARN("skipping an unreadable stored ACP server", "key=%s", id);
+        return;
+    }
     if (sessions_index_load_json(p->ix, id, json, last_sidx) < 0)
         LOG_WARN("skipping an unreadable stored session", "session=%s", id);
 }
@@ -62,6 +93,7 @@ sessions_persist *sessions_persist_open(uv_loop_t *loop, journal_store *store, s
     }
     /* Loading marked nothing dirty (no callback yet); from now on changes are written. */
     p->ix->changed = sessions_persist_changed;
+    p->ix->server_changed = sessions_persist_server_changed;
     p->ix->ud = p;
     p->timer = base_xmalloc(sizeof *p->timer);
     uv_timer_init(loop, p->timer);

@@ -68,6 +68,20 @@ json_t *sessions_entry_json(const sessions_entry *e);
 /* ... plus origin, eventCount, and record (the SDK's) when set: the REST API's shape. */
 const char *sessions_status_name(sessions_status st);
 
+/* ---- ACP servers ----------------------------------------------------------------------------
+ * What a POST after a restart of ours needs to bring an ACP server back: its agent and its
+ * client's initialize params. Persisted with the sessions. */
+typedef struct sessions_server {
+    char *id;
+    char *agent;
+    json_t *init_params; /* or NULL */
+} sessions_server;
+/* init_params: copied; NULL keeps what was noted before. */
+void sessions_index_note_server(sessions_index *ix, const char *id, const char *agent,
+                                const json_t *init_params);
+/* Borrowed; valid until the index changes it. */
+const sessions_server *sessions_index_server(sessions_index *ix, const char *id);
+
 /* ---- live events ---------------------------------------------------------------------------
  * The bridge publishes every journaled envelope that belongs to a session, after it was
  * appended to the journal; listeners (SSE follow, the REST API) see them in order. */
@@ -124,5 +138,7 @@ const char *sessions_tracker_observe(sessions_tracker *t, bool from_client, cons
 /* The server's agent exited / the server was closed: its active sessions say so. */
 void sessions_tracker_agent_exited(sessions_tracker *t, int exit_code, int signal);
 void sessions_tracker_closed(sessions_tracker *t);
+/* The bridge loaded a session into this server's agent itself (after a restart of ours). */
+void sessions_tracker_loaded(sessions_tracker *t, const char *id);
 
 #endif

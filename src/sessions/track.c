@@ -281,3 +281,8 @@ void sessions_tracker_agent_exited(sessions_tracker *t, int exit_code, int signa
 void sessions_tracker_closed(sessions_tracker *t) {
     sessions_tracker_end_all(t, SESSIONS_ENDED, 0, 0);
 }
+
+void sessions_tracker_loaded(sessions_tracker *t, const char *id) {
+    sessions_entry *e = sessions_upsert(t, id, NULL);
+    sessions_touch(t->ix, e);
+}

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 
-import { startServer, waitFor, OURS_ONLY, BIN } from './lib/server.mjs';
+import { startServer, waitFor, OURS_ONLY, BIN, JOURNAL_PG } from './lib/server.mjs';
 import { request, acpPost, initializeMsg, openSse } from './lib/http.mjs';
 
 let seq = 0;
@@ -254,7 +254,7 @@ test('a database that is not ours, corrupt or unwritable stops the start with a 
     try {
       const h = await request(srv2, 'GET', '/v1/health');
       assert.deepEqual(h.json(), { status: 'ok' });
-      assert.ok(fs.existsSync(path.join(srv2.home, '.local/share/sandbox-agent/journal.sqlite3')));
+      if (!JOURNAL_PG) assert.ok(fs.existsSync(path.join(srv2.home, '.local/share/sandbox-agent/journal.sqlite3')));
     } finally {
       await srv2.stop();
     }

@@ -8,6 +8,8 @@
 // Environment:
 //   SANDBOX_AGENT_BIN            binary under test (default <repo>/build/sandbox-agent)
 //   SANDBOX_AGENT_SANITIZED=1    the binary is an ASan/UBSan build: check its stderr
+//   SANDBOX_AGENT_TEST_JOURNAL=postgres with SANDBOX_AGENT_TEST_PG_URL: servers get
+//                                --journal <that URL> (tests/run.sh's PostgreSQL pass)
 //   SANDBOX_AGENT_IS_REFERENCE=1 the binary is the reference 0.4.2 server: tests of our
 //                                deliberate differences are skipped, the built-in mock is
 //                                installed after start (reference quirk Q4) and, if
@@ -28,6 +30,8 @@ export const IS_REFERENCE = process.env.SANDBOX_AGENT_IS_REFERENCE === '1';
 /** Where stop() appends the servers' "event loop blocked" reports (tests/run.sh summarises). */
 export const WATCHDOG_LOG = process.env.SANDBOX_AGENT_WATCHDOG_LOG || path.join(REPO, 'build/loop-watchdog.log');
 export const SANITIZED = process.env.SANDBOX_AGENT_SANITIZED === '1';
+/** Set by tests/run.sh for its PostgreSQL pass: servers use the PostgreSQL journal. */
+export const JOURNAL_PG = process.env.SANDBOX_AGENT_TEST_JOURNAL === 'postgres' && !!process.env.SANDBOX_AGENT_TEST_PG_URL;
 /** Reason string for `test(..., { skip: OURS_ONLY })` on tests of our deliberate differences. */
 export const OURS_ONLY = IS_REFERENCE ? 'tests a deliberate difference from the reference' : false;
 /** Skip reason for tests that need our mock agent (the reference's mock is a pure echo). */
@@ -149,6 +153,9 @@ async function startOnPort(port, opts) {
   if (opts.token) argv.push('--token', opts.token);
   else if (!opts.noTokenFlag) argv.push('--no-token');
   argv.push(...(opts.args || []));
+  // The PostgreSQL pass of tests/run.sh: every server journals there (a private instance
+  // per HOME, so servers do not see each other's sessions).
+  if (JOURNAL_PG && !argv.includes('--journal')) argv.push('--journal', process.env.SANDBOX_AGENT_TEST_PG_URL);
   const child = spawn(BIN, argv, { cwd: home, env: baseEnv(home, opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   let stdout = '';
