@@ -101,6 +101,52 @@ test('after a restart, any Last-Event-ID replays every later event exactly once,
   }
 });
 
+test('a restart in the middle of a stream: the client reconnects with its Last-Event-ID and gets every later event exactly once', { skip: OURS_ONLY }, async () => {
+  const home = tmpHome();
+  try {
+    let srv = await startServer({ home });
+    const port = srv.port;
+    const id = uid('midstream');
+    const sid = await newSession(srv, id);
+    const watcher = await openSse(srv, id);
+    let stop = false;
+    const load = (async () => {
+      for (let i = 0; !stop; i++) {
+        try {
+          await prompt(srv, id, sid, `think plan ${i}`);
+        } catch {
+          return; /* the server is stopping */
+        }
+      }
+    })();
+    await watcher.waitFor((evs) => evs.length > 300, 'events under load', 30000);
+    const stopping = srv.stop(); // SIGTERM while prompts are in flight
+    stop = true;
+    await Promise.all([stopping, load]);
+    const seen = watcher.events;
+    const lastSeen = Number(seen.at(-1).id);
+
+    srv = await startServer({ home, port });
+    try {
+      const rest = await openSse(srv, id, { headers: { 'last-event-id': String(lastSeen) } });
+      const full = await openSse(srv, id, { headers: { 'last-event-id': '0' } });
+      const end = (evs) => evs.some((e) => e.json?.method === '_adapter/agent_exited');
+      await full.waitFor(end, 'the whole history');
+      await rest.waitFor(end, 'the rest of the history');
+      full.close();
+      rest.close();
+      assert.ok(!full.events.some(isGap), 'a clean stop loses nothing');
+      assert.deepEqual(ids(full.events), Array.from({ length: full.events.length }, (_, i) => i + 1), 'ids from 1, consecutive');
+      assert.deepEqual(seen.map((e) => e.data), full.events.slice(0, seen.length).map((e) => e.data), 'what the client saw comes first');
+      assert.deepEqual(rest.events.map((e) => [e.id, e.data]), full.events.slice(seen.length).map((e) => [e.id, e.data]), 'the reconnect gets exactly the rest');
+    } finally {
+      await srv.stop();
+    }
+  } finally {
+    fs.rmSync(home, { recursive: true, force: true });
+  }
+});
+
 test('a replay larger than the memory ring comes from the store, in order and exactly once, while live events keep coming', { skip: OURS_ONLY }, async () => {
   const srv = await startServer({ env: { SANDBOX_AGENT_ACP_REPLAY_EVENTS: '1024' } });
   try {
