@@ -5,11 +5,13 @@
  *   api agents report               the same, reshaped into the reference's report JSON
  *   api agents install <AGENT>      POST /v1/agents/{agent}/install
  *   api acp post|stream|close       POST, GET (SSE) and DELETE /v1/acp/{server_id}
+ *   api sessions ...                /v1/sessions (api_sessions.c, docs/sessions.md)
  *
  * The reference's `agents list` sends an ACP extension method and is broken; ours lists
  * the agents from GET /v1/agents. Results go to stdout, messages to stderr. Exit codes: 0,
  * 1 on a server error (the problem's title and detail on stderr) or a connection failure,
  * 2 on a usage error. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,13 +31,12 @@ static const char cli_api_help[] =
     "Usage: sandbox-agent api [OPTIONS] <COMMAND>\n"
     "\n"
     "Commands:\n"
-    "  agents  Manage available v1 agents and install status\n"
-    "  acp     Send and stream raw ACP JSON-RPC envelopes\n"
-    "  help    Print this message or the help of the given subcommand(s)\n"
+    "  agents    Manage available v1 agents and install status\n"
+    "  acp       Send and stream raw ACP JSON-RPC envelopes\n"
+    "  sessions  Work with the server's sessions: create, send prompts, read events\n"
+    "  help      Print this message or the help of the given subcommand(s)\n"
     "\n"
-    "Options:\n"
-    CLI_ARGS_GLOBAL_HELP
-    "\n"
+    "Options:\n" CLI_ARGS_GLOBAL_HELP "\n"
     "Exit status: 0 on success, 1 on a server or connection error, 2 on a usage error.\n";
 
 static const char cli_api_help_agents[] =
@@ -49,8 +50,7 @@ static const char cli_api_help_agents[] =
     "  install  Install or reinstall an agent\n"
     "  help     Print this message or the help of the given subcommand(s)\n"
     "\n"
-    "Options:\n"
-    CLI_ARGS_GLOBAL_HELP;
+    "Options:\n" CLI_ARGS_GLOBAL_HELP;
 
 static const char cli_api_help_list[] =
     "List all agents and install status\n"
@@ -133,30 +133,55 @@ int cli_api_call(const cli_api_ctx *x, cli_http_request *rq, cli_http_response *
     return -1;
 }
 
-/* GET path, expecting 200 JSON. Returns the body (caller decrefs) or NULL after printing. */
-static json_t *cli_api_get_json(const cli_api_ctx *x, const char *path, int *rc) {
-    cli_http_request rq = {.method = "GET",
+json_t *cli_api_request_json(const cli_api_ctx *x, const char *method, const char *path,
+                             const json_t *body, int timeout_ms, int *rc) {
+    char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    cli_http_request rq = {.method = method,
                            .path = path,
                            .accept = "application/json",
-                           .timeout_ms = CLI_API_TIMEOUT_MS};
+                           .content_type = payload ? "application/json" : NULL,
+                           .body = payload,
+                           .body_len = payload ? strlen(payload) : 0,
+                           .timeout_ms = timeout_ms};
     cli_http_response res;
     *rc = cli_api_call(x, &rq, &res);
-    json_t *body = NULL;
+    json_t *answer = NULL;
     if (*rc < 0) {
-        if (res.status != 200) {
+        if (res.status < 200 || res.status > 299) {
             *rc = cli_api_print_problem(&res);
+        } else if (!res.body.len) {
+            answer = json_null();
         } else {
             char err[256];
-            body =
-                base_json_parse(res.body.data ? res.body.data : "", res.body.len, err, sizeof err);
-            if (!body) {
+            answer = base_json_parse(res.body.data, res.body.len, err, sizeof err);
+            if (!answer) {
                 fprintf(stderr, "error: the server answered invalid JSON: %s\n", err);
                 *rc = 1;
             }
         }
     }
     cli_http_response_free(&res);
-    return body;
+    free(payload);
+    return answer;
+}
+
+bool cli_api_read_file(const char *file, base_buf *out) {
+    FILE *f = strcmp(file, "-") ? fopen(file, "rb") : stdin;
+    if (!f) {
+        fprintf(stderr, "error: cannot read %s: %s\n", file, strerror(errno));
+        return false;
+    }
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0 && out->len <= CLI_API_MAX_INPUT)
+        base_buf_append(out, buf, n);
+    bool ok = !ferror(f) && out->len <= CLI_API_MAX_INPUT;
+    if (!ok)
+        fprintf(stderr, "error: cannot read %s: %s\n", strcmp(file, "-") ? file : "stdin",
+                out->len > CLI_API_MAX_INPUT ? "larger than 64 MiB" : strerror(errno));
+    if (f != stdin)
+        fclose(f);
+    return ok;
 }
 
 void cli_api_print_json(const json_t *v, size_t flags) {
@@ -195,7 +220,8 @@ static int cli_api_agents_list(int argc, char **argv) {
     int rc = cli_api_parse(&cmd, argc, argv, cli_api_help_list, &x);
     if (rc >= 0)
         return rc;
-    json_t *body = cli_api_get_json(&x, "/v1/agents?config=true", &rc);
+    json_t *body =
+        cli_api_request_json(&x, "GET", "/v1/agents?config=true", NULL, CLI_API_TIMEOUT_MS, &rc);
     if (body) {
         if (x.json) {
             cli_api_print_json(body, JSON_INDENT(2));
@@ -264,7 +290,8 @@ static int cli_api_agents_report(int argc, char **argv) {
     int rc = cli_api_parse(&cmd, argc, argv, cli_api_help_report, &x);
     if (rc >= 0)
         return rc;
-    json_t *body = cli_api_get_json(&x, "/v1/agents?config=true", &rc);
+    json_t *body =
+        cli_api_request_json(&x, "GET", "/v1/agents?config=true", NULL, CLI_API_TIMEOUT_MS, &rc);
     if (body) {
         json_t *agents = json_array();
         size_t k;
@@ -387,6 +414,7 @@ int cli_api_main(int argc, char **argv) {
     static const cli_args_sub subs[] = {
         {"agents", cli_api_help_agents, cli_api_agents},
         {"acp", cli_api_acp_help, cli_api_acp_main},
+        {"sessions", cli_api_sessions_help, cli_api_sessions_main},
     };
     return cli_args_dispatch("sandbox-agent api", cli_api_help, subs, sizeof subs / sizeof subs[0],
                              argc, argv);

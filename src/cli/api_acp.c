@@ -1,7 +1,6 @@
 /* api_acp.c - `sandbox-agent api acp post|stream|close` (features.md §1.6; the routes of
  * http-api.md §5.3-5.5): one JSON-RPC envelope in, the SSE stream of envelopes out, and
  * the DELETE that ends an ACP server. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,8 +8,6 @@
 #include "base/base.h"
 #include "cli/api.h"
 #include "cli/cli.h"
-
-#define CLI_API_ACP_MAX_FILE (64u << 20)
 
 const char cli_api_acp_help[] =
     "Send and stream raw ACP JSON-RPC envelopes\n"
@@ -23,8 +20,7 @@ const char cli_api_acp_help[] =
     "  close   Close an ACP server stream\n"
     "  help    Print this message or the help of the given subcommand(s)\n"
     "\n"
-    "Options:\n"
-    CLI_ARGS_GLOBAL_HELP;
+    "Options:\n" CLI_ARGS_GLOBAL_HELP;
 
 static const char cli_api_acp_help_post[] =
     "Send one ACP JSON-RPC envelope to /v1/acp/{server_id}\n"
@@ -87,22 +83,7 @@ static bool cli_api_acp_read_payload(const char *json, const char *file, base_bu
         base_buf_appends(out, json);
         return true;
     }
-    FILE *f = strcmp(file, "-") ? fopen(file, "rb") : stdin;
-    if (!f) {
-        fprintf(stderr, "error: cannot read %s: %s\n", file, strerror(errno));
-        return false;
-    }
-    char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0 && out->len <= CLI_API_ACP_MAX_FILE)
-        base_buf_append(out, buf, n);
-    bool ok = !ferror(f) && out->len <= CLI_API_ACP_MAX_FILE;
-    if (!ok)
-        fprintf(stderr, "error: cannot read %s: %s\n", file,
-                out->len > CLI_API_ACP_MAX_FILE ? "larger than 64 MiB" : strerror(errno));
-    if (f != stdin)
-        fclose(f);
-    return ok;
+    return cli_api_read_file(file, out);
 }
 
 static int cli_api_acp_send(cli_api_ctx *x, const char *server_id, const char *agent,
@@ -113,8 +94,9 @@ static int cli_api_acp_send(cli_api_ctx *x, const char *server_id, const char *a
         base_buf_appends(&path, "?agent=");
         cli_http_append_segment(&path, agent);
     }
-    /* The server bounds an unanswered request (a JSON-RPC -32011 error after SANDBOX_AGENT_ACP_REQUEST_TIMEOUT_MS)
-     * and a prompt may legitimately run for long: no client-side bound on the answer. */
+    /* The server bounds an unanswered request (a JSON-RPC -32011 error after
+     * SANDBOX_AGENT_ACP_REQUEST_TIMEOUT_MS) and a prompt may legitimately run for long: no
+     * client-side bound on the answer. */
     cli_http_request rq = {.method = "POST",
                            .path = path.data,
                            .accept = "application/json",
@@ -180,18 +162,14 @@ static int cli_api_acp_post(int argc, char **argv) {
 
 /* ---- stream -------------------------------------------------------------------------------- */
 
-/* SSE parsing state. Lives on cli_api_acp_stream's stack. */
-typedef struct cli_api_sse {
+/* What the stream printed. Lives on cli_api_acp_stream's stack. */
+typedef struct cli_api_acp_out {
     bool json;
-    base_buf line; /* partial line */
-    base_buf data; /* data of the event being read ("\n"-joined) */
-    char id[32];
-    bool has_data;
     unsigned long events;
-} cli_api_sse;
+} cli_api_acp_out;
 
 /* "session/update", "response 3", "error 3": what an envelope is, for the human form. */
-static void cli_api_sse_kind(json_t *env, char *out, size_t cap) {
+static void cli_api_acp_kind(json_t *env, char *out, size_t cap) {
     const char *method = json_string_value(json_object_get(env, "method"));
     if (method) {
         snprintf(out, cap, "%s", method);
@@ -204,67 +182,24 @@ static void cli_api_sse_kind(json_t *env, char *out, size_t cap) {
     free(ids);
 }
 
-static void cli_api_sse_dispatch(cli_api_sse *s) {
-    if (!s->has_data)
-        return;
-    json_t *env = base_json_parse(s->data.data ? s->data.data : "", s->data.len, NULL, 0);
+static bool cli_api_acp_event(const char *event, const char *id, const char *data, size_t len,
+                              void *ud) {
+    cli_api_acp_out *o = ud;
+    json_t *env = base_json_parse(data, len, NULL, 0);
     char *compact = env ? json_dumps(env, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-    const char *text = compact ? compact : (s->data.data ? s->data.data : "");
-    if (s->json) {
+    const char *text = compact ? compact : data;
+    if (o->json) {
         printf("%s\n", text);
     } else {
         char kind[128] = "?";
         if (env)
-            cli_api_sse_kind(env, kind, sizeof kind);
-        printf("#%s %s %s\n", s->id[0] ? s->id : "-", kind, text);
+            cli_api_acp_kind(env, kind, sizeof kind);
+        printf("#%s %s %s\n", id[0] ? id : "-", kind, text);
     }
     fflush(stdout);
-    s->events++;
+    o->events++;
     free(compact);
     json_decref(env);
-    s->data.len = 0;
-    s->has_data = false;
-}
-
-/* One SSE line (without its line end): a field, a comment, or the blank end of an event. */
-static void cli_api_sse_line(cli_api_sse *s, const char *l, size_t n) {
-    if (n == 0) {
-        cli_api_sse_dispatch(s);
-        return;
-    }
-    if (l[0] == ':') /* comment: the heartbeat */
-        return;
-    const char *colon = memchr(l, ':', n);
-    size_t fn = colon ? (size_t)(colon - l) : n;
-    const char *v = colon ? colon + 1 : l + n;
-    if (colon && v < l + n && *v == ' ')
-        v++;
-    size_t vn = (size_t)(l + n - v);
-    if (fn == 4 && !memcmp(l, "data", 4)) {
-        if (s->has_data)
-            base_buf_append(&s->data, "\n", 1);
-        base_buf_append(&s->data, v, vn);
-        s->has_data = true;
-    } else if (fn == 2 && !memcmp(l, "id", 2) && vn < sizeof s->id) {
-        memcpy(s->id, v, vn);
-        s->id[vn] = 0;
-    }
-}
-
-static bool cli_api_sse_body(const char *data, size_t len, void *ud) {
-    cli_api_sse *s = ud;
-    base_buf_append(&s->line, data, len);
-    size_t start = 0;
-    for (size_t i = 0; i < s->line.len; i++) {
-        if (s->line.data[i] != '\n')
-            continue;
-        size_t n = i - start;
-        if (n && s->line.data[start + n - 1] == '\r')
-            n--;
-        cli_api_sse_line(s, s->line.data + start, n);
-        start = i + 1;
-    }
-    base_buf_consume(&s->line, start);
     return true;
 }
 
@@ -289,9 +224,9 @@ static int cli_api_acp_stream(int argc, char **argv) {
                                   "<LAST_EVENT_ID>': not an unsigned integer",
                                   last);
     if (rc < 0) {
-        cli_api_sse s = {.json = x.json};
-        base_buf_init(&s.line);
-        base_buf_init(&s.data);
+        cli_api_acp_out o = {.json = x.json};
+        cli_http_sse s;
+        cli_http_sse_init(&s, cli_api_acp_event, &o);
         base_buf path;
         cli_api_acp_path(&path, cli_args_value(&cmd, "server-id"));
         /* Heartbeats keep an idle stream alive; it has no overall bound. */
@@ -300,7 +235,7 @@ static int cli_api_acp_stream(int argc, char **argv) {
                                .accept = "text/event-stream",
                                .last_event_id = last,
                                .timeout_ms = -1,
-                               .on_body = cli_api_sse_body,
+                               .on_body = cli_http_sse_body,
                                .ud = &s};
         cli_http_catch_sigint();
         cli_http_response res;
@@ -308,15 +243,14 @@ static int cli_api_acp_stream(int argc, char **argv) {
         if (rc < 0 && (res.status < 200 || res.status > 299)) {
             rc = cli_api_print_problem(&res);
         } else if (rc <= 0) {
-            cli_api_sse_dispatch(&s); /* an event cut short by the end still counts */
+            cli_http_sse_finish(&s); /* an event cut short by the end still counts */
             fprintf(stderr, "stream %s after %lu events\n", rc == 0 ? "interrupted" : "ended",
-                    s.events);
+                    o.events);
             rc = 0;
         }
         cli_http_response_free(&res);
         base_buf_free(&path);
-        base_buf_free(&s.line);
-        base_buf_free(&s.data);
+        cli_http_sse_free(&s);
     }
     cli_api_ctx_free(&x);
     return rc;

@@ -130,7 +130,8 @@ int cli_args_parse(cli_args_cmd *c, int argc, char **argv, int *i, bool *help) {
         if (dashdash || a[0] != '-' || !a[1]) {
             if (c->has_subcommands && !dashdash)
                 return 0;
-            if (c->n_positional < c->max_positional && c->n_positional < 2) {
+            if (c->n_positional < c->max_positional &&
+                c->n_positional < sizeof c->positional / sizeof c->positional[0]) {
                 c->positional[c->n_positional++] = a;
                 continue;
             }

@@ -44,7 +44,7 @@ typedef struct cli_args_cmd {
     /* Positional arguments: at most max_positional are accepted (when the command has no
      * subcommands), stored in order; they point into argv. */
     size_t max_positional, n_positional;
-    const char *positional[2];
+    const char *positional[3];
 } cli_args_cmd;
 
 /* The option lines of a help text whose command takes only the global options (as the

@@ -307,7 +307,8 @@ static int cli_http_read_response(int fd, cli_http_reader *r, char *err, size_t 
             return CLI_HTTP_ERR;
         }
         /* At EOF, llhttp_finish completes an until-close body. */
-        llhttp_errno_t e = n == 0 ? llhttp_finish(&parser) : llhttp_execute(&parser, buf, (size_t)n);
+        llhttp_errno_t e =
+            n == 0 ? llhttp_finish(&parser) : llhttp_execute(&parser, buf, (size_t)n);
         if (r->stopped)
             break;
         if (e != HPE_OK) {
@@ -373,4 +374,86 @@ void cli_http_response_free(cli_http_response *res) {
     free(res->content_type);
     base_buf_free(&res->body);
     memset(res, 0, sizeof *res);
+}
+
+/* ---- Server-Sent Events --------------------------------------------------------------------- */
+
+void cli_http_sse_init(cli_http_sse *s, cli_http_sse_fn on_event, void *ud) {
+    memset(s, 0, sizeof *s);
+    s->on_event = on_event;
+    s->ud = ud;
+    base_buf_init(&s->line);
+    base_buf_init(&s->data);
+}
+
+void cli_http_sse_free(cli_http_sse *s) {
+    base_buf_free(&s->line);
+    base_buf_free(&s->data);
+}
+
+static void cli_http_sse_dispatch(cli_http_sse *s) {
+    if (s->has_data && !s->stopped) {
+        base_buf_append(&s->data, "", 1); /* NUL-terminated for the callback */
+        s->data.len--;
+        if (!s->on_event(s->event[0] ? s->event : "message", s->id, s->data.data, s->data.len,
+                         s->ud))
+            s->stopped = true;
+    }
+    s->data.len = 0;
+    s->has_data = false;
+    s->event[0] = 0;
+}
+
+static void cli_http_sse_field(char *dst, size_t cap, const char *v, size_t n) {
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, v, n);
+    dst[n] = 0;
+}
+
+/* One line without its line end: a field, a comment (heartbeats) or the blank end of an event. */
+static void cli_http_sse_line(cli_http_sse *s, const char *l, size_t n) {
+    if (n == 0) {
+        cli_http_sse_dispatch(s);
+        return;
+    }
+    if (l[0] == ':')
+        return;
+    const char *colon = memchr(l, ':', n);
+    size_t fn = colon ? (size_t)(colon - l) : n;
+    const char *v = colon ? colon + 1 : l + n;
+    if (colon && v < l + n && *v == ' ')
+        v++;
+    size_t vn = (size_t)(l + n - v);
+    if (fn == 4 && !memcmp(l, "data", 4)) {
+        if (s->has_data)
+            base_buf_append(&s->data, "\n", 1);
+        base_buf_append(&s->data, v, vn);
+        s->has_data = true;
+    } else if (fn == 2 && !memcmp(l, "id", 2)) {
+        cli_http_sse_field(s->id, sizeof s->id, v, vn);
+    } else if (fn == 5 && !memcmp(l, "event", 5)) {
+        cli_http_sse_field(s->event, sizeof s->event, v, vn);
+    }
+}
+
+bool cli_http_sse_body(const char *data, size_t len, void *ud) {
+    cli_http_sse *s = ud;
+    base_buf_append(&s->line, data, len);
+    size_t start = 0;
+    for (size_t i = 0; i < s->line.len && !s->stopped; i++) {
+        if (s->line.data[i] != '\n')
+            continue;
+        size_t n = i - start;
+        if (n && s->line.data[start + n - 1] == '\r')
+            n--;
+        cli_http_sse_line(s, s->line.data + start, n);
+        start = i + 1;
+    }
+    base_buf_consume(&s->line, start);
+    return !s->stopped;
+}
+
+void cli_http_sse_finish(cli_http_sse *s) {
+    cli_http_sse_dispatch(s);
 }

@@ -67,6 +67,33 @@ void cli_http_response_free(cli_http_response *res);
  * killing the process, so a stream can end cleanly. */
 void cli_http_catch_sigint(void);
 
+/* ---- Server-Sent Events ------------------------------------------------------------------
+ * A text/event-stream body being read: feed it with cli_http_sse_body (a cli_http_body_fn
+ * whose ud is the reader) and on_event gets each complete event. */
+
+/* One event: its name ("message" when the stream gave none), the last id seen (may be ""),
+ * its data lines joined with "\n". Return false to stop reading the stream. */
+typedef bool (*cli_http_sse_fn)(const char *event, const char *id, const char *data, size_t len,
+                                void *ud);
+
+/* Owner: the caller's stack; cli_http_sse_free releases its buffers. */
+typedef struct cli_http_sse {
+    cli_http_sse_fn on_event;
+    void *ud;
+    base_buf line; /* a line not yet ended */
+    base_buf data; /* the data of the event being read */
+    char event[64];
+    char id[64];
+    bool has_data;
+    bool stopped; /* on_event returned false */
+} cli_http_sse;
+
+void cli_http_sse_init(cli_http_sse *s, cli_http_sse_fn on_event, void *ud);
+bool cli_http_sse_body(const char *data, size_t len, void *ud);
+/* The stream ended: an event cut short (no blank line after it) is still dispatched. */
+void cli_http_sse_finish(cli_http_sse *s);
+void cli_http_sse_free(cli_http_sse *s);
+
 /* Appends s percent-encoded as one path segment (everything but unreserved characters). */
 void cli_http_append_segment(base_buf *b, const char *s);
 

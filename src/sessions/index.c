@@ -69,12 +69,13 @@ sessions_entry *sessions_index_get(sessions_index *ix, const char *id) {
     return base_map_get(ix->by_id, id);
 }
 
+/* The alias first: an SDK that resumes a session it did not create (its record's id is that
+ * session's ACP id) moves the record, and so this id, to the new ACP session; the old one
+ * must stop answering for it, or the SDK would resume it again at every call. */
 sessions_entry *sessions_index_resolve(sessions_index *ix, const char *id_or_alias) {
-    sessions_entry *e = base_map_get(ix->by_id, id_or_alias);
-    if (e)
-        return e;
     const char *id = base_map_get(ix->by_alias, id_or_alias);
-    return id ? base_map_get(ix->by_id, id) : NULL;
+    sessions_entry *e = id ? base_map_get(ix->by_id, id) : NULL;
+    return e ? e : base_map_get(ix->by_id, id_or_alias);
 }
 
 sessions_entry *sessions_index_add(sessions_index *ix, const char *id) {

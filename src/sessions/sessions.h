@@ -49,7 +49,8 @@ typedef void (*sessions_changed_fn)(const sessions_entry *e, void *ud);
 sessions_index *sessions_index_new(sessions_changed_fn changed, void *ud);
 void sessions_index_free(sessions_index *ix);
 sessions_entry *sessions_index_get(sessions_index *ix, const char *id);
-/* By id, or else by alias (the SDK's local session id). */
+/* By alias (the SDK's local session id, which may be the ACP id of the session it resumed),
+ * or else by id. */
 sessions_entry *sessions_index_resolve(sessions_index *ix, const char *id_or_alias);
 /* Store the SDK's SessionRecord (stolen) on an entry; its id becomes the entry's alias,
  * taken from any other entry that had it (a resumed session moves to a new ACP session). */

@@ -10,8 +10,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { BIN, REPO, IS_REFERENCE, SANITIZED, freePort, withServer, waitFor } from './lib/server.mjs';
+import { BIN, REPO, IS_REFERENCE, freePort, withServer, waitFor } from './lib/server.mjs';
 import { request, acpPost, initializeMsg } from './lib/http.mjs';
+import { startCli } from './lib/cli.mjs';
 
 const SKIP = IS_REFERENCE ? 'tests our api CLI (the reference lists agents over ACP)' : false;
 const REF = path.join(REPO, 'tests/node_modules/@sandbox-agent/cli-linux-x64/bin/sandbox-agent');
@@ -20,26 +21,7 @@ const NO_REF = !fs.existsSync(REF) && 'reference binary not installed';
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sa-api-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-/** Starts the CLI: { child, done (Promise of { status, signal, stdout, stderr }), out() }. */
-function start(args, { bin = BIN, stdin } = {}) {
-  const child = spawn(bin, args, { cwd: tmp, env: { ...process.env, HOME: tmp }, stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
-  if (stdin !== undefined) child.stdin.end(stdin);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60000);
-  const done = new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (status, signal) => {
-      clearTimeout(timer);
-      if (SANITIZED && bin === BIN) assert.doesNotMatch(stderr, /AddressSanitizer|runtime error:|LeakSanitizer/);
-      resolve({ status, signal, stdout, stderr });
-    });
-  });
-  return { child, done, out: () => stdout, err: () => stderr };
-}
-
+const start = (args, { bin, stdin } = {}) => startCli(args, { bin, stdin, cwd: tmp, env: { HOME: tmp } });
 const run = (args, opts) => start(args, opts).done;
 const ep = (srv) => ['-e', srv.baseUrl];
 

@@ -235,6 +235,11 @@ static void test_store_alias_listen(void) {
     sessions_index_set_record(ix2, n,
                               json_pack("{s:s,s:s}", "id", "local-1", "agentSessionId", "S2"));
     CHECK(sessions_index_resolve(ix2, "local-1") == n && l->record == NULL && l->alias == NULL);
+    /* A session the SDK did not create, resumed: the record's id is S1 itself, and S1 now
+     * names the new session. */
+    sessions_entry *m = sessions_index_add(ix2, "S3");
+    sessions_index_set_record(ix2, m, json_pack("{s:s,s:s}", "id", "S1", "agentSessionId", "S3"));
+    CHECK(sessions_index_resolve(ix2, "S1") == m && sessions_index_get(ix2, "S1") == l);
     CHECK(sessions_index_remove(ix2, "S2") && sessions_index_resolve(ix2, "local-1") == NULL);
     free(stored);
 

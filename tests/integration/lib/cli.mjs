@@ -1,0 +1,29 @@
+// cli.mjs - run the sandbox-agent CLI from a test: its output collected, a safety-net kill
+// after 60 s, and (for an ASan/UBSan build) no sanitizer report allowed on its stderr.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { BIN, SANITIZED } from './server.mjs';
+
+/**
+ * Starts the CLI. opts: { bin (default BIN), cwd, env (added to process.env), stdin (a
+ * string written then closed; stdin is /dev/null without it) }.
+ * Returns { child, done (Promise of { status, signal, stdout, stderr }), out(), err() }.
+ */
+export function startCli(args, { bin = BIN, cwd, env, stdin } = {}) {
+  const child = spawn(bin, args, { cwd, env: { ...process.env, ...env }, stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+  if (stdin !== undefined) child.stdin.end(stdin);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60000);
+  const done = new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (status, signal) => {
+      clearTimeout(timer);
+      if (SANITIZED && bin === BIN) assert.doesNotMatch(stderr, /AddressSanitizer|runtime error:|LeakSanitizer/);
+      resolve({ status, signal, stdout, stderr });
+    });
+  });
+  return { child, done, out: () => stdout, err: () => stderr };
+}
