@@ -65,8 +65,13 @@ static void acp_internal_next(acp_instance *in) {
     while (in->internal && json_array_size(in->internal)) {
         json_t *item = json_incref(json_array_get(in->internal, 0));
         json_array_remove(in->internal, 0);
+        /* The replayed initialize keeps the id it always had: agents and tests know it. */
         char idbuf[64];
-        snprintf(idbuf, sizeof idbuf, "sandbox-agent/internal/%u", ++acp_internal_serial);
+        const char *m = json_string_value(json_object_get(item, "method"));
+        if (m && !strcmp(m, "initialize"))
+            snprintf(idbuf, sizeof idbuf, "sandbox-agent/reinit/%u", in->restarts);
+        else
+            snprintf(idbuf, sizeof idbuf, "sandbox-agent/internal/%u", ++acp_internal_serial);
         json_t *req =
             json_pack("{s:s,s:s,s:O,s:O}", "jsonrpc", "2.0", "id", idbuf, "method",
                       json_object_get(item, "method"), "params", json_object_get(item, "params"));
