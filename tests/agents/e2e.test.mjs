@@ -378,6 +378,53 @@ describe('real agents through the server and the SDK', { skip: SKIP, concurrency
     }
   });
 
+  test(`${EXTRA}: the REST session API and the CLI drive it; after a restart the session is listed with its events`, { skip: !EXTRA && 'needs pi', timeout: 300_000 }, async () => {
+    const { env } = agentEnv(EXTRA, llm);
+    homes.push(env.HOME);
+    let srv = await startServer({ env });
+    servers.add(srv);
+    const cwd = fs.mkdtempSync(path.join(os.tmpdir(), `sa-e2e-${EXTRA}-cwd-`));
+    homes.push(cwd);
+    llm.setScript(null);
+    try {
+      const created = await request(srv, 'POST', '/v1/sessions', { body: { agent: EXTRA, cwd }, timeoutMs: 120000 });
+      assert.equal(created.status, 201, created.text);
+      const id = created.json().id;
+      assert.equal(created.json().origin, 'rest');
+      const turn = await request(srv, 'POST', `/v1/sessions/${encodeURIComponent(id)}/messages`, { body: { text: 'Say something.' }, timeoutMs: 120000 });
+      assert.equal(turn.status, 200, turn.text);
+      assert.equal(turn.json().stopReason, 'end_turn', turn.text);
+      const said = (events) =>
+        events
+          .filter((e) => e.sender === 'agent' && e.payload?.params?.update?.sessionUpdate === 'agent_message_chunk')
+          .map((e) => e.payload.params.update.content?.text || '')
+          .join('');
+      assert.ok(said(turn.json().events).length > 0, `the agent answered: ${turn.text.slice(0, 2000)}`);
+      // The CLI, as a person would use it.
+      const cli = spawnSync(BIN, ['api', 'sessions', 'send', id, 'Say something else.', '-e', srv.baseUrl], { encoding: 'utf8', timeout: 120000 });
+      assert.equal(cli.status, 0, `${cli.stderr}\n${cli.stdout}`);
+      assert.match(cli.stdout, /end_turn/);
+      const before = (await request(srv, 'GET', `/v1/sessions/${encodeURIComponent(id)}/events?limit=1000`)).json().items;
+
+      const port = srv.port;
+      servers.delete(srv);
+      await srv.stop();
+      srv = await startServer({ env, port });
+      servers.add(srv);
+      const listed = (await request(srv, 'GET', `/v1/sessions?agent=${EXTRA}`)).json().items.find((x) => x.id === id);
+      assert.ok(listed, 'listed after the restart');
+      assert.equal(listed.status, 'ended');
+      assert.equal(listed.title, 'Say something.');
+      const after = (await request(srv, 'GET', `/v1/sessions/${encodeURIComponent(id)}/events?limit=1000`)).json().items;
+      assert.deepEqual(after, before, 'every event survives the restart');
+      assert.ok(after.some((e) => e.sender === 'client' && e.payload?.method === 'session/prompt'));
+      assert.ok(said(after).length > 0);
+    } finally {
+      servers.delete(srv);
+      await srv.stop();
+    }
+  });
+
   test(`${EXTRA}: a killed agent mid-turn: the SDK prompt rejects with the agent-exited error, then the same SDK restarts it`, { skip: !EXTRA && 'needs pi', timeout: 120_000 }, async () => {
     const { srv } = await server(EXTRA);
     const cwd = fs.mkdtempSync(path.join(os.tmpdir(), `sa-e2e-${EXTRA}-cwd-`));
