@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static unsigned acp_internal_serial;
 
@@ -187,10 +188,16 @@ void acp_revive_session(acp_instance *in, const json_t *msg) {
         return;
     sessions_entry *e = sessions_index_get(in->bridge->index, sid);
     base_map_put(in->loaded, sid, in);
-    if (!e || !e->server || strcmp(e->server, in->server_id) != 0 || e->status == SESSIONS_ACTIVE)
-        return; /* not one of this server's from before the restart */
+    /* One of this server's from before the restart, or one the index never heard of: a kill
+     * -9 can lose the newest summaries (docs/journal.md), and trying costs one error from
+     * an agent that does not know it. A session of another server, or one this agent
+     * process made, is left alone. */
+    if (e && ((e->server && strcmp(e->server, in->server_id) != 0) || e->status == SESSIONS_ACTIVE))
+        return;
+    char cwd_buf[4096];
+    const char *cwd = e && e->cwd ? e->cwd : getcwd(cwd_buf, sizeof cwd_buf);
     json_t *params =
-        json_pack("{s:s,s:s,s:[]}", "sessionId", sid, "cwd", e->cwd ? e->cwd : "/", "mcpServers");
+        json_pack("{s:s,s:s,s:[]}", "sessionId", sid, "cwd", cwd ? cwd : "/", "mcpServers");
     LOG_INFO("loading a session from before the restart", "server_id=%s session=%s", in->server_id,
              sid);
     acp_internal_push(in, "session/load", params, sid);
