@@ -9,8 +9,10 @@
 # PUT/GET, 2 MiB and 1 GiB streamed file PUT/GET (the latter against a local cp
 # as the physical limit; needs node), pipelined /v1/health on one connection
 # (depth 1 vs BENCH_PIPE_DEPTH), a mixed soak at concurrency BENCH_SOAK_CONC and
-# BENCH_CREATES_N concurrent ACP creates (needs node).  Prints a table, writes it
-# to bench/results-latest.md, and checks the targets.  See bench/README.md.
+# BENCH_CREATES_N concurrent ACP creates (needs node), and the durable-journal rows
+# (bench/journal.sh: bridge events/s and round trip with the journal on and off, SSE
+# replay of 100,000 events, journal size).  Prints a table, writes it to
+# bench/results-latest.md, and checks the targets.  See bench/README.md.
 #
 # Env knobs (defaults in brackets):
 #   BENCH_SECONDS [5]        wrk duration per round
@@ -46,6 +48,7 @@
 #   BENCH_SOAK_ROUNDS [1]    soak rounds per server (alternating order)
 #   BENCH_CREATES_N [100]    concurrent ACP creates, all issued at once (0 = skip)
 #   BENCH_CREATES_ROUNDS [1] rounds of those per server (alternating order)
+#   BENCH_JOURNAL [1] and BENCH_J*: the journal rows, see bench/journal.sh
 #
 # Exit status: 0 when every metric was measured for both servers (and, with
 # BENCH_STRICT=1, every target met); 1 otherwise.  All traffic is loopback.
@@ -161,9 +164,8 @@ cleanup() {
     kill -TERM "$CHILD" 2>/dev/null || true
     wait "$CHILD" 2>/dev/null || true
   fi
-  stop_server ref
-  stop_server ours
-  stop_server ceiling
+  local name
+  for name in "${!PID[@]}"; do stop_server "$name"; done
   kill_tagged
   [[ -z $TMPROOT ]] || rm -rf "$TMPROOT"
   exit "$rc"
@@ -193,13 +195,14 @@ TMPROOT=$(mktemp -d "${TMPDIR:-/tmp}/sa-bench.XXXXXX")
 build_helper() { # name extra-flags...
   local name=$1
   shift
-  if [[ ! -x $CACHE/$name || $BENCH/$name.c -nt $CACHE/$name ]]; then
+  if [[ ! -x $CACHE/$name || $BENCH/$name.c -nt $CACHE/$name || $BENCH/httpc.h -nt $CACHE/$name ]]; then
     gcc -O2 -Wall -Wextra -o "$CACHE/$name" "$BENCH/$name.c" "$@" ||
       fatal "cannot compile bench/$name.c"
   fi
 }
 build_helper startup
 build_helper acp_rtt -lm
+build_helper acp_events -lm -lpthread
 build_helper ceiling
 build_helper pipeline
 
@@ -236,6 +239,7 @@ free_port() { "$CACHE/startup" --free-port; }
 
 # --------------------------------------------------------------- servers ---
 declare -A PORT=() HOMED=()
+declare -a START_ENV=() # extra VAR=value for the next start_server
 start_server() { # name bin [args...]; "{PORT}" in args is replaced
   local name=$1 bin=$2 home=$TMPROOT/home-$1 a
   shift 2
@@ -253,7 +257,7 @@ start_server() { # name bin [args...]; "{PORT}" in args is replaced
   (
     cd "$home"
     exec setsid env -u XDG_DATA_HOME -u XDG_CONFIG_HOME -u XDG_CACHE_HOME -u XDG_STATE_HOME \
-      HOME="$home" BENCH_RUN_TAG="$RUN_TAG" \
+      HOME="$home" BENCH_RUN_TAG="$RUN_TAG" "${START_ENV[@]}" \
       "$bin" "${args[@]}"
   ) >"$TMPROOT/$name.log" 2>&1 </dev/null &
   PID[$name]=$!
@@ -798,6 +802,11 @@ if ((STARTUP_RUNS > 0)); then
   log "  ref median ${R[st_med.ref]} ms, ours ${R[st_med.ours]:-n/a} ms"
 fi
 
+# -------------------------------------------------------- durable journal ---
+# shellcheck source=bench/journal.sh
+source "$BENCH/journal.sh"
+journal_run
+
 # ----------------------------------------------------------- binary size ---
 R[size.ref]=$(stat -c %s "$REF")
 strip -o "$TMPROOT/ref.stripped" "$REF" 2>/dev/null && R[ssize.ref]=$(stat -c %s "$TMPROOT/ref.stripped")
@@ -887,8 +896,8 @@ row "Binary size, bytes" "$(n "${R[size.ref]:-}" %d)" "$(n "${R[size.ours]:-}" %
 row "Binary size stripped (strip -o), bytes" "$(n "${R[ssize.ref]:-}" %d)" "$(n "${R[ssize.ours]:-}" %d)" "$(ratio lower "${R[ssize.ref]:-}" "${R[ssize.ours]:-}")"
 
 HDR="metric|reference $REF_VERSION|ours|ratio (>1 = ours better)"
-table() { # aligned markdown table
-  printf '%s\n' "$HDR" "${ROWS[@]}" | awk -F'|' '
+mdtable() { # stdin: a header line and rows, cells split by | -> an aligned markdown table
+  awk -F'|' '
     { for (i = 1; i <= NF; i++) { c[NR, i] = $i; l = length($i); if (l > w[i]) w[i] = l } n = NR; nf = NF }
     END {
       for (r = 1; r <= n; r++) {
@@ -944,6 +953,8 @@ if [[ -n ${R[creates_p50.ref]:-} ]]; then
     'sprintf("ours %.0f ms (ref %.0f ms)", o, r)' "${R[creates_p50.ref]:-}" "${R[creates_p50.ours]:-}"
 fi
 
+journal_targets
+
 CPU=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo 2>/dev/null || true)
 REPORT=$(
   echo "## Benchmark results"
@@ -957,12 +968,13 @@ REPORT=$(
   if [[ -n ${R[soak_rps.ref]:-}${R[creates_p50.ref]:-}${R[pipe1.ref]:-} ]]; then echo "- Pipelining, soak, creates (bench/pipeline.c, bench/soak.js; run after the rows above, on the same servers): one connection at depth 1 and $PIPE_DEPTH, ${PIPE_SECONDS}s x $PIPE_ROUNDS rounds; soak $SOAK_N requests x $SOAK_ROUNDS rounds at concurrency $SOAK_CONC, each connection cycling health / 4 KiB PUT / GET of it / processes/run \`true\` / ACP initialize on an existing mock instance, $SOAK_CREATES of the ACP requests being creates (agent spawns); $CREATES_N ACP creates issued at once x $CREATES_ROUNDS rounds"; fi
   echo "- Ratio column: how many times better ours is (>1 = ours better): ours/ref for throughput, ref/ours for latency, RSS, startup and size; the ${BIG_MB} MiB rows compare ours with a local cp of the same file (ours/local cp)."
   echo
-  table
+  printf '%s\n' "$HDR" "${ROWS[@]}" | mdtable
   if [[ -n ${R[rps.ceiling]:-} ]]; then
     echo
     awk -v c="${R[rps.ceiling]}" -v p="${R[p99.ceiling]}" -v r="${R[rps.ref]}" 'BEGIN{
       printf "Harness ceiling: a trivial single-threaded epoll server (bench/ceiling.c) returning the same reply reaches %.0f req/s (p99 %.2f ms) under the same wrk settings = %.2fx the reference; the 3x target is %.0f req/s.\n", c, p / 1000, c / r, 3 * r }'
   fi
+  journal_table
   echo
   echo "### Targets"
   echo

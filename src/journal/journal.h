@@ -67,7 +67,14 @@ typedef struct journal_opts {
     int64_t max_bytes;       /* SANDBOX_AGENT_JOURNAL_MAX_BYTES (1 GiB of payload) */
     bool sync_full;          /* SANDBOX_AGENT_JOURNAL_SYNC=full */
     uint64_t prune_every_ms; /* how often retention runs (60 s) */
+    /* Group commit: how long a batch may wait for more records before its commit;
+     * SANDBOX_AGENT_JOURNAL_COMMIT_DELAY_MS (JOURNAL_COMMIT_DELAY_MS); < 0: none. */
+    int64_t commit_delay_ms;
 } journal_opts;
+
+#define JOURNAL_COMMIT_DELAY_MS 2
+/* A batch this big is committed without waiting for more. */
+#define JOURNAL_GROUP_MAX 4096
 
 /* The store. Owner: the server; journal_store_close flushes and frees it. */
 typedef struct journal_store journal_store;
