@@ -43,6 +43,7 @@ import { RECIPES, writeFileScript } from './agent_recipes.mjs';
 import { startServer, waitFor, REPO, BIN, IS_REFERENCE } from '../integration/lib/server.mjs';
 import { connect, collect, text } from '../integration/lib/sdk.mjs';
 import { acpPost, request } from '../integration/lib/http.mjs';
+import { startCli } from '../integration/lib/cli.mjs';
 
 const ALL = ['claude', 'codex', 'opencode', 'pi'];
 const AGENTS = (process.env.E2E_AGENTS || ALL.join(',')).split(',').map((s) => s.trim()).filter((a) => ALL.includes(a));
@@ -401,7 +402,8 @@ describe('real agents through the server and the SDK', { skip: SKIP, concurrency
           .join('');
       assert.ok(said(turn.json().events).length > 0, `the agent answered: ${turn.text.slice(0, 2000)}`);
       // The CLI, as a person would use it.
-      const cli = spawnSync(BIN, ['api', 'sessions', 'send', id, 'Say something else.', '-e', srv.baseUrl], { encoding: 'utf8', timeout: 120000 });
+      // Not spawnSync: the fake LLM the agent calls lives in this process's event loop.
+      const cli = await startCli(['api', 'sessions', 'send', id, 'Say something else.', '-e', srv.baseUrl]).done;
       assert.equal(cli.status, 0, `${cli.stderr}\n${cli.stdout}`);
       assert.match(cli.stdout, /end_turn/);
       const before = (await request(srv, 'GET', `/v1/sessions/${encodeURIComponent(id)}/events?limit=1000`)).json().items;
