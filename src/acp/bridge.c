@@ -317,6 +317,43 @@ void acp_pending_send(acp_pending *p, char *line, size_t len) {
         acp_write_done(r, p); /* answers the POST and releases p */
 }
 
+/* ---- client messages ----------------------------------------------------------------------- */
+
+void acp_pending_submit(acp_instance *in, acp_pending *p, const json_t *msg, char *line) {
+    p->inst = in;
+    p->next = in->pending;
+    if (in->pending)
+        in->pending->prev = p;
+    in->pending = p;
+    p->listed = true;
+    if (p->is_request) {
+        p->timer = base_xmalloc(sizeof(uv_timer_t));
+        uv_timer_init(in->bridge->loop, p->timer);
+        p->timer->data = p;
+        uv_timer_start(p->timer, acp_timeout_cb, in->bridge->request_timeout_ms, 0);
+    }
+    /* One compact line: re-serialising guarantees no raw newline reaches the agent. */
+    if (!line)
+        line = base_json_compact(msg);
+    size_t len = strlen(line);
+    /* Journaled (and its session tracked) before the agent can see it. */
+    acp_record(in, true, msg, line, len, NULL);
+    line = base_xrealloc(line, len + 2);
+    line[len++] = '\n';
+    line[len] = 0;
+    acp_pending_send(p, line, len);
+}
+
+void acp_note_initialize(acp_instance *in, const json_t *msg) {
+    const char *method = json_string_value(json_object_get(msg, "method"));
+    if (!method || strcmp(method, "initialize") != 0 || !json_object_get(msg, "id"))
+        return;
+    json_t *params = json_object_get(msg, "params");
+    json_decref(in->init_params);
+    in->init_params = params ? json_deep_copy(params) : json_null();
+    acp_note_server(in);
+}
+
 /* ---- agent output --------------------------------------------------------------------------- */
 
 uint64_t acp_record(acp_instance *in, bool from_client, const json_t *msg, const char *line,

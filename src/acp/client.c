@@ -134,25 +134,6 @@ bool acp_client_agent_exited(const acp_client *c) {
     return c->inst->exited;
 }
 
-/* Journal a message of the client's and hand it to the agent through a pending entry (so it
- * waits, like a POST, while a restarted agent is being initialised). */
-static void acp_client_send(acp_client *c, json_t *msg, acp_pending *p) {
-    acp_instance *in = c->inst;
-    p->inst = in;
-    p->next = in->pending;
-    if (in->pending)
-        in->pending->prev = p;
-    in->pending = p;
-    p->listed = true;
-    char *line = base_json_compact(msg);
-    size_t len = strlen(line);
-    acp_record(in, true, msg, line, len, NULL);
-    line = base_xrealloc(line, len + 2);
-    line[len++] = '\n';
-    line[len] = 0;
-    acp_pending_send(p, line, len);
-}
-
 void acp_client_request(acp_client *c, const char *method, json_t *params,
                         acp_client_response_fn done, void *ud) {
     acp_client_impl *ci = (acp_client_impl *)c;
@@ -178,17 +159,9 @@ void acp_client_request(acp_client *c, const char *method, json_t *params,
             r = acp_instance_restart(in, strcmp(method, "initialize") != 0);
         send = r == 0;
     }
-    if (!strcmp(method, "initialize")) {
-        json_decref(in->init_params);
-        in->init_params = json_deep_copy(json_object_get(msg, "params"));
-        acp_note_server(in);
-    }
+    acp_note_initialize(in, msg);
     if (send) {
-        p->timer = base_xmalloc(sizeof(uv_timer_t));
-        uv_timer_init(in->bridge->loop, p->timer);
-        p->timer->data = p;
-        uv_timer_start(p->timer, acp_timeout_cb, in->bridge->request_timeout_ms, 0);
-        acp_client_send(c, msg, p);
+        acp_pending_submit(in, p, msg, NULL);
     } else {
         /* The session it belongs to died with the agent: answered as a POST would be. */
         acp_exit_info x;
@@ -216,7 +189,7 @@ static int acp_client_post(acp_client *c, json_t *msg) {
         return -1;
     }
     acp_pending *p = base_xcalloc(1, sizeof *p);
-    acp_client_send(c, msg, p);
+    acp_pending_submit(in, p, msg, NULL);
     json_decref(msg);
     return 0;
 }

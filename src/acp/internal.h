@@ -166,6 +166,12 @@ bool acp_starts_session(const char *method);
 void acp_pending_abort_cb(http_req *req, void *ud);
 void acp_timeout_cb(uv_timer_t *t);
 void acp_pending_send(acp_pending *p, char *line, size_t len);
+/* A client's message (POSTed or in-process) through p (filled in but not listed): listed on
+ * the instance, timed when a request, journaled, then written to the agent. line: its
+ * compact JSON (taken), or NULL to make it from msg. */
+void acp_pending_submit(acp_instance *in, acp_pending *p, const json_t *msg, char *line);
+/* A client's `initialize` request: kept for replay to a restarted agent, and noted. */
+void acp_note_initialize(acp_instance *in, const json_t *msg);
 /* How the agent ended (tail: its stderr tail, caller frees), and the answers built on it. */
 void acp_exit_of(acp_instance *in, acp_exit_info *x, char **tail);
 void acp_reply_rpc(acp_instance *in, http_req *req, json_t *resp);

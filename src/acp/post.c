@@ -261,41 +261,15 @@ static void acp_post_message(http_req *req, acp_bridge *b, char *agent, bool may
     const char *method = json_string_value(json_object_get(msg, "method"));
     if (in->exited && !acp_post_to_exited(req, in, msg, kind, method))
         goto out;
-    if (kind == ACP_MSG_REQUEST && method && !strcmp(method, "initialize")) {
-        json_t *params = json_object_get(msg, "params");
-        json_decref(in->init_params);
-        in->init_params = params ? json_deep_copy(params) : json_null();
-        acp_note_server(in);
-    }
+    acp_note_initialize(in, msg);
     acp_revive_session(in, msg);
     acp_pending *p = base_xcalloc(1, sizeof *p);
-    p->inst = in;
     p->req = req;
     p->is_request = kind == ACP_MSG_REQUEST;
     if (p->is_request)
         p->id = json_incref(json_object_get(msg, "id"));
-    p->next = in->pending;
-    if (in->pending)
-        in->pending->prev = p;
-    in->pending = p;
-    p->listed = true;
     http_req_on_abort(req, acp_pending_abort_cb, p);
-    if (p->is_request) {
-        p->timer = base_xmalloc(sizeof(uv_timer_t));
-        uv_timer_init(b->loop, p->timer);
-        p->timer->data = p;
-        uv_timer_start(p->timer, acp_timeout_cb, b->request_timeout_ms, 0);
-    }
-    /* One compact line: re-serialising guarantees no raw newline reaches the agent. */
-    if (!line)
-        line = base_json_compact(msg);
-    size_t len = strlen(line);
-    /* Journaled (and its session tracked) before the agent can see it. */
-    acp_record(in, true, msg, line, len, NULL);
-    line = base_xrealloc(line, len + 2);
-    line[len++] = '\n';
-    line[len] = 0;
-    acp_pending_send(p, line, len);
+    acp_pending_submit(in, p, msg, line);
     line = NULL;
 out:
     json_decref(msg);

@@ -31,6 +31,21 @@ async function prompt(srv, id, sid, text) {
   return res.json();
 }
 
+/** Prompts one session over and over until stop() (or until the server goes away). */
+function promptLoad(srv, id, sid, words) {
+  let stopped = false;
+  const done = (async () => {
+    for (let i = 0; !stopped; i++) {
+      try {
+        await prompt(srv, id, sid, `${words} ${i}`);
+      } catch {
+        return; /* the server is stopping or gone */
+      }
+    }
+  })();
+  return { stop: () => (stopped = true), done };
+}
+
 const ids = (events) => events.filter((e) => e.id !== null).map((e) => Number(e.id));
 const isGap = (e) => e.json && e.json.method === '_adapter/gap';
 
@@ -109,20 +124,11 @@ test('a restart in the middle of a stream: the client reconnects with its Last-E
     const id = uid('midstream');
     const sid = await newSession(srv, id);
     const watcher = await openSse(srv, id);
-    let stop = false;
-    const load = (async () => {
-      for (let i = 0; !stop; i++) {
-        try {
-          await prompt(srv, id, sid, `think plan ${i}`);
-        } catch {
-          return; /* the server is stopping */
-        }
-      }
-    })();
+    const load = promptLoad(srv, id, sid, 'think plan');
     await watcher.waitFor((evs) => evs.length > 300, 'events under load', 30000);
     const stopping = srv.stop(); // SIGTERM while prompts are in flight
-    stop = true;
-    await Promise.all([stopping, load]);
+    load.stop();
+    await Promise.all([stopping, load.done]);
     const seen = watcher.events;
     const lastSeen = Number(seen.at(-1).id);
 
@@ -155,16 +161,13 @@ test('a replay larger than the memory ring comes from the store, in order and ex
     for (let i = 0; i < 4; i++) sids.push(await newSession(srv, id, i === 0));
     const watcher = await openSse(srv, id);
     // Four sessions prompting in parallel until the history is well past the ring.
-    let stop = false;
-    const loops = sids.map(async (sid, n) => {
-      for (let i = 0; !stop; i++) await prompt(srv, id, sid, `think plan tool ${n}/${i}`);
-    });
+    const loops = sids.map((sid, n) => promptLoad(srv, id, sid, `think plan tool ${n}/`));
     await watcher.waitFor((evs) => evs.length > 2500, 'a long history', 60000);
     // Replay from the start while the prompts go on: the store part, then the switch to live.
     const s = await openSse(srv, id, { headers: { 'last-event-id': '0' } });
     await s.waitFor((evs) => evs.length > 3000, 'the replay and live events', 60000);
-    stop = true;
-    await Promise.all(loops);
+    loops.forEach((l) => l.stop());
+    await Promise.all(loops.map((l) => l.done));
     const last = ids(watcher.events).at(-1);
     await s.waitFor((evs) => ids(evs).at(-1) >= last, 'the last event');
     await watcher.waitFor((evs) => ids(evs).at(-1) >= last, 'the last event');
@@ -186,20 +189,11 @@ test('kill -9: what survives is a prefix of what clients saw, ids are never reus
     const id = uid('crash');
     const sid = await newSession(srv, id);
     const watcher = await openSse(srv, id);
-    let stop = false;
-    const load = (async () => {
-      for (let i = 0; !stop; i++) {
-        try {
-          await prompt(srv, id, sid, `think tool ${i}`);
-        } catch {
-          return; /* the server is gone */
-        }
-      }
-    })();
+    const load = promptLoad(srv, id, sid, 'think tool');
     await watcher.waitFor((evs) => evs.length > 400, 'events under load', 30000);
     await srv.kill9();
-    stop = true;
-    await load;
+    load.stop();
+    await load.done;
     const seen = watcher.events;
     const seenIds = ids(seen);
     assertStrictlyIncreasing(seenIds, 'ids seen live');
