@@ -168,9 +168,11 @@ test('a replay larger than the memory ring comes from the store, in order and ex
     await s.waitFor((evs) => evs.length > 3000, 'the replay and live events', 60000);
     loops.forEach((l) => l.stop());
     await Promise.all(loops.map((l) => l.done));
-    const last = ids(watcher.events).at(-1);
-    await s.waitFor((evs) => ids(evs).at(-1) >= last, 'the last event');
-    await watcher.waitFor((evs) => ids(evs).at(-1) >= last, 'the last event');
+    // A last prompt marks the end: both streams must get everything up to its answer.
+    const marker = await prompt(srv, id, sids[0], 'the end');
+    const isEnd = (evs) => evs.some((e) => e.json?.id === marker.id && e.json?.result);
+    await s.waitFor(isEnd, 'the last answer');
+    await watcher.waitFor(isEnd, 'the last answer');
     assert.deepEqual(ids(s.events), ids(watcher.events), 'replayed then live == what a live follower saw');
     assert.deepEqual(s.events.map((e) => e.data), watcher.events.map((e) => e.data));
     assertStrictlyIncreasing(ids(s.events), 'ids');
