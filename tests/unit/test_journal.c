@@ -7,83 +7,17 @@
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "base/base.h"
 #include "journal/journal.h"
+#include "journal_fixture.h"
 
 static char tmpdir[64];
 
 static char *db_path(const char *name) {
     return base_xasprintf("%s/%s", tmpdir, name);
-}
-
-static journal_store *open_at(const char *path, journal_opts *o, char **err) {
-    journal_opts d = {0};
-    if (!o)
-        o = &d;
-    o->path = path;
-    *err = NULL;
-    return journal_store_open(uv_default_loop(), o, err);
-}
-
-static void append(journal_store *s, const char *server, journal_dir dir, const char *json) {
-    uint64_t id = journal_store_next_id(s, server);
-    journal_store_append(s, journal_rec_new(server, id, dir, "conn-1", NULL, json, strlen(json)));
-}
-
-/* Reads run on the thread pool: run the loop until done fired. */
-typedef struct got {
-    bool done;
-    journal_rec **recs;
-    size_t n;
-    char *error;
-} got;
-
-static void got_cb(void *ud, journal_rec **recs, size_t n, const char *error) {
-    got *g = ud;
-    g->done = true;
-    g->recs = malloc((n ? n : 1) * sizeof *recs);
-    for (size_t i = 0; i < n; i++)
-        g->recs[i] = recs[i];
-    g->n = n;
-    g->error = error ? strdup(error) : NULL;
-}
-
-static void got_free(got *g) {
-    for (size_t i = 0; i < g->n; i++)
-        journal_rec_free(g->recs[i]);
-    free(g->recs);
-    free(g->error);
-    memset(g, 0, sizeof *g);
-}
-
-static void read_all(journal_store *s, const char *server, uint64_t after, uint64_t before,
-                     size_t limit, unsigned mask, got *g) {
-    memset(g, 0, sizeof *g);
-    journal_store_read(s, server, after, before, limit, mask, got_cb, g);
-    while (!g->done)
-        uv_run(uv_default_loop(), UV_RUN_ONCE);
-}
-
-static void read_session(journal_store *s, const char *session, uint64_t after, size_t limit,
-                         got *g) {
-    memset(g, 0, sizeof *g);
-    journal_store_read_session(s, session, after, limit, got_cb, g);
-    while (!g->done)
-        uv_run(uv_default_loop(), UV_RUN_ONCE);
-}
-
-/* A record of a session, with its index there. */
-static void append_in(journal_store *s, const char *server, const char *session, uint64_t sidx,
-                      const char *json) {
-    uint64_t id = journal_store_next_id(s, server);
-    journal_rec *r =
-        journal_rec_new(server, id, JOURNAL_FROM_AGENT, "conn-1", session, json, strlen(json));
-    r->sidx = sidx;
-    journal_store_append(s, r);
 }
 
 /* One integer from the database file, through a connection of the test's own. */
@@ -111,30 +45,6 @@ static sqlite3 *lock_writes(const char *path) {
 static void unlock_writes(sqlite3 *db) {
     sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     sqlite3_close(db);
-}
-
-typedef struct loaded {
-    char ids[8][32];
-    char jsons[8][64];
-    uint64_t last[8];
-    size_t n;
-} loaded;
-
-static void loaded_cb(void *ud, const char *id, const char *json, uint64_t last_sidx) {
-    loaded *l = ud;
-    if (l->n == 8)
-        return;
-    snprintf(l->ids[l->n], sizeof l->ids[0], "%s", id);
-    snprintf(l->jsons[l->n], sizeof l->jsons[0], "%s", json);
-    l->last[l->n++] = last_sidx;
-}
-
-/* The index of a loaded session, or -1. */
-static int loaded_find(const loaded *l, const char *id) {
-    for (size_t i = 0; i < l->n; i++)
-        if (!strcmp(l->ids[i], id))
-            return (int)i;
-    return -1;
 }
 
 static void test_map(void) {
@@ -167,103 +77,46 @@ static void test_map(void) {
 static void test_ids_reads_and_restart(void) {
     char *path = db_path("a.sqlite3");
     char *err;
-    journal_store *s = open_at(path, NULL, &err);
+    journal_store *s = jf_open(path, NULL, &err);
     CHECK(s != NULL);
     if (!s) {
         fprintf(stderr, "open: %s\n", err);
         return;
     }
     CHECK(journal_store_last_id(s, "srv") == 0);
-    for (int i = 0; i < 10; i++) {
-        char buf[64];
-        snprintf(buf, sizeof buf, "{\"n\":%d}", i + 1);
-        append(s, "srv", i % 2 ? JOURNAL_FROM_CLIENT : JOURNAL_FROM_AGENT, buf);
-    }
-    append(s, "other", JOURNAL_FROM_AGENT, "{\"o\":1}");
+    jf_append_ten(s, "{\"n\":%d}");
+    jf_append(s, "other", JOURNAL_FROM_AGENT, "{\"o\":1}");
     CHECK(journal_store_last_id(s, "srv") == 10);
     journal_store_flush(s);
     CHECK(journal_store_committed(s) == 11);
     CHECK(journal_store_degraded(s)[0] == 0);
-
-    got g;
-    read_all(s, "srv", 0, 0, 100, 3, &g);
-    CHECK(g.error == NULL && g.n == 10);
-    if (g.n == 10) {
-        CHECK(g.recs[0]->id == 1 && g.recs[9]->id == 10);
-        CHECK_STR(g.recs[0]->payload, "{\"n\":1}");
-        CHECK(g.recs[1]->dir == JOURNAL_FROM_CLIENT);
-        CHECK_STR(g.recs[0]->connection, "conn-1");
-        CHECK(g.recs[0]->ts_ms > 0);
-    }
-    got_free(&g);
-    read_all(s, "srv", 0, 0, 100, 1u << JOURNAL_FROM_AGENT, &g); /* direction filter */
-    CHECK(g.n == 5 && g.recs[0]->id == 1 && g.recs[1]->id == 3);
-    got_free(&g);
-    read_all(s, "srv", 4, 8, 100, 3, &g); /* 4 < id < 8 */
-    CHECK(g.n == 3 && g.recs[0]->id == 5 && g.recs[2]->id == 7);
-    got_free(&g);
-    read_all(s, "srv", 0, 0, 2, 3, &g); /* limit */
-    CHECK(g.n == 2 && g.recs[1]->id == 2);
-    got_free(&g);
-    read_all(s, "nobody", 0, 0, 10, 3, &g);
-    CHECK(g.n == 0 && g.error == NULL);
-    got_free(&g);
-    journal_gap gaps[4];
-    CHECK(journal_store_gaps(s, "srv", 0, gaps, 4) == 0);
+    jf_check_reads(s, "{\"n\":1}");
     journal_store_close(s);
 
     /* A clean restart: ids continue, nothing missing. */
-    s = open_at(path, NULL, &err);
+    s = jf_open(path, NULL, &err);
     CHECK(s != NULL);
     CHECK(journal_store_last_id(s, "srv") == 10);
     CHECK(journal_store_next_id(s, "srv") == 11);
+    journal_gap gaps[4];
     CHECK(journal_store_gaps(s, "srv", 0, gaps, 4) == 0);
-    read_all(s, "other", 0, 0, 10, 3, &g);
+    jf_got g;
+    jf_read(s, "other", 0, 0, 10, 3, &g);
     CHECK(g.n == 1 && g.recs[0]->id == 1);
-    got_free(&g);
+    jf_got_free(&g);
     journal_store_close(s);
     free(path);
 }
 
 static void test_crash_gap(void) {
     char *path = db_path("crash.sqlite3");
-    pid_t pid = fork();
-    if (pid == 0) {
-        char *err;
-        journal_store *s = open_at(path, NULL, &err);
-        if (!s)
-            _exit(2);
-        for (int i = 0; i < 5; i++)
-            append(s, "srv", JOURNAL_FROM_AGENT, "{}");
-        journal_store_flush(s);
-        _exit(0); /* no close: as if killed */
+    journal_store *s = jf_crash_and_restart(path, NULL);
+    if (s) {
+        /* The crash gap is the only one, and stays one gap across the clean restart. */
+        journal_gap gaps[4];
+        CHECK(journal_store_gaps(s, "srv", 2, gaps, 4) == 1);
+        CHECK(journal_store_gaps(s, "srv", 5 + JOURNAL_CRASH_GAP, gaps, 4) == 0);
     }
-    int st;
-    waitpid(pid, &st, 0);
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    char *err;
-    journal_store *s = open_at(path, NULL, &err);
-    CHECK(s != NULL);
-    if (!s)
-        return;
-    /* The five committed events are kept; ids resume past the crash gap. */
-    CHECK(journal_store_last_id(s, "srv") == 5 + JOURNAL_CRASH_GAP);
-    journal_gap gaps[4];
-    size_t n = journal_store_gaps(s, "srv", 2, gaps, 4);
-    CHECK(n == 1);
-    CHECK(n == 1 && gaps[0].from == 6 && gaps[0].to == 5 + JOURNAL_CRASH_GAP);
-    CHECK(n == 1 && strcmp(gaps[0].reason, "crash") == 0);
-    CHECK(journal_store_gaps(s, "srv", 5 + JOURNAL_CRASH_GAP, gaps, 4) == 0);
-    got g;
-    read_all(s, "srv", 0, 0, 100, 3, &g);
-    CHECK(g.n == 5);
-    got_free(&g);
-    append(s, "srv", JOURNAL_FROM_AGENT, "{\"after\":1}");
-    journal_store_close(s);
-    /* A clean stop after the crash: no second gap. */
-    s = open_at(path, NULL, &err);
-    CHECK(journal_store_last_id(s, "srv") == 6 + JOURNAL_CRASH_GAP);
-    CHECK(journal_store_gaps(s, "srv", 0, gaps, 4) == 1);
     journal_store_close(s);
     free(path);
 }
@@ -272,42 +125,18 @@ static void test_retention(void) {
     char *path = db_path("ret.sqlite3");
     char *err;
     journal_opts o = {.max_bytes = 4000, .prune_every_ms = 3600000};
-    journal_store *s = open_at(path, &o, &err);
+    journal_store *s = jf_open(path, &o, &err);
     CHECK(s != NULL);
     if (!s)
         return;
-    char big[101];
-    memset(big, 'x', 100);
-    big[0] = '"', big[99] = '"', big[100] = 0;
-    for (int i = 0; i < 60; i++) /* 6000 bytes: above the 4000 bound */
-        append(s, i % 3 ? "a" : "b", JOURNAL_FROM_AGENT, big);
-    uint64_t removed = journal_store_prune_now(s, base_now_ms());
-    /* Down to 90% of the bound: 36 records of 100 bytes kept. */
-    CHECK(removed == 24);
-    got g;
-    read_all(s, "a", 0, 0, 100, 3, &g);
-    size_t kept_a = g.n;
-    uint64_t first_a = g.n ? g.recs[0]->id : 0;
-    got_free(&g);
-    read_all(s, "b", 0, 0, 100, 3, &g);
-    CHECK(kept_a + g.n == 36);
-    got_free(&g);
+    uint64_t first_a = jf_prune_by_size(s);
     journal_gap gaps[4];
-    CHECK(journal_store_gaps(s, "a", 0, gaps, 4) == 1);
-    CHECK(gaps[0].from == 1 && gaps[0].to == first_a - 1 && !strcmp(gaps[0].reason, "pruned"));
     CHECK(journal_store_gaps(s, "a", first_a - 1, gaps, 4) == 0);
-    /* By age: everything is older than "now + 40 days". */
-    removed = journal_store_prune_now(s, base_now_ms() + 40LL * 86400000);
-    CHECK(removed == 36);
-    read_all(s, "a", 0, 0, 100, 3, &g);
+    s = jf_prune_by_age_and_restart(s, path, &o);
+    jf_got g;
+    jf_read(s, "a", 0, 0, 100, 3, &g);
     CHECK(g.n == 0);
-    got_free(&g);
-    uint64_t last = journal_store_last_id(s, "a");
-    journal_store_close(s);
-    /* The pruned watermark survives a restart. */
-    s = open_at(path, &o, &err);
-    CHECK(journal_store_gaps(s, "a", 0, gaps, 4) == 1 && gaps[0].to == last);
-    CHECK(journal_store_next_id(s, "a") == last + 1);
+    jf_got_free(&g);
     journal_store_close(s);
     free(path);
 }
@@ -321,7 +150,7 @@ static void test_bad_databases(void) {
     memset(garbage, 'G', sizeof garbage);
     CHECK(write(fd, garbage, sizeof garbage) == (ssize_t)sizeof garbage);
     close(fd);
-    journal_store *s = open_at(junk, NULL, &err);
+    journal_store *s = jf_open(junk, NULL, &err);
     CHECK(s == NULL && err && strstr(err, "junk.sqlite3"));
     if (err)
         fprintf(stderr, "  (expected) %s\n", err);
@@ -333,18 +162,18 @@ static void test_bad_databases(void) {
     sqlite3_open(other, &db);
     sqlite3_exec(db, "CREATE TABLE t(x)", NULL, NULL, NULL);
     sqlite3_close(db);
-    s = open_at(other, NULL, &err);
+    s = jf_open(other, NULL, &err);
     CHECK(s == NULL && err && strstr(err, "something else"));
     free(err);
 
     /* A newer schema. */
     char *newer = db_path("newer.sqlite3");
-    s = open_at(newer, NULL, &err);
+    s = jf_open(newer, NULL, &err);
     journal_store_close(s);
     sqlite3_open(newer, &db);
     sqlite3_exec(db, "UPDATE meta SET value='99' WHERE key='schema_version'", NULL, NULL, NULL);
     sqlite3_close(db);
-    s = open_at(newer, NULL, &err);
+    s = jf_open(newer, NULL, &err);
     CHECK(s == NULL && err && strstr(err, "newer"));
     free(err);
 
@@ -353,7 +182,7 @@ static void test_bad_databases(void) {
         char *ro = db_path("ro");
         mkdir(ro, 0555);
         char *p = base_xasprintf("%s/j.sqlite3", ro);
-        s = open_at(p, NULL, &err);
+        s = jf_open(p, NULL, &err);
         CHECK(s == NULL && err != NULL);
         free(err);
         free(p);
@@ -368,19 +197,11 @@ static void test_bad_databases(void) {
 static void test_many_appends(void) {
     char *path = db_path("many.sqlite3");
     char *err;
-    journal_store *s = open_at(path, NULL, &err);
+    journal_store *s = jf_open(path, NULL, &err);
     for (int i = 0; i < 20000; i++)
-        append(s, "srv", JOURNAL_FROM_AGENT, "{\"jsonrpc\":\"2.0\",\"method\":\"x\"}");
+        jf_append(s, "srv", JOURNAL_FROM_AGENT, "{\"jsonrpc\":\"2.0\",\"method\":\"x\"}");
     journal_store_flush(s);
-    got g;
-    read_all(s, "srv", 0, 0, 100000, 3, &g);
-    CHECK(g.n == 20000);
-    bool ordered = true;
-    for (size_t i = 0; i < g.n; i++)
-        if (g.recs[i]->id != i + 1)
-            ordered = false;
-    CHECK(ordered);
-    got_free(&g);
+    jf_check_all_in_order(s, 20000);
     CHECK(!journal_store_backlogged(s));
     journal_store_close(s);
     free(path);
@@ -415,7 +236,7 @@ static void test_migrate_v1(void) {
     sqlite3_close(db);
 
     char *err;
-    journal_store *s = open_at(path, NULL, &err);
+    journal_store *s = jf_open(path, NULL, &err);
     CHECK(s != NULL);
     if (!s)
         return;
@@ -424,106 +245,58 @@ static void test_migrate_v1(void) {
     CHECK(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name='events_session_sidx'") ==
           1);
     CHECK(journal_store_last_id(s, "srv") == 2);
-    got g;
-    read_all(s, "srv", 0, 0, 10, 3, &g);
+    jf_got g;
+    jf_read(s, "srv", 0, 0, 10, 3, &g);
     CHECK(g.n == 2);
     if (g.n == 2) {
         CHECK(g.recs[0]->sidx == 0 && g.recs[1]->sidx == 0);
         CHECK_STR(g.recs[0]->session, "old");
         CHECK_STR(g.recs[0]->payload, "{\"a\":1}");
     }
-    got_free(&g);
-    loaded l = {0};
-    CHECK(journal_store_load_sessions(s, loaded_cb, &l, &err) == 0 && l.n == 0);
+    jf_got_free(&g);
+    jf_loaded l = {0};
+    CHECK(journal_store_load_sessions(s, jf_loaded_cb, &l, &err) == 0 && l.n == 0);
     journal_store_put_session(s, "new", "{\"v\":1}");
-    append_in(s, "srv", "new", 1, "{\"b\":1}");
+    jf_append_in(s, "srv", "new", 1, "{\"b\":1}");
     journal_store_close(s);
 
     /* The migrated file opens as version 2 from now on, with what was stored. */
-    s = open_at(path, NULL, &err);
+    s = jf_open(path, NULL, &err);
     CHECK(s != NULL);
     if (!s)
         return;
     memset(&l, 0, sizeof l);
-    CHECK(journal_store_load_sessions(s, loaded_cb, &l, &err) == 0 && l.n == 1);
+    CHECK(journal_store_load_sessions(s, jf_loaded_cb, &l, &err) == 0 && l.n == 1);
     CHECK(l.n == 1 && !strcmp(l.ids[0], "new") && !strcmp(l.jsons[0], "{\"v\":1}") &&
           l.last[0] == 1);
-    read_session(s, "new", 0, 10, &g);
+    jf_read_session(s, "new", 0, 10, &g);
     CHECK(g.n == 1 && g.recs[0]->id == 3 && g.recs[0]->sidx == 1);
-    got_free(&g);
+    jf_got_free(&g);
     journal_store_close(s);
     free(path);
 }
 
 /* Session reads, summaries, last indexes and deleting a session. */
+static long long payload_bytes(void *path) {
+    return sql_int(path, "SELECT value FROM meta WHERE key='payload_bytes'");
+}
+
 static void test_sessions(void) {
     char *path = db_path("sessions.sqlite3");
     char *err;
-    journal_store *s = open_at(path, NULL, &err);
+    journal_store *s = jf_open(path, NULL, &err);
     CHECK(s != NULL);
     if (!s)
         return;
-    for (int i = 1; i <= 6; i++) {
-        append_in(s, "srv", "A", (uint64_t)i, "{\"a\":1}");
-        append_in(s, i % 2 ? "srv" : "srv2", "B", (uint64_t)i, "{\"bb\":1}");
-    }
-    append(s, "srv", JOURNAL_FROM_CLIENT, "{\"none\":1}");
-    journal_store_put_session(s, "A", "{\"name\":\"a\"}");
-    journal_store_put_session(s, "B", "{\"name\":\"b1\"}");
-    journal_store_put_session(s, "B", "{\"name\":\"b2\"}");
-    journal_store_put_session(s, "C", "{\"name\":\"c\"}");
-    journal_store_flush(s);
-
-    got g;
-    read_session(s, "B", 0, 100, &g); /* across servers, both directions, sidx order */
+    jf_check_sessions(s, payload_bytes, path);
+    jf_got g;
+    jf_read_session(s, "B", 0, 100, &g); /* B is untouched by A's delete */
     CHECK(g.n == 6);
-    bool in_order = g.n == 6;
-    for (size_t i = 0; i < g.n; i++)
-        in_order = in_order && g.recs[i]->sidx == i + 1 && !strcmp(g.recs[i]->session, "B");
-    CHECK(in_order);
-    CHECK(g.n == 6 && !strcmp(g.recs[1]->server, "srv2"));
-    got_free(&g);
-    read_session(s, "A", 2, 3, &g); /* after, limit */
-    CHECK(g.n == 3 && g.recs[0]->sidx == 3 && g.recs[2]->sidx == 5);
-    got_free(&g);
-    read_session(s, "nope", 0, 10, &g);
-    CHECK(g.n == 0 && g.error == NULL);
-    got_free(&g);
-
-    loaded l = {0};
-    CHECK(journal_store_load_sessions(s, loaded_cb, &l, &err) == 0 && l.n == 3);
-    int a = loaded_find(&l, "A"), b = loaded_find(&l, "B"), c = loaded_find(&l, "C");
-    CHECK(a >= 0 && b >= 0 && c >= 0);
-    if (a >= 0 && b >= 0 && c >= 0) {
-        CHECK(l.last[a] == 6 && l.last[b] == 6 && l.last[c] == 0);
-        CHECK(!strcmp(l.jsons[b], "{\"name\":\"b2\"}"));
-    }
-
-    /* Deleting A takes its summary, its records and their bytes; B is untouched. */
-    long long bytes = sql_int(path, "SELECT value FROM meta WHERE key='payload_bytes'");
-    CHECK(bytes == 6 * 7 + 6 * 8 + 10);
-    journal_store_delete_session(s, "A");
-    journal_store_flush(s);
-    CHECK(sql_int(path, "SELECT value FROM meta WHERE key='payload_bytes'") == bytes - 6 * 7);
-    read_session(s, "A", 0, 100, &g);
-    CHECK(g.n == 0);
-    got_free(&g);
-    read_all(s, "srv", 0, 0, 100, 3, &g);
-    CHECK(g.n == 4); /* B's three on srv and the sessionless one */
-    got_free(&g);
-    memset(&l, 0, sizeof l);
-    CHECK(journal_store_load_sessions(s, loaded_cb, &l, &err) == 0 && l.n == 2);
-    CHECK(loaded_find(&l, "A") < 0 && loaded_find(&l, "B") >= 0);
-    /* A put after a delete in the same batch comes back; one before it does not. */
-    journal_store_put_session(s, "C", "{\"gone\":1}");
-    journal_store_delete_session(s, "C");
-    journal_store_put_session(s, "D", "{\"gone\":1}");
-    journal_store_delete_session(s, "D");
-    journal_store_put_session(s, "D", "{\"back\":1}");
-    memset(&l, 0, sizeof l);
-    CHECK(journal_store_load_sessions(s, loaded_cb, &l, &err) == 0 && l.n == 2);
-    int d = loaded_find(&l, "D");
-    CHECK(loaded_find(&l, "C") < 0 && d >= 0 && !strcmp(l.jsons[d], "{\"back\":1}"));
+    jf_got_free(&g);
+    jf_loaded l = {0};
+    CHECK(journal_store_load_sessions(s, jf_loaded_cb, &l, &err) == 0 && l.n == 2);
+    CHECK(jf_loaded_find(&l, "A") < 0 && jf_loaded_find(&l, "B") >= 0);
+    jf_check_put_after_delete(s, &l);
     journal_store_close(s);
     free(path);
 }
@@ -533,7 +306,7 @@ static void test_sessions(void) {
 static void test_session_put_order(void) {
     char *path = db_path("order.sqlite3");
     char *err;
-    journal_store *s = open_at(path, NULL, &err);
+    journal_store *s = jf_open(path, NULL, &err);
     CHECK(s != NULL);
     if (!s)
         return;
@@ -549,7 +322,7 @@ static void test_session_put_order(void) {
     sqlite3_close(db);
     sqlite3 *lock = lock_writes(path);
     for (int i = 1; i <= 200; i++) {
-        append_in(s, "srv", "S", (uint64_t)i, "{}");
+        jf_append_in(s, "srv", "S", (uint64_t)i, "{}");
         char json[32];
         snprintf(json, sizeof json, "{\"n\":%d}", i);
         journal_store_put_session(s, "S", json);
@@ -571,12 +344,12 @@ static void test_session_put_order(void) {
 static void test_read_sees_uncommitted(void) {
     char *path = db_path("visible.sqlite3");
     char *err;
-    journal_store *s = open_at(path, NULL, &err);
+    journal_store *s = jf_open(path, NULL, &err);
     CHECK(s != NULL);
     if (!s)
         return;
     for (int i = 1; i <= 300; i++)
-        append_in(s, "srv", "S", (uint64_t)i, "{\"committed\":1}");
+        jf_append_in(s, "srv", "S", (uint64_t)i, "{\"committed\":1}");
     journal_store_flush(s);
     sqlite3 *lock = lock_writes(path);
     uint64_t seq = 0;
@@ -588,11 +361,11 @@ static void test_read_sees_uncommitted(void) {
         r->sidx = (uint64_t)i;
         seq = journal_store_append(s, r);
     }
-    append_in(s, "other", "T", 1, "{}");
+    jf_append_in(s, "other", "T", 1, "{}");
     CHECK(journal_store_committed(s) < seq);
 
-    got g;
-    read_all(s, "srv", 0, 0, 100000, 3, &g);
+    jf_got g;
+    jf_read(s, "srv", 0, 0, 100000, 3, &g);
     CHECK(g.n == 3000);
     bool ok = g.n == 3000;
     for (size_t i = 0; ok && i < g.n; i++)
@@ -600,36 +373,36 @@ static void test_read_sees_uncommitted(void) {
     CHECK(ok);
     CHECK(g.n == 3000 && !strcmp(g.recs[2999]->payload, "{\"queued\":1}") &&
           g.recs[2999]->dir == JOURNAL_FROM_CLIENT);
-    got_free(&g);
+    jf_got_free(&g);
     /* Bounds, direction and limit across the committed and the uncommitted part. */
-    read_all(s, "srv", 250, 400, 1000, 1u << JOURNAL_FROM_AGENT, &g);
+    jf_read(s, "srv", 250, 400, 1000, 1u << JOURNAL_FROM_AGENT, &g);
     /* 251..300 committed (all from the agent), then the odd ids up to 399. */
     ok = g.n == 100;
     for (size_t i = 0; ok && i < g.n; i++)
         ok = g.recs[i]->id == (i < 50 ? 251 + i : 301 + 2 * (i - 50)) &&
              g.recs[i]->dir == JOURNAL_FROM_AGENT;
     CHECK(ok);
-    got_free(&g);
-    read_all(s, "srv", 290, 0, 20, 3, &g);
+    jf_got_free(&g);
+    jf_read(s, "srv", 290, 0, 20, 3, &g);
     CHECK(g.n == 20 && g.recs[0]->id == 291 && g.recs[19]->id == 310);
-    got_free(&g);
-    read_session(s, "S", 2990, 100, &g);
+    jf_got_free(&g);
+    jf_read_session(s, "S", 2990, 100, &g);
     CHECK(g.n == 10 && g.recs[0]->sidx == 2991 && g.recs[9]->sidx == 3000);
-    got_free(&g);
-    read_session(s, "T", 0, 100, &g);
+    jf_got_free(&g);
+    jf_read_session(s, "T", 0, 100, &g);
     CHECK(g.n == 1);
-    got_free(&g);
+    jf_got_free(&g);
     /* A queued delete hides the records of that session queued before it. */
     journal_store_delete_session(s, "T");
-    read_session(s, "T", 0, 100, &g);
+    jf_read_session(s, "T", 0, 100, &g);
     CHECK(g.n == 0);
-    got_free(&g);
+    jf_got_free(&g);
     CHECK(journal_store_committed(s) < seq); /* all of that was read from memory */
     unlock_writes(lock);
     journal_store_flush(s);
-    read_session(s, "S", 0, 100000, &g);
+    jf_read_session(s, "S", 0, 100000, &g);
     CHECK(g.n == 3000 && g.recs[2999]->sidx == 3000);
-    got_free(&g);
+    jf_got_free(&g);
     journal_store_close(s);
     free(path);
 }
@@ -643,17 +416,17 @@ static size_t replay_pages(journal_store *s, const char *session, bool *ordered)
     size_t total = 0;
     *ordered = true;
     for (;;) {
-        got g;
+        jf_got g;
         if (session)
-            read_session(s, session, after, 1000, &g);
+            jf_read_session(s, session, after, 1000, &g);
         else
-            read_all(s, "srv", after, 0, 1000, 3, &g);
+            jf_read(s, "srv", after, 0, 1000, 3, &g);
         for (size_t i = 0; i < g.n; i++)
             *ordered = *ordered && (session ? g.recs[i]->sidx : g.recs[i]->id) == after + i + 1;
         total += g.n;
         after += g.n;
         size_t n = g.n;
-        got_free(&g);
+        jf_got_free(&g);
         if (n < 1000)
             break;
     }
@@ -667,7 +440,7 @@ static size_t replay_pages(journal_store *s, const char *session, bool *ordered)
 static void test_replay_speed(void) {
     char *path = db_path("speed.sqlite3");
     char *err;
-    journal_store *s = open_at(path, NULL, &err);
+    journal_store *s = jf_open(path, NULL, &err);
     CHECK(s != NULL);
     if (!s)
         return;
@@ -675,7 +448,7 @@ static void test_replay_speed(void) {
                           "\"sessionId\":\"S\",\"update\":{\"sessionUpdate\":\"agent_message_"
                           "chunk\",\"content\":{\"type\":\"text\",\"text\":\"hello world\"}}}}";
     for (int i = 1; i <= 100000; i++)
-        append_in(s, "srv", "S", (uint64_t)i, payload);
+        jf_append_in(s, "srv", "S", (uint64_t)i, payload);
     journal_store_flush(s);
     bool ordered;
     CHECK(replay_pages(s, NULL, &ordered) == 100000 && ordered);

@@ -138,7 +138,7 @@ static journal_store *open_as(const char *instance, journal_opts *o, char **err)
 
 /* ---- without a server ------------------------------------------------------------------ */
 
-/* The library is loaded once per process: the child points the loader at nothing first. */
+/* The library is jf_loaded once per process: the child points the loader at nothing first. */
 static void test_missing_libpq(void) {
     int fds[2];
     CHECK(pipe(fds) == 0);
@@ -181,48 +181,6 @@ static void test_label(void) {
 
 /* ---- against the server ---------------------------------------------------------------- */
 
-static void read_session(journal_store *s, const char *session, uint64_t after, size_t limit,
-                         jf_got *g) {
-    memset(g, 0, sizeof *g);
-    journal_store_read_session(s, session, after, limit, jf_got_cb, g);
-    while (!g->done)
-        uv_run(uv_default_loop(), UV_RUN_ONCE);
-}
-
-/* A record of a session, with its index there. */
-static void append_in(journal_store *s, const char *server, const char *session, uint64_t sidx,
-                      const char *json) {
-    uint64_t id = journal_store_next_id(s, server);
-    journal_rec *r =
-        journal_rec_new(server, id, JOURNAL_FROM_AGENT, "conn-1", session, json, strlen(json));
-    r->sidx = sidx;
-    journal_store_append(s, r);
-}
-
-/* What journal_store_load_sessions reported. */
-typedef struct loaded {
-    char ids[8][32];
-    char jsons[8][64];
-    uint64_t last[8];
-    size_t n;
-} loaded;
-
-static void loaded_cb(void *ud, const char *id, const char *json, uint64_t last_sidx) {
-    loaded *l = ud;
-    if (l->n == 8)
-        return;
-    snprintf(l->ids[l->n], sizeof l->ids[0], "%s", id);
-    snprintf(l->jsons[l->n], sizeof l->jsons[0], "%s", json);
-    l->last[l->n++] = last_sidx;
-}
-
-static int loaded_find(const loaded *l, const char *id) {
-    for (size_t i = 0; i < l->n; i++)
-        if (!strcmp(l->ids[i], id))
-            return (int)i;
-    return -1;
-}
-
 static void test_ids_reads_and_restart(void) {
     char *err;
     journal_store *s = open_as("t-ids", NULL, &err);
@@ -233,11 +191,7 @@ static void test_ids_reads_and_restart(void) {
         return;
     }
     CHECK(journal_store_last_id(s, "srv") == 0);
-    for (int i = 0; i < 10; i++) {
-        char buf[64];
-        snprintf(buf, sizeof buf, "{\"n\":%d,\"s\":\"tab\\there\\\\\"}", i + 1);
-        jf_append(s, "srv", i % 2 ? JOURNAL_FROM_CLIENT : JOURNAL_FROM_AGENT, buf);
-    }
+    jf_append_ten(s, "{\"n\":%d,\"s\":\"tab\\there\\\\\"}");
     journal_store_append(s, journal_rec_new("other", journal_store_next_id(s, "other"),
                                             JOURNAL_FROM_AGENT, NULL, "sess-1", "{\"o\":1}", 7));
     journal_store_flush(s);
@@ -245,34 +199,11 @@ static void test_ids_reads_and_restart(void) {
     CHECK(journal_store_degraded(s)[0] == 0);
 
     jf_got g;
-    jf_read(s, "srv", 0, 0, 100, 3, &g);
-    CHECK(g.error == NULL && g.n == 10);
-    if (g.n == 10) {
-        CHECK(g.recs[0]->id == 1 && g.recs[9]->id == 10);
-        CHECK_STR(g.recs[0]->payload, "{\"n\":1,\"s\":\"tab\\there\\\\\"}"); /* COPY escapes */
-        CHECK(g.recs[1]->dir == JOURNAL_FROM_CLIENT);
-        CHECK_STR(g.recs[0]->connection, "conn-1");
-        CHECK(g.recs[0]->session == NULL && g.recs[0]->ts_ms > 0);
-    }
-    jf_got_free(&g);
-    jf_read(s, "srv", 0, 0, 100, 1u << JOURNAL_FROM_AGENT, &g); /* direction filter */
-    CHECK(g.n == 5 && g.recs[0]->id == 1 && g.recs[1]->id == 3);
-    jf_got_free(&g);
-    jf_read(s, "srv", 4, 8, 100, 3, &g); /* 4 < id < 8 */
-    CHECK(g.n == 3 && g.recs[0]->id == 5 && g.recs[2]->id == 7);
-    jf_got_free(&g);
-    jf_read(s, "srv", 0, 0, 2, 3, &g); /* limit */
-    CHECK(g.n == 2 && g.recs[1]->id == 2);
-    jf_got_free(&g);
     jf_read(s, "other", 0, 0, 10, 3, &g);
     CHECK(g.n == 1 && g.recs[0]->connection == NULL && g.recs[0]->session &&
           !strcmp(g.recs[0]->session, "sess-1"));
     jf_got_free(&g);
-    jf_read(s, "nobody", 0, 0, 10, 3, &g);
-    CHECK(g.n == 0 && g.error == NULL);
-    jf_got_free(&g);
-    journal_gap gaps[4];
-    CHECK(journal_store_gaps(s, "srv", 0, gaps, 4) == 0);
+    jf_check_reads(s, "{\"n\":1,\"s\":\"tab\\there\\\\\"}"); /* COPY escapes */
     journal_store_close(s);
 
     /* A clean restart: ids continue, nothing missing. */
@@ -282,50 +213,14 @@ static void test_ids_reads_and_restart(void) {
         return;
     CHECK(journal_store_last_id(s, "srv") == 10);
     CHECK(journal_store_next_id(s, "srv") == 11);
+    journal_gap gaps[4];
     CHECK(journal_store_gaps(s, "srv", 0, gaps, 4) == 0);
     journal_store_close(s);
 }
 
 static void test_crash_gap(void) {
-    pid_t pid = fork();
-    if (pid == 0) {
-        char *err;
-        journal_store *s = open_as("t-crash", NULL, &err);
-        if (!s)
-            _exit(2);
-        for (int i = 0; i < 5; i++)
-            jf_append(s, "srv", JOURNAL_FROM_AGENT, "{}");
-        journal_store_flush(s);
-        _exit(0); /* no close: as if killed */
-    }
-    int st;
-    waitpid(pid, &st, 0);
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    char *err;
-    /* The dead process's session may still hold the instance for a moment: open waits. */
-    journal_store *s = open_as("t-crash", NULL, &err);
-    CHECK(s != NULL);
-    if (!s) {
-        fprintf(stderr, "open: %s\n", err);
-        free(err);
-        return;
-    }
-    CHECK(journal_store_last_id(s, "srv") == 5 + JOURNAL_CRASH_GAP);
-    journal_gap gaps[4];
-    size_t n = journal_store_gaps(s, "srv", 2, gaps, 4);
-    CHECK(n == 1 && gaps[0].from == 6 && gaps[0].to == 5 + JOURNAL_CRASH_GAP);
-    CHECK(n == 1 && strcmp(gaps[0].reason, "crash") == 0);
-    jf_got g;
-    jf_read(s, "srv", 0, 0, 100, 3, &g);
-    CHECK(g.n == 5);
-    jf_got_free(&g);
-    jf_append(s, "srv", JOURNAL_FROM_AGENT, "{\"after\":1}");
-    journal_store_close(s);
-    /* A clean stop after the crash: no second gap. */
-    s = open_as("t-crash", NULL, &err);
-    CHECK(s && journal_store_last_id(s, "srv") == 6 + JOURNAL_CRASH_GAP);
-    CHECK(s && journal_store_gaps(s, "srv", 0, gaps, 4) == 1);
-    journal_store_close(s);
+    journal_opts o = {.instance = "t-crash"};
+    journal_store_close(jf_crash_and_restart(db_url, &o));
 }
 
 static void test_retention(void) {
@@ -335,32 +230,8 @@ static void test_retention(void) {
     CHECK(s != NULL);
     if (!s)
         return;
-    char big[101];
-    memset(big, 'x', 100);
-    big[0] = '"', big[99] = '"', big[100] = 0;
-    for (int i = 0; i < 60; i++) /* 6000 bytes: above the 4000 bound */
-        jf_append(s, i % 3 ? "a" : "b", JOURNAL_FROM_AGENT, big);
-    uint64_t removed = journal_store_prune_now(s, base_now_ms());
-    CHECK(removed == 24); /* down to 90% of the bound: 36 records of 100 bytes kept */
-    jf_got g;
-    jf_read(s, "a", 0, 0, 100, 3, &g);
-    size_t kept_a = g.n;
-    uint64_t first_a = g.n ? g.recs[0]->id : 0;
-    jf_got_free(&g);
-    jf_read(s, "b", 0, 0, 100, 3, &g);
-    CHECK(kept_a + g.n == 36);
-    jf_got_free(&g);
-    journal_gap gaps[4];
-    CHECK(journal_store_gaps(s, "a", 0, gaps, 4) == 1);
-    CHECK(gaps[0].from == 1 && gaps[0].to == first_a - 1 && !strcmp(gaps[0].reason, "pruned"));
-    removed = journal_store_prune_now(s, base_now_ms() + 40LL * 86400000); /* by age */
-    CHECK(removed == 36);
-    uint64_t last = journal_store_last_id(s, "a");
-    journal_store_close(s);
-    s = open_as("t-ret", &o, &err); /* the pruned watermark survives a restart */
-    CHECK(s && journal_store_gaps(s, "a", 0, gaps, 4) == 1 && gaps[0].to == last);
-    CHECK(s && journal_store_next_id(s, "a") == last + 1);
-    journal_store_close(s);
+    jf_prune_by_size(s);
+    journal_store_close(jf_prune_by_age_and_restart(s, db_url, &o));
 }
 
 /* Two servers sharing the database with the same ACP server id do not see each other;
@@ -463,84 +334,37 @@ static void test_bad_databases(void) {
 
 /* Session reads, summaries, last indexes and deleting a session; another instance sees
  * none of them. */
+static long long payload_bytes(void *instance) {
+    char *sql = base_xasprintf(
+        "SELECT payload_bytes FROM sandbox_agent.instances WHERE name = '%s'", (char *)instance);
+    long long v = db_int(db_url, sql);
+    free(sql);
+    return v;
+}
+
 static void test_sessions(void) {
     char *err;
     journal_store *s = open_as("t-sess", NULL, &err);
     CHECK(s != NULL);
     if (!s)
         return;
-    for (int i = 1; i <= 6; i++) {
-        append_in(s, "srv", "A", (uint64_t)i, "{\"a\":1}");
-        append_in(s, i % 2 ? "srv" : "srv2", "B", (uint64_t)i, "{\"bb\":1}");
-    }
-    jf_append(s, "srv", JOURNAL_FROM_CLIENT, "{\"none\":1}");
-    journal_store_put_session(s, "A", "{\"name\":\"a\"}");
-    journal_store_put_session(s, "B", "{\"name\":\"b1\"}");
-    journal_store_put_session(s, "B", "{\"name\":\"b2\"}");
-    journal_store_put_session(s, "C", "{\"name\":\"c\"}");
-    journal_store_flush(s);
-
-    jf_got g;
-    read_session(s, "B", 0, 100, &g); /* across servers, sidx order */
-    bool in_order = g.n == 6;
-    for (size_t i = 0; i < g.n; i++)
-        in_order = in_order && g.recs[i]->sidx == i + 1 && !strcmp(g.recs[i]->session, "B");
-    CHECK(in_order);
-    CHECK(g.n == 6 && !strcmp(g.recs[1]->server, "srv2"));
-    jf_got_free(&g);
-    read_session(s, "A", 2, 3, &g); /* after, limit */
-    CHECK(g.n == 3 && g.recs[0]->sidx == 3 && g.recs[2]->sidx == 5);
-    jf_got_free(&g);
-    read_session(s, "nope", 0, 10, &g);
-    CHECK(g.n == 0 && g.error == NULL);
-    jf_got_free(&g);
-
-    loaded l = {0};
-    CHECK(journal_store_load_sessions(s, loaded_cb, &l, &err) == 0 && l.n == 3);
-    int a = loaded_find(&l, "A"), b = loaded_find(&l, "B"), c = loaded_find(&l, "C");
-    CHECK(a >= 0 && b >= 0 && c >= 0);
-    if (a >= 0 && b >= 0 && c >= 0) {
-        CHECK(l.last[a] == 6 && l.last[b] == 6 && l.last[c] == 0);
-        CHECK(!strcmp(l.jsons[b], "{\"name\":\"b2\"}"));
-    }
-
-    /* Deleting A takes its summary, its records and their bytes; B is untouched. */
-    static const char bytes_sql[] =
-        "SELECT payload_bytes FROM sandbox_agent.instances WHERE name = 't-sess'";
-    long long bytes = db_int(db_url, bytes_sql);
-    CHECK(bytes == 6 * 7 + 6 * 8 + 10);
-    journal_store_delete_session(s, "A");
-    journal_store_flush(s);
-    CHECK(db_int(db_url, bytes_sql) == bytes - 6 * 7);
-    read_session(s, "A", 0, 100, &g);
-    CHECK(g.n == 0);
-    jf_got_free(&g);
-    jf_read(s, "srv", 0, 0, 100, 3, &g);
-    CHECK(g.n == 4); /* B's three on srv and the sessionless one */
-    jf_got_free(&g);
-    /* A put after a delete in the same batch comes back; one before it does not. */
-    journal_store_put_session(s, "C", "{\"gone\":1}");
-    journal_store_delete_session(s, "C");
-    journal_store_put_session(s, "D", "{\"gone\":1}");
-    journal_store_delete_session(s, "D");
-    journal_store_put_session(s, "D", "{\"back\":1}");
-    memset(&l, 0, sizeof l);
-    CHECK(journal_store_load_sessions(s, loaded_cb, &l, &err) == 0 && l.n == 2);
-    int d = loaded_find(&l, "D");
-    CHECK(loaded_find(&l, "A") < 0 && loaded_find(&l, "B") >= 0);
-    CHECK(loaded_find(&l, "C") < 0 && d >= 0 && !strcmp(l.jsons[d], "{\"back\":1}"));
+    jf_check_sessions(s, payload_bytes, "t-sess");
+    jf_loaded l;
+    jf_check_put_after_delete(s, &l);
+    CHECK(jf_loaded_find(&l, "A") < 0 && jf_loaded_find(&l, "B") >= 0);
     journal_store_close(s);
 
     /* After a restart the summaries are there; another instance has none. */
     s = open_as("t-sess", NULL, &err);
     memset(&l, 0, sizeof l);
-    CHECK(s && journal_store_load_sessions(s, loaded_cb, &l, &err) == 0 && l.n == 2);
+    CHECK(s && journal_store_load_sessions(s, jf_loaded_cb, &l, &err) == 0 && l.n == 2);
     journal_store_close(s);
     s = open_as("t-sess-other", NULL, &err);
     memset(&l, 0, sizeof l);
-    CHECK(s && journal_store_load_sessions(s, loaded_cb, &l, &err) == 0 && l.n == 0);
+    CHECK(s && journal_store_load_sessions(s, jf_loaded_cb, &l, &err) == 0 && l.n == 0);
     if (s) {
-        read_session(s, "B", 0, 100, &g);
+        jf_got g;
+        jf_read_session(s, "B", 0, 100, &g);
         CHECK(g.n == 0 && g.error == NULL);
         jf_got_free(&g);
     }
@@ -581,8 +405,8 @@ static void test_migrate_v1(void) {
           !strcmp(g.recs[0]->session, "old"));
     jf_got_free(&g);
     journal_store_put_session(s, "new", "{\"v\":1}");
-    loaded l = {0};
-    CHECK(journal_store_load_sessions(s, loaded_cb, &l, &err) == 0 && l.n == 1);
+    jf_loaded l = {0};
+    CHECK(journal_store_load_sessions(s, jf_loaded_cb, &l, &err) == 0 && l.n == 1);
     journal_store_close(s);
 }
 
@@ -608,15 +432,7 @@ static void test_many_appends(void) {
     if (!s)
         return;
     double pg_rate = append_rate(s, 50000);
-    jf_got g;
-    jf_read(s, "srv", 0, 0, 100000, 3, &g);
-    CHECK(g.n == 50000);
-    bool ordered = true;
-    for (size_t i = 0; i < g.n; i++)
-        if (g.recs[i]->id != i + 1)
-            ordered = false;
-    CHECK(ordered);
-    jf_got_free(&g);
+    jf_check_all_in_order(s, 50000);
     journal_store_close(s);
     char *path = base_xasprintf("%s/many.sqlite3", tmpdir);
     s = jf_open(path, NULL, &err);
@@ -708,8 +524,8 @@ static void test_reconnect(void) {
     CHECK(contiguous);
     fprintf(stderr, "  %d records appended across the restart, %zu read back\n", appended, g.n);
     jf_got_free(&g);
-    loaded l = {0};
-    CHECK(journal_store_load_sessions(s, loaded_cb, &l, &err) == 0 && l.n == 1 &&
+    jf_loaded l = {0};
+    CHECK(journal_store_load_sessions(s, jf_loaded_cb, &l, &err) == 0 && l.n == 1 &&
           !strcmp(l.jsons[0], "{\"while\":\"down\"}"));
     journal_store_close(s);
 }
