@@ -20,6 +20,12 @@
 #include <string.h>
 
 #define ACP_REPLAY_PAGE 1000
+/* A replay's writes: big enough to cost few system calls, small enough for the socket to take
+ * at once. */
+#define ACP_BATCH_BYTES (256u << 10)
+/* With a store, only a replay this short comes from the ring in one go; a longer one pages
+ * from the store, paced by the client. */
+#define ACP_RING_REPLAY_MAX ACP_REPLAY_PAGE
 /* Wait for the stream's queue to fall below this before the next page. */
 #define ACP_REPLAY_LOW_WATER (256u << 10)
 /* Live events held during a replay beyond this end the stream; the client reconnects with
@@ -104,19 +110,26 @@ typedef struct acp_batch {
     base_buf out;
 } acp_batch;
 
+static void acp_batch_flush(acp_batch *b) {
+    if (b->out.len) {
+        base_rcbuf *all = base_rcbuf_new(b->out.data, b->out.len);
+        http_sse_send(b->s->sse, all);
+        base_rcbuf_unref(all);
+        b->out.len = 0;
+    }
+}
+
 static void acp_batch_add(acp_batch *b, uint64_t id, const char *frame, size_t len) {
     if (id <= b->s->cursor)
         return;
     b->s->cursor = id;
     base_buf_append(&b->out, frame, len);
+    if (b->out.len >= ACP_BATCH_BYTES)
+        acp_batch_flush(b);
 }
 
 static void acp_batch_send(acp_batch *b) {
-    if (b->out.len) {
-        base_rcbuf *all = base_rcbuf_new(b->out.data, b->out.len);
-        http_sse_send(b->s->sse, all);
-        base_rcbuf_unref(all);
-    }
+    acp_batch_flush(b);
     base_buf_free(&b->out);
 }
 
@@ -211,7 +224,8 @@ static void acp_stream_begin(acp_stream *s, uint64_t after) {
     uint64_t last = acp_journal_last_id(j);
     s->cursor = after > last ? last : after;
     s->sub = acp_journal_subscribe(j, acp_stream_live, s);
-    if (acp_journal_ring_covers(j, after)) {
+    bool store = acp_journal_store(j) != NULL;
+    if (acp_journal_ring_covers(j, after) && (!store || last - s->cursor <= ACP_RING_REPLAY_MAX)) {
         acp_batch b = {.s = s};
         acp_journal_replay(j, after, acp_ring_sink, &b);
         acp_batch_send(&b);
