@@ -773,8 +773,7 @@ acp_bridge *acp_bridge_new(uv_loop_t *loop, struct journal_store *store,
     b->closed = base_map_new();
     b->request_timeout_ms =
         (uint64_t)base_env_int("SANDBOX_AGENT_ACP_REQUEST_TIMEOUT_MS", 120000, 1, INT32_MAX);
-    b->heartbeat_ms =
-        (uint64_t)base_env_int("SANDBOX_AGENT_SSE_HEARTBEAT_MS", 15000, 10, INT32_MAX);
+    b->heartbeat_ms = http_sse_heartbeat_ms();
     b->replay_capacity =
         (size_t)base_env_int("SANDBOX_AGENT_ACP_REPLAY_EVENTS", 4096, 1024, 1 << 20);
     b->replay_max_bytes = (size_t)base_env_int("SANDBOX_AGENT_ACP_REPLAY_MAX_BYTES",

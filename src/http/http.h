@@ -228,6 +228,9 @@ typedef struct http_sse_opts {
     void *ud;
 } http_sse_opts;
 
+/* The idle time before a heartbeat every stream of the server uses:
+ * SANDBOX_AGENT_SSE_HEARTBEAT_MS (15000, at least 10). */
+uint64_t http_sse_heartbeat_ms(void);
 /* Start the stream (req then belongs to it). Returns NULL for HEAD, which gets the headers
  * only: the request is complete and on_close never runs. */
 http_sse *http_sse_start(http_req *req, const http_sse_opts *opts);

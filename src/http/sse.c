@@ -195,3 +195,7 @@ void http_sse_end(http_sse *s) {
     http_sse_finish(s);
     http_stream_end(req);
 }
+
+uint64_t http_sse_heartbeat_ms(void) {
+    return (uint64_t)base_env_int("SANDBOX_AGENT_SSE_HEARTBEAT_MS", 15000, 10, INT32_MAX);
+}

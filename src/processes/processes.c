@@ -775,8 +775,7 @@ void processes_routes(http_server *srv, uv_loop_t *loop) {
         .max_input_bytes = 65536,
     };
     processes_g.next_num = 1;
-    processes_g.heartbeat_ms =
-        (uint64_t)base_env_int("SANDBOX_AGENT_SSE_HEARTBEAT_MS", 15000, 10, INT32_MAX);
+    processes_g.heartbeat_ms = http_sse_heartbeat_ms();
 
     const unsigned A = HTTP_ROUTE_AUTH;
     /* Literal routes first: the router takes the first match. */

@@ -265,8 +265,7 @@ sessionapi *sessionapi_routes(http_server *srv, uv_loop_t *loop, sessions_index 
     api->store = store;
     api->bridge = bridge;
     api->drives = base_map_new();
-    api->heartbeat_ms =
-        (uint64_t)base_env_int("SANDBOX_AGENT_SSE_HEARTBEAT_MS", 15000, 10, INT32_MAX);
+    api->heartbeat_ms = http_sse_heartbeat_ms();
     const unsigned A = HTTP_ROUTE_AUTH;
     http_route(srv, HTTP_M_GET, "/v1/sessions", A, sessionapi_list_handler, api);
     http_route(srv, HTTP_M_POST, "/v1/sessions", A, sessionapi_create_handler, api);
