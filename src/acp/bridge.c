@@ -117,6 +117,8 @@ static void acp_instance_free(acp_instance *in) {
         b->zombies[i] = b->zombies[--b->nz];
         break;
     }
+    if (in->backlog_timer)
+        uv_close((uv_handle_t *)in->backlog_timer, acp_timer_free);
     proc_release(in->child);
     sessions_tracker_free(in->tracker);
     in->chan->instances--;
@@ -442,6 +444,37 @@ static void acp_handle_line(acp_instance *in, const char *line, size_t len) {
     json_decref(msg);
 }
 
+/* ---- the journal's backlog -------------------------------------------------------------------
+ * When the journal's disk falls behind (journal_store_backlogged), agents are not read
+ * until it catches up: they block on a full pipe, and the uncommitted range stays below what
+ * an unclean stop can skip (docs/journal.md, "Ids"). */
+
+static void acp_backlog_cb(uv_timer_t *t) {
+    acp_instance *in = t->data;
+    if (journal_store_backlogged(in->bridge->store))
+        return;
+    uv_timer_stop(t);
+    in->backlogged = false;
+    proc_pause_stdout(in->child, false);
+    LOG_INFO("journal caught up; reading the agent again", "server_id=%s", in->server_id);
+}
+
+static void acp_check_backlog(acp_instance *in) {
+    journal_store *store = in->bridge->store;
+    if (!store || in->backlogged || !journal_store_backlogged(store))
+        return;
+    in->backlogged = true;
+    proc_pause_stdout(in->child, true);
+    LOG_WARN("journal behind; pausing the agent's output", "server_id=%s degraded=\"%s\"",
+             in->server_id, journal_store_degraded(store));
+    if (!in->backlog_timer) {
+        in->backlog_timer = base_xmalloc(sizeof(uv_timer_t));
+        uv_timer_init(in->bridge->loop, in->backlog_timer);
+        in->backlog_timer->data = in;
+    }
+    uv_timer_start(in->backlog_timer, acp_backlog_cb, 50, 50);
+}
+
 static void acp_on_stdout(proc_child *c, const char *data, size_t len, void *ud) {
     acp_instance *in = ud;
     size_t start = 0;
@@ -459,6 +492,7 @@ static void acp_on_stdout(proc_child *c, const char *data, size_t len, void *ud)
     }
     if (start < len)
         base_buf_append(&in->line, data + start, len - start);
+    acp_check_backlog(in);
     if (in->line.len > ACP_MAX_LINE_BYTES) {
         LOG_WARN("agent stdout line too long; discarding it", "server_id=%s bytes=%zu",
                  in->server_id, in->line.len);
@@ -657,6 +691,8 @@ int acp_instance_restart(acp_instance *in, bool replay_init) {
     in->restarts++;
     proc_release(in->child);
     in->child = c;
+    if (in->backlogged)
+        proc_pause_stdout(c, true);
     in->exited = false;
     if (replay_init && in->init_params)
         acp_internal_push(in, "initialize", json_deep_copy(in->init_params), NULL);

@@ -109,12 +109,14 @@ struct acp_instance {
     /* The bridge's own requests (revive.c): the client's replayed `initialize`, then
      * session/load for sessions continued on a fresh agent. Client messages wait behind
      * them. */
-    json_t *reinit_id;        /* id of the one in flight */
-    uv_timer_t *reinit_timer; /* bounds it; closed asynchronously */
-    json_t *internal;         /* [{method, params, session}] still to send */
-    char *loading;            /* the session our session/load in flight is for */
-    base_map *loaded;         /* sessions this agent process has (values unused) */
-    bool revived;             /* brought back by a POST after a restart of ours */
+    json_t *reinit_id;         /* id of the one in flight */
+    uv_timer_t *reinit_timer;  /* bounds it; closed asynchronously */
+    json_t *internal;          /* [{method, params, session}] still to send */
+    char *loading;             /* the session our session/load in flight is for */
+    base_map *loaded;          /* sessions this agent process has (values unused) */
+    bool revived;              /* brought back by a POST after a restart of ours */
+    bool backlogged;           /* its stdout is not read while the journal catches up */
+    uv_timer_t *backlog_timer; /* checks whether it has; closed asynchronously */
     unsigned restarts;
     acp_pending *pending;
     acp_waiter *waiters;

@@ -50,6 +50,7 @@ struct proc_child {
     bool merged; /* stderr shares the stdout pipe: err was never opened */
     bool reaped;
     bool out_eof, err_eof;
+    bool out_paused; /* proc_pause_stdout: its stdout is not read meanwhile */
     bool in_closed;
     bool exit_reported;
     int exit_code;
@@ -274,7 +275,8 @@ static void proc_started(proc_spawn_req *r) {
     if (!c->merged)
         c->err_eof = !proc_pipe_wrap(&c->err, r->ours[2]);
     proc_unreaped_add(1);
-    if (!c->out_eof && uv_read_start((uv_stream_t *)&c->out, proc_alloc, proc_out_cb) != 0)
+    if (!c->out_eof && !c->out_paused &&
+        uv_read_start((uv_stream_t *)&c->out, proc_alloc, proc_out_cb) != 0)
         c->out_eof = true; /* an output that cannot be read counts as drained */
     if (!c->err_eof && uv_read_start((uv_stream_t *)&c->err, proc_alloc, proc_err_cb) != 0)
         c->err_eof = true;
@@ -348,6 +350,20 @@ int proc_write(proc_child *c, const char *data, size_t len, void (*done)(int, vo
         return 0;
     }
     return proc_wqueue_write(&c->writes, (uv_stream_t *)&c->in, data, len, done, ud);
+}
+
+void proc_pause_stdout(proc_child *c, bool pause) {
+    if (c->out_paused == pause)
+        return;
+    c->out_paused = pause;
+    if (!c->pid || c->out_eof) /* not started yet (the start honours the flag), or drained */
+        return;
+    if (pause)
+        uv_read_stop((uv_stream_t *)&c->out);
+    else if (uv_read_start((uv_stream_t *)&c->out, proc_alloc, proc_out_cb) != 0) {
+        c->out_eof = true;
+        proc_maybe_finish(c);
+    }
 }
 
 void proc_close_stdin(proc_child *c) {

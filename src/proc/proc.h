@@ -87,6 +87,9 @@ bool proc_exited(const proc_child *c);
 int proc_write(proc_child *c, const char *data, size_t len, void (*done)(int status, void *ud),
                void *ud);
 void proc_close_stdin(proc_child *c);
+/* Stop reading the child's stdout (it blocks once the pipe is full) until unpaused: a
+ * consumer that cannot keep up (the journal's disk) makes the producer wait. */
+void proc_pause_stdout(proc_child *c, bool pause);
 /* Signal the whole process group. */
 void proc_signal_group(proc_child *c, int sig);
 /* Close stdin, wait stdin_grace_ms for a voluntary exit, then TERM the group, wait
