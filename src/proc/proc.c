@@ -171,6 +171,11 @@ static void proc_err_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
 
 static void proc_timer_cb(uv_timer_t *t) {
     proc_child *c = t->data;
+    if (c->reaped && c->out_paused) {
+        /* Output we chose not to read yet is not a pipe held open: wait for the resume. */
+        uv_timer_start(&c->timer, proc_timer_cb, PROC_DRAIN_GRACE_MS, 0);
+        return;
+    }
     if (c->reaped) {
         /* Pipes still open after the drain grace: kill holders and stop waiting. */
         kill(-c->pid, SIGKILL);

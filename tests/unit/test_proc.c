@@ -218,6 +218,41 @@ static void test_exit_and_output(void) {
     result_free(&r);
 }
 
+static bool has_output(void *ud) {
+    return ((run_result *)ud)->out.len > 0;
+}
+
+static bool never(void *ud) {
+    return false;
+}
+
+/* A paused stdout is not read, and a resumed one delivers what waited in the pipe; the exit
+ * waits for the output. */
+static void test_pause_stdout(void) {
+    run_result r;
+    result_init(&r);
+    char *argv[] = {"sh", "-c", "read x; echo out; read y; echo bye", NULL};
+    int err;
+    proc_child *c = spawn(argv, NULL, NULL, &r, &err);
+    CHECK(c != NULL && err == 0);
+    proc_pause_stdout(c, true);
+    CHECK(proc_write(c, "go\n", 3, NULL, NULL) == 0);
+    spin_until(never, NULL, 100); /* time for output that must not come */
+    CHECK(r.out.len == 0);
+    proc_pause_stdout(c, false);
+    CHECK(spin_until(has_output, &r, 20000));
+    CHECK(r.out.len == 4 && !memcmp(r.out.data, "out\n", 4));
+    proc_pause_stdout(c, true);
+    proc_close_stdin(c); /* read gets EOF: "bye", then the exit */
+    spin_until(never, NULL, 100);
+    CHECK(!r.exited && r.out.len == 4);
+    proc_pause_stdout(c, false);
+    CHECK(spin_until(has_exited, &r, 20000));
+    CHECK(r.code == 0 && r.out.len == 8 && !memcmp(r.out.data, "out\nbye\n", 8));
+    proc_release(c);
+    result_free(&r);
+}
+
 static void check_spawn_error(char **argv, char **env, const char *cwd, int want) {
     run_result r;
     result_init(&r);
@@ -1075,6 +1110,7 @@ int main(void) {
     base_log_init();
     proc_init(uv_default_loop());
     test_exit_and_output();
+    test_pause_stdout();
     test_exec_errors();
     test_child_state();
     test_orphans_reaped();
