@@ -750,6 +750,13 @@ static void acp_stop_instance(acp_instance *in) {
     acp_end_streams(in);
     if (in->tracker)
         sessions_tracker_closed(in->tracker);
+    if (in->backlogged) {
+        /* A stopping agent is read to its end: its exit waits for its output. */
+        in->backlogged = false;
+        if (in->backlog_timer)
+            uv_timer_stop(in->backlog_timer);
+        proc_pause_stdout(in->child, false);
+    }
     if (!in->exited)
         /* Close stdin, give a well-behaved agent a moment, then TERM and KILL the group. */
         proc_terminate(in->child, 300, 1000);
