@@ -15,6 +15,7 @@
 #include "journal/internal.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 
 #include "base/base.h"
@@ -201,6 +202,8 @@ journal_sqlite *journal_sqlite_open(const char *path, bool writer, const journal
     d->max_age_ms = opts->max_age_ms;
     d->max_bytes = opts->max_bytes;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_CREATE : 0);
+    struct stat st;
+    bool fresh = writer && (stat(path, &st) != 0 || st.st_size == 0);
     if (sqlite3_open_v2(path, &d->db, flags, NULL) != SQLITE_OK) {
         *error = base_xasprintf("cannot open %s: %s", path,
                                 d->db ? sqlite3_errmsg(d->db) : "out of memory");
@@ -214,11 +217,15 @@ journal_sqlite *journal_sqlite_open(const char *path, bool writer, const journal
         /* WAL: readers never block the writer nor the other way round; NORMAL: a commit is
          * durable against the death of the process (the WAL is in the page cache), fsync
          * happens at checkpoints (FULL: at every commit). */
-        if (journal_exec(d, "PRAGMA journal_mode=WAL", &e) < 0 ||
-            journal_exec(d,
-                         opts->sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
-                         &e) < 0 ||
-            journal_migrate(d, &e) < 0) {
+        /* A new, empty file is set up without syncs (switching it to WAL and creating the
+         * schema synced a dozen times, most of a fresh server's startup): until its first
+         * record there is nothing to lose, and the process dying midway leaves the page cache
+         * consistent. */
+        const char *sync =
+            opts->sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
+        if ((fresh && journal_exec(d, "PRAGMA synchronous=OFF", &e) < 0) ||
+            journal_exec(d, "PRAGMA journal_mode=WAL", &e) < 0 || journal_migrate(d, &e) < 0 ||
+            journal_exec(d, sync, &e) < 0) {
             *error = base_xasprintf("journal %s: %s", path, e);
             free(e);
             journal_sqlite_close(d);
