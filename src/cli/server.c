@@ -73,7 +73,7 @@ void cli_server_usage(void) {
         "  SANDBOX_AGENT_JOURNAL_SYNC               normal|full (fsync every batch) [default: "
         "normal]\n"
         "  SANDBOX_AGENT_JOURNAL_COMMIT_DELAY_MS    how long a commit waits for more records "
-        "[default: 2]\n"
+        "[default: 10]\n"
         "  SANDBOX_AGENT_JOURNAL_INSTANCE           PostgreSQL: this server's namespace in a "
         "shared database\n"
         "  SANDBOX_AGENT_ACP_REQUEST_TIMEOUT_MS     ACP request timeout (JSON-RPC error -32011) "

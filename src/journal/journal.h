@@ -9,7 +9,7 @@
  *
  * What a crash can lose: records are appended to the in-memory queue before they are fanned
  * out to clients and committed moments later. A kill -9 loses the records not yet committed
- * (normally those of the last millisecond or so; all queued ones while the disk fails). With
+ * (normally those of the last 10 ms, the commit delay; all queued ones while the disk fails). With
  * SANDBOX_AGENT_JOURNAL_SYNC=normal (the default) a committed record survives the death of
  * the process; only an operating-system crash or power loss can undo the newest commits,
  * which =full prevents at the cost of an fsync per batch. Event ids are never reused: after
@@ -72,7 +72,7 @@ typedef struct journal_opts {
     int64_t commit_delay_ms;
 } journal_opts;
 
-#define JOURNAL_COMMIT_DELAY_MS 2
+#define JOURNAL_COMMIT_DELAY_MS 10
 /* A batch this big is committed without waiting for more. */
 #define JOURNAL_GROUP_MAX 4096
 
