@@ -142,6 +142,9 @@ void journal_read_cancel(journal_read *rd);
 
 /* Queue an insert-or-replace of a session's summary (copied). */
 void journal_store_put_session(journal_store *s, const char *id, const char *json);
+/* The same, committed without waiting for the batch to grow: for what a crash must not
+ * lose even in its last milliseconds (a new session, an ACP server's record). */
+void journal_store_put_session_now(journal_store *s, const char *id, const char *json);
 /* Queue the removal of a session's summary and of every record whose session it is. */
 void journal_store_delete_session(journal_store *s, const char *id);
 /* Every stored session, at startup (blocking; before serving): its summary and the highest

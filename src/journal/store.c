@@ -69,6 +69,7 @@ struct journal_store {
     _Atomic size_t pending; /* records queued + in the batch being written */
     bool stop;
     int flushers;   /* threads waiting in journal_store_flush: the writer commits at once */
+    bool urgent;    /* a summary to commit at once is queued (journal_store_put_session_now) */
     char *degraded; /* NULL when healthy */
     char degraded_copy[256];
     base_map *heads;
@@ -236,6 +237,14 @@ void journal_store_put_session(journal_store *s, const char *id, const char *jso
     journal_drop_queued_put(s, id);
     journal_enqueue(s, it);
     base_map_put(s->queued_puts, id, (void *)(uintptr_t)s->nqueue);
+    uv_mutex_unlock(&s->mu);
+}
+
+void journal_store_put_session_now(journal_store *s, const char *id, const char *json) {
+    journal_store_put_session(s, id, json);
+    uv_mutex_lock(&s->mu);
+    s->urgent = true;
+    uv_cond_signal(&s->wake); /* the writer may be waiting for its batch to grow */
     uv_mutex_unlock(&s->mu);
 }
 
@@ -415,7 +424,8 @@ static void journal_group_wait(journal_store *s) {
     if (!s->opts.commit_delay_ms)
         return;
     uint64_t deadline = uv_hrtime() + s->opts.commit_delay_ms * 1000000ULL;
-    while (!s->stop && !s->flushers && !s->prune_req_ms && s->nqueue < JOURNAL_GROUP_MAX) {
+    while (!s->stop && !s->flushers && !s->prune_req_ms && !s->urgent &&
+           s->nqueue < JOURNAL_GROUP_MAX) {
         uint64_t now = uv_hrtime();
         if (now >= deadline || uv_cond_timedwait(&s->wake, &s->mu, deadline - now) != 0)
             break;
@@ -441,6 +451,7 @@ static void journal_writer_main(void *arg) {
             journal_group_wait(s);
         size_t n = s->nqueue;
         bool stop = s->stop;
+        s->urgent = false;
         if (n) {
             /* Take the whole queue: everything appended while the last commit ran goes into
              * this batch. */

@@ -24,13 +24,21 @@ struct sessions_persist {
 #define SESSIONS_SERVER_KEY "acp-server/"
 #define SESSIONS_SERVER_KEY_LEN (sizeof SESSIONS_SERVER_KEY - 1)
 
+/* Write one summary or server record now (urgent: committed without the group wait). */
+static void sessions_persist_write(sessions_persist *p, const char *id, bool urgent);
+
 static void sessions_persist_flush_one(const char *id, void *value, void *ud) {
-    sessions_persist *p = ud;
+    sessions_persist_write(ud, id, false);
+}
+
+static void sessions_persist_write(sessions_persist *p, const char *id, bool urgent) {
+    void (*put)(journal_store *, const char *, const char *) =
+        urgent ? journal_store_put_session_now : journal_store_put_session;
     if (strncmp(id, SESSIONS_SERVER_KEY, SESSIONS_SERVER_KEY_LEN) == 0) {
         const sessions_server *sv = sessions_index_server(p->ix, id + SESSIONS_SERVER_KEY_LEN);
         if (sv) {
             char *json = sessions_server_store_json(sv);
-            journal_store_put_session(p->store, id, json);
+            put(p->store, id, json);
             free(json);
         }
         return;
@@ -39,7 +47,7 @@ static void sessions_persist_flush_one(const char *id, void *value, void *ud) {
     if (!e)
         return; /* removed since: its deletion is queued already */
     char *json = sessions_entry_store_json(e);
-    journal_store_put_session(p->store, id, json);
+    put(p->store, id, json);
     free(json);
 }
 
@@ -63,7 +71,7 @@ static void sessions_persist_changed(const sessions_entry *e, void *ud) {
     }
     /* A new session is written at once: the list should not lose it to a crash. */
     base_map_del(p->dirty, e->id);
-    sessions_persist_flush_one(e->id, NULL, p);
+    sessions_persist_write(p, e->id, true);
 }
 
 static void sessions_persist_mark(sessions_persist *p, const char *key) {
@@ -76,7 +84,7 @@ static void sessions_persist_mark(sessions_persist *p, const char *key) {
  * crash needs them: written at once. */
 static void sessions_persist_server_changed(const sessions_server *sv, void *ud) {
     char *key = base_xasprintf("%s%s", SESSIONS_SERVER_KEY, sv->id);
-    sessions_persist_flush_one(key, NULL, ud);
+    sessions_persist_write(ud, key, true);
     free(key);
 }
 
