@@ -9,20 +9,13 @@
 /* An answer that came while the client was inside one of its own calls: delivered from
  * the loop instead, so a caller never sees its callback run before its call returned.
  * Owner: the client's deferred list. */
-typedef struct acp_deferred {
+typedef struct acp_deferred acp_deferred;
+struct acp_deferred {
     acp_client_response_fn cb;
     void *ud;
     json_t *resp;
-    struct acp_deferred *next;
-} acp_deferred;
-
-/* The client's private state beyond the shared struct (internal.h). */
-typedef struct acp_client_impl {
-    acp_client base;
-    int in_call;
-    acp_deferred *deferred, **deferred_tail;
-    uv_timer_t *timer; /* delivers deferred answers; closed asynchronously */
-} acp_client_impl;
+    acp_deferred *next;
+};
 
 static uint64_t acp_client_serial;
 
@@ -31,53 +24,52 @@ static void acp_client_timer_free(uv_handle_t *h) {
 }
 
 static void acp_client_maybe_free(acp_client *c) {
-    acp_client_impl *ci = (acp_client_impl *)c;
-    if (!c->closed || c->waiting || ci->deferred)
+    if (!c->closed || c->waiting || c->deferred)
         return;
-    if (ci->timer)
-        uv_close((uv_handle_t *)ci->timer, acp_client_timer_free);
-    free(ci);
+    if (c->timer)
+        uv_close((uv_handle_t *)c->timer, acp_client_timer_free);
+    free(c);
 }
 
 static void acp_client_flush_deferred(uv_timer_t *t) {
-    acp_client_impl *ci = t->data;
-    while (ci->deferred) {
-        acp_deferred *d = ci->deferred;
-        ci->deferred = d->next;
-        if (!ci->deferred)
-            ci->deferred_tail = &ci->deferred;
+    acp_client *c = t->data;
+    while (c->deferred) {
+        acp_deferred *d = c->deferred;
+        c->deferred = d->next;
+        if (!c->deferred)
+            c->deferred_tail = &c->deferred;
         d->cb(d->ud, d->resp);
         json_decref(d->resp);
         free(d);
-        ci->base.waiting--;
+        c->waiting--;
     }
-    acp_client_maybe_free(&ci->base);
+    acp_client_maybe_free(c);
 }
 
 void acp_client_answer(acp_pending *p, const json_t *resp) {
     acp_client_response_fn cb = p->cb;
     p->cb = NULL;
-    acp_client_impl *ci = (acp_client_impl *)p->client;
+    acp_client *c = p->client;
     if (!cb)
         return;
-    if (ci->in_call) {
+    if (c->in_call) {
         acp_deferred *d = base_xcalloc(1, sizeof *d);
         d->cb = cb;
         d->ud = p->cb_ud;
         d->resp = json_deep_copy(resp);
-        *ci->deferred_tail = d;
-        ci->deferred_tail = &d->next;
-        if (!ci->timer) {
-            ci->timer = base_xmalloc(sizeof *ci->timer);
-            uv_timer_init(p->inst->bridge->loop, ci->timer);
-            ci->timer->data = ci;
+        *c->deferred_tail = d;
+        c->deferred_tail = &d->next;
+        if (!c->timer) {
+            c->timer = base_xmalloc(sizeof *c->timer);
+            uv_timer_init(p->inst->bridge->loop, c->timer);
+            c->timer->data = c;
         }
-        uv_timer_start(ci->timer, acp_client_flush_deferred, 0, 0);
+        uv_timer_start(c->timer, acp_client_flush_deferred, 0, 0);
         return;
     }
     cb(p->cb_ud, resp);
-    ci->base.waiting--;
-    acp_client_maybe_free(&ci->base);
+    c->waiting--;
+    acp_client_maybe_free(c);
 }
 
 void acp_clients_event(acp_instance *in, uint64_t id, const char *session, const json_t *msg) {
@@ -115,9 +107,8 @@ acp_client *acp_client_open(acp_bridge *b, const char *server_id, const char *ag
             return NULL;
         }
     }
-    acp_client_impl *ci = base_xcalloc(1, sizeof *ci);
-    ci->deferred_tail = &ci->deferred;
-    acp_client *c = &ci->base;
+    acp_client *c = base_xcalloc(1, sizeof *c);
+    c->deferred_tail = &c->deferred;
     c->inst = in;
     c->on_event = on_event;
     c->ud = ud;
@@ -136,7 +127,6 @@ bool acp_client_agent_exited(const acp_client *c) {
 
 void acp_client_request(acp_client *c, const char *method, json_t *params,
                         acp_client_response_fn done, void *ud) {
-    acp_client_impl *ci = (acp_client_impl *)c;
     acp_instance *in = c->inst;
     char idbuf[64];
     snprintf(idbuf, sizeof idbuf, "sandbox-agent/rest/%llu",
@@ -150,7 +140,7 @@ void acp_client_request(acp_client *c, const char *method, json_t *params,
     p->is_request = true;
     p->id = json_string(idbuf);
     c->waiting++;
-    ci->in_call++;
+    c->in_call++;
     in->busy++;
     bool send = true;
     if (in->exited) {
@@ -176,7 +166,7 @@ void acp_client_request(acp_client *c, const char *method, json_t *params,
         free(p);
     }
     json_decref(msg);
-    ci->in_call--;
+    c->in_call--;
     in->busy--;
     acp_maybe_free(in);
 }

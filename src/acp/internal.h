@@ -74,7 +74,9 @@ struct acp_client {
     void *ud;
     unsigned waiting; /* its requests not yet answered */
     bool closed;
-    uint64_t next_id;
+    int in_call; /* >0 inside one of its own calls: answers are deferred (client.c) */
+    struct acp_deferred *deferred, **deferred_tail; /* answers waiting for the loop */
+    uv_timer_t *timer; /* delivers deferred answers; closed asynchronously */
     struct acp_client *next; /* the instance's client list */
 };
 
