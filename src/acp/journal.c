@@ -35,7 +35,6 @@ struct acp_journal {
     size_t head;  /* index of the oldest entry */
     size_t bytes; /* frame bytes held */
     size_t max_bytes;
-    uint64_t next_id;     /* memory only */
     uint64_t last_id;     /* the newest id handed out */
     uint64_t evicted_max; /* agent events up to here may be missing from the ring */
 };
@@ -54,7 +53,6 @@ acp_journal *acp_journal_new(journal_store *store, const char *server, size_t ca
     j->capacity = capacity ? capacity : 1;
     j->max_bytes = max_bytes ? max_bytes : SIZE_MAX;
     j->slots = base_xcalloc(j->capacity, sizeof(acp_ring_entry));
-    j->next_id = 1;
     /* What earlier lives of this server id recorded is in the store only. */
     if (store)
         j->last_id = j->evicted_max = journal_store_last_id(store, server);
@@ -96,7 +94,7 @@ uint64_t acp_journal_record(acp_journal *j, int dir, const char *json, size_t le
     bool agent = dir == JOURNAL_FROM_AGENT;
     uint64_t id = 0;
     if (agent)
-        id = j->store ? journal_store_next_id(j->store, j->server) : j->next_id++;
+        id = j->store ? journal_store_next_id(j->store, j->server) : j->last_id + 1;
     if (j->store) {
         journal_rec *r = journal_rec_new(j->server, id, dir, connection, session, json, len);
         r->ts_ms = ts_ms;
