@@ -221,6 +221,17 @@ static void acp_post_message(http_req *req, acp_bridge *b, char *agent, bool may
         agents_problem_unsupported(req, agent);
         goto out;
     }
+    if (b->store && journal_store_backlogged(b->store)) {
+        /* Nothing may cross unjournaled, and the journal is too far behind to take more. */
+        char *m =
+            base_xasprintf("the journal is behind (%s); retry shortly",
+                           *journal_store_degraded(b->store) ? journal_store_degraded(b->store)
+                                                             : "its disk is slow");
+        http_problem_with_message(req, 503, "journal_backlogged", "Journal Backlogged",
+                                  "journal backlogged", m);
+        free(m);
+        goto out;
+    }
     acp_instance *in = acp_find(b, server_id);
     if (in && agent && strcmp(agent, in->agent) != 0) {
         char *m = base_xasprintf("server '%s' already exists for agent '%s'; requested '%s'",
@@ -256,17 +267,6 @@ static void acp_post_message(http_req *req, acp_bridge *b, char *agent, bool may
             agents_problem_not_installed(req, agent);
             goto out;
         }
-    }
-    if (b->store && journal_store_backlogged(b->store)) {
-        /* Nothing may cross unjournaled, and the journal is too far behind to take more. */
-        char *m =
-            base_xasprintf("the journal is behind (%s); retry shortly",
-                           *journal_store_degraded(b->store) ? journal_store_degraded(b->store)
-                                                             : "its disk is slow");
-        http_problem_with_message(req, 503, "journal_backlogged", "Journal Backlogged",
-                                  "journal backlogged", m);
-        free(m);
-        goto out;
     }
     acp_msg_kind kind = acp_classify(msg);
     const char *method = json_string_value(json_object_get(msg, "method"));
