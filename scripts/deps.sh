@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 # adds the test and benchmark tools and the npm packages.
 MODE=${1:-test}
 APT_PKGS=(build-essential pkg-config libuv1-dev libwslay-dev libjansson-dev
-          libsqlite3-dev libarchive-dev nettle-dev libpq-dev)
+          libsqlite3-dev libarchive-dev nettle-dev libpq-dev
+          # Headers only: the desktop dlopens X, libpng, libjpeg-turbo and libwebp on first use.
+          libx11-dev libxext-dev libxtst-dev libxfixes-dev libpng-dev libjpeg62-turbo-dev libwebp-dev)
 if [ "$MODE" != build ]; then
     APT_PKGS+=(clang libclang-rt-14-dev wrk curl procps valgrind nodejs npm chromium)
     # A real PostgreSQL server for the journal's PostgreSQL tests (tests/pg/start.sh), and the

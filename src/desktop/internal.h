@@ -1,0 +1,302 @@
+/* internal.h - shared between the files of the desktop module only (not a public header).
+ *
+ * Files, in layers (each uses only those above it):
+ *   xload.c     the X client libraries, dlopened (xload.h)
+ *   image.c     pixels: crop, box-filter scale, cursor overlay; PNG/JPEG/WebP encoders
+ *               (libpng, libjpeg-turbo, libwebp, each dlopened on first use); pure, any thread
+ *   deps.c      what the desktop needs and what is missing on this machine
+ *   xthread.c   the X thread: the one X connection, the job queue, X error trapping, the
+ *               event dispatch (selection requests), I/O-error survival
+ *   screen.c    capture (XShm) and screenshot jobs (encoding on the thread pool)
+ *   input.c     mouse and keyboard through XTest, key names, typing any character
+ *   windows.c   windows from EWMH properties: list, focused, focus, move, resize
+ *   clipboard.c the CLIPBOARD and PRIMARY selections, owned in-process
+ *   runtime.c   the state machine, the Xvfb/openbox/dbus children, start, stop, status
+ *   apps.c      launch and open: desktop-owned managed processes, waiting for a window
+ *   record.c    ffmpeg recordings, their catalog on disk and their routes
+ *   routes.c    the HTTP handlers, request validation, desktop problem types
+ *
+ * Threads: the loop thread owns every desktop_g member and answers requests. All X work
+ * runs on the X thread, one job at a time on the one connection; encoding runs on libuv's
+ * thread pool. A job carries its inputs in, its result out, and is completed on the loop. */
+#ifndef DESKTOP_INTERNAL_H
+#define DESKTOP_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "base/base.h"
+#include "http/http.h"
+
+/* ---- image.c ------------------------------------------------------------------------------ */
+
+/* A picture in the X server's native layout: 32 bits per pixel, bytes B, G, R, X in memory
+ * (depth 24 on a little-endian machine). Every encoder takes it as is. Owner: whoever made
+ * it (desktop_pixels_new or a capture); freed with desktop_pixels_free. */
+typedef struct desktop_pixels {
+    uint8_t *data;
+    int width, height;
+    size_t stride; /* bytes per row, >= 4 * width */
+} desktop_pixels;
+
+typedef enum { DESKTOP_FMT_PNG, DESKTOP_FMT_JPEG, DESKTOP_FMT_WEBP } desktop_format;
+
+/* A cursor image as XFixes gives it: premultiplied ARGB, one uint32 per pixel, row-major,
+ * with its top-left corner at (x, y) on the screen (hotspot already subtracted). Owner: the
+ * capture that fetched it (embedded in the screenshot job). */
+typedef struct desktop_cursor {
+    uint32_t *argb;
+    int x, y, width, height;
+} desktop_cursor;
+
+desktop_pixels *desktop_pixels_new(int width, int height);
+void desktop_pixels_free(desktop_pixels *p);
+/* A copy of the rectangle (clipped by the caller to lie inside p). */
+desktop_pixels *desktop_pixels_crop(const desktop_pixels *p, int x, int y, int w, int h);
+/* Box-filter (area-average) downscale to max(1, round(w * scale)) x max(1, round(h * scale));
+ * scale in (0, 1]. A scale of 1 returns a copy. */
+desktop_pixels *desktop_pixels_scale(const desktop_pixels *p, double scale);
+/* Blend the cursor over the picture (the part that falls inside it). */
+void desktop_pixels_draw_cursor(desktop_pixels *p, const desktop_cursor *c);
+/* Encode. quality 1-100 (JPEG, WebP; ignored for PNG). On success 0 and the bytes appended
+ * to out; on failure -1 and a message in err (a library that cannot be loaded names its
+ * package). Any thread; the libraries load once, on first use. */
+int desktop_image_encode(const desktop_pixels *p, desktop_format fmt, int quality, base_buf *out,
+                         char *err, size_t errcap);
+const char *desktop_format_mime(desktop_format fmt);
+
+/* ---- deps.c ------------------------------------------------------------------------------- */
+
+/* What the desktop needs, as found on this machine. Owner: deps.c (static, loop thread). */
+typedef struct desktop_deps {
+    /* Required and absent, in a fixed order: executables by name ("Xvfb", "openbox"), then
+     * libraries by soname stem ("libX11", "libXtst", ...). */
+    const char *missing[16];
+    size_t nmissing;
+    bool have_ffmpeg; /* recording */
+    bool have_dbus;   /* dbus-daemon: optional, the session bus for apps */
+} desktop_deps;
+
+/* Executables are looked up on PATH, libraries in the dynamic linker's directories (never
+ * loaded: the check must not grow the server). Cached for a second: a status poll does not
+ * walk PATH each time. Loop thread. */
+const desktop_deps *desktop_deps_check(void);
+/* "Desktop dependencies are not installed: A, B. Run `sandbox-agent install desktop --yes`
+ * to install them, or install the required tools manually." Caller frees. */
+char *desktop_deps_message(const desktop_deps *d);
+#define DESKTOP_INSTALL_COMMAND "sandbox-agent install desktop --yes"
+/* The full path of an executable found on PATH (caller frees), or NULL. */
+char *desktop_which(const char *name);
+
+/* ---- xthread.c ---------------------------------------------------------------------------- */
+
+/* The X connection, as the X thread sees it. Owner: xthread.c; only X-thread code touches it
+ * (the job run functions receive it). */
+typedef struct desktop_xconn desktop_xconn;
+
+/* Error classes a job reports; routes.c maps them to problem types. */
+typedef enum {
+    DESKTOP_XOK = 0,
+    DESKTOP_XERR_GONE,      /* the X connection is closed or broke (Xvfb died) */
+    DESKTOP_XERR_NOWINDOW,  /* the window does not exist (BadWindow) */
+    DESKTOP_XERR_NOFOCUS,   /* no window has the focus */
+    DESKTOP_XERR_INPUT,     /* an input request failed */
+    DESKTOP_XERR_CAPTURE,   /* a screenshot failed */
+    DESKTOP_XERR_CLIPBOARD, /* a selection could not be read or owned */
+    DESKTOP_XERR_INVALID,   /* the request cannot be done (e.g. an unknown key name) */
+} desktop_xerr;
+
+/* One unit of X work. Owner: the submitter, until done ran (done may free it). */
+typedef struct desktop_xjob desktop_xjob;
+struct desktop_xjob {
+    /* On the X thread, with the connection. Reports through status, err and result. Not
+     * called when the connection is gone: status is then DESKTOP_XERR_GONE. */
+    void (*run)(desktop_xconn *xc, desktop_xjob *job);
+    /* On the loop thread, exactly once, after run (or instead of it). */
+    void (*done)(desktop_xjob *job);
+    void *ud;
+    desktop_xerr status;
+    char err[256];
+    json_t *result; /* set by run, taken by done */
+    desktop_xjob *next; /* queue link (xthread.c) */
+};
+
+/* Open the X connection to display (":99") on a new X thread; on_ready(err, ud) runs on the
+ * loop once it is connected and the extensions checked (err NULL), or failed (err says why,
+ * static or valid for the call). on_lost(why, ud) runs on the loop if the connection later
+ * breaks (Xvfb died): queued jobs then complete with DESKTOP_XERR_GONE. */
+void desktop_xthread_start(uv_loop_t *loop, const char *display,
+                           void (*on_ready)(const char *err, void *ud),
+                           void (*on_lost)(const char *why, void *ud), void *ud);
+/* Queue a job (loop thread). Without a connection it completes with DESKTOP_XERR_GONE. */
+void desktop_xjob_submit(desktop_xjob *job);
+/* Close the connection and join the thread (loop thread; blocks for at most the job in
+ * flight). Queued jobs complete with DESKTOP_XERR_GONE. */
+void desktop_xthread_stop(void);
+
+/* For run functions (X thread). */
+struct _XDisplay *desktop_xc_display(desktop_xconn *xc);
+unsigned long desktop_xc_root(desktop_xconn *xc);
+void desktop_xc_size(desktop_xconn *xc, int *w, int *h);
+/* An atom by name, interned once per connection. */
+unsigned long desktop_xc_atom(desktop_xconn *xc, const char *name);
+/* Catch X protocol errors over a stretch of calls: begin, make the calls, end. end syncs and
+ * returns the first error code seen (0 for none; BadWindow is 3). */
+void desktop_xc_trap_begin(desktop_xconn *xc);
+int desktop_xc_trap_end(desktop_xconn *xc);
+/* A clean round trip (the health probe): false when the server is gone. */
+bool desktop_xc_ping(desktop_xconn *xc);
+/* Clipboard.c hooks events for its own window here: the X thread passes every event for
+ * that window to the handler. */
+void desktop_xc_set_event_handler(desktop_xconn *xc, void (*fn)(desktop_xconn *, void *ev));
+/* A job that must wait for X events (a selection transfer) pumps them here for at most
+ * timeout_ms: returns the next event for window w of one of the types (0-terminated), or
+ * false on timeout. Events for others are dispatched as usual meanwhile. ev is an XEvent. */
+bool desktop_xc_wait_event(desktop_xconn *xc, unsigned long w, const int *types, int timeout_ms,
+                           void *ev);
+
+/* ---- screen.c ----------------------------------------------------------------------------- */
+
+/* A screenshot request. Owner: routes.c, until done. */
+typedef struct desktop_shot {
+    bool region;
+    int x, y, w, h; /* region */
+    desktop_format fmt;
+    int quality;
+    double scale;
+    bool show_cursor;
+    /* result */
+    base_buf bytes;
+} desktop_shot;
+/* Capture on the X thread, then crop/scale/cursor/encode on the thread pool; done(shot,
+ * status, err, ud) on the loop. */
+void desktop_screenshot(uv_loop_t *loop, desktop_shot *shot,
+                        void (*done)(desktop_shot *s, desktop_xerr status, const char *err,
+                                     void *ud),
+                        void *ud);
+
+/* ---- input.c (X thread helpers used by jobs in routes.c) ---------------------------------- */
+
+/* Pointer position now: x, y, and the top-level client window under it (0 for none). */
+void desktop_input_pointer(desktop_xconn *xc, int *x, int *y, unsigned long *window);
+void desktop_input_move(desktop_xconn *xc, int x, int y);
+void desktop_input_button(desktop_xconn *xc, int button, bool down);
+/* A key by xdotool-style name ("Return", "a", "ctrl", "F5", "ü"): press or release. False
+ * (with err) for an unknown name. */
+bool desktop_input_key(desktop_xconn *xc, const char *name, bool down, char *err, size_t cap);
+/* Type UTF-8 text, any character (unmapped ones get a spare keycode); delay_ms between
+ * characters. */
+bool desktop_input_type(desktop_xconn *xc, const char *text, unsigned delay_ms, char *err,
+                        size_t cap);
+
+/* ---- windows.c (X thread) ---------------------------------------------------------------- */
+
+/* DesktopWindowInfo for a window, NULL when it does not exist. */
+json_t *desktop_windows_info(desktop_xconn *xc, unsigned long w);
+/* {"windows":[...]} filtered as the spec says (titled, not the window manager's, at least
+ * 120x80; the active window always). */
+json_t *desktop_windows_list(desktop_xconn *xc);
+unsigned long desktop_windows_active(desktop_xconn *xc);
+/* Top-level client windows whose _NET_WM_PID is pid. */
+unsigned long desktop_windows_by_pid(desktop_xconn *xc, pid_t pid);
+/* false when the window does not exist. */
+bool desktop_windows_focus(desktop_xconn *xc, unsigned long w);
+bool desktop_windows_move(desktop_xconn *xc, unsigned long w, int x, int y);
+bool desktop_windows_resize(desktop_xconn *xc, unsigned long w, int width, int height);
+
+/* ---- clipboard.c (X thread) --------------------------------------------------------------- */
+
+typedef enum { DESKTOP_SEL_CLIPBOARD, DESKTOP_SEL_PRIMARY, DESKTOP_SEL_BOTH } desktop_selection;
+/* The selection's text (caller frees), or NULL with err. Empty when nobody owns it. */
+char *desktop_clipboard_read(desktop_xconn *xc, desktop_selection sel, char *err, size_t cap);
+bool desktop_clipboard_write(desktop_xconn *xc, desktop_selection sel, const char *text,
+                             size_t len, char *err, size_t cap);
+/* The connection is closing: drop the owned texts. */
+void desktop_clipboard_reset(void);
+
+/* ---- runtime.c ---------------------------------------------------------------------------- */
+
+typedef enum {
+    DESKTOP_INACTIVE,
+    DESKTOP_INSTALL_REQUIRED,
+    DESKTOP_STARTING,
+    DESKTOP_ACTIVE,
+    DESKTOP_STOPPING,
+    DESKTOP_FAILED,
+} desktop_state;
+
+const char *desktop_state_name(desktop_state s);
+desktop_state desktop_runtime_state(void);
+/* While active: ":99", and the screen size. */
+const char *desktop_runtime_display(void);
+void desktop_runtime_size(int *w, int *h);
+/* The recording frame rate given to start (default 30). */
+unsigned desktop_runtime_recording_fps(void);
+/* The desktop's state directory ($HOME/.local/state/sandbox-agent/desktop, or stateDir):
+ * logs, recordings. Exists once the runtime started. */
+const char *desktop_runtime_state_dir(void);
+/* The environment for desktop children: the server's plus DISPLAY (and the session bus).
+ * NULL-terminated; caller frees with base_strv_free-like desktop_strv_free. */
+char **desktop_runtime_env(void);
+void desktop_strv_free(char **v);
+/* DesktopProcessInfo[] of the runtime's children (new reference). */
+json_t *desktop_runtime_processes(void);
+bool desktop_runtime_has_processes(void);
+/* The runtime is about to answer a desktop call: 0 when active; else the problem has been
+ * answered (deps missing 503, inactive/starting 409, failed 503) and -1 returned. */
+int desktop_runtime_gate(http_req *req);
+
+/* ---- record.c ----------------------------------------------------------------------------- */
+
+void desktop_record_routes(http_server *srv, uv_loop_t *loop);
+/* The runtime is stopping: finish any recording (q, then signals); done(ud) runs on the loop
+ * once no recorder process is left (at once when none). */
+void desktop_record_stop_all(void (*done)(void *ud), void *ud);
+/* DesktopProcessInfo for a running recorder, or NULL (for the status). */
+json_t *desktop_record_process(void);
+
+/* ---- apps.c ------------------------------------------------------------------------------- */
+
+void desktop_apps_launch(http_req *req, json_t *body);
+void desktop_apps_open(http_req *req, json_t *body);
+/* Stop every desktop-owned managed process (stop and shutdown); done(ud) once they exited. */
+void desktop_apps_stop_all(void (*done)(void *ud), void *ud);
+
+/* ---- routes.c ----------------------------------------------------------------------------- */
+
+/* A desktop problem: type urn:sandbox-agent:error:<code>, status and title from the table
+ * (http-api.md §10.2), a `code` member, and `processes` while runtime processes exist. extra
+ * (stolen, may be NULL) adds members after those. */
+void desktop_problem(http_req *req, const char *code, const char *detail, json_t *extra);
+/* The generic 409 conflict problem, as the rest of the server words it. */
+void desktop_problem_conflict(http_req *req, const char *message);
+
+/* Body members checked as the reference's deserialiser would (a 422 naming the member).
+ * Every optional member also accepts null. */
+typedef enum {
+    DESKTOP_F_I32,
+    DESKTOP_F_U32,
+    DESKTOP_F_BOOL,
+    DESKTOP_F_STR,
+    DESKTOP_F_STRV,      /* array of strings */
+    DESKTOP_F_BUTTON,    /* "left" | "middle" | "right" */
+    DESKTOP_F_SELECTION, /* "clipboard" | "primary" (| "both" with allow_both) */
+    DESKTOP_F_MODIFIERS, /* {ctrl,shift,alt,cmd: bool} */
+} desktop_field_kind;
+
+/* One member of a request body. Owner: static tables in the handlers. */
+typedef struct desktop_field {
+    const char *name;
+    desktop_field_kind kind;
+    bool required;
+} desktop_field;
+
+/* Parse and check a JSON body (415, 400, 422 answered here; NULL then). */
+json_t *desktop_body(http_req *req, const desktop_field *f, size_t n);
+
+#endif
