@@ -138,6 +138,10 @@ void desktop_xjob_submit(desktop_xjob *job);
 /* Close the connection and join the thread (loop thread; blocks for at most the job in
  * flight). Queued jobs complete with DESKTOP_XERR_GONE. */
 void desktop_xthread_stop(void);
+/* Server shutdown: stop, deliver what finished, close the loop handles. */
+void desktop_xthread_shutdown(void);
+/* For long jobs (typing with a delay): true once a stop was asked or the server is gone. */
+bool desktop_xthread_cancelled(void);
 
 /* For run functions (X thread). */
 struct _XDisplay *desktop_xc_display(desktop_xconn *xc);
@@ -180,7 +184,13 @@ void desktop_screenshot(uv_loop_t *loop, desktop_shot *shot,
                                      void *ud),
                         void *ud);
 
+/* The connection is closing: free the shared-memory image (X thread). */
+void desktop_screen_reset(desktop_xconn *xc);
+
 /* ---- input.c (X thread helpers used by jobs in routes.c) ---------------------------------- */
+
+/* The connection is closing: forget the keymap and the spare keycodes in use. */
+void desktop_input_reset(void);
 
 /* Pointer position now: x, y, and the top-level client window under it (0 for none). */
 void desktop_input_pointer(desktop_xconn *xc, int *x, int *y, unsigned long *window);
@@ -251,6 +261,23 @@ bool desktop_runtime_has_processes(void);
  * answered (deps missing 503, inactive/starting 409, failed 503) and -1 returned. */
 int desktop_runtime_gate(http_req *req);
 
+/* What POST /v1/desktop/start asks for (0 = the default). Owner: the caller. */
+typedef struct desktop_start_opts {
+    unsigned width, height, dpi, recording_fps;
+    bool display_num_set;
+    unsigned display_num;
+    const char *state_dir;
+} desktop_start_opts;
+
+void desktop_runtime_init(uv_loop_t *loop);
+/* Start (answers req when active, or with the failure). */
+void desktop_runtime_start(http_req *req, const desktop_start_opts *o);
+/* Stop (answers req once everything is gone). */
+void desktop_runtime_stop(http_req *req);
+/* The status object without windows. */
+json_t *desktop_runtime_status(void);
+void desktop_runtime_shutdown(void);
+
 /* ---- record.c ----------------------------------------------------------------------------- */
 
 void desktop_record_routes(http_server *srv, uv_loop_t *loop);
@@ -296,7 +323,12 @@ typedef struct desktop_field {
     bool required;
 } desktop_field;
 
-/* Parse and check a JSON body (415, 400, 422 answered here; NULL then). */
+/* Parse and check a JSON body (415, 400, 422 answered here; NULL then). args.c */
 json_t *desktop_body(http_req *req, const desktop_field *f, size_t n);
+/* The screenshot query (shot->region says whether x, y, width, height are required) into
+ * shot, with the reference's checks in its order. False when it answered a problem. args.c */
+bool desktop_shot_query(http_req *req, desktop_shot *shot);
+/* Reply with the status (and the windows while active, fetched from the X thread). */
+void desktop_reply_status(http_req *req);
 
 #endif

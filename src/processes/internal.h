@@ -46,6 +46,7 @@ typedef struct processes_log {
 } processes_log;
 
 typedef struct processes_follower processes_follower;
+typedef void (*processes_started_fn)(int err, const char *id, pid_t pid, void *ud);
 typedef struct processes_term processes_term;
 typedef struct processes_waiter processes_waiter;
 
@@ -70,6 +71,9 @@ typedef struct processes_proc {
     proc_child *child;    /* pipe mode; released at exit */
     proc_pty *pty;        /* tty mode; released at exit */
     http_req *create_req; /* the create call, while the spawn is in flight (unlisted then) */
+    /* Instead of create_req, for a process another module started (processes_start_owned). */
+    processes_started_fn started_cb;
+    void *started_ud;
     processes_log log;
     processes_follower *followers;
     processes_term *terms;

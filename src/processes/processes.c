@@ -242,6 +242,8 @@ static void processes_waiter_finish(processes_waiter *w) {
     uv_close((uv_handle_t *)&w->timer, processes_waiter_closed);
 }
 
+static void processes_owned_check(void);
+
 static void processes_exited(processes_proc *p, int exit_code, int term_signal) {
     pid_t pid = p->pid;
     p->running = false;
@@ -263,6 +265,7 @@ static void processes_exited(processes_proc *p, int exit_code, int term_signal) 
     while (p->waiters)
         processes_waiter_finish(p->waiters);
     processes_terms_exit(p);
+    processes_owned_check();
 }
 
 static void processes_pipe_out(proc_child *c, const char *data, size_t len, void *ud) {
@@ -417,6 +420,8 @@ static void processes_started(processes_proc *p, int err) {
         http_req_on_abort(req, NULL, NULL);
     if (err) {
         LOG_INFO("process spawn failed", "id=%s error=\"%s\"", p->id, strerror(-err));
+        if (p->started_cb)
+            p->started_cb(err, NULL, 0, p->started_ud);
         if (req)
             processes_problem_spawn(req, p->tty ? "tty process" : "process", err);
         proc_release(p->child);
@@ -435,6 +440,140 @@ static void processes_started(processes_proc *p, int err) {
     LOG_INFO("process started", "id=%s pid=%d tty=%d", p->id, (int)p->pid, p->tty);
     if (req)
         http_reply_json(req, 200, processes_info_json(p));
+    if (p->started_cb)
+        p->started_cb(0, p->id, p->pid, p->started_ud);
+    p->started_cb = NULL;
+}
+
+/* Take a number and spawn p (pipe or PTY) with argv/env; the outcome comes back through
+ * processes_started. */
+static void processes_spawn(processes_proc *p, char **env) {
+    char **argv = base_xcalloc(p->nargs + 2, sizeof(char *));
+    argv[0] = p->command;
+    for (size_t i = 0; i < p->nargs; i++)
+        argv[i + 1] = p->args[i];
+    processes_starting++;
+    if (p->tty) {
+        proc_pty_opts o = {.file = p->command,
+                           .args = argv,
+                           .env = env,
+                           .cwd = p->cwd,
+                           .cols = 80,
+                           .rows = 24,
+                           .die_with_server = true};
+        p->pty = proc_pty_spawn(processes_g.loop, &o, &processes_pty_cb, p);
+    } else {
+        /* A missing command, a bad cwd etc. come back from the spawn (processes_started). */
+        proc_spawn_opts o = {
+            .file = p->command, .args = argv, .env = env, .cwd = p->cwd, .die_with_server = true};
+        p->child = proc_spawn(processes_g.loop, &o, &processes_pipe_cb, p);
+    }
+    free(argv);
+}
+
+static processes_proc *processes_new(const char *owner, const char *command) {
+    processes_proc *p = base_xcalloc(1, sizeof *p);
+    /* The number is taken before spawning: a failed spawn uses one up, as in the reference. */
+    p->id = base_xasprintf("proc_%llu", (unsigned long long)processes_g.next_num++);
+    p->command = base_xstrdup(command);
+    p->owner = owner;
+    p->created_ms = base_now_ms();
+    processes_log_init(&p->log);
+    return p;
+}
+
+void processes_start_owned(const char *owner, const char *command, char *const *args,
+                           char *const *env,
+                           void (*done)(int err, const char *id, pid_t pid, void *ud), void *ud) {
+    processes_proc *p = processes_new(owner, command);
+    while (args && args[p->nargs])
+        p->nargs++;
+    p->args = base_xcalloc(p->nargs + 1, sizeof(char *));
+    for (size_t i = 0; i < p->nargs; i++)
+        p->args[i] = base_xstrdup(args[i]);
+    p->started_cb = done;
+    p->started_ud = ud;
+    processes_spawn(p, (char **)env);
+}
+
+/* ---- stopping an owner's processes ----------------------------------------------------------- */
+
+/* The one stop in flight. Owner: static; its timer lives as long as the module. */
+static struct {
+    const char *owner;
+    uv_timer_t timer;
+    bool timer_init;
+    bool killed;
+    struct processes_owned_waiter {
+        void (*done)(void *ud);
+        void *ud;
+    } waiters[8];
+    size_t nwaiters;
+} processes_owned;
+
+static size_t processes_owned_running(const char *owner) {
+    size_t n = 0;
+    for (size_t i = 0; i < processes_g.nprocs; i++)
+        if (processes_g.procs[i]->running && !strcmp(processes_g.procs[i]->owner, owner))
+            n++;
+    return n;
+}
+
+static void processes_owned_signal(const char *owner, int sig) {
+    for (size_t i = 0; i < processes_g.nprocs; i++) {
+        processes_proc *p = processes_g.procs[i];
+        if (!p->running || strcmp(p->owner, owner))
+            continue;
+        if (p->pty)
+            proc_pty_signal(p->pty, sig);
+        else
+            proc_signal_session(p->pid, sig);
+    }
+}
+
+/* Called after every exit: finishes the stop once the owner has nothing left running. */
+static void processes_owned_check(void) {
+    if (!processes_owned.owner || processes_owned_running(processes_owned.owner))
+        return;
+    uv_timer_stop(&processes_owned.timer);
+    size_t n = processes_owned.nwaiters;
+    struct processes_owned_waiter w[8];
+    memcpy(w, processes_owned.waiters, sizeof w);
+    processes_owned.owner = NULL;
+    processes_owned.nwaiters = 0;
+    for (size_t i = 0; i < n; i++)
+        w[i].done(w[i].ud);
+}
+
+static void processes_owned_timer_cb(uv_timer_t *t) {
+    if (!processes_owned.owner)
+        return;
+    /* The grace is over: KILL, and give the kernel a moment before looking again. */
+    processes_owned_signal(processes_owned.owner, SIGKILL);
+    processes_owned.killed = true;
+    uv_timer_start(&processes_owned.timer, processes_owned_timer_cb, 1000, 0);
+}
+
+void processes_stop_owned(const char *owner, uint64_t grace_ms, void (*done)(void *ud), void *ud) {
+    if (!processes_owned_running(owner)) {
+        done(ud);
+        return;
+    }
+    BASE_ASSERT(!processes_owned.owner || !strcmp(processes_owned.owner, owner));
+    BASE_ASSERT(processes_owned.nwaiters < 8);
+    processes_owned.waiters[processes_owned.nwaiters++] =
+        (struct processes_owned_waiter){done, ud};
+    if (processes_owned.owner)
+        return;
+    if (!processes_owned.timer_init) {
+        uv_timer_init(processes_g.loop, &processes_owned.timer);
+        uv_unref((uv_handle_t *)&processes_owned.timer);
+        processes_owned.timer_init = true;
+    }
+    processes_owned.owner = owner;
+    processes_owned.killed = false;
+    processes_owned_signal(owner, SIGTERM);
+    uv_timer_start(&processes_owned.timer, processes_owned_timer_cb, grace_ms, 0);
 }
 
 static void processes_create(http_req *req, void *ud) {
@@ -458,10 +597,7 @@ static void processes_create(http_req *req, void *ud) {
         free(msg);
         return;
     }
-    processes_proc *p = base_xcalloc(1, sizeof *p);
-    /* The number is taken before spawning: a failed spawn uses one up, as in the reference. */
-    p->id = base_xasprintf("proc_%llu", (unsigned long long)processes_g.next_num++);
-    p->command = base_xstrdup(command);
+    processes_proc *p = processes_new("user", command);
     json_t *args = json_object_get(body, "args");
     p->nargs = json_is_array(args) ? json_array_size(args) : 0;
     p->args = base_xcalloc(p->nargs + 1, sizeof(char *));
@@ -471,35 +607,12 @@ static void processes_create(http_req *req, void *ud) {
     p->cwd = json_is_string(cwd) ? base_xstrdup(json_string_value(cwd)) : NULL;
     p->tty = json_is_true(json_object_get(body, "tty"));
     p->interactive = json_is_true(json_object_get(body, "interactive"));
-    p->owner = "user";
-    p->created_ms = base_now_ms();
-    processes_log_init(&p->log);
     char **env = processes_child_env(json_object_get(body, "env"));
     json_decref(body);
 
-    char **argv = base_xcalloc(p->nargs + 2, sizeof(char *));
-    argv[0] = p->command;
-    for (size_t i = 0; i < p->nargs; i++)
-        argv[i + 1] = p->args[i];
     p->create_req = req;
     http_req_on_abort(req, processes_create_abort, p);
-    processes_starting++;
-    if (p->tty) {
-        proc_pty_opts o = {.file = p->command,
-                           .args = argv,
-                           .env = env,
-                           .cwd = p->cwd,
-                           .cols = 80,
-                           .rows = 24,
-                           .die_with_server = true};
-        p->pty = proc_pty_spawn(processes_g.loop, &o, &processes_pty_cb, p);
-    } else {
-        /* A missing command, a bad cwd etc. come back from the spawn (processes_started). */
-        proc_spawn_opts o = {
-            .file = p->command, .args = argv, .env = env, .cwd = p->cwd, .die_with_server = true};
-        p->child = proc_spawn(processes_g.loop, &o, &processes_pipe_cb, p);
-    }
-    free(argv);
+    processes_spawn(p, env);
     processes_strv_free(env);
 }
 
