@@ -3,8 +3,9 @@ CC      ?= gcc
 CFLAGS_BASE := -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -Isrc -g
 OPT     ?= -O2
 LIBS    := -luv -lwslay -ljansson -lnettle -lutil -lm -lpthread -ldl
-# Unit tests may call libraries the server only dlopens (test_journal sets up databases).
-UNITLIBS := $(LIBS) -lsqlite3
+# Unit tests may call libraries the server only dlopens (test_journal sets up databases;
+# test_desktop_image decodes what the encoders wrote).
+UNITLIBS := $(LIBS) -lsqlite3 -lpng16 -ljpeg -lwebp
 
 # llhttp (strict HTTP/1.1 parser) is compiled in from Debian's node-llhttp C sources: the
 # installed package if there is one, else the copy scripts/deps.sh unpacks into .cache/ (kept by make clean).
