@@ -17,6 +17,12 @@
 /* Register every /v1/fs route (all behind bearer auth); loop is the server's. */
 void fs_routes(http_server *srv, uv_loop_t *loop);
 
+/* Answer req with the regular file at path (GET /v1/fs/file's streaming, for other modules'
+ * downloads): 200 with content_type (static) and the file's bytes, read on the thread pool
+ * and paced by the connection; an error as /v1/fs/file words it (a missing file: 400 "path
+ * not found"). */
+void fs_send_file(http_req *req, const char *path, const char *content_type);
+
 /* ---- path helpers (exported for unit tests) ----------------------------------------------- */
 
 /* Normalise a relative path: drop empty and "." components. Returns a malloc'd string of

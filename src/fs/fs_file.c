@@ -8,6 +8,7 @@
  * resuming from the layer's drain callback. A file that shrinks meanwhile ends the
  * response early, which the layer turns into a closed connection (the client sees a
  * truncated body, never wrong bytes). A file reporting size 0 (procfs) is read to its end.
+ * Other modules' downloads (desktop recordings) use the same path through fs_send_file.
  *
  * PUT: the route streams its body (HTTP_ROUTE_STREAM_BODY). The thread pool first creates
  * the missing parent directories and a temporary file next to the target; the body is then
@@ -57,6 +58,7 @@ typedef struct fs_dl {
     bool in_cb;        /* our code is on the stack: the abort callback must not free */
     base_buf small;    /* bytes read while opening */
     bool whole;        /* small holds the complete file */
+    const char *ctype; /* content-type of the answer (static) */
 } fs_dl;
 
 static void fs_dl_free(fs_dl *d) {
@@ -87,10 +89,9 @@ static void fs_read_open_work(fs_job *j) {
         fs_err_invalid(&j->err, "path is not a file: %s", j->path);
         return;
     }
-    fs_dl *d = base_xcalloc(1, sizeof *d);
+    fs_dl *d = j->ud;
     d->fd = fd;
     d->size = (uint64_t)st.st_size;
-    j->ud = d;
     if (st.st_size > (off_t)FS_CHUNK)
         return;
     /* Small or unsized: read to EOF here (a size-0 procfs file may hold more). */
@@ -217,13 +218,13 @@ static void fs_read_opened(fs_job *j) {
     }
     fs_job_free(j);
     if (d->whole) {
-        http_reply(req, 200, fs_octet, NULL, d->small.data, d->small.len);
+        http_reply(req, 200, d->ctype, NULL, d->small.data, d->small.len);
         fs_dl_free(d);
         return;
     }
     bool sized = d->small.len == 0;
-    if (sized ? !http_stream_start_sized(req, 200, fs_octet, NULL, d->size)
-              : !http_stream_start(req, 200, fs_octet, NULL)) {
+    if (sized ? !http_stream_start_sized(req, 200, d->ctype, NULL, d->size)
+              : !http_stream_start(req, 200, d->ctype, NULL)) {
         fs_dl_free(d); /* HEAD: headers only, request complete */
         return;
     }
@@ -247,13 +248,22 @@ static void fs_read_opened(fs_job *j) {
     fs_dl_maybe_free(d);
 }
 
+void fs_send_file(http_req *req, const char *path, const char *content_type) {
+    fs_job *j = fs_job_new(req, fs_read_open_work, fs_read_opened);
+    j->path = base_xstrdup(path);
+    fs_dl *d = base_xcalloc(1, sizeof *d);
+    d->fd = -1;
+    d->ctype = content_type;
+    j->ud = d;
+    fs_job_start(j);
+}
+
 static void fs_read_handler(http_req *req, void *ud) {
     char *path = fs_query_path(req, true);
     if (!path)
         return;
-    fs_job *j = fs_job_new(req, fs_read_open_work, fs_read_opened);
-    j->path = path;
-    fs_job_start(j);
+    fs_send_file(req, path, fs_octet);
+    free(path);
 }
 
 /* ---- PUT ------------------------------------------------------------------------------------ */
