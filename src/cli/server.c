@@ -18,6 +18,7 @@
 #include "http/http.h"
 #include "journal/journal.h"
 #include "proc/proc.h"
+#include "desktop/desktop.h"
 #include "processes/processes.h"
 #include "sessionapi/sessionapi.h"
 #include "sessions/sessions.h"
@@ -173,6 +174,7 @@ static void cli_signal_cb(uv_signal_t *h, int signum) {
     }
     LOG_INFO("shutting down", "signal=%d", signum);
     s->stopping = true;
+    desktop_shutdown();
     acp_bridge_shutdown(s->acp);
     proc_shutdown_all(s->loop, 2000, cli_children_gone, s);
 }
@@ -330,6 +332,7 @@ int cli_server_main(int argc, char **argv) {
     fs_routes(s.http, s.loop);
     config_routes(s.http);
     processes_routes(s.http, s.loop);
+    desktop_routes(s.http, s.loop);
     s.sessions = sessionapi_routes(s.http, s.loop, s.index, s.store, s.acp);
 
     int r = http_server_listen(s.http);

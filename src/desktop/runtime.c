@@ -44,6 +44,7 @@ typedef struct desktop_kid {
     bool running;
     bool optional; /* its exit does not fail the runtime */
     base_buf out;  /* stdout until its first line is read (display number, bus address) */
+    bool spawn_failed;
 } desktop_kid;
 
 enum { DESKTOP_KID_XVFB, DESKTOP_KID_DBUS, DESKTOP_KID_WM, DESKTOP_NKIDS };
@@ -372,6 +373,7 @@ static void desktop_kid_spawn(int which, const char *name, char **argv, bool opt
     k->optional = optional;
     k->pid = 0;
     k->running = false;
+    k->spawn_failed = false;
     base_buf_free(&k->out);
     base_buf_init(&k->out);
     char **env = desktop_runtime_env();
@@ -381,11 +383,16 @@ static void desktop_kid_spawn(int which, const char *name, char **argv, bool opt
     desktop_strv_free(env);
 }
 
+static void desktop_kid_exit(proc_child *c, int code, int sig, void *ud);
+
 static void desktop_kid_start(proc_child *c, int err, void *ud) {
     desktop_kid *k = &desktop_rt.kids[(intptr_t)ud];
     if (err) {
+        /* No on_exit follows a failed start: it is handled as an exit, which never retries. */
         desktop_log("%s did not start: %s", k->name, strerror(-err));
-        return; /* on_exit does not follow: handled as an exit below */
+        k->spawn_failed = true;
+        desktop_kid_exit(c, 127, 0, ud);
+        return;
     }
     k->pid = proc_pid(c);
     k->running = true;
@@ -439,7 +446,7 @@ static void desktop_kid_exit(proc_child *c, int code, int sig, void *ud) {
         desktop_stop_step_done();
         return;
     case DESKTOP_STARTING:
-        if (which == DESKTOP_KID_XVFB && !desktop_rt.x_up && desktop_rt.display_num >= 0 &&
+        if (which == DESKTOP_KID_XVFB && !k->spawn_failed && desktop_rt.display_num >= 0 &&
             desktop_rt.tries < DESKTOP_DISPLAY_TRIES && !sig && code != 0 &&
             !desktop_rt.display[0]) {
             /* Most likely another server took the number between our probe and its start. */
@@ -525,7 +532,11 @@ typedef struct desktop_wm_job {
     bool found;
 } desktop_wm_job;
 
-static void desktop_wm_probe_run(desktop_xconn *xc, desktop_xjob *xjob);
+static void desktop_wm_probe_run(desktop_xconn *xc, desktop_xjob *xjob) {
+    desktop_wm_job *j = xjob->ud;
+    j->found = desktop_windows_wm_ready(xc, 200);
+}
+
 static void desktop_wm_probe_done(desktop_xjob *xjob);
 
 static void desktop_wm_probe(void) {

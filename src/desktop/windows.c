@@ -178,6 +178,25 @@ unsigned long desktop_windows_by_pid(desktop_xconn *xc, pid_t pid) {
     return found;
 }
 
+bool desktop_windows_wm_ready(desktop_xconn *xc, int wait_ms) {
+    Display *dpy = desktop_xc_display(xc);
+    Window root = desktop_xc_root(xc);
+    /* Listening before looking: a property set between the look and the wait still wakes it. */
+    XSelectInput(dpy, root, PropertyChangeMask);
+    unsigned long n;
+    unsigned long *v = desktop_prop_longs(xc, root, "_NET_SUPPORTING_WM_CHECK", XA_WINDOW, &n);
+    bool ready = v && n;
+    if (v)
+        XFree(v);
+    if (!ready) {
+        XEvent ev;
+        static const int types[] = {PropertyNotify, 0};
+        desktop_xc_wait_event(xc, root, types, wait_ms, &ev);
+    }
+    XSelectInput(dpy, root, NoEventMask);
+    return ready;
+}
+
 /* ---- changes ------------------------------------------------------------------------------ */
 
 static void desktop_client_message(desktop_xconn *xc, Window w, const char *type, long a0,
