@@ -92,6 +92,8 @@ char *desktop_deps_message(const desktop_deps *d);
 #define DESKTOP_INSTALL_COMMAND "sandbox-agent install desktop --yes"
 /* The full path of an executable found on PATH (caller frees), or NULL. */
 char *desktop_which(const char *name);
+/* Forget the cached result: the next check looks again (tests, and after an install). */
+void desktop_deps_invalidate(void);
 
 /* ---- xthread.c ---------------------------------------------------------------------------- */
 
