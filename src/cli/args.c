@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/base.h"
 #include "cli/args.h"
@@ -234,6 +235,57 @@ int cli_args_usage_error(const cli_args_cmd *c, const char *fmt, ...) {
     fputc('\n', stderr);
     cli_args_usage_err(c);
     return 2;
+}
+
+/* Rust's str Debug escaping, as the reference prints its error value. */
+static void cli_args_debug_str(base_buf *b, const char *s) {
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            base_buf_appendf(b, "\\%c", c);
+        else if (c == '\n')
+            base_buf_appends(b, "\\n");
+        else if (c == '\r')
+            base_buf_appends(b, "\\r");
+        else if (c == '\t')
+            base_buf_appends(b, "\\t");
+        else if (c < 0x20 || c == 0x7f)
+            base_buf_appendf(b, "\\u{%x}", c);
+        else
+            base_buf_append(b, s, 1);
+    }
+}
+
+int cli_args_fail(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = base_xvasprintf(fmt, ap);
+    va_end(ap);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    /* The reference's timestamp: nanoseconds with trailing zeros dropped (none at all when
+     * the fraction is zero). */
+    char frac[12] = "";
+    if (ts.tv_nsec) {
+        snprintf(frac, sizeof frac, ".%09ld", (long)ts.tv_nsec);
+        for (size_t n = strlen(frac); frac[n - 1] == '0'; n--)
+            frac[n - 1] = 0;
+    }
+    base_buf b;
+    base_buf_init(&b);
+    base_buf_appendf(&b,
+                     "ts=%04d-%02d-%02dT%02d:%02d:%02d%sZ level=error target=sandbox_agent "
+                     "message=\"sandbox-agent failed\" error=\"server error: ",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     frac);
+    cli_args_debug_str(&b, msg ? msg : "out of memory");
+    base_buf_appends(&b, "\"\n");
+    fwrite(b.data, 1, b.len, stderr);
+    base_buf_free(&b);
+    free(msg);
+    return 1;
 }
 
 int cli_args_unknown_subcommand(const cli_args_cmd *c, const char *sub) {

@@ -76,6 +76,11 @@ bool cli_args_seen(cli_args_cmd *c, const char *long_name);
 int cli_args_usage_error(const cli_args_cmd *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* A runtime failure (not a usage error), printed as the reference prints it: one logfmt
+ * line on stderr, `... message="sandbox-agent failed" error="server error: <message>"`.
+ * Returns 1, the exit status. */
+int cli_args_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* An unknown subcommand name: the clap error; returns 2. */
 int cli_args_unknown_subcommand(const cli_args_cmd *c, const char *sub);
 

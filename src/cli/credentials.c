@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <wctype.h>
 
 #include "agents/credentials.h"
@@ -154,59 +153,6 @@ static void cli_credentials_print_json(const agents_credentials *c, bool reveal)
     base_buf_free(&b);
 }
 
-/* Rust's str Debug escaping, as the reference prints its error value. */
-static void cli_credentials_debug_str(base_buf *b, const char *s) {
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            base_buf_appendf(b, "\\%c", c);
-        else if (c == '\n')
-            base_buf_appends(b, "\\n");
-        else if (c == '\r')
-            base_buf_appends(b, "\\r");
-        else if (c == '\t')
-            base_buf_appends(b, "\\t");
-        else if (c < 0x20 || c == 0x7f)
-            base_buf_appendf(b, "\\u{%x}", c);
-        else
-            base_buf_append(b, s, 1);
-    }
-}
-
-/* The reference's failure line on stderr; exit status 1. */
-static int cli_credentials_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int cli_credentials_fail(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    char *msg = base_xvasprintf(fmt, ap);
-    va_end(ap);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    /* The reference's timestamp: nanoseconds with trailing zeros dropped (none at all when
-     * the fraction is zero). */
-    char frac[12] = "";
-    if (ts.tv_nsec) {
-        snprintf(frac, sizeof frac, ".%09ld", (long)ts.tv_nsec);
-        for (size_t n = strlen(frac); frac[n - 1] == '0'; n--)
-            frac[n - 1] = 0;
-    }
-    base_buf b;
-    base_buf_init(&b);
-    base_buf_appendf(&b,
-                     "ts=%04d-%02d-%02dT%02d:%02d:%02d%sZ level=error target=sandbox_agent "
-                     "message=\"sandbox-agent failed\" error=\"server error: ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     frac);
-    cli_credentials_debug_str(&b, msg ? msg : "out of memory");
-    base_buf_appends(&b, "\"\n");
-    fwrite(b.data, 1, b.len, stderr);
-    base_buf_free(&b);
-    free(msg);
-    return 1;
-}
-
 static int cli_credentials_cmp(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
@@ -219,24 +165,24 @@ static int cli_credentials_select(const agents_credentials *c, const char *agent
         bool codex = !strcmp(agent, "codex");
         const char *want = codex ? "openai" : "anthropic";
         if (provider && strcmp(provider, want))
-            return cli_credentials_fail("agent %s only supports provider %s",
-                                        codex                      ? "Codex"
-                                        : !strcmp(agent, "claude") ? "Claude"
-                                                                   : "Amp",
-                                        want);
+            return cli_args_fail("agent %s only supports provider %s",
+                                 codex                      ? "Codex"
+                                 : !strcmp(agent, "claude") ? "Claude"
+                                                            : "Amp",
+                                 want);
         provider = want;
     }
     if (provider) {
         cred = agents_credentials_find(c, provider);
         if (!cred)
-            return cli_credentials_fail("no credentials found for provider %s", provider);
+            return cli_args_fail("no credentials found for provider %s", provider);
     } else {
         /* opencode without --provider: openai, else anthropic, else a lone other entry. */
         cred = c->openai ? c->openai : c->anthropic;
         if (!cred && c->n_other == 1)
             cred = &c->other[0];
         if (!cred && c->n_other == 0)
-            return cli_credentials_fail("no credentials found for opencode");
+            return cli_args_fail("no credentials found for opencode");
         if (!cred) {
             const char **names = base_xcalloc(c->n_other, sizeof *names);
             for (size_t i = 0; i < c->n_other; i++)
@@ -247,8 +193,8 @@ static int cli_credentials_select(const agents_credentials *c, const char *agent
             for (size_t i = 0; i < c->n_other; i++)
                 base_buf_appendf(&list, "%s%s", i ? ", " : "", names[i]);
             free(names);
-            int rc = cli_credentials_fail(
-                "multiple providers available for opencode: %s (use --provider)", list.data);
+            int rc = cli_args_fail("multiple providers available for opencode: %s (use --provider)",
+                                   list.data);
             base_buf_free(&list);
             return rc;
         }
