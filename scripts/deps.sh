@@ -16,6 +16,9 @@ if [ "$MODE" != build ]; then
     # A real PostgreSQL server for the journal's PostgreSQL tests (tests/pg/start.sh), and the
     # client library the server dlopens.
     APT_PKGS+=(postgresql libpq5)
+    # The desktop tests launch xterm as their application (the runtime itself is installed by
+    # tests/run.sh through `sandbox-agent install desktop --yes`).
+    APT_PKGS+=(xterm)
 fi
 
 missing=()

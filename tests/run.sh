@@ -6,12 +6,14 @@
 # 1. Every build/unit/test_* executable (C unit tests). Each prints
 #    "<file>: N passed, N failed"; a crash or a non-zero exit without failures counts as one
 #    failure.
-# 2. The integration tests: node --test over tests/integration/**/*.test.mjs with
+# 2. The desktop runtime, installed by the binary itself (`install desktop --yes`; a failure
+#    counts as one failure).
+# 3. The integration tests: node --test over tests/integration/**/*.test.mjs with
 #    SANDBOX_AGENT_BIN set to the binary's absolute path (two test files at a time, 60 s per
 #    file, 15 min overall). None of them downloads an agent.
 #    The journal and session files run a second time with every server on a PostgreSQL
 #    journal: the suite starts PostgreSQL itself (tests/pg/start.sh).
-# 3. The real-agent pass (tests/agents/e2e.test.mjs): installs claude, codex, opencode and pi
+# 4. The real-agent pass (tests/agents/e2e.test.mjs): installs claude, codex, opencode and pi
 #    from npm ONCE into tests/.cache/e2e-agents (about 900 MB; reused by later runs), with a
 #    bound that covers a cold npm cache, then drives each through the SDK.
 #    SANDBOX_AGENT_E2E=0 skips it.
@@ -83,6 +85,15 @@ for t in "${units[@]}"; do
     failed=$((failed + f))
 done
 echo "unit tests: $passed passed, $failed failed (${#units[@]} executables)"
+
+# ---- the desktop runtime ----------------------------------------------------------------
+# Installed through our own installer, so every run tests it too: the desktop tests need
+# Xvfb, openbox, ffmpeg and the libraries the server dlopens. It runs nothing (no apt-get,
+# no network) when every package is already there.
+if ! timeout --kill-after=10 1800 "$SANDBOX_AGENT_BIN" install desktop --yes </dev/null; then
+    echo "run.sh: FAILED: \`sandbox-agent install desktop --yes\` could not install the desktop runtime; the desktop tests will fail" >&2
+    failed=$((failed + 1))
+fi
 
 # ---- integration tests ------------------------------------------------------------------
 # run_node LABEL FILE_TIMEOUT_MS OVERALL_S FILES...: one node --test pass, totals added up.

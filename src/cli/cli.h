@@ -14,6 +14,10 @@ int cli_credentials_main(int argc, char **argv);
  * exit status: 0, 1 when an install failed, 2 on a usage error, 130 when interrupted. */
 int cli_install_agent_main(int argc, char **argv);
 
+/* `sandbox-agent install desktop ...`; argv[0] is "install". Returns 0, the package manager's
+ * exit status when it failed, 1 on another failure, 2 on a usage error. */
+int cli_install_main(int argc, char **argv);
+
 /* `sandbox-agent daemon start|stop|status ...`; argv[0] is "daemon". Returns 0, 1 when the
  * daemon could not be started or stopped, 2 on a usage error. */
 int cli_daemon_main(int argc, char **argv);

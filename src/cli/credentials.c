@@ -166,10 +166,10 @@ static int cli_credentials_select(const agents_credentials *c, const char *agent
         const char *want = codex ? "openai" : "anthropic";
         if (provider && strcmp(provider, want))
             return cli_args_fail("agent %s only supports provider %s",
-                                        codex                      ? "Codex"
-                                        : !strcmp(agent, "claude") ? "Claude"
-                                                                   : "Amp",
-                                        want);
+                                 codex                      ? "Codex"
+                                 : !strcmp(agent, "claude") ? "Claude"
+                                                            : "Amp",
+                                 want);
         provider = want;
     }
     if (provider) {
@@ -193,8 +193,8 @@ static int cli_credentials_select(const agents_credentials *c, const char *agent
             for (size_t i = 0; i < c->n_other; i++)
                 base_buf_appendf(&list, "%s%s", i ? ", " : "", names[i]);
             free(names);
-            int rc = cli_args_fail(
-                "multiple providers available for opencode: %s (use --provider)", list.data);
+            int rc = cli_args_fail("multiple providers available for opencode: %s (use --provider)",
+                                   list.data);
             base_buf_free(&list);
             return rc;
         }

@@ -23,7 +23,7 @@ static void cli_usage(FILE *f) {
             "Commands:\n"
             "  server         Run the sandbox agent HTTP server\n"
             "  api            Call the HTTP API without writing client code\n"
-            "  install        Install first-party runtime dependencies (not in this build)\n"
+            "  install        Install first-party runtime dependencies\n"
             "  opencode       EXPERIMENTAL: OpenCode compatibility layer (not in this build)\n"
             "  daemon         Manage the sandbox-agent background daemon\n"
             "  install-agent  Install or reinstall one agent, or `all` supported agents, without "
@@ -57,7 +57,7 @@ static const struct {
     int (*run)(int argc, char **argv);
 } cli_commands[] = {
     {"server", cli_server_main},           {"api", cli_api_main},
-    {"install", cli_unsupported},          {"opencode", cli_unsupported},
+    {"install", cli_install_main},         {"opencode", cli_unsupported},
     {"daemon", cli_daemon_main},           {"install-agent", cli_install_agent_main},
     {"credentials", cli_credentials_main},
 };

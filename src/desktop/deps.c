@@ -45,18 +45,21 @@ static const struct {
     const char *soname;
     const char *stem;
 } desktop_deps_libs[] = {
-    {"libX11.so.6", "libX11"},       {"libXext.so.6", "libXext"},
-    {"libXtst.so.6", "libXtst"},     {"libXfixes.so.3", "libXfixes"},
-    {"libpng16.so.16", "libpng16"},  {"libjpeg.so.62", "libjpeg"},
+    {"libX11.so.6", "libX11"},       {"libXext.so.6", "libXext"},    {"libXtst.so.6", "libXtst"},
+    {"libXfixes.so.3", "libXfixes"}, {"libpng16.so.16", "libpng16"}, {"libjpeg.so.62", "libjpeg"},
     {"libwebp.so.7", "libwebp"},
 };
 
 /* The standard directories, searched after LD_LIBRARY_PATH and ld.so.conf, as ld.so does. */
 static const char *const desktop_deps_std_dirs[] = {
 #ifdef DESKTOP_DEPS_MULTIARCH
-    "/lib/" DESKTOP_DEPS_MULTIARCH, "/usr/lib/" DESKTOP_DEPS_MULTIARCH,
+    "/lib/" DESKTOP_DEPS_MULTIARCH,
+    "/usr/lib/" DESKTOP_DEPS_MULTIARCH,
 #endif
-    "/lib64", "/usr/lib64", "/lib", "/usr/lib",
+    "/lib64",
+    "/usr/lib64",
+    "/lib",
+    "/usr/lib",
 };
 
 /* The last result and when it was taken. Owner: this file (loop thread). */
@@ -113,8 +116,8 @@ static void desktop_deps_add_conf_dir(const char *dir, size_t n) {
     for (size_t i = 0; i < desktop_deps_nconf_dirs; i++)
         if (strlen(desktop_deps_conf_dirs[i]) == n && !memcmp(desktop_deps_conf_dirs[i], dir, n))
             return;
-    desktop_deps_conf_dirs = base_xrealloc(desktop_deps_conf_dirs,
-                                           (desktop_deps_nconf_dirs + 1) * sizeof(char *));
+    desktop_deps_conf_dirs =
+        base_xrealloc(desktop_deps_conf_dirs, (desktop_deps_nconf_dirs + 1) * sizeof(char *));
     desktop_deps_conf_dirs[desktop_deps_nconf_dirs++] = base_xstrndup(dir, n);
 }
 
@@ -153,8 +156,8 @@ static void desktop_deps_read_conf(const char *file, int depth) {
     for (size_t i = 0; i < desktop_deps_nconf_files; i++)
         if (!strcmp(desktop_deps_conf_files[i], file))
             return;
-    desktop_deps_conf_files = base_xrealloc(desktop_deps_conf_files,
-                                            (desktop_deps_nconf_files + 1) * sizeof(char *));
+    desktop_deps_conf_files =
+        base_xrealloc(desktop_deps_conf_files, (desktop_deps_nconf_files + 1) * sizeof(char *));
     desktop_deps_conf_files[desktop_deps_nconf_files++] = base_xstrdup(file);
     FILE *f = fopen(file, "re");
     if (!f)
@@ -228,8 +231,7 @@ static bool desktop_deps_lib_found(const char *soname) {
                                 soname))
             return true;
     for (size_t i = 0; i < sizeof desktop_deps_std_dirs / sizeof desktop_deps_std_dirs[0]; i++)
-        if (desktop_deps_lib_in(desktop_deps_std_dirs[i], strlen(desktop_deps_std_dirs[i]),
-                                soname))
+        if (desktop_deps_lib_in(desktop_deps_std_dirs[i], strlen(desktop_deps_std_dirs[i]), soname))
             return true;
     return false;
 }

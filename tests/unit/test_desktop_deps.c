@@ -161,8 +161,8 @@ int main(void) {
     }
     char *saved_path = base_xstrdup(getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
     char *full = make_dir("full", (const char *const[]){"Xvfb", "openbox", NULL}, 0755);
-    char *optional = make_dir("optional", (const char *const[]){"ffmpeg", "dbus-daemon", NULL},
-                              0755);
+    char *optional =
+        make_dir("optional", (const char *const[]){"ffmpeg", "dbus-daemon", NULL}, 0755);
     char *with_optional = base_xasprintf("%s:%s", full, optional);
     char *empty = make_dir("empty", NULL, 0755);
     char *only_openbox = make_dir("only-openbox", (const char *const[]){"openbox", NULL}, 0755);
