@@ -561,10 +561,19 @@ static void desktop_wm_probe_done(desktop_xjob *xjob) {
         desktop_wm_probe(); /* the X thread waited for a property change; look again */
 }
 
+static void desktop_lost_timer_cb(uv_timer_t *t) {
+    if (desktop_rt.state == DESKTOP_ACTIVE || desktop_rt.state == DESKTOP_STARTING)
+        desktop_rt_fail("desktop_runtime_failed", "lost the connection to the X server %s",
+                        desktop_rt.display);
+}
+
 static void desktop_x_lost(const char *why, void *ud) {
     desktop_rt.x_up = false;
-    if (desktop_rt.state == DESKTOP_ACTIVE || desktop_rt.state == DESKTOP_STARTING)
-        desktop_rt_fail("desktop_runtime_failed", "%s", why);
+    if (desktop_rt.state != DESKTOP_ACTIVE && desktop_rt.state != DESKTOP_STARTING)
+        return;
+    /* The usual cause is Xvfb's death, whose exit (with its signal or status) is reaped a
+     * moment later and says more: wait briefly for it before failing with the bare loss. */
+    uv_timer_start(&desktop_rt.timer, desktop_lost_timer_cb, 500, 0);
 }
 
 static void desktop_x_ready(const char *err, void *ud) {
@@ -618,6 +627,24 @@ typedef struct desktop_prep {
     char err[256];
 } desktop_prep;
 
+/* A display number is free when no live server holds its lock. A lock left by a killed
+ * server (its pid gone) does not count: Xvfb replaces a stale lock and socket itself. A
+ * socket without a lock belongs to something we do not know: taken. (Thread pool.) */
+static bool desktop_display_free(int n) {
+    char sock[64], lock[64];
+    struct stat st;
+    snprintf(sock, sizeof sock, "/tmp/.X11-unix/X%d", n);
+    snprintf(lock, sizeof lock, "/tmp/.X%d-lock", n);
+    int fd = open(lock, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT && stat(sock, &st) != 0;
+    char buf[32] = "";
+    ssize_t r = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    int pid = r > 0 ? atoi(buf) : 0;
+    return pid > 0 && kill(pid, 0) != 0 && errno == ESRCH;
+}
+
 static void desktop_prep_work(uv_work_t *w) {
     desktop_prep *p = w->data;
     if (base_mkdirs(p->state_dir) != 0) {
@@ -628,11 +655,7 @@ static void desktop_prep_work(uv_work_t *w) {
     p->fd = open(p->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     p->found = -1;
     for (int n = p->from; n < p->from + 1000 && n < 65535; n++) {
-        char sock[64], lock[64];
-        struct stat st;
-        snprintf(sock, sizeof sock, "/tmp/.X11-unix/X%d", n);
-        snprintf(lock, sizeof lock, "/tmp/.X%d-lock", n);
-        if (stat(sock, &st) != 0 && stat(lock, &st) != 0) {
+        if (desktop_display_free(n)) {
             p->found = n;
             return;
         }
