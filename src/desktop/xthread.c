@@ -169,13 +169,15 @@ bool desktop_xc_wait_event(desktop_xconn *xc, unsigned long w, const int *types,
                 }
             desktop_xt_dispatch(xc, &ev);
         }
-        if (atomic_load(&desktop_xt_io_error))
+        if (atomic_load(&desktop_xt_io_error) || desktop_xthread_cancelled())
             return false;
         uint64_t now = base_mono_ms();
         if (now >= deadline)
             return false;
+        /* In slices, so a stop does not wait for an owner that never answers. */
+        uint64_t left = deadline - now;
         struct pollfd p = {.fd = XConnectionNumber(xc->dpy), .events = POLLIN};
-        poll(&p, 1, (int)(deadline - now));
+        poll(&p, 1, left > 50 ? 50 : (int)left);
     }
 }
 
@@ -284,17 +286,17 @@ static void *desktop_xt_main(void *arg) {
             desktop_xt_finish(job);
         } else {
             desktop_xt_drain_events(xc);
+            /* After an I/O error only the loop can wake us (to fail a job, or to stop). */
+            bool dead = atomic_load(&desktop_xt_io_error);
             struct pollfd p[2] = {{.fd = desktop_xt.wake_fd, .events = POLLIN},
                                   {.fd = ConnectionNumber(xc->dpy), .events = POLLIN}};
-            if (!atomic_load(&desktop_xt_io_error)) {
-                poll(p, 2, -1);
-                if (p[0].revents & POLLIN) {
-                    uint64_t v;
-                    (void)!read(desktop_xt.wake_fd, &v, sizeof v);
-                }
-                if (p[1].revents & (POLLHUP | POLLERR))
-                    XSync(xc->dpy, False); /* turns a closed socket into the I/O error */
+            poll(p, dead ? 1 : 2, -1);
+            if (p[0].revents & POLLIN) {
+                uint64_t v;
+                (void)!read(desktop_xt.wake_fd, &v, sizeof v);
             }
+            if (!dead && (p[1].revents & (POLLHUP | POLLERR)))
+                XSync(xc->dpy, False); /* turns a closed socket into the I/O error */
         }
         if (atomic_load(&desktop_xt_io_error) && !lost) {
             lost = true;
