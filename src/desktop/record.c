@@ -84,16 +84,16 @@ typedef struct rec_save_waiter {
 /* The recorder. Owner: rec_g (static); reset to IDLE by rec_finished. */
 typedef struct desktop_recorder {
     recorder_phase phase;
-    desktop_rec *rec;    /* the catalog entry being recorded */
-    proc_child *child;   /* NULL before the spawn and once released */
-    http_req *start_req; /* the start request, until answered or gone */
+    desktop_rec *rec;     /* the catalog entry being recorded */
+    proc_child *child;    /* NULL before the spawn and once released */
+    http_req *start_req;  /* the start request, until answered or gone */
     http_req **stop_reqs; /* stop requests waiting for the final info (NULL: left) */
     size_t nstop;
     rec_waiter *gone; /* desktop_record_stop_all callers */
     size_t ngone;
-    bool stop_wanted;   /* a stop came while starting: stop once running */
-    bool cancelled;     /* the runtime is stopping: no spawn, no success */
-    uint64_t deadline;  /* STARTING: monotonic ms */
+    bool stop_wanted;  /* a stop came while starting: stop once running */
+    bool cancelled;    /* the runtime is stopping: no spawn, no success */
+    uint64_t deadline; /* STARTING: monotonic ms */
     int fps, width, height;
     char display[32];
     base_buf err_tail; /* last REC_ERR_TAIL bytes of ffmpeg's output */
@@ -185,9 +185,9 @@ static desktop_rec *rec_find(const char *id) {
 
 static void rec_not_found(http_req *req, const char *id) {
     char *detail = base_xasprintf("not found: desktop_recording %s", id);
-    http_reply_problem(req, 404, "not_found", "Not Found", detail,
-                       json_pack("{s:{s:s,s:s}}", "details", "id", id, "resource",
-                                 "desktop_recording"));
+    http_reply_problem(
+        req, 404, "not_found", "Not Found", detail,
+        json_pack("{s:{s:s,s:s}}", "details", "id", id, "resource", "desktop_recording"));
     free(detail);
 }
 
@@ -580,8 +580,8 @@ static void rec_on_exit(proc_child *c, int code, int sig, void *ud) {
                  code, sig, tail);
     if (r->phase == RECORDER_STARTING) {
         char *how = sig ? base_xasprintf("signal %d", sig) : base_xasprintf("code %d", code);
-        rec_set_fail(502, base_xasprintf("ffmpeg exited with %s before recording started%s%s",
-                                         how, *tail ? ": " : "", tail));
+        rec_set_fail(502, base_xasprintf("ffmpeg exited with %s before recording started%s%s", how,
+                                         *tail ? ": " : "", tail));
         free(how);
     }
     free(tail);
@@ -615,8 +615,8 @@ static void rec_stop_begin(void) {
 static void rec_answer_started(void) {
     desktop_recorder *r = &rec_g.r;
     r->phase = RECORDER_RUNNING;
-    LOG_INFO("desktop recording started", "id=%s fps=%d size=%dx%d display=%s", r->rec->id,
-             r->fps, r->width, r->height, r->display);
+    LOG_INFO("desktop recording started", "id=%s fps=%d size=%dx%d display=%s", r->rec->id, r->fps,
+             r->width, r->height, r->display);
     if (r->start_req) {
         http_req *req = r->start_req;
         r->start_req = NULL;
@@ -652,9 +652,9 @@ static void rec_timer_cb(uv_timer_t *t) {
     desktop_recorder *r = &rec_g.r;
     if (r->phase == RECORDER_STARTING && base_mono_ms() >= r->deadline) {
         char *tail = rec_err_tail();
-        rec_set_fail(502, base_xasprintf("ffmpeg wrote nothing to %s.mp4 within %d s%s%s",
-                                         r->rec->id, REC_START_TIMEOUT_MS / 1000,
-                                         *tail ? ": " : "", tail));
+        rec_set_fail(502,
+                     base_xasprintf("ffmpeg wrote nothing to %s.mp4 within %d s%s%s", r->rec->id,
+                                    REC_START_TIMEOUT_MS / 1000, *tail ? ": " : "", tail));
         free(tail);
         rec_stop_begin();
         return;
@@ -687,19 +687,23 @@ static void rec_spawn(void) {
     snprintf(fps, sizeof fps, "%d", r->fps);
     snprintf(gop, sizeof gop, "%d", 2 * r->fps); /* a fragment at least every 2 s */
     char *path = rec_path(r->rec);
-    /* stdin stays a pipe: 'q' on it is how ffmpeg is asked to finish the file. */
+    /* stdin stays a pipe: 'q' on it is how ffmpeg is asked to finish the file. The grabbed
+     * input is not probed (its format is known; at 1 fps probing alone takes 4 s). */
+    /* clang-format off */ /* the options grouped as ffmpeg reads them */
     char *args[] = {"ffmpeg", "-nostats", "-loglevel", "error", "-y",
+                    "-probesize", "32", "-analyzeduration", "0",
                     "-f", "x11grab", "-video_size", size, "-framerate", fps,
                     "-draw_mouse", "1", "-i", r->display,
                     "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
                     "-pix_fmt", "yuv420p", "-g", gop,
                     "-movflags", "+frag_keyframe+empty_moov+default_base_moof",
                     "-flush_packets", "1", "-f", "mp4", path, NULL};
+    /* clang-format on */
     char **env = desktop_runtime_env();
-    proc_spawn_opts o = {.file = "ffmpeg", .args = args, .env = env, .die_with_server = true,
-                         .merge_stderr = true};
-    static const proc_callbacks cb = {.on_stdout = rec_on_output, .on_exit = rec_on_exit,
-                                      .on_start = rec_on_start};
+    proc_spawn_opts o = {
+        .file = "ffmpeg", .args = args, .env = env, .die_with_server = true, .merge_stderr = true};
+    static const proc_callbacks cb = {
+        .on_stdout = rec_on_output, .on_exit = rec_on_exit, .on_start = rec_on_start};
     r->phase = RECORDER_STARTING;
     r->deadline = base_mono_ms() + REC_START_TIMEOUT_MS;
     r->child = proc_spawn(rec_g.loop, &o, &cb, NULL);
