@@ -98,7 +98,8 @@ asan: deps
 fuzz: deps
 	@bash tests/fuzz/run.sh
 
-bench: deps
+bench:
+	@bash scripts/deps.sh bench
 	@$(MAKE) --no-print-directory build/sandbox-agent
 	@bash bench/run.sh
 

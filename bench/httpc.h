@@ -1,7 +1,8 @@
 /* httpc.h - the small blocking HTTP/1.1 client shared by the C bench helpers (acp_rtt.c,
- * acp_events.c): loopback connections with TCP_NODELAY, one buffered reader per
+ * acp_events.c, desktop.c): loopback connections with TCP_NODELAY, one buffered reader per
  * connection, Content-Length and chunked replies, and a scan of a JSON-RPC reply's
- * top-level keys. Header-only (static functions): each helper is one compiled file.
+ * top-level keys. Header-only (static inline functions, so a helper that uses only some of
+ * them compiles without warnings): each helper is one compiled file.
  *
  * Nothing here allocates behind the caller's back except the connection buffer
  * (hconn_close frees it) and reply bodies (the caller frees resp.body). */
@@ -25,7 +26,7 @@
 
 static const char *g_prog = "bench";
 
-static void die(const char *fmt, ...)
+static inline void die(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -36,21 +37,21 @@ static void die(const char *fmt, ...)
     exit(1);
 }
 
-static double now_us(void)
+static inline double now_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
 }
 
-static void set_timeout(int fd, int ms)
+static inline void set_timeout(int fd, int ms)
 {
     struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
-static int dial(int port)
+static inline int dial(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -66,7 +67,7 @@ static int dial(int port)
     return fd;
 }
 
-static void send_all(int fd, const char *p, size_t n)
+static inline void send_all(int fd, const char *p, size_t n)
 {
     while (n) {
         ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
@@ -92,13 +93,13 @@ typedef struct hconn {
 
 #define HCONN_MAX_BUF ((size_t)64 << 20)
 
-static void hconn_init(hconn *c)
+static inline void hconn_init(hconn *c)
 {
     memset(c, 0, sizeof *c);
     c->fd = -1;
 }
 
-static void hconn_close(hconn *c)
+static inline void hconn_close(hconn *c)
 {
     if (c->fd >= 0)
         close(c->fd);
@@ -107,7 +108,7 @@ static void hconn_close(hconn *c)
 }
 
 /* Make sure at least `need` bytes are buffered; 0 on EOF/timeout. */
-static int hconn_fill(hconn *c, size_t need)
+static inline int hconn_fill(hconn *c, size_t need)
 {
     while (c->len < need) {
         size_t room = c->cap - (size_t)(c->buf - c->mem) - c->len;
@@ -133,7 +134,7 @@ static int hconn_fill(hconn *c, size_t need)
     return 1;
 }
 
-static void hconn_consume(hconn *c, size_t n)
+static inline void hconn_consume(hconn *c, size_t n)
 {
     c->buf += n;
     c->len -= n;
@@ -142,7 +143,7 @@ static void hconn_consume(hconn *c, size_t n)
 }
 
 /* The length of the next CRLF-terminated line (without the CRLF); -1 on EOF/timeout. */
-static long hconn_line(hconn *c)
+static inline long hconn_line(hconn *c)
 {
     size_t from = 0;
     for (;;) {
@@ -156,7 +157,7 @@ static long hconn_line(hconn *c)
 }
 
 /* The length of the header block incl. CRLFCRLF; 0 on EOF/timeout. */
-static size_t hconn_header_len(hconn *c)
+static inline size_t hconn_header_len(hconn *c)
 {
     size_t from = 0;
     for (;;) {
@@ -169,7 +170,7 @@ static size_t hconn_header_len(hconn *c)
     }
 }
 
-static const char *find_header(const char *hdrs, size_t hlen, const char *name)
+static inline const char *find_header(const char *hdrs, size_t hlen, const char *name)
 {
     size_t nl = strlen(name);
     const char *p = hdrs, *end = hdrs + hlen;
@@ -194,10 +195,11 @@ typedef struct resp_head {
     int close;
     int chunked;
     long content_length; /* -1: none */
+    char content_type[64]; /* the header's value up to ';' or the end of the line; "" if none */
 } resp_head;
 
 /* Read and consume the status line and headers of the next reply. 0 on EOF/timeout. */
-static int hconn_read_head(hconn *c, resp_head *h)
+static inline int hconn_read_head(hconn *c, resp_head *h)
 {
     memset(h, 0, sizeof *h);
     size_t hl = hconn_header_len(c);
@@ -217,6 +219,14 @@ static int hconn_read_head(hconn *c, resp_head *h)
     const char *cl = find_header(s, hl, "content-length");
     h->chunked = te && strncasecmp(te, "chunked", 7) == 0;
     h->content_length = cl ? strtol(cl, NULL, 10) : -1;
+    const char *ct = find_header(s, hl, "content-type");
+    if (ct) {
+        size_t n = strcspn(ct, ";\r\n ");
+        if (n >= sizeof h->content_type)
+            n = sizeof h->content_type - 1;
+        memcpy(h->content_type, ct, n);
+        h->content_type[n] = 0;
+    }
     free(s);
     return 1;
 }
@@ -224,7 +234,7 @@ static int hconn_read_head(hconn *c, resp_head *h)
 /* The size of the next chunk of a chunked body (its size line consumed); 0 at the last
  * chunk (trailers consumed too); -1 on EOF/timeout. The caller reads the data, then
  * consumes it plus its CRLF. */
-static long hconn_chunk(hconn *c)
+static inline long hconn_chunk(hconn *c)
 {
     long l = hconn_line(c);
     if (l < 0)
@@ -246,9 +256,11 @@ typedef struct resp {
     int close;
     char *body; /* NUL-terminated, malloc'd */
     size_t body_len;
+    char content_type[64]; /* as in resp_head */
 } resp;
 
-static void body_append(char **body, size_t *len, size_t *cap, const char *p, size_t n)
+static inline void body_append(char **body, size_t *len, size_t *cap, const char *p,
+                               size_t n)
 {
     while (*len + n + 1 > *cap)
         *body = realloc(*body, *cap *= 2);
@@ -257,7 +269,7 @@ static void body_append(char **body, size_t *len, size_t *cap, const char *p, si
 }
 
 /* Read one whole reply (Content-Length, chunked or until close). 0 on EOF/timeout. */
-static int hconn_read_response(hconn *c, resp *r)
+static inline int hconn_read_response(hconn *c, resp *r)
 {
     memset(r, 0, sizeof *r);
     resp_head h;
@@ -265,6 +277,7 @@ static int hconn_read_response(hconn *c, resp *r)
         return 0;
     r->status = h.status;
     r->close = h.close;
+    memcpy(r->content_type, h.content_type, sizeof r->content_type);
     size_t cap = 4096, len = 0;
     char *body = malloc(cap);
     if (h.chunked) {
@@ -301,7 +314,7 @@ static int hconn_read_response(hconn *c, resp *r)
 /* Minimal JSON scan: look at the top-level object's keys.  Sets *id to the
  * numeric value of "id" (or -1 when absent/not a number) and *has_result /
  * *has_error.  Returns 0 if the body is not a JSON object. */
-static int scan_top(const char *s, long *id, int *has_result, int *has_error)
+static inline int scan_top(const char *s, long *id, int *has_result, int *has_error)
 {
     *id = -1;
     *has_result = *has_error = 0;
@@ -360,10 +373,11 @@ static int scan_top(const char *s, long *id, int *has_result, int *has_error)
     return 1;
 }
 
-/* POST a JSON body on c (dialled on first use, redialled after a close) and read the reply.
- * Returns 1 when the server dialled anew (a reconnect). Dies when no reply comes. */
-static int hconn_post_json(hconn *c, int port, const char *path, const char *json, resp *r,
-                           int timeout_ms)
+/* Send METHOD PATH on c (dialled on first use, redialled after a close), with a JSON body
+ * when json is not NULL, and read the reply. Returns 1 when the server dialled anew (a
+ * reconnect). Dies when no reply comes. */
+static inline int hconn_request(hconn *c, int port, const char *method, const char *path,
+                                const char *json, resp *r, int timeout_ms)
 {
     int dialled = 0;
     if (c->fd < 0) {
@@ -373,20 +387,25 @@ static int hconn_post_json(hconn *c, int port, const char *path, const char *jso
         dialled = 1;
     }
     set_timeout(c->fd, timeout_ms);
-    size_t bl = strlen(json);
-    size_t cap = bl + 512;
+    size_t bl = json ? strlen(json) : 0;
+    size_t cap = bl + strlen(path) + 512;
     char *req = malloc(cap);
-    int rl = snprintf(req, cap,
-                      "POST %s HTTP/1.1\r\n"
+    int rl;
+    if (json)
+        rl = snprintf(req, cap,
+                      "%s %s HTTP/1.1\r\n"
                       "Host: 127.0.0.1:%d\r\n"
                       "Content-Type: application/json\r\n"
                       "Accept: application/json\r\n"
                       "Content-Length: %zu\r\n\r\n%s",
-                      path, port, bl, json);
+                      method, path, port, bl, json);
+    else
+        rl = snprintf(req, cap, "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAccept: */*\r\n\r\n",
+                      method, path, port);
     send_all(c->fd, req, (size_t)rl);
     free(req);
     if (!hconn_read_response(c, r))
-        die("POST %s: connection closed or timed out before a response", path);
+        die("%s %s: connection closed or timed out before a response", method, path);
     if (r->close) {
         close(c->fd);
         c->fd = -1;
@@ -394,14 +413,21 @@ static int hconn_post_json(hconn *c, int port, const char *path, const char *jso
     return dialled;
 }
 
-static int cmp_double(const void *a, const void *b)
+/* POST a JSON body on c: hconn_request with method POST. */
+static inline int hconn_post_json(hconn *c, int port, const char *path, const char *json,
+                                  resp *r, int timeout_ms)
+{
+    return hconn_request(c, port, "POST", path, json, r, timeout_ms);
+}
+
+static inline int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
 }
 
 /* Nearest-rank quantile of n sorted values. */
-static double quantile_sorted(const double *v, int n, double q)
+static inline double quantile_sorted(const double *v, int n, double q)
 {
     int i = (int)ceil(q * n) - 1;
     if (i < 0)

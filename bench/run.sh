@@ -11,8 +11,10 @@
 # (depth 1 vs BENCH_PIPE_DEPTH), a mixed soak at concurrency BENCH_SOAK_CONC and
 # BENCH_CREATES_N concurrent ACP creates (needs node), and the durable-journal rows
 # (bench/journal.sh: bridge events/s and round trip with the journal on and off, SSE
-# replay of 100,000 events, journal size).  Prints a table, writes it to
-# bench/results-latest.md, and checks the targets.  See bench/README.md.
+# replay of 100,000 events, journal size), and the desktop rows (bench/desktop.sh:
+# screenshots, input and the window list on a 1440x900 desktop with an xterm, health while
+# screenshots run).  Prints a table, writes it to bench/results-latest.md, and checks the
+# targets.  See bench/README.md.
 #
 # Env knobs (defaults in brackets):
 #   BENCH_SECONDS [5]        wrk duration per round
@@ -49,6 +51,9 @@
 #   BENCH_CREATES_N [100]    concurrent ACP creates, all issued at once (0 = skip)
 #   BENCH_CREATES_ROUNDS [1] rounds of those per server (alternating order)
 #   BENCH_JOURNAL [1] and BENCH_J*: the journal rows, see bench/journal.sh
+#   BENCH_DESKTOP [1] and BENCH_DESKTOP_*: the desktop rows, see bench/desktop.sh
+#   BENCH_ONLY []            desktop = run only the desktop rows; their section replaces
+#                            the one in BENCH_OUT (the rest of that report is kept)
 #
 # Exit status: 0 when every metric was measured for both servers (and, with
 # BENCH_STRICT=1, every target met); 1 otherwise.  All traffic is loopback.
@@ -90,6 +95,8 @@ SOAK_CREATES=${BENCH_SOAK_CREATES:-64}
 SOAK_ROUNDS=${BENCH_SOAK_ROUNDS:-1}
 CREATES_N=${BENCH_CREATES_N:-100}
 CREATES_ROUNDS=${BENCH_CREATES_ROUNDS:-1}
+ONLY=${BENCH_ONLY:-}
+[[ -z $ONLY || $ONLY == desktop ]] || { printf '[bench] FATAL: BENCH_ONLY=%s: only "desktop" runs alone\n' "$ONLY" >&2; exit 1; }
 
 REF_VERSION=0.4.2
 REF_PKG=@sandbox-agent/cli-linux-x64@$REF_VERSION
@@ -205,6 +212,7 @@ build_helper acp_rtt -lm
 build_helper acp_events -lm -lpthread
 build_helper ceiling
 build_helper pipeline
+build_helper desktop -lm -lpthread
 
 if [[ -z $REF ]]; then
   REF=$CACHE/ref/node_modules/@sandbox-agent/cli-linux-x64/bin/sandbox-agent
@@ -236,6 +244,40 @@ else
 fi
 
 free_port() { "$CACHE/startup" --free-port; }
+
+# --------------------------------------------------------------- helpers ---
+# Pure functions of their arguments (or of a file and stdin), shared by every section and the
+# report; defined before any server starts so that a section run alone (BENCH_ONLY) has them.
+median() { # values... -> median (empty if none)
+  (($#)) || return 0
+  printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'
+}
+kv() { awk -v k="$2" '$1==k{sub(/^[^ ]+ /, ""); print}' "$1"; }
+# Every ratio is "how many times better ours is" (>1 = ours better):
+#   higher-is-better metrics (throughput): ours/ref
+#   lower-is-better metrics (latency, RSS, startup, size): ref/ours
+n() { awk -v v="$1" -v f="$2" 'BEGIN{ if (v == "") print "n/a"; else printf f, v }'; }
+ratio() { # higher|lower ref ours
+  awk -v k="$1" -v r="$2" -v o="$3" 'BEGIN{
+    if (r == "" || o == "" || r + 0 <= 0 || o + 0 <= 0) { print "n/a"; exit }
+    if (k == "higher") printf "%.2fx (ours/ref)", o / r; else printf "%.2fx (ref/ours)", r / o }'
+}
+mib() { awk -v v="$1" 'BEGIN{ if (v == "") print "n/a"; else printf "%.1f MiB (%d KiB)", v / 1024, v }'; }
+mdtable() { # stdin: a header line and rows, cells split by | -> an aligned markdown table
+  awk -F'|' '
+    { for (i = 1; i <= NF; i++) { c[NR, i] = $i; l = length($i); if (l > w[i]) w[i] = l } n = NR; nf = NF }
+    END {
+      for (r = 1; r <= n; r++) {
+        line = "|"
+        for (i = 1; i <= nf; i++) line = line sprintf(" %-" w[i] "s |", c[r, i])
+        print line
+        if (r == 1) { line = "|"; for (i = 1; i <= nf; i++) { d = ""; for (k = 0; k < w[i] + 2; k++) d = d "-"; line = line d "|" } print line }
+      }
+    }'
+}
+
+# shellcheck source=bench/desktop.sh
+source "$BENCH/desktop.sh"
 
 # --------------------------------------------------------------- servers ---
 declare -A PORT=() HOMED=()
@@ -296,6 +338,24 @@ if awk -v l="${LOAD_START%% *}" 'BEGIN{ exit !(l + 0 > 0.5) }'; then
 fi
 log "reference: $REF ($ref_ver)"
 log "ours:      $OURS"
+
+# ------------------------------------------------------------- one section --
+if [[ $ONLY == desktop ]]; then
+  declare -A R=()
+  desktop_run
+  ((DESKTOP_RAN)) || fatal "desktop rows $DESK_NOTE"
+  SECTION=$(desktop_table)
+  printf '%s\n' "$SECTION"
+  desktop_splice "$OUT" "$SECTION"
+  log "wrote the desktop section into ${OUT#"$ROOT"/}"
+  if ((${#FAILS[@]})); then
+    log "FAILED: our server could not be fully measured:"
+    printf '[bench]   - %s\n' "${FAILS[@]}" >&2
+    exit 1
+  fi
+  exit 0
+fi
+
 start_server ref "$REF"
 rc=0
 wait_healthy ref "$REF_HEALTH_TIMEOUT" || rc=$?
@@ -371,11 +431,6 @@ run_wrk() { # name seconds record(0/1)
     ceiling) RPS_ceiling+=("$rps") P99_ceiling+=("$p99") ;;
   esac
   log "  $name: $rps req/s, p99 ${p99} us"
-}
-
-median() { # values... -> median (empty if none)
-  (($#)) || return 0
-  printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'
 }
 
 if ((CEILING)); then
@@ -512,7 +567,6 @@ io_summary() { # test name -> one log line from the last round
     small) log "  $2 $SMALL_BYTES-byte file: PUT $(kv "$f" small_put_mbps) MB/s, GET $(kv "$f" small_get_mbps) MB/s" ;;
   esac
 }
-kv() { awk -v k="$2" '$1==k{sub(/^[^ ]+ /, ""); print}' "$1"; }
 io_median() { # key name -> median over rounds, empty unless every round produced it
   local -a vals
   read -r -a vals <<<"${IOV[$1.$2]:-}"
@@ -807,6 +861,9 @@ fi
 source "$BENCH/journal.sh"
 journal_run
 
+# --------------------------------------------------------------- desktop ---
+desktop_run
+
 # ----------------------------------------------------------- binary size ---
 R[size.ref]=$(stat -c %s "$REF")
 strip -o "$TMPROOT/ref.stripped" "$REF" 2>/dev/null && R[ssize.ref]=$(stat -c %s "$TMPROOT/ref.stripped")
@@ -816,17 +873,6 @@ if [[ -x $OURS ]]; then
 fi
 
 # ---------------------------------------------------------------- report ---
-# Every ratio is "how many times better ours is" (>1 = ours better):
-#   higher-is-better metrics (throughput): ours/ref
-#   lower-is-better metrics (latency, RSS, startup, size): ref/ours
-n() { awk -v v="$1" -v f="$2" 'BEGIN{ if (v == "") print "n/a"; else printf f, v }'; }
-ratio() { # higher|lower ref ours
-  awk -v k="$1" -v r="$2" -v o="$3" 'BEGIN{
-    if (r == "" || o == "" || r + 0 <= 0 || o + 0 <= 0) { print "n/a"; exit }
-    if (k == "higher") printf "%.2fx (ours/ref)", o / r; else printf "%.2fx (ref/ours)", r / o }'
-}
-mib() { awk -v v="$1" 'BEGIN{ if (v == "") print "n/a"; else printf "%.1f MiB (%d KiB)", v / 1024, v }'; }
-
 declare -a ROWS=()
 row() { ROWS+=("$1|$2|$3|$4"); }
 row "GET /v1/health throughput, req/s (median of $ROUNDS)" "$(n "${R[rps.ref]:-}" %.0f)" "$(n "${R[rps.ours]:-}" %.0f)" "$(ratio higher "${R[rps.ref]:-}" "${R[rps.ours]:-}")"
@@ -896,18 +942,6 @@ row "Binary size, bytes" "$(n "${R[size.ref]:-}" %d)" "$(n "${R[size.ours]:-}" %
 row "Binary size stripped (strip -o), bytes" "$(n "${R[ssize.ref]:-}" %d)" "$(n "${R[ssize.ours]:-}" %d)" "$(ratio lower "${R[ssize.ref]:-}" "${R[ssize.ours]:-}")"
 
 HDR="metric|reference $REF_VERSION|ours|ratio (>1 = ours better)"
-mdtable() { # stdin: a header line and rows, cells split by | -> an aligned markdown table
-  awk -F'|' '
-    { for (i = 1; i <= NF; i++) { c[NR, i] = $i; l = length($i); if (l > w[i]) w[i] = l } n = NR; nf = NF }
-    END {
-      for (r = 1; r <= n; r++) {
-        line = "|"
-        for (i = 1; i <= nf; i++) line = line sprintf(" %-" w[i] "s |", c[r, i])
-        print line
-        if (r == 1) { line = "|"; for (i = 1; i <= nf; i++) { d = ""; for (k = 0; k < w[i] + 2; k++) d = d "-"; line = line d "|" } print line }
-      }
-    }'
-}
 
 # Targets.
 declare -a TGT=()
@@ -975,6 +1009,7 @@ REPORT=$(
       printf "Harness ceiling: a trivial single-threaded epoll server (bench/ceiling.c) returning the same reply reaches %.0f req/s (p99 %.2f ms) under the same wrk settings = %.2fx the reference; the 3x target is %.0f req/s.\n", c, p / 1000, c / r, 3 * r }'
   fi
   journal_table
+  desktop_table
   echo
   echo "### Targets"
   echo

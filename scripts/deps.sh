@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Usage: deps.sh [build|test]. "build" installs what compiling needs; "test" (the default)
-# adds the test and benchmark tools and the npm packages.
+# Usage: deps.sh [build|test|bench]. "build" installs what compiling needs; "test" (the
+# default) adds the test and benchmark tools and the npm packages; "bench" (make bench) adds
+# what the reference's desktop runs in the desktop rows of the benchmark.
 MODE=${1:-test}
 APT_PKGS=(build-essential pkg-config libuv1-dev libwslay-dev libjansson-dev
           libsqlite3-dev libarchive-dev nettle-dev libpq-dev
@@ -19,6 +20,12 @@ if [ "$MODE" != build ]; then
     # The desktop tests launch xterm as their application (the runtime itself is installed by
     # tests/run.sh through `sandbox-agent install desktop --yes`).
     APT_PKGS+=(xterm)
+fi
+if [ "$MODE" = bench ]; then
+    # bench/desktop.sh starts both servers' desktops: Xvfb and openbox for both, and for the
+    # reference also xdotool, ImageMagick (import, convert) and xrandr (x11-xserver-utils),
+    # which our server does not use.
+    APT_PKGS+=(xvfb openbox xdotool imagemagick x11-xserver-utils)
 fi
 
 missing=()
