@@ -565,8 +565,10 @@ static void desktop_wm_probe_done(desktop_xjob *xjob) {
 
 static void desktop_x_lost(const char *why, void *ud) {
     desktop_rt.x_up = false;
+    /* Whichever is heard first, the broken connection or Xvfb's exit, gives lastError: name
+     * the X server here too, so the reason reads the same either way. */
     if (desktop_rt.state == DESKTOP_ACTIVE || desktop_rt.state == DESKTOP_STARTING)
-        desktop_rt_fail("desktop_runtime_failed", "%s", why);
+        desktop_rt_fail("desktop_runtime_failed", "%s (Xvfb)", why);
 }
 
 static void desktop_x_ready(const char *err, void *ud) {
