@@ -4,6 +4,7 @@
 // children, and problem assertions for errors the SDK throws.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import zlib from 'node:zlib';
 
 /** A display number to start probing from: far from the usual :99 and from other files
@@ -157,4 +158,28 @@ export function assertDesktopProblem(body, status, code, detail) {
   assert.deepEqual(Object.keys(body).slice(0, 5), ['type', 'title', 'status', 'detail', 'code'], JSON.stringify(body));
   if (detail instanceof RegExp) assert.match(body.detail, detail);
   else if (detail !== undefined) assert.equal(body.detail, detail);
+}
+
+/** After a test SIGKILLed an X server (it cannot clean up): removes its socket file if
+ *  nothing listens there any more, and its lock file if its pid is gone, so test runs do not
+ *  litter /tmp. */
+export async function removeStaleXSocket(display) {
+  const file = `/tmp/.X11-unix/X${String(display).replace(/^:/, '')}`;
+  const refused = await new Promise((resolve) => {
+    const c = net.connect(file);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(false);
+    });
+    c.once('error', (e) => resolve(e.code === 'ECONNREFUSED'));
+  });
+  if (refused) fs.rmSync(file, { force: true });
+  const lock = `/tmp/.X${String(display).replace(/^:/, '')}-lock`;
+  let pid = 0;
+  try {
+    pid = Number(fs.readFileSync(lock, 'utf8').trim());
+  } catch {
+    return;
+  }
+  if (pid > 0 && !pidAlive(pid)) fs.rmSync(lock, { force: true });
 }
