@@ -216,8 +216,9 @@ json_t *desktop_windows_list(desktop_xconn *xc);
 unsigned long desktop_windows_active(desktop_xconn *xc);
 /* Top-level client windows whose _NET_WM_PID is pid. */
 unsigned long desktop_windows_by_pid(desktop_xconn *xc, pid_t pid);
-/* True once a window manager set _NET_SUPPORTING_WM_CHECK; else waits up to wait_ms for a
- * property change on the root (the caller looks again) and returns false. */
+/* True once a window manager set _NET_SUPPORTING_WM_CHECK and answers a request from its
+ * main loop; else waits up to wait_ms (for a property change on the root, or the answer) and
+ * returns false: the caller looks again. */
 bool desktop_windows_wm_ready(desktop_xconn *xc, int wait_ms);
 /* false when the window does not exist. */
 bool desktop_windows_focus(desktop_xconn *xc, unsigned long w);

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- problems ----------------------------------------------------------------------------- */
 
@@ -181,9 +182,35 @@ static void desktop_op_position(desktop_xconn *xc, desktop_call *c) {
     c->xjob.result = desktop_position_json(xc);
 }
 
+/* Wait (at most ~250 ms) until the pointer is at (x, y), clamped to the screen. A grab can
+ * freeze the pointer: openbox's click-to-focus grab holds it from a button press until it
+ * replays the press, and fake motion meanwhile is queued, not applied. Without this a drag
+ * answered its start point (the moves were still queued when the position was read). */
+static void desktop_pointer_settle(desktop_xconn *xc, int x, int y) {
+    int w, h;
+    desktop_xc_size(xc, &w, &h);
+    x = x < w ? x : w - 1;
+    y = y < h ? y : h - 1;
+    for (int i = 0; i < 50; i++) {
+        int px, py;
+        unsigned long win;
+        desktop_input_pointer(xc, &px, &py, &win);
+        if (px == x && py == y)
+            return;
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* The answer of a mouse action that ends at (x, y). */
+static void desktop_op_position_at(desktop_xconn *xc, desktop_call *c, int x, int y) {
+    desktop_pointer_settle(xc, x, y);
+    desktop_op_position(xc, c);
+}
+
 static void desktop_op_move(desktop_xconn *xc, desktop_call *c) {
     desktop_input_move(xc, c->x, c->y);
-    desktop_op_position(xc, c);
+    desktop_op_position_at(xc, c, c->x, c->y);
 }
 
 static void desktop_op_click(desktop_xconn *xc, desktop_call *c) {
@@ -192,14 +219,17 @@ static void desktop_op_click(desktop_xconn *xc, desktop_call *c) {
         desktop_input_button(xc, c->button, true);
         desktop_input_button(xc, c->button, false);
     }
-    desktop_op_position(xc, c);
+    desktop_op_position_at(xc, c, c->x, c->y);
 }
 
 static void desktop_op_button(desktop_xconn *xc, desktop_call *c) {
     if (c->has_xy)
         desktop_input_move(xc, c->x, c->y);
     desktop_input_button(xc, c->button, c->down);
-    desktop_op_position(xc, c);
+    if (c->has_xy)
+        desktop_op_position_at(xc, c, c->x, c->y);
+    else
+        desktop_op_position(xc, c);
 }
 
 static void desktop_op_drag(desktop_xconn *xc, desktop_call *c) {
@@ -209,7 +239,7 @@ static void desktop_op_drag(desktop_xconn *xc, desktop_call *c) {
     for (int i = 1; i <= 8; i++)
         desktop_input_move(xc, c->x + (c->x2 - c->x) * i / 8, c->y + (c->y2 - c->y) * i / 8);
     desktop_input_button(xc, c->button, false);
-    desktop_op_position(xc, c);
+    desktop_op_position_at(xc, c, c->x2, c->y2);
 }
 
 static void desktop_op_scroll(desktop_xconn *xc, desktop_call *c) {
@@ -223,7 +253,7 @@ static void desktop_op_scroll(desktop_xconn *xc, desktop_call *c) {
         desktop_input_button(xc, hb, true);
         desktop_input_button(xc, hb, false);
     }
-    desktop_op_position(xc, c);
+    desktop_op_position_at(xc, c, c->x, c->y);
 }
 
 static void desktop_op_ok(desktop_call *c) {

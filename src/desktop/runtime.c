@@ -10,7 +10,8 @@
  *   3. dbus-daemon --session, when installed, for apps that want a session bus: its
  *      address comes on its stdout (optional: its absence or failure is logged only);
  *   4. the X thread connects;
- *   5. openbox starts; ready when it has set _NET_SUPPORTING_WM_CHECK on the root.
+ *   5. openbox starts; ready when it has set _NET_SUPPORTING_WM_CHECK on the root and
+ *      answers a request (windows.c: it announces itself before it handles events).
  * Everything is bounded by one 15 s timer. A failure stops what started and the state is
  * `failed` with the reason.
  *
@@ -526,7 +527,8 @@ static void desktop_active(void) {
     desktop_waiters_finish(&desktop_rt.start_waiters, NULL, NULL);
 }
 
-/* The window manager announces itself with _NET_SUPPORTING_WM_CHECK on the root. */
+/* The window manager announces itself with _NET_SUPPORTING_WM_CHECK on the root, then
+ * answers requests once its main loop runs. */
 typedef struct desktop_wm_job {
     desktop_xjob xjob;
     bool found;
@@ -563,7 +565,7 @@ static void desktop_wm_probe_done(desktop_xjob *xjob) {
 
 static void desktop_lost_timer_cb(uv_timer_t *t) {
     if (desktop_rt.state == DESKTOP_ACTIVE || desktop_rt.state == DESKTOP_STARTING)
-        desktop_rt_fail("desktop_runtime_failed", "lost the connection to the X server %s",
+        desktop_rt_fail("desktop_runtime_failed", "lost the connection to the X server %s (Xvfb)",
                         desktop_rt.display);
 }
 

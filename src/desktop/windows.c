@@ -178,6 +178,32 @@ unsigned long desktop_windows_by_pid(desktop_xconn *xc, pid_t pid) {
     return found;
 }
 
+static void desktop_client_message(desktop_xconn *xc, Window w, const char *type, long a0,
+                                   long a1, long a2, long a3, long a4);
+
+/* The window manager answers from its main loop: asked for the frame extents of a window it
+ * does not manage (_NET_REQUEST_FRAME_EXTENTS), it sets _NET_FRAME_EXTENTS on it. True when
+ * the answer came within wait_ms. Each ask is also an event that wakes it. */
+static bool desktop_wm_answers(desktop_xconn *xc, int wait_ms) {
+    Display *dpy = desktop_xc_display(xc);
+    Window probe = XCreateSimpleWindow(dpy, desktop_xc_root(xc), -10, -10, 1, 1, 0, 0, 0);
+    XSelectInput(dpy, probe, PropertyChangeMask);
+    desktop_client_message(xc, probe, "_NET_REQUEST_FRAME_EXTENTS", 0, 0, 0, 0, 0);
+    Atom extents = desktop_xc_atom(xc, "_NET_FRAME_EXTENTS");
+    static const int types[] = {PropertyNotify, 0};
+    uint64_t deadline = base_mono_ms() + (uint64_t)wait_ms;
+    bool answered = false;
+    for (uint64_t now = base_mono_ms(); !answered && now < deadline; now = base_mono_ms()) {
+        XEvent ev;
+        if (!desktop_xc_wait_event(xc, probe, types, (int)(deadline - now), &ev))
+            break;
+        answered = ev.xproperty.atom == extents;
+    }
+    XDestroyWindow(dpy, probe);
+    XSync(dpy, False);
+    return answered;
+}
+
 bool desktop_windows_wm_ready(desktop_xconn *xc, int wait_ms) {
     Display *dpy = desktop_xc_display(xc);
     Window root = desktop_xc_root(xc);
@@ -185,16 +211,20 @@ bool desktop_windows_wm_ready(desktop_xconn *xc, int wait_ms) {
     XSelectInput(dpy, root, PropertyChangeMask);
     unsigned long n;
     unsigned long *v = desktop_prop_longs(xc, root, "_NET_SUPPORTING_WM_CHECK", XA_WINDOW, &n);
-    bool ready = v && n;
+    bool announced = v && n;
     if (v)
         XFree(v);
-    if (!ready) {
+    if (!announced) {
         XEvent ev;
         static const int types[] = {PropertyNotify, 0};
         desktop_xc_wait_event(xc, root, types, wait_ms, &ev);
     }
     XSelectInput(dpy, root, NoEventMask);
-    return ready;
+    /* openbox announces itself before its main loop runs; a request from a client that it
+     * reads meanwhile (an app mapping its first window) stays queued, unanswered, until some
+     * later event wakes it (seen: xterm's first window unmapped for Xt's 5 s wmTimeout). So
+     * the manager is ready only once it answers. */
+    return announced && desktop_wm_answers(xc, wait_ms);
 }
 
 /* ---- changes ------------------------------------------------------------------------------ */
