@@ -14,7 +14,9 @@
  *   runtime.c   the state machine, the Xvfb/openbox/dbus children, start, stop, status
  *   apps.c      launch and open: desktop-owned managed processes, waiting for a window
  *   record.c    ffmpeg recordings, their catalog on disk and their routes
- *   routes.c    the HTTP handlers, request validation, desktop problem types
+ *   args.c      request decoding: JSON bodies and screenshot queries
+ *   calls.c     a request's X work: the job, the operations run on the X thread, its answer
+ *   routes.c    the HTTP handlers and the desktop problem types
  *
  * Threads: the loop thread owns every desktop_g member and answers requests. All X work
  * runs on the X thread, one job at a time on the one connection; encoding runs on libuv's
@@ -299,6 +301,55 @@ void desktop_apps_launch(http_req *req, json_t *body);
 void desktop_apps_open(http_req *req, json_t *body);
 /* Stop every desktop-owned managed process (stop and shutdown); done(ud) once they exited. */
 void desktop_apps_stop_all(void (*done)(void *ud), void *ud);
+
+/* ---- calls.c ------------------------------------------------------------------------------ */
+
+typedef struct desktop_call desktop_call;
+typedef void (*desktop_call_fn)(desktop_xconn *xc, desktop_call *c);
+
+/* One request's X work: its inputs, the operation, and the request to answer. Owner: the
+ * handler that made it, then the X job; freed in desktop_call_done. */
+struct desktop_call {
+    desktop_xjob xjob;
+    http_req *req; /* NULL once the client left */
+    desktop_call_fn fn;
+    int x, y, x2, y2;
+    bool has_xy;
+    int button, count, dx, dy;
+    unsigned long window;
+    char *text;
+    size_t len;
+    unsigned delay;
+    char *keys[8];
+    size_t nkeys;
+    bool down;
+    desktop_selection sel;
+    json_t *status; /* desktop_reply_status: the status the windows are added to */
+};
+
+desktop_call *desktop_call_new(http_req *req, desktop_call_fn fn);
+/* Queue the call's job; its completion answers the request (if the client is still there). */
+void desktop_call_submit(desktop_call *c);
+void desktop_call_free(desktop_call *c);
+/* The problem for a job that failed with st. */
+void desktop_reply_xerr(http_req *req, desktop_xerr st, const char *err);
+/* The operations (X thread): each reads its inputs from the call and sets its result. */
+void desktop_op_position(desktop_xconn *xc, desktop_call *c);
+void desktop_op_move(desktop_xconn *xc, desktop_call *c);
+void desktop_op_click(desktop_xconn *xc, desktop_call *c);
+void desktop_op_button(desktop_xconn *xc, desktop_call *c);
+void desktop_op_drag(desktop_xconn *xc, desktop_call *c);
+void desktop_op_scroll(desktop_xconn *xc, desktop_call *c);
+void desktop_op_type(desktop_xconn *xc, desktop_call *c);
+void desktop_op_keys(desktop_xconn *xc, desktop_call *c);
+void desktop_op_windows(desktop_xconn *xc, desktop_call *c);
+void desktop_op_focused(desktop_xconn *xc, desktop_call *c);
+void desktop_op_focus(desktop_xconn *xc, desktop_call *c);
+void desktop_op_wmove(desktop_xconn *xc, desktop_call *c);
+void desktop_op_wresize(desktop_xconn *xc, desktop_call *c);
+void desktop_op_clip_read(desktop_xconn *xc, desktop_call *c);
+void desktop_op_clip_write(desktop_xconn *xc, desktop_call *c);
+void desktop_op_status_windows(desktop_xconn *xc, desktop_call *c);
 
 /* ---- routes.c ----------------------------------------------------------------------------- */
 
