@@ -18,9 +18,9 @@
  * nothing is pending). */
 typedef struct desktop_app {
     http_req *req;
-    bool open;        /* open (xdg-open) rather than launch */
-    bool wait;        /* launch with wait:true */
-    char *id;         /* the managed process, once started */
+    bool open; /* open (xdg-open) rather than launch */
+    bool wait; /* launch with wait:true */
+    char *id;  /* the managed process, once started */
     pid_t pid;
     uint64_t deadline;
     uv_timer_t timer;

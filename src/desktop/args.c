@@ -120,13 +120,12 @@ static bool desktop_check_field(const desktop_field *f, json_t *v, char *err, si
     }
     case DESKTOP_F_SELECTION: {
         static const char *const s[] = {"clipboard", "primary", "both", NULL};
-        return desktop_check_enum(f->name, v, s, "one of `clipboard`, `primary`, `both`", err,
-                                  cap);
+        return desktop_check_enum(f->name, v, s, "one of `clipboard`, `primary`, `both`", err, cap);
     }
     case DESKTOP_F_MODIFIERS: {
         if (!json_is_object(v)) {
-            snprintf(err, cap, "%s: invalid type: %s, expected struct DesktopKeyModifiers",
-                     f->name, kind);
+            snprintf(err, cap, "%s: invalid type: %s, expected struct DesktopKeyModifiers", f->name,
+                     kind);
             return false;
         }
         const char *k;
@@ -138,8 +137,7 @@ static bool desktop_check_field(const desktop_field *f, json_t *v, char *err, si
                 continue; /* unknown members are ignored, as everywhere */
             if (!json_is_boolean(m)) {
                 desktop_json_kind(m, kind, sizeof kind);
-                snprintf(err, cap, "%s.%s: invalid type: %s, expected a boolean", f->name, k,
-                         kind);
+                snprintf(err, cap, "%s.%s: invalid type: %s, expected a boolean", f->name, k, kind);
                 return false;
             }
         }
@@ -205,8 +203,7 @@ static int desktop_query_int(http_req *req, const char *key, long long lo, long 
     }
     free(s);
     if (v < lo || v > hi) {
-        desktop_problem_query(req, "%s: number too large or too small to fit in target type",
-                              key);
+        desktop_problem_query(req, "%s: number too large or too small to fit in target type", key);
         return -1;
     }
     *out = v;
@@ -230,8 +227,10 @@ bool desktop_shot_query(http_req *req, desktop_shot *shot) {
             shot->fmt = DESKTOP_FMT_WEBP;
         else {
             char msg[200];
-            snprintf(msg, sizeof msg, "unknown variant `%.80s`, expected one of `png`, `jpeg`, "
-                                      "`webp`", s);
+            snprintf(msg, sizeof msg,
+                     "unknown variant `%.80s`, expected one of `png`, `jpeg`, "
+                     "`webp`",
+                     s);
             free(s);
             desktop_problem_query(req, "%s", msg);
             return false;
@@ -296,8 +295,8 @@ bool desktop_shot_query(http_req *req, desktop_shot *shot) {
     }
     if (shot->region) {
         if (shot->x < 0 || shot->y < 0) {
-            desktop_problem(req, "desktop_invalid_action", "Desktop coordinates must be non-negative",
-                            NULL);
+            desktop_problem(req, "desktop_invalid_action",
+                            "Desktop coordinates must be non-negative", NULL);
             return false;
         }
         if (shot->w <= 0 || shot->h <= 0) {

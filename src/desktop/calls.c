@@ -9,7 +9,6 @@
 
 /* ---- X calls bound to a request ----------------------------------------------------------- */
 
-
 static void desktop_call_abort(http_req *req, void *ud) {
     desktop_call *c = ud;
     c->req = NULL;

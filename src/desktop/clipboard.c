@@ -98,15 +98,14 @@ static Window desktop_clip_window(desktop_xconn *xc) {
     if (desktop_clip.win)
         return desktop_clip.win;
     Display *dpy = desktop_xc_display(xc);
-    desktop_clip.win =
-        XCreateSimpleWindow(dpy, desktop_xc_root(xc), -10, -10, 1, 1, 0, 0, 0);
+    desktop_clip.win = XCreateSimpleWindow(dpy, desktop_xc_root(xc), -10, -10, 1, 1, 0, 0, 0);
     XSelectInput(dpy, desktop_clip.win, PropertyChangeMask);
     desktop_xc_set_event_handler(xc, desktop_clip_event);
     return desktop_clip.win;
 }
 
-bool desktop_clipboard_write(desktop_xconn *xc, desktop_selection sel, const char *text,
-                             size_t len, char *err, size_t cap) {
+bool desktop_clipboard_write(desktop_xconn *xc, desktop_selection sel, const char *text, size_t len,
+                             char *err, size_t cap) {
     Display *dpy = desktop_xc_display(xc);
     Window win = desktop_clip_window(xc);
     for (int i = 0; i < 2; i++) {
@@ -127,8 +126,7 @@ bool desktop_clipboard_write(desktop_xconn *xc, desktop_selection sel, const cha
 }
 
 /* Read a property of our window whole (deleting it), or receive it by INCR. */
-static bool desktop_clip_fetch(desktop_xconn *xc, Atom prop, base_buf *out, char *err,
-                               size_t cap) {
+static bool desktop_clip_fetch(desktop_xconn *xc, Atom prop, base_buf *out, char *err, size_t cap) {
     Display *dpy = desktop_xc_display(xc);
     Window win = desktop_clip.win;
     Atom type;

@@ -45,8 +45,7 @@ static void desktop_kb_load(desktop_xconn *xc) {
     Display *dpy = desktop_xc_display(xc);
     XDisplayKeycodes(dpy, &desktop_kb.min_kc, &desktop_kb.max_kc);
     int n = desktop_kb.max_kc - desktop_kb.min_kc + 1;
-    desktop_kb.map =
-        XGetKeyboardMapping(dpy, (KeyCode)desktop_kb.min_kc, n, &desktop_kb.per);
+    desktop_kb.map = XGetKeyboardMapping(dpy, (KeyCode)desktop_kb.min_kc, n, &desktop_kb.per);
     desktop_kb.loaded = desktop_kb.map != NULL;
     if (!desktop_kb.loaded)
         return;
@@ -118,17 +117,23 @@ static KeyCode desktop_kb_keycode(desktop_xconn *xc, KeySym sym, bool *shift) {
 static const struct {
     const char *alias, *name;
 } desktop_key_aliases[] = {
-    {"ctrl", "Control_L"},    {"control", "Control_L"}, {"shift", "Shift_L"},
-    {"alt", "Alt_L"},         {"super", "Super_L"},     {"cmd", "Super_L"},
-    {"command", "Super_L"},   {"win", "Super_L"},       {"meta", "Meta_L"},
-    {"enter", "Return"},      {"return", "Return"},     {"esc", "Escape"},
-    {"escape", "Escape"},     {"backspace", "BackSpace"}, {"tab", "Tab"},
-    {"space", "space"},       {"delete", "Delete"},     {"del", "Delete"},
-    {"insert", "Insert"},     {"home", "Home"},         {"end", "End"},
-    {"pageup", "Prior"},      {"page_up", "Prior"},     {"pagedown", "Next"},
-    {"page_down", "Next"},    {"up", "Up"},             {"down", "Down"},
-    {"left", "Left"},         {"right", "Right"},       {"capslock", "Caps_Lock"},
-    {"print", "Print"},       {"printscreen", "Print"}, {"menu", "Menu"},
+    {"ctrl", "Control_L"},  {"control", "Control_L"},
+    {"shift", "Shift_L"},   {"alt", "Alt_L"},
+    {"super", "Super_L"},   {"cmd", "Super_L"},
+    {"command", "Super_L"}, {"win", "Super_L"},
+    {"meta", "Meta_L"},     {"enter", "Return"},
+    {"return", "Return"},   {"esc", "Escape"},
+    {"escape", "Escape"},   {"backspace", "BackSpace"},
+    {"tab", "Tab"},         {"space", "space"},
+    {"delete", "Delete"},   {"del", "Delete"},
+    {"insert", "Insert"},   {"home", "Home"},
+    {"end", "End"},         {"pageup", "Prior"},
+    {"page_up", "Prior"},   {"pagedown", "Next"},
+    {"page_down", "Next"},  {"up", "Up"},
+    {"down", "Down"},       {"left", "Left"},
+    {"right", "Right"},     {"capslock", "Caps_Lock"},
+    {"print", "Print"},     {"printscreen", "Print"},
+    {"menu", "Menu"},
 };
 
 /* The keysym a UTF-8 character types, from its code point. */
@@ -266,8 +271,8 @@ static Window desktop_client_below(desktop_xconn *xc, Window w, int depth) {
     int fmt;
     unsigned long n, after;
     unsigned char *data = NULL;
-    if (XGetWindowProperty(dpy, w, wm_state, 0, 0, False, AnyPropertyType, &type, &fmt, &n,
-                           &after, &data) == Success) {
+    if (XGetWindowProperty(dpy, w, wm_state, 0, 0, False, AnyPropertyType, &type, &fmt, &n, &after,
+                           &data) == Success) {
         if (data)
             XFree(data);
         if (type != None)

@@ -126,7 +126,7 @@ struct desktop_xjob {
     void *ud;
     desktop_xerr status;
     char err[256];
-    json_t *result; /* set by run, taken by done */
+    json_t *result;     /* set by run, taken by done */
     desktop_xjob *next; /* queue link (xthread.c) */
 };
 
@@ -232,8 +232,8 @@ bool desktop_windows_resize(desktop_xconn *xc, unsigned long w, int width, int h
 typedef enum { DESKTOP_SEL_CLIPBOARD, DESKTOP_SEL_PRIMARY, DESKTOP_SEL_BOTH } desktop_selection;
 /* The selection's text (caller frees), or NULL with err. Empty when nobody owns it. */
 char *desktop_clipboard_read(desktop_xconn *xc, desktop_selection sel, char *err, size_t cap);
-bool desktop_clipboard_write(desktop_xconn *xc, desktop_selection sel, const char *text,
-                             size_t len, char *err, size_t cap);
+bool desktop_clipboard_write(desktop_xconn *xc, desktop_selection sel, const char *text, size_t len,
+                             char *err, size_t cap);
 /* The connection is closing: drop the owned texts. */
 void desktop_clipboard_reset(void);
 

@@ -141,11 +141,16 @@ static bool desktop_start_values(http_req *req, json_t *body, desktop_start_opts
 
 static void desktop_start_handler(http_req *req, void *ud) {
     static const desktop_field f[] = {
-        {"width", DESKTOP_F_U32, false},          {"height", DESKTOP_F_U32, false},
-        {"dpi", DESKTOP_F_U32, false},            {"displayNum", DESKTOP_F_U32, false},
-        {"stateDir", DESKTOP_F_STR, false},       {"streamVideoCodec", DESKTOP_F_STR, false},
-        {"streamAudioCodec", DESKTOP_F_STR, false}, {"streamFrameRate", DESKTOP_F_U32, false},
-        {"webrtcPortRange", DESKTOP_F_STR, false}, {"recordingFps", DESKTOP_F_U32, false},
+        {"width", DESKTOP_F_U32, false},
+        {"height", DESKTOP_F_U32, false},
+        {"dpi", DESKTOP_F_U32, false},
+        {"displayNum", DESKTOP_F_U32, false},
+        {"stateDir", DESKTOP_F_STR, false},
+        {"streamVideoCodec", DESKTOP_F_STR, false},
+        {"streamAudioCodec", DESKTOP_F_STR, false},
+        {"streamFrameRate", DESKTOP_F_U32, false},
+        {"webrtcPortRange", DESKTOP_F_STR, false},
+        {"recordingFps", DESKTOP_F_U32, false},
     };
     json_t *body = desktop_body(req, f, sizeof f / sizeof f[0]);
     if (!body)
@@ -630,41 +635,41 @@ static void desktop_clip_post_handler(http_req *req, void *ud) {
 
 /* ---- apps --------------------------------------------------------------------------------- */
 
+/* The body of launch or open: its members checked, the named one non-empty, and the
+ * runtime active. NULL when a problem was answered. */
+static json_t *desktop_app_body(http_req *req, const desktop_field *f, size_t n) {
+    json_t *body = desktop_body(req, f, n);
+    if (!body)
+        return NULL;
+    if (!*json_string_value(json_object_get(body, f[0].name))) {
+        char msg[64];
+        snprintf(msg, sizeof msg, "%s must not be empty", f[0].name);
+        desktop_invalid(req, msg);
+        json_decref(body);
+        return NULL;
+    }
+    if (desktop_runtime_gate(req)) {
+        json_decref(body);
+        return NULL;
+    }
+    return body;
+}
+
 static void desktop_launch_handler(http_req *req, void *ud) {
     static const desktop_field f[] = {{"app", DESKTOP_F_STR, true},
                                       {"args", DESKTOP_F_STRV, false},
                                       {"wait", DESKTOP_F_BOOL, false}};
-    json_t *body = desktop_body(req, f, 3);
-    if (!body)
-        return;
-    if (!*json_string_value(json_object_get(body, "app"))) {
-        desktop_invalid(req, "app must not be empty");
-        json_decref(body);
-        return;
-    }
-    if (desktop_runtime_gate(req)) {
-        json_decref(body);
-        return;
-    }
-    desktop_apps_launch(req, body);
+    json_t *body = desktop_app_body(req, f, 3);
+    if (body)
+        desktop_apps_launch(req, body);
     json_decref(body);
 }
 
 static void desktop_open_handler(http_req *req, void *ud) {
     static const desktop_field f[] = {{"target", DESKTOP_F_STR, true}};
-    json_t *body = desktop_body(req, f, 1);
-    if (!body)
-        return;
-    if (!*json_string_value(json_object_get(body, "target"))) {
-        desktop_invalid(req, "target must not be empty");
-        json_decref(body);
-        return;
-    }
-    if (desktop_runtime_gate(req)) {
-        json_decref(body);
-        return;
-    }
-    desktop_apps_open(req, body);
+    json_t *body = desktop_app_body(req, f, 1);
+    if (body)
+        desktop_apps_open(req, body);
     json_decref(body);
 }
 
@@ -680,8 +685,7 @@ static void desktop_stream_start_handler(http_req *req, void *ud) {
         return;
     }
     http_reply_problem(req, 501, "not_implemented", "Not Implemented",
-                       "desktop streaming is not available in this build; use screenshots",
-                       NULL);
+                       "desktop streaming is not available in this build; use screenshots", NULL);
 }
 
 static void desktop_stream_signaling_handler(http_req *req, void *ud) {
@@ -727,7 +731,7 @@ void desktop_routes(http_server *srv, uv_loop_t *loop) {
         {HTTP_M_GET, "/v1/desktop/stream/status", desktop_stream_status_handler},
         {HTTP_M_POST, "/v1/desktop/stream/stop", desktop_stream_status_handler},
         {HTTP_M_POST, "/v1/desktop/stream/start", desktop_stream_start_handler},
-        
+
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         http_route(srv, routes[i].m, routes[i].path, A, routes[i].fn, NULL);

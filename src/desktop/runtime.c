@@ -111,7 +111,8 @@ static const char *desktop_default_state_dir(void) {
     static char *dir;
     if (!dir) {
         const char *home = getenv("HOME");
-        dir = base_xasprintf("%s/.local/state/sandbox-agent/desktop", home && *home ? home : "/tmp");
+        dir =
+            base_xasprintf("%s/.local/state/sandbox-agent/desktop", home && *home ? home : "/tmp");
     }
     return dir;
 }
@@ -289,10 +290,9 @@ int desktop_runtime_gate(http_req *req) {
         desktop_problem(req, "desktop_runtime_inactive", "Desktop runtime is stopping", NULL);
         return -1;
     case DESKTOP_FAILED:
-        desktop_problem(req, "desktop_runtime_failed",
-                        desktop_rt.last_message ? desktop_rt.last_message
-                                                : "Desktop runtime failed",
-                        NULL);
+        desktop_problem(
+            req, "desktop_runtime_failed",
+            desktop_rt.last_message ? desktop_rt.last_message : "Desktop runtime failed", NULL);
         return -1;
     default:
         break;
@@ -504,8 +504,8 @@ static void desktop_start_xvfb(void) {
     snprintf(num, sizeof num, ":%d", desktop_rt.display_num);
     snprintf(screen, sizeof screen, "%ux%ux24", desktop_rt.width, desktop_rt.height);
     snprintf(dpi, sizeof dpi, "%u", desktop_rt.dpi);
-    char *argv[] = {"Xvfb", num, "-displayfd", "1", "-screen", "0", screen, "-dpi", dpi,
-                    "-nolisten", "tcp", "-noreset", NULL};
+    char *argv[] = {"Xvfb", num, "-displayfd", "1",   "-screen",  "0", screen,
+                    "-dpi", dpi, "-nolisten",  "tcp", "-noreset", NULL};
     desktop_kid_spawn(DESKTOP_KID_XVFB, "Xvfb", argv, false);
 }
 
@@ -518,8 +518,8 @@ static void desktop_active(void) {
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(desktop_rt.started_at, sizeof desktop_rt.started_at, "%Y-%m-%dT%H:%M:%S",
-                        &tm);
+    size_t n =
+        strftime(desktop_rt.started_at, sizeof desktop_rt.started_at, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(desktop_rt.started_at + n, sizeof desktop_rt.started_at - n, ".%09ld+00:00",
              ts.tv_nsec);
     desktop_log("active on %s (%ux%u)", desktop_rt.display, desktop_rt.width, desktop_rt.height);
@@ -611,8 +611,8 @@ static void desktop_xvfb_ready(int num) {
     snprintf(desktop_rt.display, sizeof desktop_rt.display, ":%d", num);
     desktop_log("Xvfb accepts connections on %s", desktop_rt.display);
     if (desktop_deps_check()->have_dbus) {
-        char *argv[] = {"dbus-daemon", "--session", "--nofork", "--nopidfile",
-                        "--print-address=1", NULL};
+        char *argv[] = {"dbus-daemon", "--session",         "--nofork",
+                        "--nopidfile", "--print-address=1", NULL};
         desktop_kid_spawn(DESKTOP_KID_DBUS, "dbus", argv, true);
     } else {
         desktop_log("dbus-daemon is not installed: no session bus");
@@ -713,8 +713,8 @@ void desktop_runtime_start(http_req *req, const desktop_start_opts *o) {
     free(desktop_rt.state_dir);
     desktop_rt.state_dir = o->state_dir ? base_xstrdup(o->state_dir) : NULL;
     free(desktop_rt.log_path);
-    desktop_rt.log_path = o->state_dir ? base_xasprintf("%s/desktop-runtime.log", o->state_dir)
-                                       : NULL;
+    desktop_rt.log_path =
+        o->state_dir ? base_xasprintf("%s/desktop-runtime.log", o->state_dir) : NULL;
     desktop_rt.display[0] = 0;
     desktop_rt.display_num = -1;
     desktop_rt.tries = 0;

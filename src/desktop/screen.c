@@ -96,8 +96,8 @@ static desktop_pixels *desktop_capture(desktop_xconn *xc, int x, int y, int w, i
         src = desktop_shm.img;
     } else {
         desktop_xc_trap_begin(xc);
-        own = XGetImage(dpy, desktop_xc_root(xc), x, y, (unsigned)w, (unsigned)h, AllPlanes,
-                        ZPixmap);
+        own =
+            XGetImage(dpy, desktop_xc_root(xc), x, y, (unsigned)w, (unsigned)h, AllPlanes, ZPixmap);
         if (desktop_xc_trap_end(xc) || !own)
             return NULL;
         if (own->bits_per_pixel != 32) {
@@ -175,8 +175,9 @@ static void desktop_shot_run(desktop_xconn *xc, desktop_xjob *xjob) {
     j->pixels = desktop_capture(xc, x, y, w, h);
     if (!j->pixels) {
         xjob->status = DESKTOP_XERR_CAPTURE;
-        snprintf(xjob->err, sizeof xjob->err, "desktop screenshot failed: the X server refused "
-                                              "the capture");
+        snprintf(xjob->err, sizeof xjob->err,
+                 "desktop screenshot failed: the X server refused "
+                 "the capture");
         return;
     }
     if (s->show_cursor)

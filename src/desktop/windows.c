@@ -14,8 +14,8 @@
 #include <time.h>
 
 /* A property as an array of 32-bit items (returned as longs by Xlib). Caller XFrees. */
-static unsigned long *desktop_prop_longs(desktop_xconn *xc, Window w, const char *name,
-                                         Atom type, unsigned long *n) {
+static unsigned long *desktop_prop_longs(desktop_xconn *xc, Window w, const char *name, Atom type,
+                                         unsigned long *n) {
     Atom actual;
     int fmt;
     unsigned long after;
@@ -103,9 +103,9 @@ static json_t *desktop_window_json(desktop_xconn *xc, Window w, unsigned long ac
     char id[32];
     snprintf(id, sizeof id, "%lu", (unsigned long)w);
     char *title = desktop_window_title(xc, w);
-    json_t *o = json_pack("{s:s,s:s%,s:i,s:i,s:i,s:i,s:b}", "id", id, "title", title,
-                          strlen(title), "x", x, "y", y, "width", width, "height", height,
-                          "isActive", w == active);
+    json_t *o =
+        json_pack("{s:s,s:s%,s:i,s:i,s:i,s:i,s:b}", "id", id, "title", title, strlen(title), "x", x,
+                  "y", y, "width", width, "height", height, "isActive", w == active);
     free(title);
     return o;
 }
@@ -150,10 +150,10 @@ json_t *desktop_windows_list(desktop_xconn *xc) {
         json_t *o = desktop_window_json(xc, ws[i], active, &viewable);
         if (!o)
             continue; /* went away meanwhile */
-        bool keep = ws[i] == active ||
-                    (viewable && json_string_length(json_object_get(o, "title")) > 0 &&
-                     json_integer_value(json_object_get(o, "width")) >= 120 &&
-                     json_integer_value(json_object_get(o, "height")) >= 80);
+        bool keep =
+            ws[i] == active || (viewable && json_string_length(json_object_get(o, "title")) > 0 &&
+                                json_integer_value(json_object_get(o, "width")) >= 120 &&
+                                json_integer_value(json_object_get(o, "height")) >= 80);
         if (keep)
             json_array_append_new(arr, o);
         else
@@ -178,8 +178,8 @@ unsigned long desktop_windows_by_pid(desktop_xconn *xc, pid_t pid) {
     return found;
 }
 
-static void desktop_client_message(desktop_xconn *xc, Window w, const char *type, long a0,
-                                   long a1, long a2, long a3, long a4);
+static void desktop_client_message(desktop_xconn *xc, Window w, const char *type, long a0, long a1,
+                                   long a2, long a3, long a4);
 
 /* The window manager answers from its main loop: asked for the frame extents of a window it
  * does not manage (_NET_REQUEST_FRAME_EXTENTS), it sets _NET_FRAME_EXTENTS on it. True when
@@ -229,8 +229,8 @@ bool desktop_windows_wm_ready(desktop_xconn *xc, int wait_ms) {
 
 /* ---- changes ------------------------------------------------------------------------------ */
 
-static void desktop_client_message(desktop_xconn *xc, Window w, const char *type, long a0,
-                                   long a1, long a2, long a3, long a4) {
+static void desktop_client_message(desktop_xconn *xc, Window w, const char *type, long a0, long a1,
+                                   long a2, long a3, long a4) {
     XEvent ev;
     memset(&ev, 0, sizeof ev);
     ev.xclient.type = ClientMessage;

@@ -48,16 +48,16 @@ static struct {
     uv_async_t async; /* loop side: completions and the ready/lost notices */
     bool async_init;
     pthread_t thread;
-    bool running;      /* loop side: a thread exists and was not joined */
-    int wake_fd;       /* eventfd: the loop wakes the thread */
+    bool running; /* loop side: a thread exists and was not joined */
+    int wake_fd;  /* eventfd: the loop wakes the thread */
     pthread_mutex_t mu;
     desktop_xjob *queue, *queue_tail; /* (mutex) waiting to run */
     desktop_xjob *done, *done_tail;   /* (mutex) finished, done not yet called */
     bool stop;                        /* (mutex) the loop asked the thread to finish */
-    bool ready_pending, lost_pending;  /* (mutex) notices for the loop */
-    char ready_err[256];               /* (mutex) */
-    char lost_why[256];                /* (mutex) */
-    bool up;                           /* loop side: connected and not lost */
+    bool ready_pending, lost_pending; /* (mutex) notices for the loop */
+    char ready_err[256];              /* (mutex) */
+    char lost_why[256];               /* (mutex) */
+    bool up;                          /* loop side: connected and not lost */
     char *display;
     void (*on_ready)(const char *err, void *ud);
     void (*on_lost)(const char *why, void *ud);
@@ -187,14 +187,20 @@ static void desktop_xt_notify(void) {
     uv_async_send(&desktop_xt.async);
 }
 
+/* Append to a list (caller holds mu). */
+static void desktop_xt_append(desktop_xjob **head, desktop_xjob **tail, desktop_xjob *job) {
+    job->next = NULL;
+    if (*tail)
+        (*tail)->next = job;
+    else
+        *head = job;
+    *tail = job;
+}
+
+/* The job is done (any thread): its done runs on the loop. */
 static void desktop_xt_finish(desktop_xjob *job) {
     pthread_mutex_lock(&desktop_xt.mu);
-    job->next = NULL;
-    if (desktop_xt.done_tail)
-        desktop_xt.done_tail->next = job;
-    else
-        desktop_xt.done = job;
-    desktop_xt.done_tail = job;
+    desktop_xt_append(&desktop_xt.done, &desktop_xt.done_tail, job);
     pthread_mutex_unlock(&desktop_xt.mu);
     desktop_xt_notify();
 }
@@ -386,22 +392,11 @@ void desktop_xjob_submit(desktop_xjob *job) {
             job->done(job); /* cannot happen after a start; kept total */
             return;
         }
-        pthread_mutex_lock(&desktop_xt.mu);
-        if (desktop_xt.done_tail)
-            desktop_xt.done_tail->next = job;
-        else
-            desktop_xt.done = job;
-        desktop_xt.done_tail = job;
-        pthread_mutex_unlock(&desktop_xt.mu);
-        desktop_xt_notify();
+        desktop_xt_finish(job);
         return;
     }
     pthread_mutex_lock(&desktop_xt.mu);
-    if (desktop_xt.queue_tail)
-        desktop_xt.queue_tail->next = job;
-    else
-        desktop_xt.queue = job;
-    desktop_xt.queue_tail = job;
+    desktop_xt_append(&desktop_xt.queue, &desktop_xt.queue_tail, job);
     pthread_mutex_unlock(&desktop_xt.mu);
     uint64_t one = 1;
     (void)!write(desktop_xt.wake_fd, &one, sizeof one);

@@ -561,8 +561,7 @@ void processes_stop_owned(const char *owner, uint64_t grace_ms, void (*done)(voi
     }
     BASE_ASSERT(!processes_owned.owner || !strcmp(processes_owned.owner, owner));
     BASE_ASSERT(processes_owned.nwaiters < 8);
-    processes_owned.waiters[processes_owned.nwaiters++] =
-        (struct processes_owned_waiter){done, ud};
+    processes_owned.waiters[processes_owned.nwaiters++] = (struct processes_owned_waiter){done, ud};
     if (processes_owned.owner)
         return;
     if (!processes_owned.timer_init) {
