@@ -139,7 +139,8 @@ static bool desktop_capture_cursor(desktop_xconn *xc, int ox, int oy, desktop_cu
 }
 
 /* One screenshot in flight. Owner: desktop_screenshot, freed after the user's done. */
-typedef struct desktop_shot_job {
+typedef struct desktop_shot_job desktop_shot_job;
+struct desktop_shot_job {
     desktop_xjob xjob;
     uv_work_t work;
     uv_loop_t *loop;
@@ -151,7 +152,34 @@ typedef struct desktop_shot_job {
     char err[256];
     void (*done)(desktop_shot *s, desktop_xerr status, const char *err, void *ud);
     void *ud;
-} desktop_shot_job;
+    desktop_shot_job *next; /* waiting for a slot */
+};
+
+/* Each capture holds a full frame (5 MB at 1440x900) until it is encoded, so a burst of
+ * requests must not capture faster than the thread pool encodes: at most this many are
+ * between capture and answer, the rest wait their turn here, uncaptured. Loop thread. */
+#define DESKTOP_SHOTS_IN_FLIGHT 4
+static struct {
+    int in_flight;
+    desktop_shot_job *head, *tail;
+} desktop_shots;
+
+static void desktop_shot_begin(desktop_shot_job *j) {
+    desktop_shots.in_flight++;
+    desktop_xjob_submit(&j->xjob);
+}
+
+/* A screenshot is answered: its slot goes to the next one waiting. */
+static void desktop_shot_release(void) {
+    desktop_shots.in_flight--;
+    desktop_shot_job *next = desktop_shots.head;
+    if (!next)
+        return;
+    desktop_shots.head = next->next;
+    if (!desktop_shots.head)
+        desktop_shots.tail = NULL;
+    desktop_shot_begin(next);
+}
 
 static void desktop_shot_run(desktop_xconn *xc, desktop_xjob *xjob) {
     desktop_shot_job *j = xjob->ud;
@@ -210,6 +238,7 @@ static void desktop_shot_after(uv_work_t *w, int status) {
     else
         j->done(j->shot, DESKTOP_XOK, NULL, j->ud);
     desktop_shot_free(j);
+    desktop_shot_release();
 }
 
 static void desktop_shot_captured(desktop_xjob *xjob) {
@@ -217,6 +246,7 @@ static void desktop_shot_captured(desktop_xjob *xjob) {
     if (xjob->status != DESKTOP_XOK) {
         j->done(j->shot, xjob->status, xjob->err, j->ud);
         desktop_shot_free(j);
+        desktop_shot_release();
         return;
     }
     j->work.data = j;
@@ -235,5 +265,13 @@ void desktop_screenshot(uv_loop_t *loop, desktop_shot *shot,
     j->xjob.run = desktop_shot_run;
     j->xjob.done = desktop_shot_captured;
     j->xjob.ud = j;
-    desktop_xjob_submit(&j->xjob);
+    if (desktop_shots.in_flight < DESKTOP_SHOTS_IN_FLIGHT) {
+        desktop_shot_begin(j);
+        return;
+    }
+    if (desktop_shots.tail)
+        desktop_shots.tail->next = j;
+    else
+        desktop_shots.head = j;
+    desktop_shots.tail = j;
 }

@@ -487,3 +487,17 @@ test('a problem from a runtime call has the desktop members and lists the proces
   assertDesktopProblem(body, 400, 'desktop_invalid_action', /NoSuchKeyName/);
   assert.deepEqual(body.processes.slice(0, 2).map((p) => p.name), ['Xvfb', 'openbox'], 'processes while the runtime runs');
 });
+
+test('a burst of 24 concurrent screenshots: every one a whole PNG, health answered meanwhile', async () => {
+  const shots = Array.from({ length: 24 }, (_, i) =>
+    sdk.takeDesktopScreenshot(i % 2 ? { format: 'png' } : { format: 'png', scale: 0.5 }),
+  );
+  const health = await request(srv, 'GET', '/v1/health');
+  assert.equal(health.status, 200);
+  const out = await Promise.all(shots);
+  out.forEach((bytes, i) => {
+    const info = imageInfo(bytes);
+    assert.equal(info.format, 'png');
+    assert.deepEqual([info.width, info.height], i % 2 ? [W, H] : [W / 2, H / 2]);
+  });
+});
