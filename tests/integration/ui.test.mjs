@@ -189,19 +189,23 @@ test('inspector UI in headless Chromium', { timeout: 180000 }, async (t) => {
       assert.equal(await page.locator('#modeSel').inputValue(), 'plan');
     });
 
-    await step('the Events tab lists every SSE envelope in order', async () => {
-      await page.click('.tabs button[data-tab=events]');
+    await step('the Events tab lists every SSE envelope in order, and the sent ones', async () => {
+      // The events panel shows both directions: the SSE envelopes (numbered by the stream)
+      // and the page's own POSTs (no stream id, data-dir=out).
+      await page.click('button[data-tab=events]');
       const rows = page.locator('#evList .ev');
       await rows.first().waitFor();
-      const ids = (await rows.locator('.eid').allTextContents()).map((s) => Number(s.slice(1)));
+      const ids = (await page.locator('#evList .ev[data-dir=in] .eid').allTextContents()).filter((s) => s !== '#-').map((s) => Number(s.slice(1)));
       assert.equal(ids[0], 1);
       for (let i = 1; i < ids.length; i++) assert.equal(ids[i], ids[i - 1] + 1, `event ids ${ids.join(',')}`);
-      assert.equal(Number(await page.locator('#evCount').textContent()), ids.length);
-      const labels = await rows.locator('.em').allTextContents();
+      assert.equal(Number(await page.locator('#evCount').textContent()), await rows.count());
+      const labels = await page.locator('#evList .ev[data-dir=in] .em').allTextContents();
       assert.ok(labels.includes('session/request_permission'), labels.join('|'));
       assert.ok(labels.includes('session/update · agent_message_chunk'), labels.join('|'));
+      const sent = await page.locator('#evList .ev[data-dir=out] .em').allTextContents();
+      assert.ok(sent.includes('session/prompt') && sent.includes('session/set_mode'), sent.join('|'));
       assert.match(await rows.first().locator('code').textContent(), /"protocolVersion":1/);
-      await page.click('.tabs button[data-tab=chat]');
+      await page.click('button[data-tab=session]');
     });
 
     await step('closing the session DELETEs its server', async () => {

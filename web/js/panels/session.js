@@ -23,7 +23,6 @@ let V = null; // the view shown (owned here; closeView() releases its stream)
 let agents = [];
 let sessions = [];
 let timers = [];
-let visible = false;
 
 /* ---- views -------------------------------------------------------------------------- */
 
@@ -806,19 +805,19 @@ export default {
       loadAgents();
       loadServers();
       loadSessions();
+      // A new token or headers (the shell's Connect): read the lists again.
+      ctx.bus.addEventListener('conn', () => { loadAgents(); loadServers(); loadSessions(); });
     } catch (e) {
       el.append(h('div', { class: 'err', text: 'The session panel failed to start: ' + e.message }));
     }
   },
   show() {
-    visible = true;
     if (!root) return;
     loadSessions();
     loadServers();
     startPolling();
   },
   hide() {
-    visible = false;
     stopPolling();
   },
 };
