@@ -84,7 +84,8 @@ bool ui_accepts_gzip(const char *ae) {
         if (nlen > len)
             nlen = len;
         double q = ui_qvalue(p + nlen, len - nlen);
-        if ((nlen == 4 && !strncasecmp(p, "gzip", 4)) || (nlen == 6 && !strncasecmp(p, "x-gzip", 6)))
+        if ((nlen == 4 && !strncasecmp(p, "gzip", 4)) ||
+            (nlen == 6 && !strncasecmp(p, "x-gzip", 6)))
             gzip_q = q;
         else if (nlen == 1 && *p == '*')
             star_q = q;
