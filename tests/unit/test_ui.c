@@ -114,7 +114,7 @@ static void test_serving(void) {
         CHECK_STR(header("cache-control"), "no-cache");
         /* The http layer sends its own vary (CORS) first. */
         CHECK(memmem(resp.raw, (size_t)(resp.body - resp.raw), "\r\nvary: accept-encoding\r\n",
-                     26) != NULL);
+                     25) != NULL);
         CHECK(resp.body_len == index->raw_size);
         CHECK(memmem(resp.body, resp.body_len, "<title>Sandbox Agent Inspector</title>", 38) !=
               NULL);
