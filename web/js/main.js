@@ -192,8 +192,10 @@ async function start() {
   fillConnForm();
   if (warn) toast(warn, 'error');
   $('#connForm').addEventListener('submit', applyConn);
-  checkHealth();
+  // Panels first: the Requests panel subscribes to the log when imported, so the first
+  // health check shows in it.
   await loadPanels();
+  checkHealth();
   window.addEventListener('hashchange', route);
   route();
 }
