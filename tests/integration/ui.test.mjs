@@ -109,19 +109,23 @@ test('inspector UI in headless Chromium', { timeout: 180000 }, async (t) => {
 
     await step('health indicator and agents table', async () => {
       await page.locator('#health.ok').waitFor();
+      await page.click('button[data-tab=agents]'); // the table lives on its own tab now
       await page.waitForFunction(() => document.querySelectorAll('#agents tbody tr').length === 7);
       const ids = await page.locator('#agents tbody tr td:first-child').allTextContents();
       assert.deepEqual(ids, ['claude', 'codex', 'opencode', 'amp', 'pi', 'cursor', 'mock']);
       const mock = page.locator('#agents tr[data-agent=mock]');
       assert.match(await mock.textContent(), /builtin/);
       assert.match(await mock.locator('td').nth(2).textContent(), /yes/); // credentialsAvailable
+      await page.click('button[data-tab=session]');
     });
 
     await step('creating a mock session shows the server, modes and config options', async () => {
       ({ serverId } = await startMockSession(page));
       await page.locator(`#servers tr[data-server="${serverId}"]`).waitFor();
       assert.match(await page.locator(`#servers tr[data-server="${serverId}"]`).textContent(), /current/);
+      await page.click('button[data-tab=agents]'); // it refreshes while shown
       await page.waitForFunction(() => /running/.test(document.querySelector('#agents tr[data-agent=mock]').textContent));
+      await page.click('button[data-tab=session]');
       assert.equal(await page.locator('#modeSel').inputValue(), 'normal');
       assert.equal(await page.locator('select[data-config=model]').inputValue(), 'mock');
       assert.equal(await page.locator('select[data-config=thought_level]').inputValue(), 'low');
@@ -275,7 +279,9 @@ test('inspector UI in headless Chromium', { timeout: 180000 }, async (t) => {
           if (new URL(r.url()).pathname.startsWith('/v1/')) seen.push(r.headers());
         });
         await p2.locator('#health.ok').waitFor();
+        await p2.click('button[data-tab=agents]');
         await p2.waitForFunction(() => document.querySelectorAll('#agents tbody tr').length === 7);
+        await p2.click('button[data-tab=session]');
         await startMockSession(p2);
         const turn = await sendPrompt(p2, 'hello with a token');
         assert.equal(await stopReason(turn), 'end_turn');
@@ -290,6 +296,7 @@ test('inspector UI in headless Chromium', { timeout: 180000 }, async (t) => {
         // Without the token the page loads (no auth on /ui) and reports the 401.
         const { page: p3, context: c3 } = await openPage(browser, `${tsrv.baseUrl}/ui/`);
         await p3.locator('#health.bad', { hasText: '401' }).waitFor();
+        await p3.click('button[data-tab=agents]');
         await p3.locator('#agErr', { hasText: 'Token Invalid' }).waitFor();
         await c3.close();
       } catch (e) {
