@@ -24,29 +24,60 @@ SRCS    := $(shell find src -name '*.c' | sort)
 LIBSRCS := $(filter-out src/cli/main.c,$(SRCS))
 UNIT    := $(wildcard tests/unit/test_*.c)
 
+# The Inspector's files (web/) are gzipped and embedded by scripts/embed_web.sh into one
+# generated source (web/README.md). Its inputs: our files, listed in web_files.txt (rewritten
+# only when the list changes, so a deleted file also regenerates), and three vendored files
+# from web/node_modules (npm ci in web/, done by scripts/deps.sh).
+GEN       := build/gen
+UIGEN     := $(GEN)/ui_assets.c
+WEB_FILES := $(shell find web -type f ! -path 'web/node_modules/*' ! -name package.json \
+               ! -name package-lock.json ! -name README.md 2>/dev/null | LC_ALL=C sort)
+WEB_VENDOR := web/node_modules/@xterm/xterm/lib/xterm.js web/node_modules/@xterm/xterm/css/xterm.css \
+              web/node_modules/@xterm/addon-fit/lib/addon-fit.js
+
 # Normal build.
 OBJDIR  := build/obj
 LLOBJS  := $(patsubst %,$(OBJDIR)/llhttp/%.o,$(LLHTTP_NAMES))
-OBJS    := $(patsubst src/%.c,$(OBJDIR)/%.o,$(SRCS)) $(LLOBJS)
-LIBOBJS := $(patsubst src/%.c,$(OBJDIR)/%.o,$(LIBSRCS)) $(LLOBJS)
+OBJS    := $(patsubst src/%.c,$(OBJDIR)/%.o,$(SRCS)) $(LLOBJS) $(OBJDIR)/gen/ui_assets.o
+LIBOBJS := $(patsubst src/%.c,$(OBJDIR)/%.o,$(LIBSRCS)) $(LLOBJS) $(OBJDIR)/gen/ui_assets.o
 
 # Sanitizer build, kept apart so both can coexist.
 ASANDIR  := build/asan
 ASANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 ASANLL   := $(patsubst %,$(ASANDIR)/obj/llhttp/%.o,$(LLHTTP_NAMES))
-ASANOBJS := $(patsubst src/%.c,$(ASANDIR)/obj/%.o,$(SRCS)) $(ASANLL)
-ASANLIB  := $(patsubst src/%.c,$(ASANDIR)/obj/%.o,$(LIBSRCS)) $(ASANLL)
+ASANOBJS := $(patsubst src/%.c,$(ASANDIR)/obj/%.o,$(SRCS)) $(ASANLL) $(ASANDIR)/obj/gen/ui_assets.o
+ASANLIB  := $(patsubst src/%.c,$(ASANDIR)/obj/%.o,$(LIBSRCS)) $(ASANLL) $(ASANDIR)/obj/gen/ui_assets.o
 
-.PHONY: all run test unit asan fuzz bench deps clean format
+.PHONY: all run test unit asan fuzz bench deps clean format FORCE
 
 all: build/sandbox-agent
 
 build/sandbox-agent: $(OBJS)
 	$(CC) $(CFLAGS_BASE) $(OPT) -o $@ $^ $(LIBS)
 
-$(OBJDIR)/%.o: src/%.c $(wildcard src/*/*.h) src/agents/catalog.json web/index.html
+$(OBJDIR)/%.o: src/%.c $(wildcard src/*/*.h) src/agents/catalog.json
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(OPT) -MMD -MP -c -o $@ $<
+
+# The embedded Inspector (see WEB_FILES above).
+$(GEN)/web_files.txt: FORCE
+	@mkdir -p $(GEN)
+	@printf '%s\n' $(WEB_FILES) $(WEB_VENDOR) > $@.tmp
+	@if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
+
+$(UIGEN): scripts/embed_web.sh $(GEN)/web_files.txt $(WEB_FILES) $(WEB_VENDOR)
+	bash scripts/embed_web.sh $@
+
+$(WEB_VENDOR):
+	@echo "missing $@: run 'bash scripts/deps.sh build' (it runs npm ci in web/)" >&2; exit 1
+
+$(OBJDIR)/gen/ui_assets.o: $(UIGEN) src/ui/ui.h src/http/http.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(OPT) -c -o $@ $<
+
+$(ASANDIR)/obj/gen/ui_assets.o: $(UIGEN) src/ui/ui.h src/http/http.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -O1 $(ASANFLAGS) -c -o $@ $<
 
 # Third-party code: its own warning level, not ours.
 $(OBJDIR)/llhttp/%.o: $(LLHTTP_SRC)/%.c Makefile
@@ -66,7 +97,7 @@ ASANLIBS := $(LIBS) -Wl,--push-state,--no-as-needed -ljpeg -Wl,--pop-state
 $(ASANDIR)/sandbox-agent: $(ASANOBJS)
 	$(CC) $(CFLAGS_BASE) -O1 $(ASANFLAGS) -o $@ $^ $(ASANLIBS)
 
-$(ASANDIR)/obj/%.o: src/%.c $(wildcard src/*/*.h) src/agents/catalog.json web/index.html
+$(ASANDIR)/obj/%.o: src/%.c $(wildcard src/*/*.h) src/agents/catalog.json
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -O1 $(ASANFLAGS) -c -o $@ $<
 

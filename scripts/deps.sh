@@ -11,9 +11,14 @@ MODE=${1:-test}
 APT_PKGS=(build-essential pkg-config libuv1-dev libwslay-dev libjansson-dev
           libsqlite3-dev libarchive-dev nettle-dev libpq-dev
           # Headers only: the desktop dlopens X, libpng, libjpeg-turbo and libwebp on first use.
-          libx11-dev libxext-dev libxtst-dev libxfixes-dev libpng-dev libjpeg62-turbo-dev libwebp-dev)
+          libx11-dev libxext-dev libxtst-dev libxfixes-dev libpng-dev libjpeg62-turbo-dev libwebp-dev
+          # zlib's header: the Inspector's files are embedded gzipped, and inflated (zlib
+          # dlopened) for the rare client that does not take gzip.
+          zlib1g-dev
+          # npm ci in web/ fetches the vendored xterm.js the build embeds (web/README.md).
+          nodejs npm)
 if [ "$MODE" != build ]; then
-    APT_PKGS+=(clang libclang-rt-14-dev wrk curl procps valgrind nodejs npm chromium)
+    APT_PKGS+=(clang libclang-rt-14-dev wrk curl procps valgrind chromium)
     # A real PostgreSQL server for the journal's PostgreSQL tests (tests/pg/start.sh), and the
     # client library the server dlopens.
     APT_PKGS+=(postgresql libpq5)
@@ -71,7 +76,8 @@ ensure_llhttp() {
 }
 ensure_llhttp
 
-# npm packages for the integration tests (the official SDK), installed from the lockfile.
+# npm packages, installed from the lockfiles: web/ (xterm.js, embedded by the build) and
+# the integration tests' (the official SDK, Playwright).
 # npm keeps its download cache in ~/.npm, so repeated runs do not download again.
 install_npm() {
     local dir=$1
@@ -85,4 +91,5 @@ install_npm() {
                   else npm install --no-audit --no-fund --prefer-offline --loglevel=error; fi) >&2
     echo "$want" > "$stamp"
 }
+install_npm web
 [ "$MODE" = build ] || install_npm tests

@@ -1,5 +1,5 @@
 /* server.c - `sandbox-agent server`: flag parsing, wiring of the modules onto one libuv
- * loop, the server-level routes (/, /v1/health, /ui), and graceful shutdown.
+ * loop, the server-level routes (/, /v1/health; /ui is src/ui), and graceful shutdown.
  *
  * Shutdown on SIGINT/SIGTERM: stop accepting, end every stream, terminate every child
  * process group (TERM, grace, KILL), close connections, free, exit 0. A second signal
@@ -22,17 +22,7 @@
 #include "processes/processes.h"
 #include "sessionapi/sessionapi.h"
 #include "sessions/sessions.h"
-
-/* The inspector page, linked into .rodata. */
-__asm__(".section .rodata\n"
-        ".global cli_ui_html\n"
-        "cli_ui_html:\n"
-        ".incbin \"web/index.html\"\n"
-        ".global cli_ui_html_end\n"
-        "cli_ui_html_end:\n"
-        ".byte 0\n"
-        ".previous\n");
-extern const char cli_ui_html[], cli_ui_html_end[];
+#include "ui/ui.h"
 
 /* Everything the running server owns. Lives on main's stack for the process lifetime. */
 typedef struct cli_server {
@@ -126,18 +116,6 @@ static void cli_health_handler(http_req *req, void *ud) {
     json_t *j = json_pack("{s:s,s:s,s:s}", "backend", journal_store_backend(s->store), "state",
                           "degraded", "error", why);
     http_reply_json(req, 200, json_pack("{s:s,s:o}", "status", "ok", "journal", j));
-}
-
-static void cli_ui_handler(http_req *req, void *ud) {
-    /* SPA fallback: a last segment with a dot names a file we do not have. */
-    const char *last = strrchr(req->path, '/');
-    last = last ? last + 1 : req->path;
-    if (strchr(last, '.') && strcmp(last, "index.html") != 0) {
-        http_reply_empty(req, 404);
-        return;
-    }
-    http_reply_static(req, 200, "text/html; charset=utf-8", cli_ui_html,
-                      (size_t)(cli_ui_html_end - cli_ui_html));
 }
 
 static size_t cli_instances(void *ud, const char *agent, int64_t *oldest_ms) {
@@ -323,8 +301,7 @@ int cli_server_main(int argc, char **argv) {
     s.acp = acp_bridge_new(s.loop, s.store, s.index);
 
     http_route(s.http, HTTP_M_GET, "/", 0, cli_root_handler, NULL);
-    http_route(s.http, HTTP_M_GET, "/ui", 0, cli_ui_handler, NULL);
-    http_route(s.http, HTTP_M_GET, "/ui/*", 0, cli_ui_handler, NULL);
+    ui_routes(s.http);
     http_route(s.http, HTTP_M_GET, "/v1/health", HTTP_ROUTE_AUTH, cli_health_handler, &s);
     agents_routes(s.http, s.loop, cli_instances, s.acp);
     acp_bridge_routes(s.acp, s.http);

@@ -130,7 +130,7 @@ static void http_send(http_req *req, int status, const char *ctype, const char *
     http_head_common(&h, req, status);
     if (ctype)
         base_buf_appendf(&h, "content-type: %s\r\n", ctype);
-    if (status != 204 && status >= 200)
+    if (status != 204 && status != 304 && status >= 200)
         base_buf_appendf(&h, "content-length: %zu\r\n", len);
     if (extra)
         base_buf_appends(&h, extra);

@@ -109,19 +109,23 @@ test('inspector UI in headless Chromium', { timeout: 180000 }, async (t) => {
 
     await step('health indicator and agents table', async () => {
       await page.locator('#health.ok').waitFor();
+      await page.click('button[data-tab=agents]'); // the table lives on its own tab now
       await page.waitForFunction(() => document.querySelectorAll('#agents tbody tr').length === 7);
       const ids = await page.locator('#agents tbody tr td:first-child').allTextContents();
       assert.deepEqual(ids, ['claude', 'codex', 'opencode', 'amp', 'pi', 'cursor', 'mock']);
       const mock = page.locator('#agents tr[data-agent=mock]');
       assert.match(await mock.textContent(), /builtin/);
       assert.match(await mock.locator('td').nth(2).textContent(), /yes/); // credentialsAvailable
+      await page.click('button[data-tab=session]');
     });
 
     await step('creating a mock session shows the server, modes and config options', async () => {
       ({ serverId } = await startMockSession(page));
       await page.locator(`#servers tr[data-server="${serverId}"]`).waitFor();
       assert.match(await page.locator(`#servers tr[data-server="${serverId}"]`).textContent(), /current/);
+      await page.click('button[data-tab=agents]'); // it refreshes while shown
       await page.waitForFunction(() => /running/.test(document.querySelector('#agents tr[data-agent=mock]').textContent));
+      await page.click('button[data-tab=session]');
       assert.equal(await page.locator('#modeSel').inputValue(), 'normal');
       assert.equal(await page.locator('select[data-config=model]').inputValue(), 'mock');
       assert.equal(await page.locator('select[data-config=thought_level]').inputValue(), 'low');
@@ -189,19 +193,23 @@ test('inspector UI in headless Chromium', { timeout: 180000 }, async (t) => {
       assert.equal(await page.locator('#modeSel').inputValue(), 'plan');
     });
 
-    await step('the Events tab lists every SSE envelope in order', async () => {
-      await page.click('.tabs button[data-tab=events]');
+    await step('the Events tab lists every SSE envelope in order, and the sent ones', async () => {
+      // The events panel shows both directions: the SSE envelopes (numbered by the stream)
+      // and the page's own POSTs (no stream id, data-dir=out).
+      await page.click('button[data-tab=events]');
       const rows = page.locator('#evList .ev');
       await rows.first().waitFor();
-      const ids = (await rows.locator('.eid').allTextContents()).map((s) => Number(s.slice(1)));
+      const ids = (await page.locator('#evList .ev[data-dir=in] .eid').allTextContents()).filter((s) => s !== '#-').map((s) => Number(s.slice(1)));
       assert.equal(ids[0], 1);
       for (let i = 1; i < ids.length; i++) assert.equal(ids[i], ids[i - 1] + 1, `event ids ${ids.join(',')}`);
-      assert.equal(Number(await page.locator('#evCount').textContent()), ids.length);
-      const labels = await rows.locator('.em').allTextContents();
+      assert.equal(Number(await page.locator('#evCount').textContent()), await rows.count());
+      const labels = await page.locator('#evList .ev[data-dir=in] .em').allTextContents();
       assert.ok(labels.includes('session/request_permission'), labels.join('|'));
       assert.ok(labels.includes('session/update · agent_message_chunk'), labels.join('|'));
+      const sent = await page.locator('#evList .ev[data-dir=out] .em').allTextContents();
+      assert.ok(sent.includes('session/prompt') && sent.includes('session/set_mode'), sent.join('|'));
       assert.match(await rows.first().locator('code').textContent(), /"protocolVersion":1/);
-      await page.click('.tabs button[data-tab=chat]');
+      await page.click('button[data-tab=session]');
     });
 
     await step('closing the session DELETEs its server', async () => {
@@ -271,7 +279,9 @@ test('inspector UI in headless Chromium', { timeout: 180000 }, async (t) => {
           if (new URL(r.url()).pathname.startsWith('/v1/')) seen.push(r.headers());
         });
         await p2.locator('#health.ok').waitFor();
+        await p2.click('button[data-tab=agents]');
         await p2.waitForFunction(() => document.querySelectorAll('#agents tbody tr').length === 7);
+        await p2.click('button[data-tab=session]');
         await startMockSession(p2);
         const turn = await sendPrompt(p2, 'hello with a token');
         assert.equal(await stopReason(turn), 'end_turn');
@@ -286,6 +296,7 @@ test('inspector UI in headless Chromium', { timeout: 180000 }, async (t) => {
         // Without the token the page loads (no auth on /ui) and reports the 401.
         const { page: p3, context: c3 } = await openPage(browser, `${tsrv.baseUrl}/ui/`);
         await p3.locator('#health.bad', { hasText: '401' }).waitFor();
+        await p3.click('button[data-tab=agents]');
         await p3.locator('#agErr', { hasText: 'Token Invalid' }).waitFor();
         await c3.close();
       } catch (e) {
