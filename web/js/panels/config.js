@@ -216,11 +216,11 @@ function build() {
     h('div', { class: 'row' },
       h('button', { type: 'button', id: 'cfg-check', onclick: () => check(true) }, 'Check'),
       h('button', { type: 'submit', id: 'cfg-save', class: 'primary' }, 'Save')));
-  el.replaceChildren(
+  el.replaceChildren(h('div', { class: 'card' },
     h('h2', {}, 'MCP & Skills'),
     h('p', { class: 'note' }, 'Per-directory MCP servers and skills, as agents started in that directory see them. Entries are checked against the server\'s schema before they are saved.'),
     dirForm, kinds,
-    h('div', { class: 'cfg-body' }, listBox, editor));
+    h('div', { class: 'cfg-body' }, listBox, editor)));
 }
 
 export default {

@@ -248,13 +248,13 @@ function build() {
   const table = h('table', { id: 'fs-list', class: 'fs-table' },
     h('thead', {}, h('tr', {}, h('th', {}, 'Name'), h('th', { class: 'num' }, 'Size'), h('th', {}, 'Modified'), h('th', {}, h('span', { class: 'sr-only' }, 'Actions')))),
     h('tbody', {}));
-  el.replaceChildren(
+  el.replaceChildren(h('div', { class: 'card' },
     h('h2', {}, 'Files'),
     pathForm,
     h('nav', { class: 'fs-crumbs', 'aria-label': 'path' }),
     tools,
     h('div', { class: 'err fs-err hidden', role: 'alert' }),
-    h('div', { class: 'fs-body' }, h('div', { class: 'fs-listwrap' }, table), h('div', { class: 'fs-view', hidden: true, 'aria-live': 'polite' })));
+    h('div', { class: 'fs-body' }, h('div', { class: 'fs-listwrap' }, table), h('div', { class: 'fs-view', hidden: true, 'aria-live': 'polite' }))));
 }
 
 export default {
