@@ -6,58 +6,9 @@
 // with Playwright's waitFor*; the timeouts are safety nets only, never part of an assertion.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import path from 'node:path';
-import { createRequire } from 'node:module';
 import { test } from 'node:test';
-import { REPO, IS_REFERENCE, startServer, annotate } from './lib/server.mjs';
-
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
-const WAIT_MS = 30000; // safety net for each wait
-
-function loadPlaywright() {
-  const req = createRequire(path.join(REPO, 'tests', 'package.json'));
-  try {
-    return req('playwright-core');
-  } catch (e) {
-    throw new Error(`playwright-core is not installed in tests/node_modules (run scripts/deps.sh): ${e.message}`);
-  }
-}
-
-/** A page that records console errors and uncaught exceptions. */
-async function openPage(browser, url, viewport = { width: 1400, height: 900 }) {
-  const context = await browser.newContext({ viewport });
-  const page = await context.newPage();
-  page.setDefaultTimeout(WAIT_MS);
-  const problems = [];
-  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console.error: ${m.text()}`); });
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  const res = await page.goto(url);
-  assert.equal(res.status(), 200, `GET ${url}`);
-  return { page, context, problems };
-}
-
-/** Sends a prompt through the prompt box; returns the locator of the turn it started. */
-async function sendPrompt(page, text) {
-  const turns = page.locator('#chat .turn');
-  const before = await turns.count();
-  await page.locator('#send:not([disabled])').waitFor();
-  await page.fill('#prompt', text);
-  await page.press('#prompt', 'Enter');
-  const turn = turns.nth(before);
-  await turn.locator('.msg.user').waitFor();
-  return turn;
-}
-
-/** Waits for the turn's stop line and returns its stopReason. */
-async function stopReason(turn) {
-  const stop = turn.locator('.stop');
-  await stop.waitFor();
-  return stop.getAttribute('data-reason');
-}
+import { IS_REFERENCE, startServer, annotate } from './lib/server.mjs';
+import { CHROMIUM, launchBrowser, openPage, sendPrompt, stopReason } from './lib/browser.mjs';
 
 async function startMockSession(page) {
   await page.selectOption('#agentSel', 'mock');
@@ -81,9 +32,8 @@ test('inspector UI in headless Chromium', { timeout: 180000 }, async (t) => {
     t.skip(skipReason);
     return;
   }
-  const { chromium } = loadPlaywright();
   const srv = await startServer();
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  const browser = await launchBrowser();
   const step = (name, fn) => t.test(name, async () => {
     try {
       await fn();

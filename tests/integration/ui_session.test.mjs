@@ -5,28 +5,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { startServer, annotate } from './lib/server.mjs';
-import { launchBrowser, openPage, artifact, chromiumMissing } from './lib/browser.mjs';
+import { launchBrowser, openPage, artifact, chromiumMissing, sendPrompt, stopReason } from './lib/browser.mjs';
 import { withSdk, text } from './lib/sdk.mjs';
 
 // A 1x1 PNG.
 const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYPj/HwADAgH/eL9GtQAAAABJRU5ErkJggg==', 'base64');
-
-async function sendPrompt(page, msg) {
-  const turns = page.locator('#chat .turn');
-  const before = await turns.count();
-  await page.locator('#send:not([disabled])').waitFor();
-  await page.fill('#prompt', msg);
-  await page.press('#prompt', 'Enter');
-  const turn = turns.nth(before);
-  await turn.locator('.msg.user').waitFor();
-  return turn;
-}
-
-async function stopReason(turn) {
-  const stop = turn.locator('.stop');
-  await stop.waitFor();
-  return stop.getAttribute('data-reason');
-}
 
 test('inspector sessions and events panels', { timeout: 240000 }, async (t) => {
   const skip = chromiumMissing();

@@ -59,3 +59,22 @@ export async function artifact(page, name) {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: false });
 }
+
+/** Sends a prompt through the session panel's prompt box; returns the locator of its turn. */
+export async function sendPrompt(page, text) {
+  const turns = page.locator('#chat .turn');
+  const before = await turns.count();
+  await page.locator('#send:not([disabled])').waitFor();
+  await page.fill('#prompt', text);
+  await page.press('#prompt', 'Enter');
+  const turn = turns.nth(before);
+  await turn.locator('.msg.user').waitFor();
+  return turn;
+}
+
+/** Waits for a turn's stop line and returns its stopReason. */
+export async function stopReason(turn) {
+  const stop = turn.locator('.stop');
+  await stop.waitFor();
+  return stop.getAttribute('data-reason');
+}

@@ -68,16 +68,20 @@ function mount(el, ctx) {
   refresh();
 }
 
-function showArgv() {
-  const out = st.el.querySelector('#procArgv');
+/** Shows the argv that an arguments field splits into (or why it cannot), under it. */
+export function showArgvOf(input, out) {
   try {
-    const a = splitArgs(st.el.querySelector('#procArgs').value);
+    const a = splitArgs(input.value);
     out.textContent = a.length ? 'argv: ' + JSON.stringify(a) : '';
     out.classList.remove('err');
   } catch (e) {
     out.textContent = e.message;
     out.classList.add('err');
   }
+}
+
+function showArgv() {
+  showArgvOf(st.el.querySelector('#procArgs'), st.el.querySelector('#procArgv'));
 }
 
 async function create() {

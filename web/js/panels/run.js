@@ -3,8 +3,8 @@
 // flags, stdout and stderr. The server's defaults (GET /v1/processes/config) are shown as
 // placeholders so an empty field says what it will mean.
 
-import { buildBody, commandLine, splitArgs } from '../proc_logic.js';
-import { ensureProcCss } from './processes.js';
+import { buildBody, commandLine } from '../proc_logic.js';
+import { ensureProcCss, showArgvOf } from './processes.js';
 
 /** Panel state. Owner: the module (one panel per page). */
 const st = { ctx: null, el: null, running: false };
@@ -35,15 +35,7 @@ function mount(el, ctx) {
 }
 
 function showArgv() {
-  const out = st.el.querySelector('#runArgv');
-  try {
-    const a = splitArgs(st.el.querySelector('#runArgs').value);
-    out.textContent = a.length ? 'argv: ' + JSON.stringify(a) : '';
-    out.classList.remove('err');
-  } catch (e) {
-    out.textContent = e.message;
-    out.classList.add('err');
-  }
+  showArgvOf(st.el.querySelector('#runArgs'), st.el.querySelector('#runArgv'));
 }
 
 async function loadDefaults() {
