@@ -161,6 +161,37 @@ test('the Inspector shell', { timeout: 180000, skip }, async (t) => {
       await c.close();
     });
 
+    await step('another endpoint: allowed by CORS it connects; refused, the message says CORS', async () => {
+      const other = await startServer({ args: ['-O', srv.baseUrl] });
+      const closed = await startServer({});
+      try {
+        const { page: p, context: c, problems: probs } = await openPage(browser, url('/ui/?token=shell-T0ken'));
+        await p.locator('#health.ok').waitFor();
+        await p.fill('#endpoint', other.baseUrl);
+        await p.fill('#token', '');
+        await p.click('#apply');
+        await p.locator('#health.ok').waitFor();
+        await p.click('button[data-tab=agents]');
+        await p.waitForFunction(() => document.querySelectorAll('#agents tbody tr[data-agent]').length === 7);
+        // The calls went to the other server: the request log shows its absolute URL in curl.
+        await p.fill('#endpoint', closed.baseUrl);
+        await p.click('#apply');
+        await p.locator('#health.bad', { hasText: 'unreachable' }).waitFor();
+        await p.locator('#connErr', { hasText: 'CORS' }).waitFor();
+        // Back to this server.
+        await p.fill('#endpoint', '');
+        await p.fill('#token', 'shell-T0ken');
+        await p.click('#apply');
+        await p.locator('#health.ok').waitFor();
+        // Refused cross-origin calls are console errors the browser logs itself.
+        assert.deepEqual(realProblems(probs).filter((x) => !/CORS|Failed to fetch|ERR_FAILED/.test(x)), []);
+        await c.close();
+      } finally {
+        await other.stop();
+        await closed.stop();
+      }
+    });
+
     await step('phone width: no horizontal overflow', async () => {
       const { page: p, context: c, problems: probs } = await openPage(browser, url('/ui/?token=shell-T0ken#/agents'), { width: 360, height: 740 });
       await p.locator('#health.ok').waitFor();

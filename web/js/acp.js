@@ -7,7 +7,7 @@
 // twice, in the POST's body and on the stream: while the stream is live its copy is
 // preferred (it is ordered after the turn's updates) and the POST body is a fallback.
 
-import { request, authHeaders, problemText, HttpError } from './api.js';
+import { request, authHeaders, problemText, HttpError, url } from './api.js';
 
 const enc = encodeURIComponent;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -121,7 +121,7 @@ export class AcpClient {
       try {
         const hd = authHeaders({ Accept: 'text/event-stream' });
         if (this.lastEventId != null) hd['Last-Event-ID'] = String(this.lastEventId);
-        const res = await fetch(this.path, { headers: hd, signal: ctrl.signal, cache: 'no-store' });
+        const res = await fetch(url(this.path), { headers: hd, signal: ctrl.signal, cache: 'no-store' });
         if (res.status === 404) { await res.text(); this.gone('server not found (404)'); break; }
         if (!res.ok) {
           const text = await res.text();

@@ -8,7 +8,23 @@
 
 const STORE = 'sandbox-agent-inspector-conn';
 
-export const conn = { token: '', headers: {} };
+// base: the server's origin ('' = the one that served this page). Another origin works when
+// that server allows this page's origin (--cors-allow-origin).
+export const conn = { base: '', token: '', headers: {} };
+
+/** Normalises an endpoint ('' or http(s)://host[:port], no trailing slash); throws if bad. */
+export function parseBase(text) {
+  const t = (text || '').trim().replace(/\/+$/, '');
+  if (!t) return '';
+  const u = new URL(t);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('the endpoint must be an http(s) URL');
+  return u.origin + u.pathname.replace(/\/+$/, '');
+}
+
+/** The absolute URL of a server path on the current endpoint. */
+export function url(path) {
+  return conn.base ? conn.base + path : path;
+}
 
 export function parseHeaders(text) {
   if (!text || !text.trim()) return {};
@@ -24,7 +40,7 @@ export function loadConn() {
   let warn = '';
   try {
     const saved = JSON.parse(sessionStorage.getItem(STORE) || 'null');
-    if (saved) Object.assign(conn, { token: saved.token || '', headers: saved.headers || {} });
+    if (saved) Object.assign(conn, { base: saved.base || '', token: saved.token || '', headers: saved.headers || {} });
   } catch { /* a damaged entry is ignored */ }
   const q = new URLSearchParams(location.search);
   if (q.has('token')) conn.token = q.get('token') || '';
@@ -76,7 +92,7 @@ export async function request(method, path, opts = {}) {
   const t0 = performance.now();
   let res;
   try {
-    res = await fetch(path, init);
+    res = await fetch(url(path), init);
   } catch (e) {
     entry.error = networkMessage(e);
     entry.ms = performance.now() - t0;
@@ -126,7 +142,7 @@ export class HttpError extends Error {
 
 /** ws:// URL of a route, with the token as ?access_token= (a browser WebSocket cannot send headers). */
 export function wsUrl(path) {
-  const u = new URL(path, location.href);
+  const u = new URL(url(path), location.href);
   u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
   if (conn.token) u.searchParams.set('access_token', conn.token);
   return u.toString();
@@ -135,7 +151,7 @@ export function wsUrl(path) {
 /** curl command line that replays a logged request. */
 export function curlOf(entry) {
   const q = (s) => "'" + String(s).replace(/'/g, "'\\''") + "'";
-  const parts = ['curl', '-sS', '-X', entry.method, q(new URL(entry.path, location.href).toString())];
+  const parts = ['curl', '-sS', '-X', entry.method, q(new URL(url(entry.path), location.href).toString())];
   for (const [k, v] of Object.entries(entry.headers || {})) parts.push('-H', q(`${k}: ${v}`));
   if (entry.body != null && !String(entry.body).startsWith('<')) parts.push('--data-binary', q(entry.body));
   return parts.join(' ');

@@ -28,6 +28,7 @@ const ctx = { api, dom, toast, bus };
 /* ---- connection and health ------------------------------------------------------------- */
 
 function fillConnForm() {
+  $('#endpoint').value = api.conn.base;
   $('#token').value = api.conn.token;
   $('#hdrs').value = Object.keys(api.conn.headers).length ? JSON.stringify(api.conn.headers) : '';
 }
@@ -70,7 +71,14 @@ async function checkHealth() {
 
 function applyConn(ev) {
   ev.preventDefault();
-  let headers;
+  let headers, base;
+  try {
+    base = api.parseBase($('#endpoint').value);
+  } catch (e) {
+    errLine($('#connErr'), `Endpoint: ${e.message}`);
+    $('#endpoint').focus();
+    return;
+  }
   try {
     headers = api.parseHeaders($('#hdrs').value);
   } catch (e) {
@@ -78,6 +86,7 @@ function applyConn(ev) {
     $('#hdrs').focus();
     return;
   }
+  api.conn.base = base;
   api.conn.token = $('#token').value.trim();
   api.conn.headers = headers;
   api.saveConn();

@@ -3,6 +3,7 @@
 // list; recordings with download. Pure logic (key mapping, scaling, argument splitting, the
 // input queue) is in ../desktop_input.js.
 
+import { url as apiUrl } from '../api.js';
 import { keyAction, viewToDesktop, fitScale, splitArgs, InputQueue } from '../desktop_input.js';
 
 const STATUS_EVERY_MS = 3000; // status poll while the panel is visible
@@ -234,7 +235,7 @@ async function frameOnce() {
     const w = st.status.resolution?.width || 0;
     st.ui.img.style.width = w ? `min(${w}px, 100%)` : '';
     st.frameScale = fitScale(st.ui.view.parentElement.clientWidth, w, window.devicePixelRatio);
-    const res = await fetch(`/v1/desktop/screenshot?format=jpeg&quality=70&scale=${st.frameScale}`, {
+    const res = await fetch(apiUrl(`/v1/desktop/screenshot?format=jpeg&quality=70&scale=${st.frameScale}`), {
       headers: st.ctx.api.authHeaders({ Accept: 'image/*' }),
       cache: 'no-store',
     });

@@ -6,6 +6,7 @@
 // The list is polled every 2 s while the panel is visible; logs and the terminal are live
 // streams owned by the selection and closed when it changes.
 
+import { url as apiUrl } from '../api.js';
 import { buildBody, commandLine, entryBytes, listPath, splitArgs, sseReader, statusText, stripAnsi } from '../proc_logic.js';
 import { openTerminal } from '../terminal.js';
 
@@ -275,7 +276,7 @@ async function followLogs() {
   const decoders = new Map(); // per stream: a UTF-8 sequence may span two chunks
   state.textContent = 'connecting…';
   try {
-    const res = await fetch(`/v1/processes/${pid(id)}/logs?follow=true&stream=${stream}`, {
+    const res = await fetch(apiUrl(`/v1/processes/${pid(id)}/logs?follow=true&stream=${stream}`), {
       headers: st.ctx.api.authHeaders({ Accept: 'text/event-stream' }), signal: ctrl.signal, cache: 'no-store',
     });
     if (!res.ok) {

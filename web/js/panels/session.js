@@ -10,6 +10,7 @@
 //   paged), then its SSE follow for live events; prompts, permission replies and cancel go
 //   through the REST API, which also resumes an ended session (session/load).
 
+import { url as apiUrl } from '../api.js';
 import { AcpClient, readSse } from '../acp.js';
 import { createTranscript, applyEnvelope, applySessionEvents, addSys, addError, addRpcError, flatOptions,
   blockText, toolTexts, restReplyOf, usageText } from '../transcript.js';
@@ -421,7 +422,7 @@ async function follow(v, offset) {
     v.follow = ctrl;
     try {
       const hd = api.authHeaders({ Accept: 'text/event-stream', 'Last-Event-ID': String(last) });
-      const res = await fetch(`/v1/sessions/${enc(v.id)}/events`, { headers: hd, signal: ctrl.signal, cache: 'no-store' });
+      const res = await fetch(apiUrl(`/v1/sessions/${enc(v.id)}/events`), { headers: hd, signal: ctrl.signal, cache: 'no-store' });
       if (res.status === 404) { await res.text(); if (v === V) setPill($('#stream', root), 'gone', 'session deleted'); return; }
       if (!res.ok) throw new Error('HTTP ' + res.status);
       if (v === V) setPill($('#stream', root), 'ok', 'following');
