@@ -61,3 +61,10 @@ export function errLine(el, msg) {
   el.textContent = msg || '';
   el.classList.toggle('hidden', !msg);
 }
+
+/** Adds a stylesheet to the page once (panels bring their own sheets on first mount). */
+export function loadCss(href) {
+  const abs = new URL(href, location.href).href;
+  if (Array.from(document.querySelectorAll('link[rel=stylesheet]')).some((l) => l.href === abs)) return;
+  document.head.append(h('link', { rel: 'stylesheet', href: abs }));
+}

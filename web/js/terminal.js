@@ -10,6 +10,7 @@
 // exitCode} then a close; text {"type":"error",message} keeps the socket open. We send text
 // JSON frames: {"type":"input",data} (utf8 by default) and {"type":"resize",cols,rows}.
 
+import { loadCss } from './dom.js';
 import * as api from './api.js';
 import { entryBytes } from './proc_logic.js';
 
@@ -30,13 +31,7 @@ function loadScript(src) {
 export function loadXterm() {
   if (!loading) {
     loading = (async () => {
-      if (!document.querySelector('link[data-xterm]')) {
-        const l = document.createElement('link');
-        l.rel = 'stylesheet';
-        l.href = new URL('xterm.css', VENDOR).href;
-        l.dataset.xterm = '';
-        document.head.append(l);
-      }
+      loadCss(new URL('xterm.css', VENDOR));
       if (!window.Terminal) await loadScript(new URL('xterm.js', VENDOR).href);
       if (!window.FitAddon) await loadScript(new URL('addon-fit.js', VENDOR).href);
     })();

@@ -9,6 +9,7 @@
 //
 // State (owned by this module): the directory, the kind shown and the name being edited.
 
+import { loadCss } from '../dom.js';
 import { checkConfig, checkName, TEMPLATES } from '../configcheck.js';
 
 const KINDS = {
@@ -27,8 +28,7 @@ const $ = (sel) => el.querySelector(sel);
 const entryUrl = (name) => `/v1/config/${kind}?directory=${encodeURIComponent(dir)}&${KINDS[kind].param}=${encodeURIComponent(name)}`;
 
 function css() {
-  if (document.getElementById('files-css')) return;
-  document.head.append(h('link', { id: 'files-css', rel: 'stylesheet', href: new URL('../../css/files.css', import.meta.url).href }));
+  loadCss(new URL('../../css/files.css', import.meta.url));
 }
 
 function setErr(sel, msg) { ctx.dom.errLine($(sel), msg); }

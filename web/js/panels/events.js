@@ -6,6 +6,7 @@
 // before this panel was first shown are not lost. Each one is also dispatched on ctx.bus as
 // a CustomEvent 'acp-envelope' {dir, serverId, envelope, at, id, raw}, which this panel
 // listens to once mounted.
+import { loadCss } from '../dom.js';
 
 const MAX = 2000;
 const log = []; // the last MAX envelopes (module-owned)
@@ -122,19 +123,10 @@ export default {
       updateCount();
     } });
     el.append(h('div', { class: 'evbar' }, filter, dirSel, clear), empty, list);
-    ensureStyle(el);
+    loadCss(new URL('../../css/session.css', import.meta.url));
     for (const d of log) add(d);
     ctx.bus.addEventListener('acp-envelope', (e) => add(e.detail));
     updateCount();
   },
 };
 
-// The panel's styles live beside the session panel's (css/session.css).
-function ensureStyle() {
-  if (document.querySelector('link[data-panel-css=session]')) return;
-  const l = document.createElement('link');
-  l.rel = 'stylesheet';
-  l.href = new URL('../../css/session.css', import.meta.url).href;
-  l.dataset.panelCss = 'session';
-  document.head.append(l);
-}

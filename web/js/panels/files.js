@@ -6,6 +6,7 @@
 // State (owned by this module, one panel per page): the directory shown, its entries and
 // the file open in the viewer, whose blob URL is revoked when another file replaces it.
 
+import { loadCss } from '../dom.js';
 import * as fsp from '../fspath.js';
 import { buildTar } from '../tar.js';
 
@@ -20,8 +21,7 @@ let loadSeq = 0;  // drops answers to listings that a newer one replaced
 const q = (p) => encodeURIComponent(p);
 
 function css() {
-  if (document.getElementById('files-css')) return;
-  document.head.append(h('link', { id: 'files-css', rel: 'stylesheet', href: new URL('../../css/files.css', import.meta.url).href }));
+  loadCss(new URL('../../css/files.css', import.meta.url));
 }
 
 function setErr(msg) {

@@ -6,6 +6,7 @@
 // The list is polled every 2 s while the panel is visible; logs and the terminal are live
 // streams owned by the selection and closed when it changes.
 
+import { loadCss } from '../dom.js';
 import { url as apiUrl } from '../api.js';
 import { buildBody, commandLine, entryBytes, listPath, splitArgs, sseReader, statusText, stripAnsi } from '../proc_logic.js';
 import { openTerminal } from '../terminal.js';
@@ -13,14 +14,9 @@ import { openTerminal } from '../terminal.js';
 const POLL_MS = 2000;
 const LOG_CHARS_MAX = 512 * 1024; // older log text is dropped from the view past this
 
-/** Adds the panel stylesheet (shared with the Run once panel) once. */
+/** Adds the panel stylesheet (shared with the Run once panel). */
 export function ensureProcCss() {
-  if (document.querySelector('link[data-proc-css]')) return;
-  const l = document.createElement('link');
-  l.rel = 'stylesheet';
-  l.href = new URL('../../css/processes.css', import.meta.url).href;
-  l.dataset.procCss = '';
-  document.head.append(l);
+  loadCss(new URL('../../css/processes.css', import.meta.url));
 }
 
 /**

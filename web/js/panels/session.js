@@ -10,6 +10,7 @@
 //   paged), then its SSE follow for live events; prompts, permission replies and cancel go
 //   through the REST API, which also resumes an ended session (session/load).
 
+import { loadCss } from '../dom.js';
 import { url as apiUrl } from '../api.js';
 import { AcpClient, readSse } from '../acp.js';
 import { createTranscript, applyEnvelope, applySessionEvents, addSys, addError, addRpcError, flatOptions,
@@ -782,7 +783,7 @@ export default {
   mount(el, c) {
     ctx = c; api = c.api; dom = c.dom; h = dom.h; $ = dom.$;
     root = el;
-    ensureStyle();
+    loadCss(new URL('../../css/session.css', import.meta.url));
     try {
       el.append(build());
       $('#newForm', root).addEventListener('submit', (ev) => { ev.preventDefault(); startSession(); });
@@ -823,11 +824,3 @@ export default {
   },
 };
 
-function ensureStyle() {
-  if (document.querySelector('link[data-panel-css=session]')) return;
-  const l = document.createElement('link');
-  l.rel = 'stylesheet';
-  l.href = new URL('../../css/session.css', import.meta.url).href;
-  l.dataset.panelCss = 'session';
-  document.head.append(l);
-}
