@@ -18,6 +18,9 @@ LLHTTP_FLAGS := -I$(LLHTTP_INC) -DLLHTTP_STRICT_MODE=1
 CFLAGS_BASE += $(LLHTTP_FLAGS)
 # libpq's headers (libpq-dev); the library itself is dlopened (src/base/lpq.c).
 CFLAGS_BASE += $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
+# GStreamer's headers (libgstreamer1.0-dev, libgstreamer-plugins-base1.0-dev) for the desktop
+# stream; the libraries themselves are dlopened on first use (src/desktop/gstload.h).
+CFLAGS_BASE += $(shell pkg-config --cflags gstreamer-1.0 gstreamer-sdp-1.0 2>/dev/null)
 LLHTTP_NAMES := api http llhttp
 
 SRCS    := $(shell find src -name '*.c' | sort)

@@ -12,6 +12,9 @@ APT_PKGS=(build-essential pkg-config libuv1-dev libwslay-dev libjansson-dev
           libsqlite3-dev libarchive-dev nettle-dev libpq-dev
           # Headers only: the desktop dlopens X, libpng, libjpeg-turbo and libwebp on first use.
           libx11-dev libxext-dev libxtst-dev libxfixes-dev libpng-dev libjpeg62-turbo-dev libwebp-dev
+          # Headers only: the desktop stream dlopens GStreamer (gstreamer-1.0, gstreamer-sdp-1.0;
+          # not libgstreamer-plugins-bad1.0-dev, which pulls in hundreds of MB).
+          libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
           # zlib's header: the Inspector's files are embedded gzipped, and inflated (zlib
           # dlopened) for the rare client that does not take gzip.
           zlib1g-dev

@@ -283,6 +283,7 @@ int cli_server_main(int argc, char **argv) {
         (size_t)base_env_int("SANDBOX_AGENT_MAX_BODY_BYTES", 32 << 20, 2 << 20, (int64_t)1 << 40);
 
     signal(SIGPIPE, SIG_IGN);
+    desktop_preinit(); /* before any thread exists */
 
     cli_server s = {0};
     proc_sentinel_enable();

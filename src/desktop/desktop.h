@@ -10,6 +10,9 @@
 
 #include "http/http.h"
 
+/* Process setup that must happen before any thread starts (the stream's GStreamer plugin
+ * registry location, an environment variable). */
+void desktop_preinit(void);
 /* Register the routes and set up the module (one per server process). */
 void desktop_routes(http_server *srv, uv_loop_t *loop);
 /* Server shutdown: join the X thread and close the module's handles (the children are

@@ -207,20 +207,15 @@ static KeyCode desktop_shift_keycode(desktop_xconn *xc) {
     return desktop_kb_keycode(xc, XK_Shift_L, &ignored);
 }
 
-bool desktop_input_key(desktop_xconn *xc, const char *name, bool down, char *err, size_t cap) {
-    KeySym sym = desktop_keysym_by_name(name);
-    if (sym == NoSymbol) {
-        snprintf(err, cap, "unknown key name '%s'", name);
-        return false;
-    }
+/* Press or release sym's keycode, with Shift around a second-level keysym's press unless
+ * the caller holds Shift already. */
+static bool desktop_key_sym(desktop_xconn *xc, KeySym sym, bool down, bool shift_held) {
     bool shift;
     KeyCode kc = desktop_kb_keycode(xc, sym, &shift);
-    if (!kc) {
-        snprintf(err, cap, "no keycode is free to type key '%s'", name);
+    if (!kc)
         return false;
-    }
     /* A second-level keysym ("A", "!") needs Shift around its press, as xdotool does. */
-    KeyCode sk = shift ? desktop_shift_keycode(xc) : 0;
+    KeyCode sk = shift && !shift_held ? desktop_shift_keycode(xc) : 0;
     if (sk && down)
         desktop_key_event(xc, sk, true);
     desktop_key_event(xc, kc, down);
@@ -228,6 +223,23 @@ bool desktop_input_key(desktop_xconn *xc, const char *name, bool down, char *err
         desktop_key_event(xc, sk, false);
     XSync(desktop_xc_display(xc), False);
     return true;
+}
+
+bool desktop_input_key(desktop_xconn *xc, const char *name, bool down, char *err, size_t cap) {
+    KeySym sym = desktop_keysym_by_name(name);
+    if (sym == NoSymbol) {
+        snprintf(err, cap, "unknown key name '%s'", name);
+        return false;
+    }
+    if (!desktop_key_sym(xc, sym, down, false)) {
+        snprintf(err, cap, "no keycode is free to type key '%s'", name);
+        return false;
+    }
+    return true;
+}
+
+bool desktop_input_keysym(desktop_xconn *xc, unsigned long sym, bool down, bool shift_held) {
+    return sym != NoSymbol && desktop_key_sym(xc, (KeySym)sym, down, shift_held);
 }
 
 bool desktop_input_type(desktop_xconn *xc, const char *text, unsigned delay_ms, char *err,

@@ -14,6 +14,12 @@
  *   runtime.c   the state machine, the Xvfb/openbox/dbus children, start, stop, status
  *   apps.c      launch and open: desktop-owned managed processes, waiting for a window
  *   record.c    ffmpeg recordings, their catalog on disk and their routes
+ *   gstload.c   GLib/GStreamer/libgstsdp/libgstwebrtc, dlopened (gstload.h)
+ *   neko.c      neko's binary input messages (the SDK's data channel): decode; pure
+ *   stream.c    the stream thread: the GStreamer pipeline (capture, one encoder, a tee) and
+ *               one webrtcbin branch per viewer
+ *   signaling.c the stream routes, the signaling WebSocket (neko's protocol), viewers, and
+ *               their input applied on the X thread
  *   args.c      request decoding: JSON bodies and screenshot queries
  *   calls.c     a request's X work: the job, the operations run on the X thread, its answer
  *   routes.c    the HTTP handlers and the desktop problem types
@@ -193,6 +199,11 @@ void desktop_screen_reset(desktop_xconn *xc);
 
 /* ---- input.c (X thread helpers used by jobs in routes.c) ---------------------------------- */
 
+/* Press or release a keysym (neko input). A keysym on the keymap's second level ("A") gets
+ * Shift around its press unless shift_held says the viewer holds Shift already; one missing
+ * from the keymap gets a spare keycode. False when no keycode can carry it. */
+bool desktop_input_keysym(desktop_xconn *xc, unsigned long sym, bool down, bool shift_held);
+
 /* The connection is closing: forget the keymap and the spare keycodes in use. */
 void desktop_input_reset(void);
 
@@ -275,7 +286,14 @@ typedef struct desktop_start_opts {
     bool display_num_set;
     unsigned display_num;
     const char *state_dir;
+    const char *stream_codec; /* "vp8" (default), "vp9", "h264" */
+    const char *stream_audio; /* "opus" (default), "g722" */
+    unsigned stream_fps;      /* 1-60, default 30 */
+    unsigned port_min, port_max; /* webrtcPortRange, default 59050-59070 */
 } desktop_start_opts;
+
+/* The stream options given to the last start (defaults filled in). Owner: runtime.c. */
+const desktop_start_opts *desktop_runtime_stream_opts(void);
 
 void desktop_runtime_init(uv_loop_t *loop);
 /* Start (answers req when active, or with the failure). */
@@ -301,6 +319,100 @@ void desktop_apps_launch(http_req *req, json_t *body);
 void desktop_apps_open(http_req *req, json_t *body);
 /* Stop every desktop-owned managed process (stop and shutdown); done(ud) once they exited. */
 void desktop_apps_stop_all(void (*done)(void *ud), void *ud);
+
+/* ---- neko.c ------------------------------------------------------------------------------- */
+
+/* neko's input opcodes (big-endian messages: u8 op, u16 payload length, payload). */
+enum {
+    DESKTOP_NEKO_MOVE = 1,     /* u16 x, u16 y */
+    DESKTOP_NEKO_SCROLL = 2,   /* i16 dx, i16 dy, u8 control */
+    DESKTOP_NEKO_KEYDOWN = 3,  /* u32 keysym */
+    DESKTOP_NEKO_KEYUP = 4,    /* u32 keysym */
+    DESKTOP_NEKO_BTNDOWN = 5,  /* u32 button */
+    DESKTOP_NEKO_BTNUP = 6,    /* u32 button */
+};
+
+/* One decoded input event. a, b: x, y (move); dx, dy (scroll); keysym (keys); button
+ * (buttons). shift_held is filled in by the viewer that sent it (signaling.c). */
+typedef struct desktop_neko_event {
+    uint8_t op;
+    bool shift_held;
+    int32_t a, b;
+} desktop_neko_event;
+
+/* Decode one data-channel message. 1 with *ev; 0 for a well-formed message of an opcode we
+ * do not handle (skipped); -1 for a malformed one (short, or a length that does not match
+ * its opcode). */
+int desktop_neko_decode(const uint8_t *p, size_t n, desktop_neko_event *ev);
+/* Wheel clicks for a scroll delta: the SDK passes raw deltas, which are pixels (about 100
+ * per notch) from a wheel and small integers from code. At most 10 per message. */
+int desktop_neko_scroll_clicks(int32_t delta);
+
+/* ---- stream.c (the stream thread) ---------------------------------------------------------- */
+
+/* What the stream was started with. Owner: the caller; copied by desktop_stream_start. */
+typedef struct desktop_stream_cfg {
+    char display[16];
+    int width, height;
+    unsigned fps;         /* the target frame rate */
+    char codec[8];        /* "vp8", "vp9", "h264" */
+    unsigned port_min, port_max;
+} desktop_stream_cfg;
+
+/* Events from the stream thread (and GStreamer's threads) to the loop. */
+typedef enum {
+    DESKTOP_SEV_READY,     /* GStreamer loaded and the elements are there */
+    DESKTOP_SEV_FAILED,    /* text: why; the thread has ended (or never started its work) */
+    DESKTOP_SEV_OFFER,     /* viewer: text = SDP offer */
+    DESKTOP_SEV_CANDIDATE, /* viewer: mline, text = candidate */
+    DESKTOP_SEV_STATE,     /* viewer: mline = peer connection state (2 connected, 4 failed...) */
+    DESKTOP_SEV_INPUT,     /* viewer: input */
+    DESKTOP_SEV_PEER_ERROR,/* viewer: text = why its branch failed (it has been removed) */
+    DESKTOP_SEV_STOPPED,   /* the thread has torn everything down and is about to exit */
+} desktop_sev_type;
+
+/* One event. Owner: the queue, then the loop's handler (desktop_sev_free). */
+typedef struct desktop_sev {
+    desktop_sev_type type;
+    unsigned viewer;
+    int mline;
+    char *text;
+    desktop_neko_event input;
+    struct desktop_sev *next;
+} desktop_sev;
+
+void desktop_sev_free(desktop_sev *e);
+/* Start the stream thread (loop thread): it loads GStreamer, checks the elements, then posts
+ * READY or FAILED to on_event, which runs on the loop for every event. The pipeline is only
+ * built when the first viewer is added, and torn down when the last one leaves. */
+void desktop_stream_start(uv_loop_t *loop, const desktop_stream_cfg *cfg,
+                          void (*on_event)(desktop_sev *e, void *ud), void *ud);
+/* Commands to the stream thread (loop thread; they return at once). */
+void desktop_stream_add_viewer(unsigned viewer);
+void desktop_stream_remove_viewer(unsigned viewer);
+void desktop_stream_answer(unsigned viewer, const char *sdp);
+void desktop_stream_candidate(unsigned viewer, int mline, const char *candidate);
+/* Ask the encoder for a key frame (a viewer just connected). */
+void desktop_stream_keyframe(void);
+/* Tear everything down; STOPPED follows, then the thread is joined by the loop. */
+void desktop_stream_stop(void);
+/* True between desktop_stream_start and the STOPPED event. */
+bool desktop_stream_running(void);
+/* Live numbers for the status (any thread): the frame rate now, the server's CPU use over
+ * the last second while the pipeline runs (percent of one core), viewers with a pipeline
+ * branch. */
+void desktop_stream_numbers(unsigned *fps, double *cpu, unsigned *branches);
+/* Server shutdown: stop and join (blocks, bounded by GStreamer's own teardown). */
+void desktop_stream_shutdown(void);
+
+/* ---- signaling.c --------------------------------------------------------------------------- */
+
+void desktop_signaling_routes(http_server *srv, uv_loop_t *loop);
+/* The runtime is stopping or failed: close every viewer (with reason) and stop the stream;
+ * done(ud) on the loop once the stream thread is gone (at once when none). */
+void desktop_signaling_stop_all(const char *reason, void (*done)(void *ud), void *ud);
+/* Set GST_REGISTRY before any thread exists (server start). */
+void desktop_signaling_preinit(void);
 
 /* ---- calls.c ------------------------------------------------------------------------------ */
 

@@ -92,6 +92,50 @@ static unsigned desktop_u32(json_t *body, const char *name) {
     return (unsigned)json_integer_value(json_object_get(body, name));
 }
 
+/* streamVideoCodec, streamAudioCodec, streamFrameRate (checked with the other rates) and
+ * webrtcPortRange "min-max". */
+static bool desktop_stream_values(http_req *req, json_t *body, desktop_start_opts *o) {
+    static const char *const video[] = {"vp8", "vp9", "h264"}, *const audio[] = {"opus", "g722"};
+    const char *v = json_string_value(json_object_get(body, "streamVideoCodec"));
+    const char *a = json_string_value(json_object_get(body, "streamAudioCodec"));
+    o->stream_codec = "vp8";
+    o->stream_audio = "opus";
+    for (int i = 0; v && i < 3; i++)
+        if (!strcmp(v, video[i]))
+            o->stream_codec = video[i];
+    for (int i = 0; a && i < 2; i++)
+        if (!strcmp(a, audio[i]))
+            o->stream_audio = audio[i];
+    if (v && strcmp(v, o->stream_codec)) {
+        desktop_invalid(req, "streamVideoCodec must be one of vp8, vp9, h264");
+        return false;
+    }
+    if (a && strcmp(a, o->stream_audio)) {
+        desktop_invalid(req, "streamAudioCodec must be one of opus, g722");
+        return false;
+    }
+    o->stream_fps = desktop_u32(body, "streamFrameRate");
+    if (!o->stream_fps)
+        o->stream_fps = 30;
+    o->port_min = 59050;
+    o->port_max = 59070;
+    const char *range = json_string_value(json_object_get(body, "webrtcPortRange"));
+    if (range) {
+        unsigned lo = 0, hi = 0;
+        int used = 0;
+        if (sscanf(range, "%5u-%5u%n", &lo, &hi, &used) != 2 || range[used] || lo < 1024 ||
+            hi > 65535 || lo > hi) {
+            desktop_invalid(req, "webrtcPortRange must be \"min-max\" with ports from 1024 to "
+                                 "65535, min <= max");
+            return false;
+        }
+        o->port_min = lo;
+        o->port_max = hi;
+    }
+    return true;
+}
+
+
 /* The start body's values (the deserialiser checked the types). */
 static bool desktop_start_values(http_req *req, json_t *body, desktop_start_opts *o) {
     static const char *const dims[] = {"width", "height"};
@@ -124,6 +168,8 @@ static bool desktop_start_values(http_req *req, json_t *body, desktop_start_opts
             return false;
         }
     }
+    if (!desktop_stream_values(req, body, o))
+        return false;
     const char *dir = json_string_value(json_object_get(body, "stateDir"));
     if (dir && dir[0] != '/') {
         desktop_invalid(req, "stateDir must be an absolute path");
@@ -673,25 +719,6 @@ static void desktop_open_handler(http_req *req, void *ud) {
     json_decref(body);
 }
 
-/* ---- streaming (not built yet: honest answers) -------------------------------------------- */
-
-static void desktop_stream_status_handler(http_req *req, void *ud) {
-    http_reply_json(req, 200, json_pack("{s:b}", "active", 0));
-}
-
-static void desktop_stream_start_handler(http_req *req, void *ud) {
-    if (desktop_runtime_state() != DESKTOP_ACTIVE) {
-        desktop_problem_conflict(req, "desktop runtime is not active");
-        return;
-    }
-    http_reply_problem(req, 501, "not_implemented", "Not Implemented",
-                       "desktop streaming is not available in this build; use screenshots", NULL);
-}
-
-static void desktop_stream_signaling_handler(http_req *req, void *ud) {
-    desktop_problem_conflict(req, "desktop streaming is not active");
-}
-
 /* ---- registration ------------------------------------------------------------------------- */
 
 void desktop_routes(http_server *srv, uv_loop_t *loop) {
@@ -728,17 +755,15 @@ void desktop_routes(http_server *srv, uv_loop_t *loop) {
         {HTTP_M_POST, "/v1/desktop/clipboard", desktop_clip_post_handler},
         {HTTP_M_POST, "/v1/desktop/launch", desktop_launch_handler},
         {HTTP_M_POST, "/v1/desktop/open", desktop_open_handler},
-        {HTTP_M_GET, "/v1/desktop/stream/status", desktop_stream_status_handler},
-        {HTTP_M_POST, "/v1/desktop/stream/stop", desktop_stream_status_handler},
-        {HTTP_M_POST, "/v1/desktop/stream/start", desktop_stream_start_handler},
-
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         http_route(srv, routes[i].m, routes[i].path, A, routes[i].fn, NULL);
-    /* The SDK puts the token in the URL of a WebSocket (a browser cannot send headers). */
-    http_route(srv, HTTP_M_GET, "/v1/desktop/stream/signaling", A | HTTP_ROUTE_QUERY_TOKEN,
-               desktop_stream_signaling_handler, NULL);
+    desktop_signaling_routes(srv, loop);
     desktop_record_routes(srv, loop);
+}
+
+void desktop_preinit(void) {
+    desktop_signaling_preinit();
 }
 
 void desktop_shutdown(void) {

@@ -77,7 +77,13 @@ static struct {
     desktop_waiter *start_waiters, *stop_waiters;
     bool x_up;
     int stop_pending; /* record, apps, kids: steps of a stop not yet done */
-} desktop_rt = {.log_fd = -1};
+    desktop_start_opts stream; /* the stream options of the last start (static strings) */
+} desktop_rt = {.log_fd = -1,
+                .stream = {.stream_codec = "vp8",
+                           .stream_audio = "opus",
+                           .stream_fps = 30,
+                           .port_min = 59050,
+                           .port_max = 59070}};
 
 static void desktop_rt_fail(const char *code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -101,6 +107,10 @@ const char *desktop_runtime_display(void) {
 void desktop_runtime_size(int *w, int *h) {
     *w = (int)desktop_rt.width;
     *h = (int)desktop_rt.height;
+}
+
+const desktop_start_opts *desktop_runtime_stream_opts(void) {
+    return &desktop_rt.stream;
 }
 
 unsigned desktop_runtime_recording_fps(void) {
@@ -486,6 +496,7 @@ static void desktop_rt_fail(const char *code, const char *fmt, ...) {
     desktop_log("failed: %s", msg);
     desktop_set_error(code, msg);
     desktop_rt.state = DESKTOP_FAILED;
+    desktop_signaling_stop_all(msg, NULL, NULL);
     desktop_teardown();
     desktop_waiters_finish(&desktop_rt.start_waiters, code, msg);
 }
@@ -710,6 +721,13 @@ void desktop_runtime_start(http_req *req, const desktop_start_opts *o) {
     desktop_rt.dpi = o->dpi ? o->dpi : 96;
     desktop_rt.display_from = o->display_num_set ? o->display_num : 99;
     desktop_rt.recording_fps = o->recording_fps ? o->recording_fps : 30;
+    if (o->stream_codec) {
+        desktop_rt.stream.stream_codec = o->stream_codec;
+        desktop_rt.stream.stream_audio = o->stream_audio;
+        desktop_rt.stream.stream_fps = o->stream_fps;
+        desktop_rt.stream.port_min = o->port_min;
+        desktop_rt.stream.port_max = o->port_max;
+    }
     free(desktop_rt.state_dir);
     desktop_rt.state_dir = o->state_dir ? base_xstrdup(o->state_dir) : NULL;
     free(desktop_rt.log_path);
@@ -788,6 +806,11 @@ static void desktop_stop_record_done(void *ud) {
     desktop_apps_stop_all(desktop_stop_apps_done, NULL);
 }
 
+static void desktop_stop_stream_done(void *ud) {
+    /* The stream first: its capture must not see the X server go. */
+    desktop_record_stop_all(desktop_stop_record_done, NULL);
+}
+
 void desktop_runtime_stop(http_req *req) {
     switch (desktop_rt.state) {
     case DESKTOP_STARTING:
@@ -811,7 +834,7 @@ void desktop_runtime_stop(http_req *req) {
     desktop_log("stopping");
     desktop_rt.stop_pending = 1;
     desktop_waiter_add(&desktop_rt.stop_waiters, req);
-    desktop_record_stop_all(desktop_stop_record_done, NULL);
+    desktop_signaling_stop_all("The desktop was stopped.", desktop_stop_stream_done, NULL);
 }
 
 void desktop_runtime_init(uv_loop_t *loop) {
@@ -823,6 +846,7 @@ void desktop_runtime_init(uv_loop_t *loop) {
 void desktop_runtime_shutdown(void) {
     /* The server is going away: the X thread is joined here; proc_shutdown_all stops the
      * children (and the sentinel covers a SIGKILL). */
+    desktop_stream_shutdown();
     desktop_xthread_shutdown();
     if (!uv_is_closing((uv_handle_t *)&desktop_rt.timer))
         uv_close((uv_handle_t *)&desktop_rt.timer, NULL);

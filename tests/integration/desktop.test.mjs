@@ -2,7 +2,7 @@
 // and display shapes, screenshots (formats, sizes, scale, regions, quality, the cursor),
 // mouse and keyboard into real xterms (typed non-ASCII text reaching a file, middle-click
 // pastes, PRIMARY owned by xterm after a drag), windows (focus, move, resize), clipboard,
-// launch, open and the streaming routes. Validation: desktop_validation.test.mjs; start,
+// launch, open and the streaming routes before a stream starts (streaming: desktop_stream.test.mjs). Validation: desktop_validation.test.mjs; start,
 // stop, failures and leftovers: desktop_lifecycle.test.mjs.
 //
 // One server and one 800x600 desktop for the file; the tests run in order and share two
@@ -468,12 +468,9 @@ test('launch: unknown app 404 app_not_found; without wait there is no windowId',
   await sdk.stopProcess(w.processId);
 });
 
-test('stream routes: status and stop inactive; start not available; signaling 409', async () => {
+test('stream routes before a stream/start: status and stop inactive; signaling 409 (streaming itself: desktop_stream.test.mjs)', async () => {
   assert.deepEqual(await sdk.getDesktopStreamStatus(), { active: false });
   assert.deepEqual(await sdk.stopDesktopStream(), { active: false });
-  const res = await request(srv, 'POST', '/v1/desktop/stream/start');
-  assertProblem(res, 501, 'not_implemented');
-  await sdkProblem(sdk.startDesktopStream(), 501, 'not_implemented');
   const url = new URL(sdk.buildDesktopStreamWebSocketUrl());
   assert.equal(url.pathname, '/v1/desktop/stream/signaling');
   const sig = await request(srv, 'GET', url.pathname + url.search);

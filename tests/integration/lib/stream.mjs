@@ -1,0 +1,110 @@
+// stream.mjs - a browser page that watches the desktop through the official SDK's
+// DesktopStreamSession (sandbox-agent@0.4.2), for the streaming tests and the benchmark.
+//
+// The page lives on the server's own origin (http://127.0.0.1:<port>/__stream/...), so the SDK
+// talks to the server same-origin, as an app served next to it would. Playwright answers the
+// /__stream/ paths from tests/node_modules: the SDK's ES modules and their dependencies,
+// resolved with an import map. Everything else goes to the server.
+import fs from 'node:fs';
+import path from 'node:path';
+import { REPO } from './server.mjs';
+import { CHROMIUM, CHROMIUM_ARGS, loadPlaywright } from './browser.mjs';
+
+const MODULES = path.join(REPO, 'tests', 'node_modules');
+const TYPES = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.html': 'text/html' };
+
+const IMPORTS = {
+  'sandbox-agent': '/__stream/m/sandbox-agent/dist/index.js',
+  'acp-http-client': '/__stream/m/acp-http-client/dist/index.js',
+  '@agentclientprotocol/sdk': '/__stream/m/@agentclientprotocol/sdk/dist/acp.js',
+  ...exportsOf('zod'),
+};
+
+/** Import-map entries for a package's "exports" (its ESM entry points). */
+function exportsOf(name) {
+  const pkg = JSON.parse(fs.readFileSync(path.join(MODULES, name, 'package.json'), 'utf8'));
+  const out = {};
+  for (const [key, v] of Object.entries(pkg.exports || {})) {
+    const target = typeof v === 'string' ? v : v && (v.import || v.default);
+    if (typeof target !== 'string' || key.includes('*')) continue;
+    out[key === '.' ? name : `${name}/${key.slice(2)}`] = `/__stream/m/${name}/${target.replace(/^\.\//, '')}`;
+  }
+  return out;
+}
+
+// The page: window.watch(token) connects, plays the stream in a <video>, counts decoded
+// frames, and keeps the session in window.st for the test to drive.
+const PAGE = `<!doctype html><html><head><meta charset="utf-8">
+<script type="importmap">${JSON.stringify({ imports: IMPORTS })}</script></head>
+<body style="margin:0;background:#000"><video id="v" autoplay muted playsinline style="width:640px"></video>
+<script type="module">
+import { SandboxAgent } from 'sandbox-agent';
+window.st = { frames: 0, ready: null, connected: false, disconnected: false, errors: [], closed: false };
+window.watch = async (token) => {
+  const sdk = await SandboxAgent.connect({ baseUrl: location.origin, token: token || undefined });
+  const s = sdk.connectDesktopStream();
+  const st = window.st;
+  st.session = s;
+  st.startedAt = performance.now();
+  const v = document.getElementById('v');
+  s.onReady((r) => { st.ready = r; });
+  s.onTrack((stream) => { v.srcObject = stream; v.play().catch(() => {}); });
+  s.onConnect(() => { st.connected = true; st.connectedAt = performance.now(); });
+  s.onDisconnect(() => { st.disconnected = true; });
+  s.onError((e) => { st.errors.push(String(e && e.message || e)); });
+  s.onClose && s.onClose(() => { st.closed = true; });
+  const count = (now, meta) => {
+    st.frames++;
+    if (!st.firstFrameAt) st.firstFrameAt = performance.now();
+    st.width = meta.width; st.height = meta.height;
+    v.requestVideoFrameCallback(count);
+  };
+  v.requestVideoFrameCallback(count);
+  return true;
+};
+window.ready = true;
+</script></body></html>`;
+
+/** Answers the page and the SDK's modules on origin (the server's base URL). */
+export async function routeStreamPage(context, origin) {
+  await context.route(`${origin}/__stream/**`, async (route) => {
+    const url = new URL(route.request().url());
+    if (url.pathname === '/__stream/page.html') {
+      return route.fulfill({ status: 200, contentType: 'text/html', body: PAGE });
+    }
+    const rel = decodeURIComponent(url.pathname.slice('/__stream/m/'.length));
+    const file = path.join(MODULES, rel);
+    if (!file.startsWith(MODULES) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
+      return route.fulfill({ status: 404, body: 'not found' });
+    }
+    return route.fulfill({ status: 200, contentType: TYPES[path.extname(file)] || 'application/octet-stream', body: fs.readFileSync(file) });
+  });
+}
+
+/** Chromium for the stream pages. A page Playwright answers has no address space of its own,
+ *  so Chromium's Local Network Access checks would block its WebSocket to 127.0.0.1: they are
+ *  turned off (a page really served by the server is not affected). */
+export async function launchStreamBrowser() {
+  const { chromium } = loadPlaywright();
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [...CHROMIUM_ARGS, '--disable-features=LocalNetworkAccessChecks', '--autoplay-policy=no-user-gesture-required'],
+  });
+}
+
+/** A new page on the server's origin with the SDK loaded; returns { page, context }. */
+export async function openStreamPage(browser, origin) {
+  const context = await browser.newContext({ viewport: { width: 800, height: 600 } });
+  await routeStreamPage(context, origin);
+  const page = await context.newPage();
+  page.setDefaultTimeout(30000);
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  if (process.env.STREAM_DEBUG) { page.on('console', (m) => console.log('console:', m.text())); page.on('requestfailed', (r) => console.log('reqfail', r.url())); page.on('response', (r) => { if (r.status() >= 400) console.log('resp', r.status(), r.url()); }); }
+  await page.goto(`${origin}/__stream/page.html`);
+  await page.waitForFunction(() => window.ready === true);
+  return { page, context, problems };
+}
+
+/** neko keysym for one character or key name, as the SDK computes it. */
+export const KEYSYM = { Enter: 0xff0d, Shift: 0xffe1 };
