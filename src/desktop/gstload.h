@@ -67,6 +67,7 @@ void gst_webrtc_session_description_free(desktop_webrtc_desc *desc);
     X(gst_pad_add_probe) \
     X(gst_pad_send_event) \
     X(gst_bus_timed_pop_filtered) \
+    X(gst_bus_set_flushing) \
     X(gst_message_parse_error) \
     X(gst_object_unref) \
     X(gst_mini_object_unref) \
@@ -162,6 +163,8 @@ extern desktop_gst_api desktop_gst_tbl;
 #define gst_pad_send_event DESKTOP_GF(gst_pad_send_event)
 #undef gst_bus_timed_pop_filtered
 #define gst_bus_timed_pop_filtered DESKTOP_GF(gst_bus_timed_pop_filtered)
+#undef gst_bus_set_flushing
+#define gst_bus_set_flushing DESKTOP_GF(gst_bus_set_flushing)
 #undef gst_message_parse_error
 #define gst_message_parse_error DESKTOP_GF(gst_message_parse_error)
 #undef gst_object_unref

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #define DESKTOP_VIEWER_GRACE_MS 15000 /* a disconnected peer may come back this long */
@@ -474,10 +475,29 @@ static int desktop_json_int(json_t *v, int dflt) {
     return dflt;
 }
 
+/* Browsers hide their host addresses behind mDNS names ("<uuid>.local"). libnice cannot
+ * resolve them, and a pending lookup keeps webrtcbin's ICE agent (and its thread) alive after
+ * the viewer left. They are not needed: ICE connects through the peer-reflexive candidates
+ * the browser's checks reveal. The address is the candidate's fifth field. */
+static bool desktop_candidate_is_mdns(const char *cand) {
+    const char *p = cand;
+    for (int field = 0; field < 4 && p; field++) {
+        p = strchr(p, ' ');
+        if (p)
+            p++;
+    }
+    if (!p)
+        return false;
+    size_t n = strcspn(p, " ");
+    return n > 6 && !strncasecmp(p + n - 6, ".local", 6);
+}
+
 static void desktop_viewer_candidate_in(desktop_viewer *v, json_t *p) {
     const char *cand = json_string_value(json_object_get(p, "candidate"));
     if (!cand || !*cand)
         return; /* end of candidates */
+    if (desktop_candidate_is_mdns(cand))
+        return;
     int mline = desktop_json_int(json_object_get(p, "sdpMLineIndex"), -1);
     const char *mid = json_string_value(json_object_get(p, "sdpMid"));
     for (int i = 0; mline < 0 && mid && i < 4; i++)

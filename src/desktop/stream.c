@@ -173,6 +173,21 @@ static void desktop_on_dc_data(GObject *dc, GBytes *bytes, gpointer ud) {
         desktop_sev_post(DESKTOP_SEV_INPUT, DESKTOP_VIEWER(ud), 0, NULL, &ev);
 }
 
+/* libnice's agents try UPnP port mappings by default: a gupnp-igd thread per agent that
+ * holds the agent, and with it webrtcbin's ICE object and its thread, long after the viewer
+ * left. A sandbox has no router to ask: turn it off as each agent appears. */
+static void desktop_on_element(GstBin *bin, GstBin *sub, GstElement *el, gpointer ud) {
+    const char *name = GST_OBJECT_NAME(el);
+    if (!name || (strncmp(name, "nicesrc", 7) && strncmp(name, "nicesink", 8)))
+        return;
+    GObject *agent = NULL;
+    g_object_get(el, "agent", &agent, NULL);
+    if (agent) {
+        g_object_set(agent, "upnp", FALSE, NULL);
+        g_object_unref(agent);
+    }
+}
+
 /* The frame-rate gate, on the capture's source pad. */
 static GstPadProbeReturn desktop_gate_probe(GstPad *pad, GstPadProbeInfo *info, gpointer ud) {
     GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
@@ -308,6 +323,7 @@ static bool desktop_pipe_build(char *err, size_t cap) {
         return false;
     }
     ds.pipe = pipe;
+    g_signal_connect_data(pipe, "deep-element-added", (GCallback)desktop_on_element, NULL, NULL, 0);
     ds.tee = gst_bin_get_by_name((GstBin *)pipe, "t");
     ds.enc = gst_bin_get_by_name((GstBin *)pipe, "enc");
     GstElement *src = gst_bin_get_by_name((GstBin *)pipe, "src");
@@ -334,6 +350,11 @@ static void desktop_pipe_free(void) {
     if (!ds.pipe)
         return;
     gst_element_set_state(ds.pipe, GST_STATE_NULL);
+    /* Queued messages hold references to their sources, the pipeline among them: drop them,
+     * or nothing of it (webrtcbin's threads included) would ever be finalized. */
+    GstBus *bus = gst_element_get_bus(ds.pipe);
+    gst_bus_set_flushing(bus, TRUE);
+    gst_object_unref(bus);
     if (ds.tee)
         gst_object_unref(ds.tee);
     if (ds.enc)
@@ -596,13 +617,18 @@ static bool desktop_object_within(GstObject *obj, GstElement *el) {
 }
 
 /* Errors from the bus: a branch's error drops that viewer; any other ends every viewer's
- * stream (the capture or the encoder failed: the X server went away, say). */
+ * stream (the capture or the encoder failed: the X server went away, say). Every other
+ * message is dropped here: a queued message keeps its source alive. */
 static void desktop_bus_poll(void) {
     if (!ds.pipe)
         return;
     GstBus *bus = gst_element_get_bus(ds.pipe);
     GstMessage *m;
-    while (ds.pipe && (m = gst_bus_timed_pop_filtered(bus, 0, GST_MESSAGE_ERROR))) {
+    while (ds.pipe && (m = gst_bus_timed_pop_filtered(bus, 0, GST_MESSAGE_ANY))) {
+        if (GST_MESSAGE_TYPE(m) != GST_MESSAGE_ERROR) {
+            gst_mini_object_unref((GstMiniObject *)m);
+            continue;
+        }
         GError *gerr = NULL;
         gchar *dbg = NULL;
         gst_message_parse_error(m, &gerr, &dbg);

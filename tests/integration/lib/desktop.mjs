@@ -5,7 +5,9 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import zlib from 'node:zlib';
+import { REPO } from './server.mjs';
 
 /** A display number to start probing from: far from the usual :99 and from other files
  *  (the runtime probes upward past taken numbers anyway). */
@@ -13,7 +15,13 @@ export const displayNumber = () => 200 + Math.floor(Math.random() * 3000);
 
 /** The server environment for desktop tests: a UTF-8 locale, so xterm reads and writes
  *  UTF-8 whatever the caller's environment says. */
-export const DESKTOP_ENV = { LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8' };
+export const DESKTOP_ENV = {
+  LANG: 'C.UTF-8',
+  LC_ALL: 'C.UTF-8',
+  // Every test server has a HOME of its own; one GStreamer plugin registry for all of them
+  // spares each stream/start the plugin scan (a second or more on a loaded machine).
+  GST_REGISTRY_1_0: path.join(REPO, 'build', 'gst-registry.bin'),
+};
 
 /** { format, width, height } from the first bytes of a PNG, JPEG or WebP file; throws on
  *  anything else. */
