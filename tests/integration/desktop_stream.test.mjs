@@ -300,6 +300,19 @@ test('start options: an unknown codec or a bad port range is 400', async () => {
   }
 });
 
+test('h264 without x264enc (gstreamer1.0-plugins-ugly): stream/start is 503 and names the package', async () => {
+  if (fs.existsSync('/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstx264.so')) return; // installed: nothing to check
+  await sdk.stopDesktopStream();
+  await sdk.stopDesktop();
+  await sdk.startDesktop({ width: W, height: H, displayNum: displayNumber(), streamVideoCodec: 'h264' });
+  const res = await request(srv, 'POST', '/v1/desktop/stream/start');
+  const p = assertProblem(res, 503, 'desktop_dependencies_missing');
+  assert.match(p.detail, /x264enc \(gstreamer1\.0-plugins-ugly\)/);
+  assert.deepEqual(await sdk.getDesktopStreamStatus(), { active: false });
+  await sdk.stopDesktop();
+  await sdk.startDesktop({ width: W, height: H, displayNum: displayNumber() });
+});
+
 nodeTest.describe('with a token', () => {
   let tsrv;
   let tsdk;
@@ -307,7 +320,7 @@ nodeTest.describe('with a token', () => {
     if (SKIP) return;
     tsrv = await startServer({ env: DESKTOP_ENV, token: 'stream-secret' });
     tsdk = await connect(tsrv);
-    await tsdk.startDesktop({ width: 640, height: 480, displayNum: displayNumber(), webrtcPortRange: '59100-59110' });
+    await tsdk.startDesktop({ width: 640, height: 480, displayNum: displayNumber(), webrtcPortRange: '59100-59110', streamVideoCodec: 'vp9' });
     await tsdk.startDesktopStream();
   });
   after(async () => {
@@ -318,7 +331,7 @@ nodeTest.describe('with a token', () => {
     if (tsrv) await tsrv.stop();
   });
 
-  nodeTest.test('the SDK puts access_token in the signaling URL and the stream plays; without it 401', { timeout: 90000, skip: SKIP || false }, async () => {
+  nodeTest.test('the SDK puts access_token in the signaling URL and the stream plays (VP9 here); without it 401', { timeout: 90000, skip: SKIP || false }, async () => {
     try {
       const url = new URL(tsdk.buildDesktopStreamWebSocketUrl());
       assert.equal(url.searchParams.get('access_token'), 'stream-secret');
@@ -331,6 +344,7 @@ nodeTest.describe('with a token', () => {
       assert.deepEqual(await w.page.evaluate(() => [window.st.width, window.st.height]), [640, 480]);
       const status = await tsdk.getDesktopStreamStatus();
       assert.equal(status.webrtcPortRange, '59100-59110');
+      assert.equal(status.videoCodec, 'vp9');
       await w.context.close();
     } catch (e) {
       throw annotate(e, tsrv);
