@@ -67,9 +67,9 @@ static void test_scroll_clicks(void) {
     CHECK(desktop_neko_scroll_clicks(0) == 0);
     CHECK(desktop_neko_scroll_clicks(1) == 1);
     CHECK(desktop_neko_scroll_clicks(-3) == 3);
-    CHECK(desktop_neko_scroll_clicks(39) == 10);   /* small integers are lines, capped */
-    CHECK(desktop_neko_scroll_clicks(53) == 1);    /* a notch in some browsers */
-    CHECK(desktop_neko_scroll_clicks(100) == 1);   /* a notch */
+    CHECK(desktop_neko_scroll_clicks(39) == 10); /* small integers are lines, capped */
+    CHECK(desktop_neko_scroll_clicks(53) == 1);  /* a notch in some browsers */
+    CHECK(desktop_neko_scroll_clicks(100) == 1); /* a notch */
     CHECK(desktop_neko_scroll_clicks(-120) == 1);
     CHECK(desktop_neko_scroll_clicks(250) == 3);
     CHECK(desktop_neko_scroll_clicks(32767) == 10); /* capped per message */
