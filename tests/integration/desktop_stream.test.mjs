@@ -313,6 +313,26 @@ test('h264 without x264enc (gstreamer1.0-plugins-ugly): stream/start is 503 and 
   await sdk.startDesktop({ width: W, height: H, displayNum: displayNumber() });
 });
 
+test('a server stopped (SIGTERM) while a viewer watches exits cleanly, leaving no desktop process', async () => {
+  const own = await startServer({ env: DESKTOP_ENV });
+  try {
+    const osdk = await connect(own);
+    await osdk.startDesktop({ width: 640, height: 480, displayNum: displayNumber() });
+    await osdk.startDesktopStream();
+    const w = await openStreamPage(browser, own.baseUrl);
+    await w.page.evaluate(() => window.watch(''));
+    await w.page.waitForFunction(() => window.st.frames >= 5 || window.st.errors.length);
+    const pids = (await osdk.getDesktopStatus()).processes.map((p) => p.pid).filter(Boolean);
+    await osdk.dispose();
+    await own.stop(); // SIGTERM; asserts exit code 0 (and no sanitizer report under make asan)
+    await waitFor(() => pids.every((pid) => !fs.existsSync(`/proc/${pid}`)), { what: `desktop processes ${pids} gone` });
+    await w.page.waitForFunction(() => window.st.errors.length > 0 || window.st.disconnected);
+    await w.context.close();
+  } catch (e) {
+    throw annotate(e, own);
+  }
+});
+
 nodeTest.describe('with a token', () => {
   let tsrv;
   let tsdk;
