@@ -119,6 +119,8 @@ static void acp_instance_free(acp_instance *in) {
     }
     if (in->backlog_timer)
         uv_close((uv_handle_t *)in->backlog_timer, acp_timer_free);
+    acp_hold_detach(in);
+    base_buf_free(&in->stash);
     proc_release(in->child);
     sessions_tracker_free(in->tracker);
     in->chan->instances--;
@@ -363,6 +365,12 @@ uint64_t acp_record(acp_instance *in, bool from_client, const json_t *msg, const
     uint64_t sidx = 0;
     const char *session =
         in->tracker && msg ? sessions_tracker_observe(in->tracker, from_client, msg, &sidx) : NULL;
+    return acp_record_tracked(in, from_client, msg, line, len, connection, session, sidx);
+}
+
+uint64_t acp_record_tracked(acp_instance *in, bool from_client, const json_t *msg, const char *line,
+                            size_t len, const char *connection, const char *session,
+                            uint64_t sidx) {
     acp_bridge *b = in->bridge;
     int64_t now = base_now_ms();
     uint64_t id = acp_journal_record(in->chan->journal,
@@ -391,7 +399,7 @@ static void acp_append_json(acp_instance *in, json_t *msg) {
     free(s);
 }
 
-static void acp_deliver_response(acp_instance *in, json_t *msg, const char *line, size_t len) {
+void acp_deliver_response(acp_instance *in, json_t *msg, const char *line, size_t len) {
     json_t *id = json_object_get(msg, "id");
     for (acp_pending *p = in->pending; p; p = p->next) {
         if (!p->is_request || !acp_pending_open(p) || !acp_id_equal(p->id, id))
@@ -437,6 +445,10 @@ static void acp_handle_line(acp_instance *in, const char *line, size_t len) {
         json_decref(msg);
         return;
     }
+    if (acp_hold_answer(in, msg, line, len)) {
+        json_decref(msg);
+        return;
+    }
     /* Stored verbatim: the agent's line is already one compact JSON text. */
     acp_record(in, false, msg, line, len, NULL);
     if (json_is_object(msg) && acp_classify(msg) == ACP_MSG_RESPONSE && json_object_get(msg, "id"))
@@ -455,7 +467,7 @@ static void acp_backlog_cb(uv_timer_t *t) {
         return;
     uv_timer_stop(t);
     in->backlogged = false;
-    proc_pause_stdout(in->child, false);
+    acp_stdout_resume(in);
     LOG_INFO("journal caught up; reading the agent again", "server_id=%s", in->server_id);
 }
 
@@ -475,8 +487,15 @@ static void acp_check_backlog(acp_instance *in) {
     uv_timer_start(in->backlog_timer, acp_backlog_cb, 50, 50);
 }
 
+void acp_stdout_resume(acp_instance *in) {
+    proc_pause_stdout(in->child, in->backlogged || in->hold);
+}
+
 static void acp_on_stdout(proc_child *c, const char *data, size_t len, void *ud) {
-    acp_instance *in = ud;
+    acp_stdout_feed(ud, data, len);
+}
+
+void acp_stdout_feed(acp_instance *in, const char *data, size_t len) {
     size_t start = 0;
     for (size_t i = 0; i < len; i++) {
         if (data[i] != '\n')
@@ -489,6 +508,10 @@ static void acp_on_stdout(proc_child *c, const char *data, size_t len, void *ud)
             acp_handle_line(in, data + start, i - start);
         }
         start = i + 1;
+        if (in->hold) { /* the rest waits for the held answer (its stdout is paused) */
+            base_buf_append(&in->stash, data + start, len - start);
+            return;
+        }
     }
     if (start < len)
         base_buf_append(&in->line, data + start, len - start);
@@ -755,7 +778,7 @@ static void acp_stop_instance(acp_instance *in) {
         in->backlogged = false;
         if (in->backlog_timer)
             uv_timer_stop(in->backlog_timer);
-        proc_pause_stdout(in->child, false);
+        acp_stdout_resume(in);
     }
     if (!in->exited)
         /* Close stdin, give a well-behaved agent a moment, then TERM and KILL the group. */

@@ -38,6 +38,8 @@ typedef struct acp_pending {
     void *cb_ud;
     json_t *id; /* request id (requests only) */
     bool is_request;
+    bool durable; /* a POSTed initialize, session/new or session/load: the agent's answer waits
+                     for the journal's commit (acp_hold_answer) */
     bool write_inflight;
     bool listed;
     char *held; /* the line, while the restarted agent is being initialised (owned) */
@@ -76,7 +78,7 @@ struct acp_client {
     bool closed;
     int in_call; /* >0 inside one of its own calls: answers are deferred (client.c) */
     struct acp_deferred *deferred, **deferred_tail; /* answers waiting for the loop */
-    uv_timer_t *timer; /* delivers deferred answers; closed asynchronously */
+    uv_timer_t *timer;       /* delivers deferred answers; closed asynchronously */
     struct acp_client *next; /* the instance's client list */
 };
 
@@ -118,6 +120,8 @@ struct acp_instance {
     base_map *loaded;          /* sessions this agent process has (values unused) */
     bool revived;              /* brought back by a POST after a restart of ours */
     bool backlogged;           /* its stdout is not read while the journal catches up */
+    struct acp_hold *hold;     /* an answer waiting for the journal's commit (revive.c) */
+    base_buf stash;            /* output read after the held answer: handled after it */
     uv_timer_t *backlog_timer; /* checks whether it has; closed asynchronously */
     unsigned restarts;
     acp_pending *pending;
@@ -156,6 +160,17 @@ void acp_channel_maybe_free(acp_channel *ch);
  * connection: who sent it, or NULL. Returns its event id. */
 uint64_t acp_record(acp_instance *in, bool from_client, const json_t *msg, const char *line,
                     size_t len, const char *connection);
+/* The same for an envelope the session tracker has seen already (it named session and
+ * sidx). */
+uint64_t acp_record_tracked(acp_instance *in, bool from_client, const json_t *msg, const char *line,
+                            size_t len, const char *connection, const char *session, uint64_t sidx);
+/* The agent's response msg (line: its text) answers the request waiting for it. */
+void acp_deliver_response(acp_instance *in, json_t *msg, const char *line, size_t len);
+/* Agent output: every complete line is handled, the rest kept for the next. While an
+ * answer is held, what follows it is stashed (and stdout paused) until it is released. */
+void acp_stdout_feed(acp_instance *in, const char *data, size_t len);
+/* Read the agent's stdout unless the journal is behind or an answer is held. */
+void acp_stdout_resume(acp_instance *in);
 /* Listed at once, while its agent starts: POSTs meanwhile queue up behind the first. NULL
  * when the agent has no launch recipe. */
 acp_instance *acp_instance_create(acp_bridge *b, const char *server_id, const char *agent,
@@ -203,6 +218,13 @@ acp_instance *acp_revive(acp_bridge *b, const char *server_id, const json_t *msg
 void acp_revive_session(acp_instance *in, const json_t *msg);
 /* Keep what a POST after a restart needs to bring the server back (agent, initialize). */
 void acp_note_server(acp_instance *in);
+/* The agent's answer msg (line: its text) to a POSTed durable request: the session tracker
+ * sees it now, and the rest (journal, SSE, the POST's reply) once the journal has committed
+ * what that queued, with the agent's later output held behind it. False (nothing done) for
+ * any other envelope. */
+bool acp_hold_answer(acp_instance *in, json_t *msg, const char *line, size_t len);
+/* The instance goes away with an answer held: it is dropped. */
+void acp_hold_detach(acp_instance *in);
 
 /* post.c: POST /v1/acp/{serverId}. */
 void acp_post_handler(http_req *req, void *ud);

@@ -277,6 +277,7 @@ static void acp_post_message(http_req *req, acp_bridge *b, char *agent, bool may
     acp_pending *p = base_xcalloc(1, sizeof *p);
     p->req = req;
     p->is_request = kind == ACP_MSG_REQUEST;
+    p->durable = p->is_request && acp_starts_session(method);
     if (p->is_request)
         p->id = json_incref(json_object_get(msg, "id"));
     http_req_on_abort(req, acp_pending_abort_cb, p);

@@ -7,7 +7,18 @@
  * the client's `initialize`, and loads each session the client then names (`session/load`)
  * before the client's message reaches the agent. The history the agent streams back for our
  * load is the history already journaled: it is not delivered again. Client messages wait
- * behind our requests, in arrival order (acp_pending_send holds them). */
+ * behind our requests, in arrival order (acp_pending_send holds them).
+ *
+ * For that, what an earlier life knew must have been committed: the ACP server's record
+ * (written at its first POST and at `initialize`) and its sessions' summaries (written when
+ * the agent's answer to session/new is seen). Both are committed asynchronously, so a kill
+ * -9 just after the client got its answer could lose them, and its next POST then failed
+ * with 400 "missing required 'agent'". So the agent's answers to a POSTed initialize,
+ * session/new and session/load are held until the journal has committed what they queued
+ * (acp_hold_answer). The client reads an answer from the POST's reply or from the SSE stream,
+ * whichever comes first (the SDK does), so the whole answer waits: the tracker sees it at
+ * once (which queues the summary), its journaling, fan-out and reply come after the commit,
+ * and the agent's later output waits behind it (its stdout is paused), in order. */
 #include "acp/internal.h"
 
 #include <stdio.h>
@@ -201,4 +212,89 @@ void acp_revive_session(acp_instance *in, const json_t *msg) {
     LOG_INFO("loading a session from before the restart", "server_id=%s session=%s", in->server_id,
              sid);
     acp_internal_push(in, "session/load", params, sid);
+}
+
+/* ---- answers held for the journal ---------------------------------------------------------- */
+
+/* One held answer. Owner: itself; the store calls back exactly once, which frees it. The
+ * instance points at it while it waits and detaches it (in = NULL) when freed first. */
+typedef struct acp_hold {
+    acp_instance *in;
+    json_t *msg;
+    char *line;
+    size_t len;
+    char *session; /* what the tracker named (NULL: none) */
+    uint64_t sidx;
+} acp_hold;
+
+/* Whether msg answers a POSTed request that waits for the journal. */
+static bool acp_answer_wants_commit(acp_instance *in, const json_t *msg) {
+    if (!in->bridge->store || in->exited || !json_is_object(msg) ||
+        acp_classify(msg) != ACP_MSG_RESPONSE)
+        return false;
+    const json_t *id = json_object_get(msg, "id");
+    for (acp_pending *p = in->pending; p; p = p->next)
+        if (p->durable && p->req && acp_id_equal(p->id, id))
+            return true;
+    return false;
+}
+
+static void acp_hold_free(acp_hold *h) {
+    json_decref(h->msg);
+    free(h->line);
+    free(h->session);
+    free(h);
+}
+
+static void acp_hold_committed_cb(void *ud, int status) {
+    acp_hold *h = ud;
+    acp_instance *in = h->in;
+    if (!in) {
+        acp_hold_free(h);
+        return;
+    }
+    /* The disk fails (commits are retried; /v1/health says so): answering beats holding the
+     * client for as long as that lasts. */
+    if (status != 0)
+        LOG_WARN("answering before the journal committed the server's records",
+                 "server_id=%s error=\"%s\"", in->server_id, uv_strerror(status));
+    in->hold = NULL;
+    in->busy++;
+    acp_record_tracked(in, false, h->msg, h->line, h->len, NULL, h->session, h->sidx);
+    acp_deliver_response(in, h->msg, h->line, h->len);
+    acp_hold_free(h);
+    /* What the agent wrote after it, in order; another held answer among it stops there. */
+    base_buf stash = in->stash;
+    base_buf_init(&in->stash);
+    acp_stdout_feed(in, stash.data ? stash.data : "", stash.len);
+    base_buf_free(&stash);
+    if (!in->hold)
+        acp_stdout_resume(in);
+    in->busy--;
+    acp_maybe_free(in);
+}
+
+bool acp_hold_answer(acp_instance *in, json_t *msg, const char *line, size_t len) {
+    if (!acp_answer_wants_commit(in, msg))
+        return false;
+    acp_hold *h = base_xcalloc(1, sizeof *h);
+    h->in = in;
+    h->msg = json_incref(msg);
+    h->line = base_xstrndup(line, len);
+    h->len = len;
+    const char *session =
+        in->tracker ? sessions_tracker_observe(in->tracker, false, msg, &h->sidx) : NULL;
+    h->session = session ? base_xstrdup(session) : NULL;
+    in->hold = h;
+    LOG_DEBUG("holding the agent's answer until the journal commits", "server_id=%s",
+              in->server_id);
+    acp_stdout_resume(in); /* pauses it */
+    journal_store_when_committed(in->bridge->store, acp_hold_committed_cb, h);
+    return true;
+}
+
+void acp_hold_detach(acp_instance *in) {
+    if (in->hold)
+        in->hold->in = NULL;
+    in->hold = NULL;
 }

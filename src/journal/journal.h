@@ -117,6 +117,15 @@ bool journal_store_backlogged(const journal_store *s);
 uint64_t journal_store_committed(const journal_store *s);
 /* Block until every record appended so far is committed (tests and shutdown). */
 void journal_store_flush(journal_store *s);
+/* Without blocking: cb runs on the loop thread, never inside this call, once everything
+ * queued so far (records, summaries, deletes) is committed, with status 0. Waiters are
+ * answered in the order they came. While commits fail (journal_store_degraded) it runs with
+ * UV_EIO instead of waiting for the disk to recover; at journal_store_close, with 0 when the
+ * final commit took it, else UV_ECANCELED. ud must stay valid until then (there is no
+ * cancel: the caller's state outlives a client that went away, and frees itself in cb).
+ * A pending waiter keeps the loop alive. Loop thread. */
+typedef void (*journal_committed_fn)(void *ud, int status);
+void journal_store_when_committed(journal_store *s, journal_committed_fn cb, void *ud);
 /* Empty when healthy, else why commits fail (static storage until the next change; loop
  * thread). */
 const char *journal_store_degraded(journal_store *s);

@@ -5,7 +5,10 @@
  *
  * Locking: one mutex guards the queue, the batch being committed, the heads map, the
  * degraded text and the writer's wake-up; the loop holds it only for pointer swaps and
- * counters, a read for copying the uncommitted records it needs; never across I/O. */
+ * counters, a read for copying the uncommitted records it needs; never across I/O.
+ *
+ * Commit waiters (journal_store_when_committed) live on the loop thread only; the writer
+ * learns under the mutex that some wait and then wakes the loop through a uv_async. */
 #include "journal/internal.h"
 
 #include <errno.h>
@@ -45,6 +48,15 @@ typedef struct journal_item {
     int64_t ts_ms;
 } journal_item;
 
+/* One journal_store_when_committed call. Owner: the store's waiter list (loop thread); freed
+ * after its callback ran. */
+typedef struct journal_waiter {
+    uint64_t target; /* the sequence that must be committed */
+    journal_committed_fn cb;
+    void *ud;
+    struct journal_waiter *next;
+} journal_waiter;
+
 struct journal_store {
     uv_loop_t *loop;
     char *path;     /* as configured: a file or a postgres:// URL */
@@ -70,6 +82,7 @@ struct journal_store {
     bool stop;
     int flushers;   /* threads waiting in journal_store_flush: the writer commits at once */
     bool urgent;    /* a summary to commit at once is queued (journal_store_put_session_now) */
+    bool waiting;   /* commit waiters exist: the writer wakes the loop after each commit */
     char *degraded; /* NULL when healthy */
     char degraded_copy[256];
     base_map *heads;
@@ -79,6 +92,10 @@ struct journal_store {
     int64_t prune_req_ms;
     bool prune_done;
     int64_t prune_result;
+
+    /* Commit waiters, oldest (lowest target) first; loop thread only. */
+    journal_waiter *waiters, **waiters_tail;
+    uv_async_t *async; /* the writer wakes the loop: a commit, or a failed one */
 
     uv_thread_t writer;
     /* The writer's scratch arrays for one step of a batch (writer thread only). */
@@ -275,6 +292,65 @@ void journal_store_flush(journal_store *s) {
     uv_mutex_unlock(&s->mu);
 }
 
+/* ---- commit waiters (loop thread) ---------------------------------------------------------- */
+
+/* Call the waiters that can be answered: committed (0), or, when closing, not (UV_ECANCELED),
+ * or, while commits fail, UV_EIO. A callback may add waiters: they are answered here too
+ * when they can be. */
+static void journal_waiters_run(journal_store *s, bool closing) {
+    while (s->waiters) {
+        journal_waiter *w = s->waiters;
+        uv_mutex_lock(&s->mu);
+        bool failing = s->degraded != NULL;
+        uv_mutex_unlock(&s->mu);
+        int status;
+        if (atomic_load(&s->committed) >= w->target)
+            status = 0;
+        else if (closing)
+            status = UV_ECANCELED;
+        else if (failing)
+            status = UV_EIO;
+        else
+            break; /* the rest have higher targets */
+        s->waiters = w->next;
+        if (!s->waiters)
+            s->waiters_tail = &s->waiters;
+        w->cb(w->ud, status);
+        free(w);
+    }
+    uv_mutex_lock(&s->mu);
+    s->waiting = s->waiters != NULL;
+    uv_mutex_unlock(&s->mu);
+    /* A waiter keeps the loop running (as a timer would); none: the store does not. */
+    if (closing || uv_is_closing((uv_handle_t *)s->async))
+        return;
+    if (s->waiters)
+        uv_ref((uv_handle_t *)s->async);
+    else
+        uv_unref((uv_handle_t *)s->async);
+}
+
+static void journal_async_cb(uv_async_t *a) {
+    journal_waiters_run(a->data, false);
+}
+
+void journal_store_when_committed(journal_store *s, journal_committed_fn cb, void *ud) {
+    journal_waiter *w = base_xcalloc(1, sizeof *w);
+    w->cb = cb;
+    w->ud = ud;
+    uv_mutex_lock(&s->mu);
+    w->target = s->next_seq;
+    /* Under the mutex: a commit that ends after this sees it and wakes the loop; one that
+     * ended before is seen by the callback the send below schedules. */
+    s->waiting = true;
+    uv_cond_signal(&s->wake); /* cut a group-commit wait short */
+    uv_mutex_unlock(&s->mu);
+    *s->waiters_tail = w;
+    s->waiters_tail = &w->next;
+    uv_ref((uv_handle_t *)s->async);
+    uv_async_send(s->async); /* answered from the loop, never inside this call */
+}
+
 const char *journal_store_degraded(journal_store *s) {
     uv_mutex_lock(&s->mu);
     snprintf(s->degraded_copy, sizeof s->degraded_copy, "%s", s->degraded ? s->degraded : "");
@@ -287,6 +363,8 @@ static void journal_set_degraded(journal_store *s, char *why) {
     bool was = s->degraded != NULL;
     free(s->degraded);
     s->degraded = why;
+    if (why && s->waiting)
+        uv_async_send(s->async); /* they hear that the disk fails rather than wait for it */
     uv_mutex_unlock(&s->mu);
     if (why)
         LOG_ERROR("journal commit failed", "path=%s error=\"%s\" retry=1", s->label, why);
@@ -376,6 +454,8 @@ static void journal_commit_batch(journal_store *s, size_t n) {
     atomic_store(&s->committed, items[n - 1].seq);
     atomic_fetch_sub(&s->pending, records);
     uv_cond_broadcast(&s->flushed);
+    if (s->waiting)
+        uv_async_send(s->async);
     uv_mutex_unlock(&s->mu);
     for (size_t i = 0; i < n; i++)
         journal_item_clear(&items[i]);
@@ -414,17 +494,16 @@ static void journal_maybe_prune(journal_store *s) {
 }
 
 /* Under mu, with records queued: group commit. Give the batch up to commit_delay_ms to grow
- * before committing it, unless the store stops, a flush or a prune waits, or the batch is
- * big already. Why: a transaction's fixed cost (the WAL frames of every b-tree page it
- * touched, the commit) dwarfs an insert's, and without the wait a bridge exchanging one
- * envelope at a time pays it per envelope, on a core the loop and the agents need. Appends
- * only wake the writer on an empty queue, so this wait is one sleep, not a wake-up per
- * record. */
+ * before committing it, unless the store stops, a flush, a prune or a commit waiter waits,
+ * or the batch is big already. Why: a transaction's fixed cost (the WAL frames of every b-tree page
+ * it touched, the commit) dwarfs an insert's, and without the wait a bridge exchanging one envelope
+ * at a time pays it per envelope, on a core the loop and the agents need. Appends only wake the
+ * writer on an empty queue, so this wait is one sleep, not a wake-up per record. */
 static void journal_group_wait(journal_store *s) {
     if (!s->opts.commit_delay_ms)
         return;
     uint64_t deadline = uv_hrtime() + s->opts.commit_delay_ms * 1000000ULL;
-    while (!s->stop && !s->flushers && !s->prune_req_ms && !s->urgent &&
+    while (!s->stop && !s->flushers && !s->prune_req_ms && !s->urgent && !s->waiting &&
            s->nqueue < JOURNAL_GROUP_MAX) {
         uint64_t now = uv_hrtime();
         if (now >= deadline || uv_cond_timedwait(&s->wake, &s->mu, deadline - now) != 0)
@@ -761,6 +840,20 @@ static void journal_opts_defaults(journal_opts *o, char **path_out, char **insta
     o->instance = *instance_out;
 }
 
+static void journal_async_free(uv_handle_t *h) {
+    free(h);
+}
+
+/* The writer is gone. The server's final walk over the loop may have closed the handle
+ * already (and the loop has run since): then it is only memory. */
+static void journal_async_close(journal_store *s) {
+    if (uv_is_closing((uv_handle_t *)s->async))
+        free(s->async);
+    else
+        uv_close((uv_handle_t *)s->async, journal_async_free);
+    s->async = NULL;
+}
+
 /* Free what a store holds once its writer is gone (or never started). */
 static void journal_store_free(journal_store *s) {
     journal_db_close(s->wdb);
@@ -794,6 +887,7 @@ journal_store *journal_store_open(uv_loop_t *loop, const journal_opts *opts, cha
     uv_mutex_init(&s->mu);
     uv_cond_init(&s->wake);
     uv_cond_init(&s->flushed);
+    s->waiters_tail = &s->waiters;
     s->label = journal_db_label(s->path);
     s->wdb = journal_db_open(s->path, true, &s->opts, error);
     if (!s->wdb || journal_db_load(s->wdb, s, error) < 0) {
@@ -801,8 +895,13 @@ journal_store *journal_store_open(uv_loop_t *loop, const journal_opts *opts, cha
         return NULL;
     }
     s->next_prune_ms = base_now_ms() + 1000;
+    s->async = base_xmalloc(sizeof *s->async);
+    uv_async_init(loop, s->async, journal_async_cb);
+    s->async->data = s;
+    uv_unref((uv_handle_t *)s->async);
     if (uv_thread_create(&s->writer, journal_writer_main, s) != 0) {
         *error = base_xstrdup("cannot start the journal writer thread");
+        journal_async_close(s);
         journal_store_free(s);
         return NULL;
     }
@@ -823,6 +922,8 @@ void journal_store_close(journal_store *s) {
         LOG_WARN("journal not marked clean", "path=%s error=\"%s\"", s->label, err);
         free(err);
     }
+    journal_waiters_run(s, true); /* the writer committed what it could: everyone hears */
+    journal_async_close(s);
     journal_store_free(s);
 }
 

@@ -1,7 +1,7 @@
 /* test_journal.c - the durable journal store (SQLite): ids across restarts and crashes,
  * batch commits, reads on the thread pool, retention gaps, refusing bad databases, the v1 to
  * v2 migration, session summaries and session reads, reads that see uncommitted records,
- * replay speed; and the string map it uses. */
+ * commit waiters, replay speed; and the string map it uses. */
 #include "unit.h"
 
 #include <fcntl.h>
@@ -407,6 +407,107 @@ static void test_read_sees_uncommitted(void) {
     free(path);
 }
 
+/* ---- commit waiters ---- */
+
+/* What the waiters of one test saw, in the order they were called. */
+typedef struct cw_log {
+    journal_store *s;
+    const char *path;
+    int n;
+    int tag[8];
+    int status[8];
+    uint64_t committed[8]; /* journal_store_committed when it was called */
+    long long stored;      /* sessions stored in the file, as the last waiter saw them */
+} cw_log;
+
+typedef struct cw {
+    cw_log *log;
+    int tag;
+} cw;
+
+static void cw_cb(void *ud, int status) {
+    cw *w = ud;
+    cw_log *l = w->log;
+    if (l->n < 8) {
+        l->tag[l->n] = w->tag;
+        l->status[l->n] = status;
+        l->committed[l->n] = journal_store_committed(l->s);
+    }
+    l->n++;
+    l->stored = sql_int(l->path, "SELECT count(*) FROM sessions");
+}
+
+/* Waiters run on the loop: a pending one keeps it running. */
+static void cw_run_until(cw_log *l, int n) {
+    while (l->n < n)
+        uv_run(uv_default_loop(), UV_RUN_ONCE);
+}
+
+/* journal_store_when_committed: called from the loop, never inside the call; only once what
+ * was queued before it is committed, and in order; with UV_EIO while commits fail rather
+ * than after the disk recovers; and at close, once the final commit took its writes. */
+static void test_commit_waiters(void) {
+    char *path = db_path("waiters.sqlite3");
+    char *err;
+    journal_store *s = jf_open(path, NULL, &err);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    cw_log l = {.s = s, .path = path};
+    cw w[6];
+    for (int i = 0; i < 6; i++)
+        w[i] = (cw){&l, i};
+
+    /* Nothing queued: still answered from the loop, not inside the call. */
+    journal_store_when_committed(s, cw_cb, &w[0]);
+    CHECK(l.n == 0);
+    cw_run_until(&l, 1);
+    CHECK(l.tag[0] == 0 && l.status[0] == 0);
+
+    /* The writer held: waiters wait, and are answered in order once it commits. */
+    sqlite3 *lock = lock_writes(path);
+    jf_append_in(s, "srv", "S", 1, "{}");
+    journal_store_when_committed(s, cw_cb, &w[1]);
+    jf_append_in(s, "srv", "S", 2, "{}");
+    journal_store_put_session_now(s, "S", "{\"n\":1}");
+    journal_store_when_committed(s, cw_cb, &w[2]);
+    uv_run(uv_default_loop(), UV_RUN_NOWAIT); /* the loop hears of them: nothing to answer */
+    CHECK(l.n == 1 && journal_store_committed(s) == 0);
+    unlock_writes(lock);
+    cw_run_until(&l, 3);
+    CHECK(l.tag[1] == 1 && l.status[1] == 0 && l.committed[1] >= 1);
+    CHECK(l.tag[2] == 2 && l.status[2] == 0 && l.committed[2] >= 3);
+    CHECK(l.stored == 1); /* the summary queued before it is in the file */
+
+    /* Commits fail: the waiter hears so instead of waiting for the disk to recover. */
+    sqlite3 *db;
+    sqlite3_open(path, &db);
+    CHECK(sqlite3_exec(db,
+                       "CREATE TRIGGER held BEFORE INSERT ON sessions BEGIN"
+                       " SELECT RAISE(ABORT, 'held by the test'); END;",
+                       NULL, NULL, NULL) == SQLITE_OK);
+    journal_store_put_session_now(s, "T", "{\"n\":2}");
+    journal_store_when_committed(s, cw_cb, &w[3]);
+    cw_run_until(&l, 4);
+    CHECK(l.tag[3] == 3 && l.status[3] == UV_EIO && l.stored == 1);
+    CHECK(strstr(journal_store_degraded(s), "held by the test") != NULL);
+    CHECK(sqlite3_exec(db, "DROP TRIGGER held", NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    journal_store_flush(s); /* the writer's retry lands */
+    CHECK(journal_store_degraded(s)[0] == 0);
+    journal_store_when_committed(s, cw_cb, &w[4]);
+    cw_run_until(&l, 5);
+    CHECK(l.tag[4] == 4 && l.status[4] == 0 && l.stored == 2);
+
+    /* Closing answers a waiter the loop never got to: its writes were committed first. */
+    journal_store_put_session_now(s, "U", "{\"n\":3}");
+    journal_store_when_committed(s, cw_cb, &w[5]);
+    journal_store_close(s);
+    CHECK(l.n == 6 && l.tag[5] == 5 && l.status[5] == 0 && l.stored == 3);
+    uv_run(uv_default_loop(), UV_RUN_NOWAIT); /* the store's wake-up handle closes */
+    free(path);
+}
+
 /* Replay a server (session NULL) or a session in pages of 1000 from the start; returns the
  * records seen, *ordered when keys ran 1, 2, 3... */
 static size_t replay_pages(journal_store *s, const char *session, bool *ordered) {
@@ -471,6 +572,7 @@ UNIT_MAIN({
     test_sessions();
     test_session_put_order();
     test_read_sees_uncommitted();
+    test_commit_waiters();
     test_replay_speed();
     char cmd[256];
     snprintf(cmd, sizeof cmd, "chmod -R u+w %s && rm -rf %s", tmpdir, tmpdir);
