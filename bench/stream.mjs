@@ -20,7 +20,8 @@
 //   cpu      the server's CPU (utime + stime of /proc/SERVER_PID/stat) over CPU_S seconds with
 //            0 viewers (stream started, nobody watching), then 1 .. MAX_VIEWERS; each viewer
 //            is added, decodes frames, then SETTLE_S seconds pass before the window; the frames
-//            each page decoded in the window give its frames/s.
+//            each page decoded in the window give its frames/s. Also Chromium's CPU (every
+//            process below this one) and how busy the whole machine was (/proc/stat).
 // Output: "key value" lines; "sample KIND VALUE" per sample. Exit status 1 on any failure.
 import fs from 'node:fs';
 import { spawn } from 'node:child_process';
@@ -166,6 +167,44 @@ function cpuTicks() {
   return Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
 }
 
+/** utime + stime of every process below ours (Chromium's browser, renderers, GPU and
+ *  utility processes), in ticks, by pid. */
+function browserTicks() {
+  const parent = new Map();
+  const ticks = new Map();
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(d)) continue;
+    try {
+      const s = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+      parent.set(Number(d), Number(f[1]));
+      ticks.set(Number(d), Number(f[11]) + Number(f[12]));
+    } catch { /* gone meanwhile */ }
+  }
+  const mine = new Map();
+  for (const [pid, t] of ticks) {
+    for (let p = parent.get(pid); p; p = parent.get(p)) {
+      if (p === process.pid) { mine.set(pid, t); break; }
+    }
+  }
+  return mine;
+}
+
+/** Ticks used between two browserTicks(): by the processes alive at the end (all of it for
+ *  those started meanwhile); one that ended within the window is not counted. */
+function ticksBetween(a, b) {
+  let sum = 0;
+  for (const [pid, t] of b) sum += t - (a.get(pid) || 0);
+  return sum;
+}
+
+/** [busy, total] jiffies of the whole machine (/proc/stat "cpu" line). */
+function machineTicks() {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return [total - f[3] - (f[4] || 0), total]; // minus idle and iowait
+}
+
 async function cpu(browser) {
   await call('POST', '/v1/desktop/stream/start');
   const pages = [];
@@ -178,21 +217,29 @@ async function cpu(browser) {
       await new Promise((r) => setTimeout(r, Number(settleS) * 1000));
       const f0 = await Promise.all(pages.map((w) => w.page.evaluate(() => window.st.frames)));
       const c0 = cpuTicks();
+      const b0 = browserTicks();
+      const m0 = machineTicks();
       const t0 = performance.now();
       await new Promise((r) => setTimeout(r, Number(cpuS) * 1000));
       const c1 = cpuTicks();
+      const b1 = browserTicks();
+      const m1 = machineTicks();
       const t1 = performance.now();
       const f1 = await Promise.all(pages.map((w) => w.page.evaluate(() => window.st.frames)));
       const st = await status();
       const secs = (t1 - t0) / 1000;
       const pct = ((c1 - c0) / HZ / secs) * 100;
       const fps = f1.map((v, i) => (v - f0[i]) / secs);
+      const bpct = (ticksBetween(b0, b1) / HZ / secs) * 100;
+      const busy = ((m1[0] - m0[0]) / (m1[1] - m0[1])) * 100;
       out(`cpu_pct_${n}`, pct.toFixed(1));
+      out(`browser_cpu_pct_${n}`, bpct.toFixed(1));
+      out(`machine_busy_pct_${n}`, busy.toFixed(0));
       out(`fps_${n}`, fps.length ? fps.map((v) => v.toFixed(1)).join(',') : '-');
       out(`status_fps_${n}`, st.frameRate);
       out(`status_cpu_${n}`, st.cpuPercent);
       out(`status_viewers_${n}`, st.viewers);
-      log(`${n} viewers: server CPU ${pct.toFixed(1)}% of a core over ${secs.toFixed(1)} s; decoded fps ${fps.map((v) => v.toFixed(1)).join(', ') || '-'}; status frameRate ${st.frameRate}, cpuPercent ${st.cpuPercent}`);
+      log(`${n} viewers: server CPU ${pct.toFixed(1)}% of a core over ${secs.toFixed(1)} s (Chromium ${bpct.toFixed(1)}%, all cores ${busy.toFixed(0)}% busy); decoded fps ${fps.map((v) => v.toFixed(1)).join(', ') || '-'}; status frameRate ${st.frameRate}, cpuPercent ${st.cpuPercent}`);
     }
   } finally {
     for (const w of pages) await w.context.close();
