@@ -94,9 +94,12 @@ async function cold(browser) {
   }
 }
 
+let pointerChild = null; // the running xpointer, for the signal handler
+
 /** Spawns xpointer; resolves with { child, moves[] } once it printed "ready". */
 function startPointerWatch() {
   const child = spawn(xpointer, [display, String(pollUs || 0), '600'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  pointerChild = child;
   const rec = { child, moves: [], tail: {} };
   return new Promise((resolve, reject) => {
     child.on('error', reject);
@@ -248,6 +251,15 @@ async function cpu(browser) {
 }
 
 const browser = await launchStreamBrowser();
+// bench/run.sh stops this client with SIGTERM (or the terminal with SIGINT): Playwright's own
+// handler closes Chromium but does not exit, so exit here, with xpointer and Chromium gone.
+for (const sig of ['SIGTERM', 'SIGINT']) {
+  process.on(sig, () => {
+    if (pointerChild) pointerChild.kill('SIGTERM');
+    setTimeout(() => process.exit(143), 3000);
+    browser.close().finally(() => process.exit(143));
+  });
+}
 let rc = 0;
 try {
   const s = await status();

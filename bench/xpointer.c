@@ -11,10 +11,12 @@
  * then "move T_US X Y" per change, T_US = CLOCK_REALTIME in microseconds taken just after
  * the reply that first showed the new position (so at most one poll late); at the end
  * (SIGTERM, SIGINT or MAX_SECONDS) "polls N" and "poll_us_mean F" (the sampling period).
- * Exit status 0, or 1 when the display cannot be opened.
+ * It stops too when its parent dies (PR_SET_PDEATHSIG). Exit status 0, or 1 when the display
+ * cannot be opened.
  */
 #include <X11/Xlib.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -52,6 +54,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "xpointer: cannot open display %s\n", argv[1]);
         return 1;
     }
+    /* Never outlive the client that started it (a tight loop would hold a core). */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
