@@ -46,6 +46,7 @@ DESK_APP=xterm
 DESKTOP_RAN=0
 DESK_NOTE=        # why the rows are missing, when they are
 declare -A DWIN=() DDISP=() DESK_OK=()
+declare -A DESK_START_EXTRA=() # name -> more members for its desktop/start body (",\"k\":v")
 
 # One request with curl; the reply body (first 2000 bytes) in DBODY. 0 when HTTP 200.
 dcall() { # name method path [json]
@@ -69,7 +70,7 @@ dsetup() { # name bin
     return 1
   fi
   dcall "$name" POST /v1/desktop/start \
-    "{\"width\":$DESK_W,\"height\":$DESK_H,\"displayNum\":${DESK_DISPLAY[$name]}}" || return 1
+    "{\"width\":$DESK_W,\"height\":$DESK_H,\"displayNum\":${DESK_DISPLAY[$name]}${DESK_START_EXTRA[$name]:-}}" || return 1
   [[ $DBODY == *'"state":"active"'* && $DBODY == *"\"width\":$DESK_W,\"height\":$DESK_H"* ]] ||
     { DBODY="desktop/start: not active at ${DESK_W}x$DESK_H: $DBODY"; return 1; }
   [[ $DBODY =~ \"display\":\"(:[0-9]+)\" ]] && DDISP[$name]=${BASH_REMATCH[1]}
@@ -272,19 +273,20 @@ desktop_table() {
   fi
 }
 
-# BENCH_ONLY=desktop: put the section into the report file in place of its earlier version
-# (from "### Desktop" to the next "### " heading), else before "### Targets", else at the end.
-desktop_splice() { # file section
-  local f=$1 tmp
+# BENCH_ONLY=desktop or stream: put the section into the report file in place of its earlier
+# version (from its heading, "### Desktop" or "### Desktop streaming", to the next "### "
+# heading), else before "### Targets", else at the end.
+desktop_splice() { # file section [heading]
+  local f=$1 head=${3:-### Desktop} tmp
   tmp=$(mktemp "$TMPROOT/splice.XXXXXX")
   if [[ ! -s $f ]]; then
     printf '%s\n' "${2#$'\n'}" >"$f"
     return 0
   fi
   printf '%s\n' "$2" >"$tmp.sec"
-  awk -v secf="$tmp.sec" '
+  awk -v secf="$tmp.sec" -v head="$head" '
     function emit() { while ((getline l < secf) > 0) print l; done = 1 }
-    /^### Desktop$/ { skipping = 1; if (!done) emit(); next }
+    $0 == head { skipping = 1; if (!done) emit(); next }
     skipping && /^### / { skipping = 0; print "" }
     skipping { next }
     /^### Targets$/ && !done { emit(); print "" }

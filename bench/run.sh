@@ -13,7 +13,9 @@
 # (bench/journal.sh: bridge events/s and round trip with the journal on and off, SSE
 # replay of 100,000 events, journal size), and the desktop rows (bench/desktop.sh:
 # screenshots, input and the window list on a 1440x900 desktop with an xterm, health while
-# screenshots run).  Prints a table, writes it to bench/results-latest.md, and checks the
+# screenshots run), and the desktop streaming rows (bench/stream.sh: stream/start to the first
+# decoded frame in Chromium, input latency over the data channel, server CPU per viewer; the
+# reference's answer to stream/start).  Prints a table, writes it to bench/results-latest.md, and checks the
 # targets.  See bench/README.md.
 #
 # Env knobs (defaults in brackets):
@@ -52,8 +54,10 @@
 #   BENCH_CREATES_ROUNDS [1] rounds of those per server (alternating order)
 #   BENCH_JOURNAL [1] and BENCH_J*: the journal rows, see bench/journal.sh
 #   BENCH_DESKTOP [1] and BENCH_DESKTOP_*: the desktop rows, see bench/desktop.sh
-#   BENCH_ONLY []            desktop = run only the desktop rows; their section replaces
-#                            the one in BENCH_OUT (the rest of that report is kept)
+#   BENCH_STREAM [1] and BENCH_STREAM_*: the desktop streaming rows, see bench/stream.sh
+#   BENCH_ONLY []            desktop = run only the desktop rows, stream = only the streaming
+#                            rows; their section replaces the one in BENCH_OUT (the rest of
+#                            that report is kept)
 #
 # Exit status: 0 when every metric was measured for both servers (and, with
 # BENCH_STRICT=1, every target met); 1 otherwise.  All traffic is loopback.
@@ -96,7 +100,8 @@ SOAK_ROUNDS=${BENCH_SOAK_ROUNDS:-1}
 CREATES_N=${BENCH_CREATES_N:-100}
 CREATES_ROUNDS=${BENCH_CREATES_ROUNDS:-1}
 ONLY=${BENCH_ONLY:-}
-[[ -z $ONLY || $ONLY == desktop ]] || { printf '[bench] FATAL: BENCH_ONLY=%s: only "desktop" runs alone\n' "$ONLY" >&2; exit 1; }
+[[ -z $ONLY || $ONLY == desktop || $ONLY == stream ]] ||
+  { printf '[bench] FATAL: BENCH_ONLY=%s: only "desktop" and "stream" run alone\n' "$ONLY" >&2; exit 1; }
 
 REF_VERSION=0.4.2
 REF_PKG=@sandbox-agent/cli-linux-x64@$REF_VERSION
@@ -278,6 +283,8 @@ mdtable() { # stdin: a header line and rows, cells split by | -> an aligned mark
 
 # shellcheck source=bench/desktop.sh
 source "$BENCH/desktop.sh"
+# shellcheck source=bench/stream.sh
+source "$BENCH/stream.sh"
 
 # --------------------------------------------------------------- servers ---
 declare -A PORT=() HOMED=()
@@ -348,6 +355,21 @@ if [[ $ONLY == desktop ]]; then
   printf '%s\n' "$SECTION"
   desktop_splice "$OUT" "$SECTION"
   log "wrote the desktop section into ${OUT#"$ROOT"/}"
+  if ((${#FAILS[@]})); then
+    log "FAILED: our server could not be fully measured:"
+    printf '[bench]   - %s\n' "${FAILS[@]}" >&2
+    exit 1
+  fi
+  exit 0
+fi
+if [[ $ONLY == stream ]]; then
+  declare -A R=()
+  stream_run
+  ((STREAM_RAN)) || fatal "stream rows $STREAM_NOTE"
+  SECTION=$(stream_table)
+  printf '%s\n' "$SECTION"
+  desktop_splice "$OUT" "$SECTION" "### Desktop streaming"
+  log "wrote the desktop streaming section into ${OUT#"$ROOT"/}"
   if ((${#FAILS[@]})); then
     log "FAILED: our server could not be fully measured:"
     printf '[bench]   - %s\n' "${FAILS[@]}" >&2
@@ -863,6 +885,7 @@ journal_run
 
 # --------------------------------------------------------------- desktop ---
 desktop_run
+stream_run
 
 # ----------------------------------------------------------- binary size ---
 R[size.ref]=$(stat -c %s "$REF")
@@ -1010,6 +1033,7 @@ REPORT=$(
   fi
   journal_table
   desktop_table
+  stream_table
   echo
   echo "### Targets"
   echo
