@@ -686,8 +686,10 @@ static void desktop_tick(void) {
         unsigned next = ds.fps_now * 3 / 4;
         ds.fps_now = next < DESKTOP_STREAM_MIN_FPS ? DESKTOP_STREAM_MIN_FPS : next;
         ds.calm_secs = 0;
-    } else if (ds.fps_now < ds.cfg.fps && ++ds.calm_secs >= 3) {
-        ds.fps_now = ds.fps_now + 2 > ds.cfg.fps ? ds.cfg.fps : ds.fps_now + 2;
+    } else if (ds.fps_now < ds.cfg.fps && ++ds.calm_secs >= 2) {
+        /* Back up by a quarter (at least 2 fps) every 2 calm seconds: 15 to 30 in about 6 s. */
+        unsigned step = ds.fps_now / 4 < 2 ? 2 : ds.fps_now / 4;
+        ds.fps_now = ds.fps_now + step > ds.cfg.fps ? ds.cfg.fps : ds.fps_now + step;
         ds.calm_secs = 0;
     }
     atomic_store(&ds.fps_gate, ds.fps_now < ds.cfg.fps ? ds.fps_now : 0);
