@@ -32,6 +32,7 @@
 #include "desktop/gstload.h"
 
 #define DESKTOP_STREAM_MIN_FPS 5
+#define DESKTOP_STREAM_IN_FLIGHT 3 /* the leaky queue's 2 frames and the one being encoded */
 
 /* A command for the stream thread. Owner: the command queue, then the stream thread. */
 typedef enum {
@@ -86,6 +87,8 @@ static struct {
     unsigned calm_secs;
     uint64_t gate_next; /* the pts the next frame must reach to pass the gate */
     uint64_t last_in, last_out;
+    uint64_t lost_total; /* frames the encoder's queue dropped, as far as counted */
+    unsigned ticks;      /* seconds since the pipeline started */
     struct timespec tick_wall, tick_cpu;
     /* any thread */
     atomic_uint fps_gate; /* the rate the gate lets through (0 = everything) */
@@ -220,7 +223,7 @@ typedef struct desktop_codec {
 
 static const desktop_codec desktop_codecs[] = {
     {"vp8",
-     "vp8enc name=enc deadline=1 cpu-used=8 threads=2 end-usage=cbr target-bitrate=3000000 "
+     "vp8enc name=enc deadline=1 cpu-used=16 threads=2 end-usage=cbr target-bitrate=3000000 "
      "keyframe-max-dist=120 lag-in-frames=0 error-resilient=partitions",
      "rtpvp8pay pt=96 picture-id-mode=15-bit mtu=1200",
      "application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000"},
@@ -311,7 +314,7 @@ static bool desktop_pipe_build(char *err, size_t cap) {
     const desktop_codec *c = desktop_codec_find(ds.cfg.codec);
     char *desc = base_xasprintf(
         "ximagesrc name=src display-name=%s use-damage=false show-pointer=true "
-        "! video/x-raw,framerate=%u/1 ! videoconvert ! video/x-raw,format=I420 "
+        "! video/x-raw,framerate=%u/1 ! videoconvert qos=false ! video/x-raw,format=I420 "
         "! queue leaky=downstream max-size-buffers=2 max-size-bytes=0 max-size-time=0 "
         "! %s ! tee name=t allow-not-linked=true",
         ds.cfg.display, ds.cfg.fps, c->encoder);
@@ -341,7 +344,8 @@ static bool desktop_pipe_build(char *err, size_t cap) {
     ds.fps_now = ds.cfg.fps;
     ds.calm_secs = 0;
     ds.gate_next = 0;
-    ds.last_in = ds.last_out = 0;
+    ds.last_in = ds.last_out = ds.lost_total = 0;
+    ds.ticks = 0;
     atomic_store(&ds.fps_gate, 0);
     atomic_store(&ds.frames_in, 0);
     atomic_store(&ds.frames_out, 0);
@@ -681,7 +685,15 @@ static void desktop_tick(void) {
     uint64_t din = in - ds.last_in, dout = out - ds.last_out;
     ds.last_in = in;
     ds.last_out = out;
-    if (din >= 4 && dout * 10 < din * 9) {
+    /* Frames past the gate and not out of the encoder are in flight (the queue's two and the
+     * one being encoded) or were dropped by the leaky queue: the encoder fell behind. */
+    uint64_t lag = in - out, lost = 0;
+    if (lag > ds.lost_total + DESKTOP_STREAM_IN_FLIGHT)
+        lost = lag - ds.lost_total - DESKTOP_STREAM_IN_FLIGHT;
+    ds.lost_total += lost;
+    if (ds.ticks++ < 2) {
+        /* The first seconds include the pipeline's start: not a measure of the load. */
+    } else if (lost >= 2 && lost * 10 > din) {
         /* More than a tenth of the frames died in the encoder's queue: it cannot keep up. */
         unsigned next = ds.fps_now * 3 / 4;
         ds.fps_now = next < DESKTOP_STREAM_MIN_FPS ? DESKTOP_STREAM_MIN_FPS : next;
@@ -692,6 +704,9 @@ static void desktop_tick(void) {
         ds.fps_now = ds.fps_now + step > ds.cfg.fps ? ds.cfg.fps : ds.fps_now + step;
         ds.calm_secs = 0;
     }
+    LOG_DEBUG("desktop stream tick",
+              "captured=%lu encoded=%lu lost=%lu fps=%u cpu_percent=%.1f branches=%u",
+              (unsigned long)din, (unsigned long)dout, (unsigned long)lost, ds.fps_now, used / dt * 100.0, atomic_load(&ds.branches));
     atomic_store(&ds.fps_gate, ds.fps_now < ds.cfg.fps ? ds.fps_now : 0);
     atomic_store(&ds.fps_report, (unsigned)(dout / dt + 0.5));
 }
