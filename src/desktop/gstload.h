@@ -37,7 +37,8 @@ void gst_webrtc_session_description_free(desktop_webrtc_desc *desc);
 #define DESKTOP_GLIB_FUNCS(X)                                                                      \
     X(g_free)                                                                                      \
     X(g_error_free)                                                                                \
-    X(g_bytes_get_data)
+    X(g_bytes_get_data)                                                                            \
+    X(g_thread_pool_set_max_idle_time)
 
 #define DESKTOP_GOBJ_FUNCS(X)                                                                      \
     X(g_object_set)                                                                                \
@@ -113,6 +114,8 @@ extern desktop_gst_api desktop_gst_tbl;
 #define g_error_free DESKTOP_GF(g_error_free)
 #undef g_bytes_get_data
 #define g_bytes_get_data DESKTOP_GF(g_bytes_get_data)
+#undef g_thread_pool_set_max_idle_time
+#define g_thread_pool_set_max_idle_time DESKTOP_GF(g_thread_pool_set_max_idle_time)
 #undef g_object_set
 #define g_object_set DESKTOP_GF(g_object_set)
 #undef g_object_get

@@ -730,6 +730,9 @@ static bool desktop_stream_load(char *err, size_t cap) {
                 g_error_free(gerr);
             return false;
         }
+        /* GStreamer's streaming threads come from GLib's shared pool, where an idle one
+         * waits 15 s for work by default: let them go after 2 s once a stream stopped. */
+        g_thread_pool_set_max_idle_time(2000);
         inited = true;
     }
     char missing[1024];

@@ -5,10 +5,14 @@
 // talks to the server same-origin, as an app served next to it would. Playwright answers the
 // /__stream/ paths from tests/node_modules: the SDK's ES modules and their dependencies,
 // resolved with an import map. Everything else goes to the server.
+import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { REPO } from './server.mjs';
-import { CHROMIUM, CHROMIUM_ARGS, loadPlaywright } from './browser.mjs';
+import { REPO, startServer, annotate } from './server.mjs';
+import { CHROMIUM, CHROMIUM_ARGS, loadPlaywright, chromiumMissing } from './browser.mjs';
+import { connect } from './sdk.mjs';
+import { displayNumber, DESKTOP_ENV } from './desktop.mjs';
+import { TestWebSocket, recorder } from '../processes_ws.mjs';
 
 const MODULES = path.join(REPO, 'tests', 'node_modules');
 const TYPES = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.html': 'text/html' };
@@ -106,5 +110,68 @@ export async function openStreamPage(browser, origin) {
   return { page, context, problems };
 }
 
-/** neko keysym for one character or key name, as the SDK computes it. */
-export const KEYSYM = { Enter: 0xff0d, Shift: 0xffe1 };
+
+/**
+ * The shared setup of a streaming test file: one server with an 800x600 desktop
+ * (streamFrameRate 20) and one Chromium, made in before() and stopped in after(). Returns
+ * S: S.srv, S.sdk, S.browser once set up; S.test(name, fn) (skipped without Chromium, the
+ * server's log on failure); S.watcher(token) a page playing the stream; S.rawSignal() a raw
+ * signaling socket; S.threadNames() the server's threads by name.
+ */
+export function streamSuite(nodeTest, { W = 800, H = 600 } = {}) {
+  const SKIP = chromiumMissing();
+  const S = { W, H, SKIP, srv: null, sdk: null, browser: null };
+  nodeTest.before(async () => {
+    if (SKIP) return;
+    S.srv = await startServer({ env: DESKTOP_ENV });
+    S.sdk = await connect(S.srv);
+    try {
+      await S.sdk.startDesktop({ width: W, height: H, displayNum: displayNumber(), streamFrameRate: 20 });
+    } catch (e) {
+      throw annotate(e, S.srv);
+    }
+    S.browser = await launchStreamBrowser();
+  });
+  nodeTest.after(async () => {
+    try {
+      if (S.browser) await S.browser.close();
+      if (S.sdk) {
+        const s = await S.sdk.getDesktopStatus();
+        if (s.state === 'active' || s.state === 'failed') await S.sdk.stopDesktop();
+        await S.sdk.dispose();
+      }
+    } finally {
+      if (S.srv) await S.srv.stop();
+    }
+  });
+  S.test = (name, fn) => nodeTest.test(name, { timeout: 90000, skip: SKIP || false }, async (t) => {
+    try {
+      await fn(t);
+    } catch (e) {
+      throw annotate(e, S.srv);
+    }
+  });
+  S.watcher = async (token, srv = S.srv) => {
+    const w = await openStreamPage(S.browser, srv.baseUrl);
+    await w.page.evaluate((t) => window.watch(t), token || '');
+    await w.page.waitForFunction(() => window.st.frames >= 5 || window.st.errors.length);
+    const st = await w.page.evaluate(() => ({ errors: window.st.errors, ready: window.st.ready, connected: window.st.connected, width: window.st.width, height: window.st.height }));
+    assert.deepEqual(st.errors, [], 'no stream errors');
+    return { ...w, st };
+  };
+  S.frames = (w) => w.page.evaluate(() => window.st.frames);
+  S.rawSignal = async (srv = S.srv) => {
+    const ws = new TestWebSocket(`ws://127.0.0.1:${srv.port}/v1/desktop/stream/signaling`);
+    const rec = recorder(ws);
+    await new Promise((resolve, reject) => {
+      ws.addEventListener('open', resolve, { once: true });
+      ws.addEventListener('error', reject, { once: true });
+    });
+    return { ws, rec };
+  };
+  S.threadNames = () => fs.readdirSync(`/proc/${S.srv.pid}/task`)
+    .map((t) => { try { return fs.readFileSync(`/proc/${S.srv.pid}/task/${t}/comm`, 'utf8').trim(); } catch { return null; } })
+    .filter(Boolean).sort();
+  return S;
+}
+
