@@ -87,8 +87,11 @@ char *opencode_directory(http_req *req) {
     if (!opencode_blank(env))
         return base_xstrdup(env);
     const char *h = http_req_header(req, "x-opencode-directory");
-    if (!opencode_blank(h))
-        return base_xstrdup(h); /* raw: the reference does not percent-decode it */
+    if (!opencode_blank(h)) {
+        /* The v2 SDK percent-encodes it (slashes included); the reference used it raw. */
+        char *d = base_percent_decode(h, strlen(h), false);
+        return d ? d : base_xstrdup(h);
+    }
     char buf[4096];
     size_t n = sizeof buf;
     return uv_cwd(buf, &n) == 0 ? base_xstrdup(buf) : base_xstrdup("/");
