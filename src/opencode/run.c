@@ -808,8 +808,11 @@ void opencode_run_detach(opencode_session *s) {
                 opencode_run_unref(r);
         }
     }
-    if (r->install)
+    if (r->install) { /* its callback will not run: drop its reference here */
         agents_install_detach(r->install);
+        r->install = NULL;
+        opencode_run_unref(r);
+    }
     if (r->client) /* the agent is stopped in the background (Q9) */
         acp_client_close(r->client, true);
     r->client = NULL;
