@@ -17,6 +17,7 @@
 #include "fs/fs.h"
 #include "http/http.h"
 #include "journal/journal.h"
+#include "opencode/meta.h"
 #include "proc/proc.h"
 #include "desktop/desktop.h"
 #include "processes/processes.h"
@@ -311,6 +312,7 @@ int cli_server_main(int argc, char **argv) {
     processes_routes(s.http, s.loop);
     desktop_routes(s.http, s.loop);
     s.sessions = sessionapi_routes(s.http, s.loop, s.index, s.store, s.acp);
+    opencode_meta_routes(s.http, s.loop);
 
     int r = http_server_listen(s.http);
     if (r != 0) {
