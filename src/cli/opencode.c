@@ -165,15 +165,17 @@ int cli_opencode_main(int argc, char **argv) {
     char *url =
         base_xasprintf("http://%s%s%s:%s/opencode", v6 ? "[" : "", dest, v6 ? "]" : "", port);
 
-    fprintf(stderr, "checking daemon health at http://%s%s%s:%s (token: %s)...\n", v6 ? "[" : "",
-            dest, v6 ? "]" : "", port, token ? "set" : "unset");
-    if (cli_daemon_ensure(host, port, token) != 0) {
-        free(url);
-        return 1;
-    }
+    /* The program first: a missing opencode should not leave a daemon behind. */
     bool npx;
     char *bin = cli_opencode_resolve(cli_args_seen(&cmd, "npx"), &npx);
     if (!bin) {
+        free(url);
+        return 1;
+    }
+    fprintf(stderr, "checking daemon health at http://%s%s%s:%s (token: %s)...\n", v6 ? "[" : "",
+            dest, v6 ? "]" : "", port, token ? "set" : "unset");
+    if (cli_daemon_ensure(host, port, token) != 0) {
+        free(bin);
         free(url);
         return 1;
     }
