@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { BIN, IS_REFERENCE, SANITIZED, freePort, startServer } from './lib/server.mjs';
+import { BIN, IS_REFERENCE, REPO, SANITIZED, freePort, startServer, waitFor } from './lib/server.mjs';
 
 const SKIP = IS_REFERENCE ? 'tests our opencode command (the reference passes no password)' : false;
 
@@ -80,6 +80,14 @@ function run(ctx, args, extraEnv = {}) {
     });
   });
 }
+
+/** A real opencode for the attach test: $OPENCODE_TUI_BIN, else the one the real-agent pass
+ * (tests/agents/e2e.test.mjs) installed for the opencode agent; null when neither exists. */
+function realOpencode() {
+  const cands = [process.env.OPENCODE_TUI_BIN, path.join(REPO, 'tests/.cache/e2e-agents/xdg/sandbox-agent/bin/opencode')];
+  return cands.find((p) => p && fs.existsSync(p)) || null;
+}
+const hasScript = ['/usr/bin/script', '/bin/script'].some((p) => fs.existsSync(p));
 
 const record = (ctx) => JSON.parse(fs.readFileSync(ctx.record, 'utf8'));
 
@@ -196,5 +204,38 @@ describe('sandbox-agent opencode', { skip: SKIP }, () => {
     assert.match(p.stderr, /invalid value 'x' for '--port <PORT>'/);
     assert.equal((await run(ctx, ['opencode', '--bogus'])).status, 2);
     assert.match((await run(ctx, ['--help'])).stdout, /opencode {7}EXPERIMENTAL: OpenCode TUI/);
+  });
+
+  // The real TUI under a pseudo-terminal (script(1)): it attaches with the password, makes its
+  // startup calls, and exits 0 on Ctrl-C; then so does `sandbox-agent opencode`.
+  const real = realOpencode();
+  test('the real opencode attach starts against the daemon and exits cleanly', { skip: !real ? 'no opencode (OPENCODE_TUI_BIN or the e2e cache)' : !hasScript ? 'no script(1)' : false }, async () => {
+    const ctx = await setup();
+    const env = { ...ctx.env, SANDBOX_AGENT_LOG: 'debug', GIGACODE_OPENCODE_BIN: real, TERM: 'xterm-256color' };
+    const logFile = path.join(ctx.env.XDG_DATA_HOME, `sandbox-agent/daemon/daemon-127-0-0-1-${ctx.port}.log`);
+    const child = spawn('script', ['-qfec', `${BIN} opencode -p ${ctx.port} -t tk`, '/dev/null'], { cwd: ctx.home, env, stdio: ['pipe', 'ignore', 'ignore'] });
+    daemons.push(ctx);
+    const exited = new Promise((resolve) => child.on('close', (code) => resolve(code)));
+    let code = null;
+    exited.then((c) => (code = c));
+    const log = () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '');
+    try {
+      // The TUI's startup calls, answered 200 with its Basic password.
+      for (const p of ['/opencode/config/providers', '/opencode/provider', '/opencode/agent', '/opencode/path', '/opencode/vcs', '/opencode/provider/auth']) {
+        await waitFor(() => code === null && log().includes(`method=GET path=${p} status=200`), { timeoutMs: 45000, what: `GET ${p} from the TUI` });
+      }
+      assert.doesNotMatch(log(), /path=\/opencode\/\S* status=401/);
+      // Ctrl-C until it leaves (the first one may arrive before the TUI reads its input).
+      await waitFor(
+        () => {
+          if (code === null) child.stdin.write('\x03');
+          return code !== null;
+        },
+        { timeoutMs: 30000, intervalMs: 1000, what: 'the TUI to exit on Ctrl-C' },
+      );
+      assert.equal(await exited, 0);
+    } finally {
+      if (code === null) child.kill('SIGKILL');
+    }
   });
 });
