@@ -1,6 +1,7 @@
 /* opencode.c - the module's life: the id counter (§4.1), loading the stored sessions,
  * registering every route, and shutting down. */
 #include "opencode/internal.h"
+#include "opencode/meta.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,7 @@ opencode *opencode_routes(http_server *srv, uv_loop_t *loop, journal_store *stor
     opencode_session_routes(oc, srv);
     opencode_prompt_routes(oc, srv);
     opencode_permission_routes(oc, srv);
+    opencode_meta_routes(srv, loop);
     return oc;
 }
 
