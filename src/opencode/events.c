@@ -112,8 +112,8 @@ void opencode_events_routes(opencode *oc, http_server *srv) {
     oc->heartbeat = base_xmalloc(sizeof *oc->heartbeat);
     uv_timer_init(oc->loop, oc->heartbeat);
     oc->heartbeat->data = oc;
-    http_route(srv, HTTP_M_GET, "/opencode/event", HTTP_ROUTE_AUTH, opencode_event_handler, oc);
-    http_route(srv, HTTP_M_GET, "/opencode/global/event", HTTP_ROUTE_AUTH, opencode_event_handler,
+    http_route(srv, HTTP_M_GET, "/opencode/event", OPENCODE_ROUTE, opencode_event_handler, oc);
+    http_route(srv, HTTP_M_GET, "/opencode/global/event", OPENCODE_ROUTE, opencode_event_handler,
                oc);
 }
 

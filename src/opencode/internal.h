@@ -23,6 +23,10 @@ typedef struct opencode_turn opencode_turn;
 typedef struct opencode_sub opencode_sub;
 typedef struct opencode_pending opencode_pending;
 
+/* Every /opencode route's flags: the bearer token as everywhere, plus the OpenCode clients'
+ * Basic password and errors-body 401 (spec §2.2, quirk Q1 fixed). */
+#define OPENCODE_ROUTE (HTTP_ROUTE_AUTH | HTTP_ROUTE_OPENCODE_AUTH)
+
 /* Events kept for Last-Event-ID replays (§12.1). */
 #define OPENCODE_RING 4096
 

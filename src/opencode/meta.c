@@ -210,7 +210,7 @@ static void opencode_meta_skill(http_req *req, void *ud) {
 /* ---- registration ----------------------------------------------------------------------- */
 
 void opencode_meta_routes(http_server *srv, uv_loop_t *loop) {
-    const unsigned f = OPENCODE_META_ROUTE;
+    const unsigned f = OPENCODE_ROUTE;
     opencode_meta_start_ms = base_now_ms();
     http_route(srv, HTTP_M_GET, "/opencode/global/health", f, opencode_meta_health, NULL);
     http_route(srv, HTTP_M_POST, "/opencode/global/dispose", f, opencode_meta_reply_true, NULL);

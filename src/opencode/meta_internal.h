@@ -12,10 +12,6 @@
 
 #include "http/http.h"
 
-/* Every /opencode route's flags: auth as everywhere, plus the OpenCode clients' Basic
- * password and 401 body (opencode-compat.md §2.2, quirk Q1 fixed). */
-#define OPENCODE_META_ROUTE (HTTP_ROUTE_AUTH | HTTP_ROUTE_OPENCODE_AUTH)
-
 /* ---- thread-pool jobs (meta.c) ---------------------------------------------------------- */
 
 /* A handler's disk work. work runs on the thread pool and fills status and body (an error

@@ -291,7 +291,7 @@ static void opencode_question_reject_handler(http_req *req, void *ud) {
 }
 
 void opencode_permission_routes(opencode *oc, http_server *srv) {
-    const unsigned A = HTTP_ROUTE_AUTH;
+    const unsigned A = OPENCODE_ROUTE;
     http_route(srv, HTTP_M_GET, "/opencode/permission", A, opencode_permission_list_handler, oc);
     http_route(srv, HTTP_M_POST, "/opencode/permission/{requestID}/reply", A,
                opencode_permission_reply_handler, oc);

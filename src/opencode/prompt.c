@@ -242,7 +242,7 @@ static void opencode_abort_handler(http_req *req, void *ud) {
 }
 
 void opencode_prompt_routes(opencode *oc, http_server *srv) {
-    const unsigned A = HTTP_ROUTE_AUTH;
+    const unsigned A = OPENCODE_ROUTE;
     http_route(srv, HTTP_M_POST, "/opencode/session/{id}/message", A, opencode_message_post_handler,
                oc);
     http_route(srv, HTTP_M_POST, "/opencode/session/{id}/prompt_async", A,

@@ -138,8 +138,8 @@ static void opencode_provider_done(opencode_meta_job *j) {
 
 void opencode_provider_routes(http_server *srv) {
     static int with_providers;
-    http_route(srv, HTTP_M_GET, "/opencode/provider", OPENCODE_META_ROUTE,
-               opencode_provider_handler, NULL);
-    http_route(srv, HTTP_M_GET, "/opencode/config/providers", OPENCODE_META_ROUTE,
+    http_route(srv, HTTP_M_GET, "/opencode/provider", OPENCODE_ROUTE, opencode_provider_handler,
+               NULL);
+    http_route(srv, HTTP_M_GET, "/opencode/config/providers", OPENCODE_ROUTE,
                opencode_provider_handler, &with_providers);
 }

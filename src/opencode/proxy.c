@@ -452,7 +452,7 @@ void opencode_proxy_routes(http_server *srv, uv_loop_t *loop) {
         opencode_proxy = opencode_proxy_parse(url);
     for (size_t i = 0; i < sizeof opencode_proxy_table / sizeof opencode_proxy_table[0]; i++)
         http_route(srv, opencode_proxy_table[i].method, opencode_proxy_table[i].pattern,
-                   OPENCODE_META_ROUTE, opencode_proxy_handler, (void *)&opencode_proxy_table[i]);
-    http_route(srv, HTTP_M_POST, "/opencode/tui/open-sessions", OPENCODE_META_ROUTE,
+                   OPENCODE_ROUTE, opencode_proxy_handler, (void *)&opencode_proxy_table[i]);
+    http_route(srv, HTTP_M_POST, "/opencode/tui/open-sessions", OPENCODE_ROUTE,
                opencode_open_sessions, NULL);
 }

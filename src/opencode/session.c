@@ -360,7 +360,7 @@ static void opencode_part_delete_handler(http_req *req, void *ud) {
 }
 
 void opencode_session_routes(opencode *oc, http_server *srv) {
-    const unsigned A = HTTP_ROUTE_AUTH;
+    const unsigned A = OPENCODE_ROUTE;
     http_route(srv, HTTP_M_POST, "/opencode/session", A, opencode_create_handler, oc);
     http_route(srv, HTTP_M_GET, "/opencode/session", A, opencode_list_handler, oc);
     http_route(srv, HTTP_M_GET, "/opencode/session/status", A, opencode_status_handler, oc);

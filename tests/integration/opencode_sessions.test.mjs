@@ -1,6 +1,6 @@
 // /opencode with the official @opencode-ai/sdk (v1 and v2 clients) against our binary and
 // its ACP mock agent (docs/opencode.md): session lifecycle, prompts and message history,
-// the model selection, error shapes, bearer auth, and sessions that survive a restart of
+// the model selection, error shapes, bearer and Basic auth, and sessions that survive a restart of
 // the server on the same data dir and can be continued.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -199,6 +199,46 @@ describe('opencode auth and restart', { skip }, () => {
       assert.equal(anon.status, 401);
       const c = oc(srv);
       assert.equal((await c.session.list()).response.status, 200);
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  nodeTest.test('sessions, prompts and events take Basic with the token as password; a bad one gets the errors-body 401', async () => {
+    const srv = await startServer({ token: 'tk' });
+    const basic = (pw) => `Basic ${Buffer.from(`opencode:${pw}`).toString('base64')}`;
+    try {
+      // What `opencode attach --password tk` sends, through the SDK.
+      const c = oc(srv, { headers: { authorization: basic('tk') } });
+      const s = (await c.session.create({ body: { title: 'basic' } })).data;
+      assert.match(s.id, /^ses_/);
+      const reply = await prompt(c, s.id, 'over basic');
+      assert.deepEqual(texts(reply.parts), ['Mock response to: over basic']);
+      assert.equal((await c.session.messages({ path: { id: s.id } })).data.length, 2);
+      const events = await fetch(`${srv.baseUrl}/opencode/event`, { headers: { authorization: basic('tk') } });
+      assert.equal(events.status, 200);
+      assert.match(events.headers.get('content-type'), /^text\/event-stream/);
+      await events.body.cancel();
+      const unauthorized = { errors: [{ message: 'missing or invalid bearer token' }] };
+      for (const [method, p] of [
+        ['GET', '/opencode/session'],
+        ['GET', `/opencode/session/${s.id}/message`],
+        ['POST', `/opencode/session/${s.id}/message`],
+        ['GET', '/opencode/event'],
+        ['GET', '/opencode/global/event'],
+        ['GET', '/opencode/permission'],
+        ['POST', '/opencode/question/que_1/reply'],
+      ]) {
+        const r = await request(srv, method, p, { headers: { authorization: basic('wrong') }, body: method === 'POST' ? {} : undefined });
+        assert.equal(r.status, 401, `${method} ${p}`);
+        assert.match(r.headers['content-type'], /^application\/json/, `${method} ${p}`);
+        assert.deepEqual(r.json(), unauthorized, `${method} ${p}`);
+      }
+      // A known path with a method it does not take: still the 401 first, with allow.
+      const wrong = await request(srv, 'PUT', `/opencode/session/${s.id}`, { token: null });
+      assert.equal(wrong.status, 401);
+      assert.deepEqual(wrong.json(), unauthorized);
+      assert.match(wrong.headers.allow, /PATCH/);
     } finally {
       await srv.stop();
     }
