@@ -37,7 +37,6 @@ struct opencode {
     acp_bridge *bridge;
     base_map *sessions; /* id -> opencode_session */
     base_map *pending;  /* permission and question ids -> opencode_pending */
-    char *project_id;   /* proj_<startup ms> (Q12) */
     /* events.c: the bus */
     uint64_t last_event; /* SSE ids from 1 per process */
     struct {
@@ -101,6 +100,14 @@ const char *opencode_str_alias(const json_t *obj, const char *const *keys);
 
 /* An id: prefix + the process-wide counter (§4.1). Caller frees. */
 char *opencode_new_id(const char *prefix);
+
+/* ---- opencode.c ---- */
+/* When the API started (opencode_routes), in ms: the project's times (§7.5). */
+int64_t opencode_start_ms(void);
+/* The one project id, proj_<start ms>, fresh per process start as in the reference (Q12):
+ * the sessions' projectID and GET /project agree. Set before serving and read-only after,
+ * so thread-pool jobs may read it. */
+const char *opencode_project_id(void);
 
 /* ---- events.c ---- */
 /* Broadcast one event {type, properties} (props stolen) to every /event subscriber. */

@@ -13,9 +13,6 @@
 #include "opencode/internal.h"
 #include "opencode/meta_internal.h"
 
-/* The project id: fresh per process start, as in the reference (quirk Q12). */
-static int64_t opencode_meta_start_ms;
-
 /* ---- thread-pool jobs -------------------------------------------------------------------- */
 
 static void opencode_meta_job_free(opencode_meta_job *j) {
@@ -162,11 +159,9 @@ static void opencode_meta_vcs(http_req *req, void *ud) {
 static json_t *opencode_meta_project_json(const char *dir) {
     const char *slash = strrchr(dir, '/');
     const char *name = slash && slash[1] ? slash + 1 : "sandbox-agent";
-    char id[64];
-    snprintf(id, sizeof id, "proj_%lld", (long long)opencode_meta_start_ms);
-    json_t *p = json_pack("{s:s,s:s,s:{s:I,s:I},s:s,s:[]}", "id", id, "name", name, "time",
-                          "created", (json_int_t)opencode_meta_start_ms, "updated",
-                          (json_int_t)opencode_meta_start_ms, "worktree", dir, "sandboxes");
+    json_int_t t = (json_int_t)opencode_start_ms();
+    json_t *p = json_pack("{s:s,s:s,s:{s:I,s:I},s:s,s:[]}", "id", opencode_project_id(), "name",
+                          name, "time", "created", t, "updated", t, "worktree", dir, "sandboxes");
     opencode_git_info g;
     if (opencode_git_read(dir, &g)) {
         json_object_set_new(p, "vcs", json_string("git"));
@@ -211,7 +206,6 @@ static void opencode_meta_skill(http_req *req, void *ud) {
 
 void opencode_meta_routes(http_server *srv, uv_loop_t *loop) {
     const unsigned f = OPENCODE_ROUTE;
-    opencode_meta_start_ms = base_now_ms();
     http_route(srv, HTTP_M_GET, "/opencode/global/health", f, opencode_meta_health, NULL);
     http_route(srv, HTTP_M_POST, "/opencode/global/dispose", f, opencode_meta_reply_true, NULL);
     http_route(srv, HTTP_M_POST, "/opencode/instance/dispose", f, opencode_meta_reply_true, NULL);

@@ -1,8 +1,9 @@
-/* opencode.c - the module's life: the id counter (§4.1), loading the stored sessions,
- * registering every route, and shutting down. */
+/* opencode.c - the module's life: the id counter (§4.1), the project id (Q12), loading the stored
+ * sessions, registering every route, and shutting down. */
 #include "opencode/internal.h"
 #include "opencode/meta.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -22,6 +23,17 @@ char *opencode_new_id(const char *prefix) {
     return base_xasprintf("%s%llu", prefix, (unsigned long long)++opencode_counter);
 }
 
+static int64_t opencode_started_ms;
+static char opencode_project[32];
+
+int64_t opencode_start_ms(void) {
+    return opencode_started_ms;
+}
+
+const char *opencode_project_id(void) {
+    return opencode_project;
+}
+
 opencode *opencode_routes(http_server *srv, uv_loop_t *loop, journal_store *store,
                           acp_bridge *bridge) {
     opencode *oc = base_xcalloc(1, sizeof *oc);
@@ -30,7 +42,9 @@ opencode *opencode_routes(http_server *srv, uv_loop_t *loop, journal_store *stor
     oc->bridge = bridge;
     oc->sessions = base_map_new();
     oc->pending = base_map_new();
-    oc->project_id = base_xasprintf("proj_%lld", (long long)base_now_ms());
+    opencode_started_ms = base_now_ms();
+    snprintf(opencode_project, sizeof opencode_project, "proj_%lld",
+             (long long)opencode_started_ms);
     opencode_store_load(oc);
     opencode_events_routes(oc, srv);
     opencode_session_routes(oc, srv);
@@ -55,6 +69,5 @@ void opencode_free(opencode *oc) {
     opencode_events_free(oc);
     base_map_free(oc->sessions, opencode_free_session);
     base_map_free(oc->pending, opencode_pending_free);
-    free(oc->project_id);
     free(oc);
 }

@@ -23,7 +23,7 @@ opencode_session *opencode_session_new(opencode *oc, const char *id, const char 
     char *slug = base_xasprintf("session-%s", id);
     char *title = base_xasprintf("Session %s", id);
     s->info = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:{s:I,s:I},s:s,s:s,s:s}", "id", id, "slug", slug,
-                        "projectID", oc->project_id, "directory", directory, "title", title,
+                        "projectID", opencode_project_id(), "directory", directory, "title", title,
                         "version", "0", "time", "created", (json_int_t)now, "updated",
                         (json_int_t)now, "agent", "mock", "providerID", "mock", "model", "mock");
     free(slug);

@@ -196,6 +196,10 @@ describe('opencode metadata routes (no token)', () => {
     assert.deepEqual((await post(srv, `/project${q(repo)}`)).json, cur.json);
     assert.deepEqual((await viaSdk.project.current()).data, cur.json);
     assert.deepEqual((await viaSdk.project.list()).data, [cur.json]);
+    // Sessions belong to that same project.
+    const session = (await viaSdk.session.create({})).data;
+    assert.equal(session.projectID, cur.json.id);
+    await viaSdk.session.delete({ sessionID: session.id });
   });
 
   test('mcp and config come from the directory’s MCP config; a broken file is an error', async () => {
