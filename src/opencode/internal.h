@@ -144,6 +144,14 @@ void opencode_touch(opencode_session *s);
 void opencode_pending_drop_session(opencode *oc, const char *session);
 void opencode_session_free(opencode_session *s);
 
+/* ---- provider.c: the providers /provider lists are the agents prompts run ---- */
+/* The agent a provider id runs: every provider we list is the agent of the same id (the
+ * reference sent pi and cursor to its internal mock, Q5); any other id runs the mock.
+ * Static. */
+const char *opencode_agent_for_provider(const char *provider);
+/* The model a prompt that names only a provider or an agent gets (§9.2, Q6); NULL: none. */
+const char *opencode_default_model(const char *provider);
+
 /* ---- prompt.c ---- */
 void opencode_prompt_routes(opencode *oc, http_server *srv);
 /* The model-change 400 message (§8.3). */

@@ -7,26 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agents/agents.h"
-
 /* ---- selection (§9.2) ---------------------------------------------------------------------- */
-
-/* The agent a provider runs on: every provider that is one of our agents runs that agent
- * (the reference sends pi and cursor to its internal mock, Q5); anything else the mock. */
-static const char *opencode_agent_for_provider(const char *provider) {
-    return agents_known(provider) ? provider : "mock";
-}
-
-/* The model a prompt that names only a provider or an agent gets (Q6: as the reference). */
-static const char *opencode_default_model(const char *provider) {
-    static const char *const t[][2] = {{"mock", "mock"},      {"amp", "smart"},
-                                       {"claude", "default"}, {"codex", "gpt-5"},
-                                       {"pi", "default"},     {"cursor", "default"}};
-    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
-        if (strcmp(t[i][0], provider) == 0)
-            return t[i][1];
-    return NULL;
-}
 
 static bool opencode_has_prefix(const char *s, const char *p) {
     return strncmp(s, p, strlen(p)) == 0;
@@ -66,7 +47,8 @@ static bool opencode_select(opencode_session *s, const json_t *body, http_req *r
     if (!mid)
         mid = opencode_str_alias(model, opencode_model_keys);
     const char *agent = json_string_value(json_object_get(body, "agent"));
-    if (!provider && agent && agents_known(agent)) {
+    /* An agent named alone selects its own provider when it is one of ours. */
+    if (!provider && agent && !strcmp(opencode_agent_for_provider(agent), agent)) {
         provider = agent;
         if (!mid)
             mid = opencode_default_model(agent);

@@ -3,7 +3,8 @@
  * option in our catalogue (src/agents/catalog.json), and `connected` from what is really
  * there: the agent is installed and has credentials (as GET /v1/agents reports them).
  * Install state and credential files are read on the thread pool, per request, so an agent
- * installed or a key added while the server runs shows up at the next call. */
+ * installed or a key added while the server runs shows up at the next call. The same table
+ * answers which agent a prompt's provider runs and its default model (prompt.c). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,20 +14,41 @@
 #include "opencode/internal.h"
 #include "opencode/meta_internal.h"
 
-/* The reference's provider order and names (TUI lists and picks the first one's default). */
+/* The providers: one per agent of our catalogue, the provider id being the agent id, in the
+ * reference's order and names (the TUI lists them and picks the first one's default). */
 static const struct {
     const char *id, *name, *family;
     const char *env[3]; /* variables that give the agent credentials (credentials.c) */
+    /* The model a prompt naming only the provider gets (§9.2): the reference's hard-coded
+     * ones, which differ from the advertised defaults (Q6, kept); NULL: none. */
+    const char *prompt_model;
 } opencode_providers[] = {
-    {"mock", "Mock", "Mock", {NULL}},
-    {"claude", "Claude Code", "Claude", {"ANTHROPIC_API_KEY", NULL}},
-    {"codex", "Codex CLI", "Codex", {"OPENAI_API_KEY", NULL}},
-    {"amp", "Amp", "Amp", {"ANTHROPIC_API_KEY", NULL}},
-    {"opencode", "OpenCode", "Opencode", {"ANTHROPIC_API_KEY", "OPENAI_API_KEY", NULL}},
-    {"pi", "Pi", "Pi", {NULL}},
-    {"cursor", "Cursor Agent", "Cursor", {NULL}},
+    {"mock", "Mock", "Mock", {NULL}, "mock"},
+    {"claude", "Claude Code", "Claude", {"ANTHROPIC_API_KEY", NULL}, "default"},
+    {"codex", "Codex CLI", "Codex", {"OPENAI_API_KEY", NULL}, "gpt-5"},
+    {"amp", "Amp", "Amp", {"ANTHROPIC_API_KEY", NULL}, "smart"},
+    {"opencode", "OpenCode", "Opencode", {"ANTHROPIC_API_KEY", "OPENAI_API_KEY", NULL}, NULL},
+    {"pi", "Pi", "Pi", {NULL}, "default"},
+    {"cursor", "Cursor Agent", "Cursor", {NULL}, "default"},
 };
 #define OPENCODE_N_PROVIDERS (sizeof opencode_providers / sizeof opencode_providers[0])
+
+static int opencode_provider_index(const char *id) {
+    for (size_t p = 0; id && p < OPENCODE_N_PROVIDERS; p++)
+        if (!strcmp(opencode_providers[p].id, id))
+            return (int)p;
+    return -1;
+}
+
+const char *opencode_agent_for_provider(const char *provider) {
+    int p = opencode_provider_index(provider);
+    return p >= 0 ? opencode_providers[p].id : "mock";
+}
+
+const char *opencode_default_model(const char *provider) {
+    int p = opencode_provider_index(provider);
+    return p >= 0 ? opencode_providers[p].prompt_model : NULL;
+}
 
 /* What the thread pool found. Owner: the job (freed with it). */
 typedef struct opencode_provider_state {
