@@ -133,6 +133,7 @@ test: deps
 asan: deps
 	@$(MAKE) --no-print-directory $(ASANDIR)/sandbox-agent $(patsubst tests/unit/%.c,$(ASANDIR)/unit/%,$(UNIT))
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86 UBSAN_OPTIONS=print_stacktrace=1 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	  SANDBOX_AGENT_SANITIZED=1 UNIT_DIR=$(ASANDIR)/unit bash tests/run.sh $(ASANDIR)/sandbox-agent
 
 fuzz: deps

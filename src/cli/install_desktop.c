@@ -1,11 +1,17 @@
 /* install_desktop.c - `sandbox-agent install desktop [--yes] [--print-only]
- * [--package-manager apt|dnf|apk] [--no-fonts]`: installs, with the system's package
- * manager, what the desktop runtime needs (src/desktop/deps.c checks the same things).
+ * [--package-manager apt|dnf|apk] [--no-fonts] [--no-streaming]`: installs, with the system's
+ * package manager, what the desktop runtime needs (src/desktop/deps.c checks the same things),
+ * and, unless --no-streaming, the GStreamer plugins the WebRTC stream builds its pipeline from
+ * (src/desktop/stream.c names the elements; the desktop itself runs without them, so deps.c
+ * does not ask for them).
  *
  * The flags, the plan it prints (package manager, packages, command), the confirmation
  * prompt and the error lines are the reference CLI's; the package lists are ours: exactly
  * the programs the runtime starts (Xvfb, openbox, ffmpeg, dbus, xdg-open) and the libraries
- * the server dlopens, no ImageMagick, xdotool or xrandr, which we never call. Unlike the
+ * the server dlopens, the GStreamer plugin sets with the stream's elements (ximagesrc,
+ * videoconvert, vp8enc/vp9enc, rtpvp8pay/rtpvp9pay, rtpbin, webrtcbin with dtls/srtp/sctp, and
+ * libnice's nicesrc; their libgstreamer, libgstsdp and libgstwebrtc come as dependencies), no
+ * ImageMagick, xdotool or xrandr, which we never call. Unlike the
  * reference it installs only what is missing, and does nothing (no apt-get update, no
  * network) when everything is there, so a test setup can run it every time.
  *
@@ -36,8 +42,9 @@ extern char **environ;
 typedef struct cli_install_pm {
     const char *name;
     const char *probe;
-    const char *const *install; /* NULL-terminated */
-    const char *const *packages;
+    const char *const *install;   /* NULL-terminated */
+    const char *const *packages;  /* NULL-terminated: the desktop itself */
+    const char *const *streaming; /* NULL-terminated: left out with --no-streaming */
     const char *fonts;
     bool update_first; /* apt-get update before installing */
 } cli_install_pm;
@@ -49,6 +56,10 @@ static const char *const cli_install_apt_words[] = {
 static const char *const cli_install_apt_pkgs[] = {
     "xvfb",     "openbox",    "ffmpeg",      "dbus-x11",        "xdg-utils", "libx11-6", "libxext6",
     "libxtst6", "libxfixes3", "libpng16-16", "libjpeg62-turbo", "libwebp7",  NULL};
+/* x264enc (gstreamer1.0-plugins-ugly) is not here: H.264 is optional, VP8 is the default. */
+static const char *const cli_install_apt_stream[] = {
+    "gstreamer1.0-plugins-base", "gstreamer1.0-plugins-good", "gstreamer1.0-plugins-bad",
+    "gstreamer1.0-nice", NULL};
 static const char *const cli_install_dnf_words[] = {"dnf", "install", "-y", NULL};
 static const char *const cli_install_dnf_pkgs[] = {"xorg-x11-server-Xvfb",
                                                    "openbox",
@@ -63,23 +74,41 @@ static const char *const cli_install_dnf_pkgs[] = {"xorg-x11-server-Xvfb",
                                                    "libjpeg-turbo",
                                                    "libwebp",
                                                    NULL};
+static const char *const cli_install_dnf_stream[] = {
+    "gstreamer1-plugins-base", "gstreamer1-plugins-good", "gstreamer1-plugins-bad-free",
+    "libnice-gstreamer1", NULL};
 static const char *const cli_install_apk_words[] = {"apk", "add", "--no-cache", NULL};
 static const char *const cli_install_apk_pkgs[] = {
     "xvfb",    "openbox",   "ffmpeg", "dbus",          "xdg-utils", "libx11", "libxext",
     "libxtst", "libxfixes", "libpng", "libjpeg-turbo", "libwebp",   NULL};
+static const char *const cli_install_apk_stream[] = {"gst-plugins-base", "gst-plugins-good",
+                                                     "gst-plugins-bad", "libnice-gstreamer", NULL};
 
 /* In detection order. */
 static const cli_install_pm cli_install_pms[] = {
-    {"apt", "apt-get", cli_install_apt_words, cli_install_apt_pkgs, "fonts-dejavu-core", true},
-    {"dnf", "dnf", cli_install_dnf_words, cli_install_dnf_pkgs, "dejavu-sans-fonts", false},
-    {"apk", "apk", cli_install_apk_words, cli_install_apk_pkgs, "ttf-dejavu", false},
+    {"apt", "apt-get", cli_install_apt_words, cli_install_apt_pkgs, cli_install_apt_stream,
+     "fonts-dejavu-core", true},
+    {"dnf", "dnf", cli_install_dnf_words, cli_install_dnf_pkgs, cli_install_dnf_stream,
+     "dejavu-sans-fonts", false},
+    {"apk", "apk", cli_install_apk_words, cli_install_apk_pkgs, cli_install_apk_stream,
+     "ttf-dejavu", false},
 };
 #define CLI_INSTALL_NPMS (sizeof cli_install_pms / sizeof cli_install_pms[0])
-#define CLI_INSTALL_MAX_PKGS 16
+#define CLI_INSTALL_MAX_PKGS 24
+
+/* Every list, plus the fonts, must fit in cli_install_desktop.pkgs (the NULLs don't count). */
+#define CLI_INSTALL_COUNT(a) (sizeof(a) / sizeof((a)[0]) - 1)
+#define CLI_INSTALL_FITS(pkgs, stream)                                                             \
+    _Static_assert(CLI_INSTALL_COUNT(pkgs) + CLI_INSTALL_COUNT(stream) + 1 <=                      \
+                       CLI_INSTALL_MAX_PKGS,                                                       \
+                   "raise CLI_INSTALL_MAX_PKGS")
+CLI_INSTALL_FITS(cli_install_apt_pkgs, cli_install_apt_stream);
+CLI_INSTALL_FITS(cli_install_dnf_pkgs, cli_install_dnf_stream);
+CLI_INSTALL_FITS(cli_install_apk_pkgs, cli_install_apk_stream);
 
 /* The run's choices. Lives on cli_install_desktop_main's stack; pkgs point into the tables. */
 typedef struct cli_install_desktop {
-    bool yes, print_only, no_fonts;
+    bool yes, print_only, no_fonts, no_streaming;
     const cli_install_pm *pm;
     const char *pkgs[CLI_INSTALL_MAX_PKGS];
     size_t npkgs;
@@ -110,6 +139,8 @@ static const char cli_install_desktop_help[] =
     "                                           (default: the first of apt-get, dnf, apk on "
     "PATH)\n"
     "      --no-fonts                           Leave out the DejaVu fonts package\n"
+    "      --no-streaming                       Leave out the GStreamer packages of the WebRTC "
+    "stream\n"
     "  -t, --token <TOKEN>                      Accepted like everywhere; unused (no server)\n"
     "  -n, --no-token                           \n"
     "  -h, --help                               Print help\n";
@@ -323,6 +354,7 @@ static int cli_install_parse(int argc, char **argv, cli_install_desktop *c) {
         {0, "print-only", NULL, false, NULL, NULL, false},
         {0, "package-manager", "PACKAGE_MANAGER", true, "apt, dnf, apk", NULL, false},
         {0, "no-fonts", NULL, false, NULL, NULL, false},
+        {0, "no-streaming", NULL, false, NULL, NULL, false},
     };
     cli_args_cmd cmd = {.name = "sandbox-agent install desktop",
                         .opts = opts,
@@ -334,6 +366,7 @@ static int cli_install_parse(int argc, char **argv, cli_install_desktop *c) {
     c->yes = cli_args_seen(&cmd, "yes");
     c->print_only = cli_args_seen(&cmd, "print-only");
     c->no_fonts = cli_args_seen(&cmd, "no-fonts");
+    c->no_streaming = cli_args_seen(&cmd, "no-streaming");
     const char *pm = cli_args_value(&cmd, "package-manager");
     for (size_t k = 0; k < CLI_INSTALL_NPMS; k++) {
         if (pm ? !strcmp(pm, cli_install_pms[k].name)
@@ -364,6 +397,8 @@ static int cli_install_desktop_main(int argc, char **argv) {
             "on this distribution.");
     for (size_t i = 0; c.pm->packages[i]; i++)
         c.pkgs[c.npkgs++] = c.pm->packages[i];
+    for (size_t i = 0; !c.no_streaming && c.pm->streaming[i]; i++)
+        c.pkgs[c.npkgs++] = c.pm->streaming[i];
     if (!c.no_fonts)
         c.pkgs[c.npkgs++] = c.pm->fonts;
     if (!c.print_only) {

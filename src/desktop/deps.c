@@ -4,7 +4,10 @@
  * libraries in xload.c, the image codecs in image.c). The check finds programs on PATH and
  * libraries as files in the dynamic linker's directories; it never dlopens them, so a server
  * that only answers status polls does not map X and the codecs into its memory. Everything is
- * a stat: the check runs on the loop thread, at most once a second. */
+ * a stat: the check runs on the loop thread, at most once a second.
+ *
+ * The GStreamer pieces of the WebRTC stream are not checked here: the desktop runs without
+ * them, and stream.c reports the elements it lacks when a stream starts. */
 #include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>

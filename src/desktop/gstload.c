@@ -15,8 +15,8 @@ static char desktop_gst_whybuf[512];
 static void *desktop_gst_open(const char *soname, const char *package) {
     void *h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
     if (!h && !desktop_gst_why) {
-        snprintf(desktop_gst_whybuf, sizeof desktop_gst_whybuf,
-                 "cannot load %s (package %s): %s", soname, package, dlerror());
+        snprintf(desktop_gst_whybuf, sizeof desktop_gst_whybuf, "cannot load %s (package %s): %s",
+                 soname, package, dlerror());
         desktop_gst_why = desktop_gst_whybuf;
     }
     return h;

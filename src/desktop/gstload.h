@@ -34,59 +34,59 @@ enum { DESKTOP_SDP_OFFER = 1, DESKTOP_SDP_PRANSWER = 2, DESKTOP_SDP_ANSWER = 3 }
 desktop_webrtc_desc *gst_webrtc_session_description_new(int type, GstSDPMessage *sdp);
 void gst_webrtc_session_description_free(desktop_webrtc_desc *desc);
 
-#define DESKTOP_GLIB_FUNCS(X) \
-    X(g_free) \
-    X(g_error_free) \
-    X(g_bytes_get_data) \
+#define DESKTOP_GLIB_FUNCS(X)                                                                      \
+    X(g_free)                                                                                      \
+    X(g_error_free)                                                                                \
+    X(g_bytes_get_data)
 
-#define DESKTOP_GOBJ_FUNCS(X) \
-    X(g_object_set) \
-    X(g_object_get) \
-    X(g_object_unref) \
-    X(g_signal_emit_by_name) \
-    X(g_signal_connect_data) \
-    X(g_value_get_boxed) \
+#define DESKTOP_GOBJ_FUNCS(X)                                                                      \
+    X(g_object_set)                                                                                \
+    X(g_object_get)                                                                                \
+    X(g_object_unref)                                                                              \
+    X(g_signal_emit_by_name)                                                                       \
+    X(g_signal_connect_data)                                                                       \
+    X(g_value_get_boxed)
 
-#define DESKTOP_GST_FUNCS(X) \
-    X(gst_init_check) \
-    X(gst_registry_fork_set_enabled) \
-    X(gst_parse_launch) \
-    X(gst_parse_bin_from_description) \
-    X(gst_bin_add) \
-    X(gst_bin_remove) \
-    X(gst_bin_get_by_name) \
-    X(gst_element_request_pad_simple) \
-    X(gst_element_release_request_pad) \
-    X(gst_element_get_static_pad) \
-    X(gst_element_set_state) \
-    X(gst_element_sync_state_with_parent) \
-    X(gst_element_get_bus) \
-    X(gst_element_factory_find) \
-    X(gst_pad_link) \
-    X(gst_pad_unlink) \
-    X(gst_pad_add_probe) \
-    X(gst_pad_send_event) \
-    X(gst_bus_timed_pop_filtered) \
-    X(gst_bus_set_flushing) \
-    X(gst_message_parse_error) \
-    X(gst_object_unref) \
-    X(gst_mini_object_unref) \
-    X(gst_promise_new_with_change_func) \
-    X(gst_promise_get_reply) \
-    X(gst_structure_get_value) \
-    X(gst_structure_has_field) \
-    X(gst_structure_new) \
-    X(gst_event_new_custom) \
-    X(gst_util_set_object_arg) \
+#define DESKTOP_GST_FUNCS(X)                                                                       \
+    X(gst_init_check)                                                                              \
+    X(gst_registry_fork_set_enabled)                                                               \
+    X(gst_parse_launch)                                                                            \
+    X(gst_parse_bin_from_description)                                                              \
+    X(gst_bin_add)                                                                                 \
+    X(gst_bin_remove)                                                                              \
+    X(gst_bin_get_by_name)                                                                         \
+    X(gst_element_request_pad_simple)                                                              \
+    X(gst_element_release_request_pad)                                                             \
+    X(gst_element_get_static_pad)                                                                  \
+    X(gst_element_set_state)                                                                       \
+    X(gst_element_sync_state_with_parent)                                                          \
+    X(gst_element_get_bus)                                                                         \
+    X(gst_element_factory_find)                                                                    \
+    X(gst_pad_link)                                                                                \
+    X(gst_pad_unlink)                                                                              \
+    X(gst_pad_add_probe)                                                                           \
+    X(gst_pad_send_event)                                                                          \
+    X(gst_bus_timed_pop_filtered)                                                                  \
+    X(gst_bus_set_flushing)                                                                        \
+    X(gst_message_parse_error)                                                                     \
+    X(gst_object_unref)                                                                            \
+    X(gst_mini_object_unref)                                                                       \
+    X(gst_promise_new_with_change_func)                                                            \
+    X(gst_promise_get_reply)                                                                       \
+    X(gst_structure_get_value)                                                                     \
+    X(gst_structure_has_field)                                                                     \
+    X(gst_structure_new)                                                                           \
+    X(gst_event_new_custom)                                                                        \
+    X(gst_util_set_object_arg)
 
-#define DESKTOP_SDP_FUNCS(X) \
-    X(gst_sdp_message_new_from_text) \
-    X(gst_sdp_message_as_text) \
-    X(gst_sdp_message_free) \
+#define DESKTOP_SDP_FUNCS(X)                                                                       \
+    X(gst_sdp_message_new_from_text)                                                               \
+    X(gst_sdp_message_as_text)                                                                     \
+    X(gst_sdp_message_free)
 
-#define DESKTOP_WEBRTC_FUNCS(X) \
-    X(gst_webrtc_session_description_new) \
-    X(gst_webrtc_session_description_free) \
+#define DESKTOP_WEBRTC_FUNCS(X)                                                                    \
+    X(gst_webrtc_session_description_new)                                                          \
+    X(gst_webrtc_session_description_free)
 
 /* The table of entry points. Owner: gstload.c, for the process lifetime (the libraries are
  * never closed: GTypes cannot be unregistered). */

@@ -31,7 +31,7 @@ typedef struct desktop_viewer {
     http_ws *ws;    /* NULL once closed */
     bool requested; /* a branch was asked for (signal/request) */
     bool connected;
-    bool closing;   /* system/disconnect sent */
+    bool closing;     /* system/disconnect sent */
     char mids[4][32]; /* a=mid of each m= line of our offer, in order */
     /* what it holds down, released when it leaves */
     uint32_t keys[DESKTOP_HELD_MAX];
@@ -50,7 +50,12 @@ typedef struct desktop_swaiter {
     struct desktop_swaiter *next;
 } desktop_swaiter;
 
-typedef enum { DESKTOP_STREAM_OFF, DESKTOP_STREAM_STARTING, DESKTOP_STREAM_ON, DESKTOP_STREAM_STOPPING } desktop_stream_state;
+typedef enum {
+    DESKTOP_STREAM_OFF,
+    DESKTOP_STREAM_STARTING,
+    DESKTOP_STREAM_ON,
+    DESKTOP_STREAM_STOPPING
+} desktop_stream_state;
 
 /* Streaming on the loop. Owner: static, loop thread only. */
 static struct {
@@ -649,6 +654,18 @@ static void desktop_stream_signaling_handler(http_req *req, void *ud) {
         desktop_problem_conflict(req, "desktop streaming is not active");
         return;
     }
+    /* Each viewer's peer connection takes one UDP port of the range (bundled media). */
+    size_t n = 0;
+    for (desktop_viewer *o = dsg.viewers; o; o = o->next)
+        n++;
+    if (n > dsg.cfg.port_max - dsg.cfg.port_min) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "the desktop stream has %zu viewers, as many as webrtcPortRange %u-%u has ports",
+                 n, dsg.cfg.port_min, dsg.cfg.port_max);
+        desktop_problem_conflict(req, msg);
+        return;
+    }
     desktop_viewer *v = base_xcalloc(1, sizeof *v);
     v->id = ++dsg.next_id;
     http_ws *ws = http_ws_accept(req, &desktop_viewer_callbacks, v);
@@ -675,8 +692,7 @@ void desktop_signaling_routes(http_server *srv, uv_loop_t *loop) {
     const unsigned A = HTTP_ROUTE_AUTH;
     http_route(srv, HTTP_M_GET, "/v1/desktop/stream/status", A, desktop_stream_status_handler,
                NULL);
-    http_route(srv, HTTP_M_POST, "/v1/desktop/stream/start", A, desktop_stream_start_handler,
-               NULL);
+    http_route(srv, HTTP_M_POST, "/v1/desktop/stream/start", A, desktop_stream_start_handler, NULL);
     http_route(srv, HTTP_M_POST, "/v1/desktop/stream/stop", A, desktop_stream_stop_handler, NULL);
     /* The SDK puts the token in the URL of a WebSocket (a browser cannot send headers). */
     http_route(srv, HTTP_M_GET, "/v1/desktop/stream/signaling", A | HTTP_ROUTE_QUERY_TOKEN,

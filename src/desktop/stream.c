@@ -198,8 +198,8 @@ static GstPadProbeReturn desktop_gate_probe(GstPad *pad, GstPadProbeInfo *info, 
             return GST_PAD_PROBE_DROP;
         uint64_t step = GST_SECOND / fps;
         /* Catch up after a pause instead of letting a burst through. */
-        ds.gate_next = pts + step > ds.gate_next + step ? pts + step - step / 8
-                                                         : ds.gate_next + step;
+        ds.gate_next =
+            pts + step > ds.gate_next + step ? pts + step - step / 8 : ds.gate_next + step;
     }
     atomic_fetch_add(&ds.frames_in, 1);
     return GST_PAD_PROBE_OK;
@@ -247,11 +247,16 @@ static const desktop_codec *desktop_codec_find(const char *name) {
 static const struct {
     const char *element, *package;
 } desktop_stream_elements[] = {
-    {"ximagesrc", "gstreamer1.0-plugins-good"},  {"videoconvert", "gstreamer1.0-plugins-base"},
-    {"queue", "libgstreamer1.0-0"},              {"tee", "libgstreamer1.0-0"},
-    {"webrtcbin", "gstreamer1.0-plugins-bad"},   {"dtlssrtpenc", "gstreamer1.0-plugins-bad"},
-    {"sctpenc", "gstreamer1.0-plugins-bad"},     {"srtpenc", "gstreamer1.0-plugins-bad"},
-    {"nicesrc", "gstreamer1.0-nice"},            {"rtpbin", "gstreamer1.0-plugins-good"},
+    {"ximagesrc", "gstreamer1.0-plugins-good"},
+    {"videoconvert", "gstreamer1.0-plugins-base"},
+    {"queue", "libgstreamer1.0-0"},
+    {"tee", "libgstreamer1.0-0"},
+    {"webrtcbin", "gstreamer1.0-plugins-bad"},
+    {"dtlssrtpenc", "gstreamer1.0-plugins-bad"},
+    {"sctpenc", "gstreamer1.0-plugins-bad"},
+    {"srtpenc", "gstreamer1.0-plugins-bad"},
+    {"nicesrc", "gstreamer1.0-nice"},
+    {"rtpbin", "gstreamer1.0-plugins-good"},
 };
 
 static bool desktop_element_exists(const char *name) {
@@ -446,8 +451,8 @@ static bool desktop_peer_setup(desktop_peer *p, char *err, size_t cap) {
     }
     gpointer ud = DESKTOP_UD(p->viewer);
     g_signal_connect_data(p->dc, "on-message-data", (GCallback)desktop_on_dc_data, ud, NULL, 0);
-    g_signal_connect_data(p->webrtc, "on-negotiation-needed", (GCallback)desktop_on_negotiation,
-                          ud, NULL, 0);
+    g_signal_connect_data(p->webrtc, "on-negotiation-needed", (GCallback)desktop_on_negotiation, ud,
+                          NULL, 0);
     g_signal_connect_data(p->webrtc, "on-ice-candidate", (GCallback)desktop_on_candidate, ud, NULL,
                           0);
     g_signal_connect_data(p->webrtc, "notify::connection-state", (GCallback)desktop_on_state, ud,
@@ -478,7 +483,8 @@ static bool desktop_peer_build(desktop_peer *p, char *err, size_t cap) {
     p->webrtc = gst_bin_get_by_name((GstBin *)p->bin, "w");
     p->teepad = gst_element_request_pad_simple(ds.tee, "src_%u");
     GstPad *sink = gst_element_get_static_pad(p->bin, "sink");
-    bool linked = p->webrtc && p->teepad && sink && gst_pad_link(p->teepad, sink) == GST_PAD_LINK_OK;
+    bool linked =
+        p->webrtc && p->teepad && sink && gst_pad_link(p->teepad, sink) == GST_PAD_LINK_OK;
     if (sink)
         gst_object_unref(sink);
     if (!linked) {
@@ -506,10 +512,10 @@ static void desktop_peer_add(unsigned viewer) {
         desktop_peer_fail(viewer, err);
         return;
     }
-    GstStateChangeReturn r = fresh ? gst_element_set_state(ds.pipe, GST_STATE_PLAYING)
-                                   : (gst_element_sync_state_with_parent(p->bin)
-                                          ? GST_STATE_CHANGE_SUCCESS
-                                          : GST_STATE_CHANGE_FAILURE);
+    GstStateChangeReturn r =
+        fresh ? gst_element_set_state(ds.pipe, GST_STATE_PLAYING)
+              : (gst_element_sync_state_with_parent(p->bin) ? GST_STATE_CHANGE_SUCCESS
+                                                            : GST_STATE_CHANGE_FAILURE);
     if (r == GST_STATE_CHANGE_FAILURE)
         desktop_peer_fail(viewer, "the stream pipeline did not start (see the server log)");
 }
@@ -568,8 +574,8 @@ static void desktop_peer_candidate(unsigned viewer, int mline, const char *candi
 static void desktop_keyframe(void) {
     if (!ds.enc)
         return;
-    GstStructure *s = gst_structure_new("GstForceKeyUnit", "all-headers", G_TYPE_BOOLEAN, TRUE,
-                                        NULL);
+    GstStructure *s =
+        gst_structure_new("GstForceKeyUnit", "all-headers", G_TYPE_BOOLEAN, TRUE, NULL);
     GstEvent *ev = gst_event_new_custom(GST_EVENT_CUSTOM_UPSTREAM, s);
     GstPad *pad = gst_element_get_static_pad(ds.enc, "src");
     if (pad) {

@@ -2,7 +2,8 @@
 // plan for each package manager (exact output, our package lists), usage errors, package
 // manager detection, the root/sudo rules, the confirmation prompt, and what it runs: nothing
 // when every package is installed (this machine: tests/run.sh installs them first), else
-// exactly the missing packages. Package managers, package databases and sudo are fake
+// exactly the missing packages. The GStreamer packages of the WebRTC stream are in by default;
+// --no-streaming leaves them out, as --no-fonts does the fonts. Package managers, package databases and sudo are fake
 // scripts on PATH that record their arguments; nothing is installed for real.
 //
 // Every run gets a private HOME and an environment without SANDBOX_AGENT_* variables and
@@ -24,6 +25,11 @@ const DNF = ['xorg-x11-server-Xvfb', 'openbox', 'ffmpeg', 'dbus-x11', 'xdg-utils
   'libXtst', 'libXfixes', 'libpng', 'libjpeg-turbo', 'libwebp'];
 const APK = ['xvfb', 'openbox', 'ffmpeg', 'dbus', 'xdg-utils', 'libx11', 'libxext', 'libxtst', 'libxfixes',
   'libpng', 'libjpeg-turbo', 'libwebp'];
+const APT_STREAM = ['gstreamer1.0-plugins-base', 'gstreamer1.0-plugins-good', 'gstreamer1.0-plugins-bad',
+  'gstreamer1.0-nice'];
+const DNF_STREAM = ['gstreamer1-plugins-base', 'gstreamer1-plugins-good', 'gstreamer1-plugins-bad-free',
+  'libnice-gstreamer1'];
+const APK_STREAM = ['gst-plugins-base', 'gst-plugins-good', 'gst-plugins-bad', 'libnice-gstreamer'];
 const APT_INSTALL = 'env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends';
 
 const dirs = [];
@@ -111,6 +117,7 @@ Options:
       --package-manager <PACKAGE_MANAGER>  [possible values: apt, dnf, apk]
                                            (default: the first of apt-get, dnf, apk on PATH)
       --no-fonts                           Leave out the DejaVu fonts package
+      --no-streaming                       Leave out the GStreamer packages of the WebRTC stream
   -t, --token <TOKEN>                      Accepted like everywhere; unused (no server)
   -n, --no-token                           
   -h, --help                               Print help
@@ -154,6 +161,7 @@ describe('install: help and usage errors', { skip: OURS_ONLY }, () => {
 describe('install desktop --print-only: the plan, exactly', { skip: OURS_ONLY }, () => {
   const fonts = { apt: 'fonts-dejavu-core', dnf: 'dejavu-sans-fonts', apk: 'ttf-dejavu' };
   const lists = { apt: APT, dnf: DNF, apk: APK };
+  const streams = { apt: APT_STREAM, dnf: DNF_STREAM, apk: APK_STREAM };
   const command = {
     apt: (pkgs, sudo = '') => `${sudo}apt-get update && ${sudo}${APT_INSTALL} ${pkgs.join(' ')}`,
     dnf: (pkgs, sudo = '') => `${sudo}dnf install -y ${pkgs.join(' ')}`,
@@ -161,14 +169,20 @@ describe('install desktop --print-only: the plan, exactly', { skip: OURS_ONLY },
   };
 
   for (const pm of ['apt', 'dnf', 'apk']) {
-    test(`${pm}, with fonts and with --no-fonts; nothing runs`, () => {
+    test(`${pm}, in full, with --no-fonts, --no-streaming and both; nothing runs`, () => {
       const box = sandbox({ 'apt-get': recorder('apt-get'), dnf: recorder('dnf'), apk: recorder('apk'),
         'dpkg-query': recorder('dpkg-query'), rpm: recorder('rpm') });
       const env = { PATH: `${box.bin}:/usr/bin:/bin` };
-      const all = [...lists[pm], fonts[pm]];
+      const all = [...lists[pm], ...streams[pm], fonts[pm]];
       let r = run(['install', 'desktop', '--print-only', '--package-manager', pm], { env, box });
       assert.deepEqual(r, { status: 0, stdout: plan(pm, all, command[pm](all)), stderr: '' });
+      const nofonts = [...lists[pm], ...streams[pm]];
       r = run(['install', 'desktop', '--print-only', '--no-fonts', '--package-manager', pm], { env, box });
+      assert.deepEqual(r, { status: 0, stdout: plan(pm, nofonts, command[pm](nofonts)), stderr: '' });
+      const nostream = [...lists[pm], fonts[pm]];
+      r = run(['install', 'desktop', '--print-only', '--no-streaming', '--package-manager', pm], { env, box });
+      assert.deepEqual(r, { status: 0, stdout: plan(pm, nostream, command[pm](nostream)), stderr: '' });
+      r = run(['install', 'desktop', '--print-only', '--no-streaming', '--no-fonts', '--package-manager', pm], { env, box });
       assert.deepEqual(r, { status: 0, stdout: plan(pm, lists[pm], command[pm](lists[pm])), stderr: '' });
       // --yes changes nothing with --print-only; no query, no install.
       r = run(['install', 'desktop', '--print-only', '--yes', `--package-manager=${pm}`], { env, box });
@@ -180,10 +194,10 @@ describe('install desktop --print-only: the plan, exactly', { skip: OURS_ONLY },
   test('not root: every command under sudo; without sudo, the reference error', () => {
     const box = sandbox({ sudo: recorder('sudo') });
     const env = { PATH: `${box.bin}:/usr/bin:/bin`, SANDBOX_AGENT_INSTALL_AS_NONROOT: '1' };
-    const all = [...APT, 'fonts-dejavu-core'];
+    const all = [...APT, ...APT_STREAM, 'fonts-dejavu-core'];
     let r = run(['install', 'desktop', '--print-only', '--package-manager', 'apt'], { env, box });
     assert.deepEqual(r, { status: 0, stdout: plan('apt', all, command.apt(all, 'sudo ')), stderr: '' });
-    r = run(['install', 'desktop', '--print-only', '--package-manager', 'dnf', '--no-fonts'], { env, box });
+    r = run(['install', 'desktop', '--print-only', '--package-manager', 'dnf', '--no-fonts', '--no-streaming'], { env, box });
     assert.equal(r.stdout, plan('dnf', DNF, command.dnf(DNF, 'sudo ')));
     assert.deepEqual(box.calls(), []);
     const nosudo = sandbox({});
@@ -225,9 +239,9 @@ describe('install desktop: what it runs', { skip: OURS_ONLY }, () => {
 
   test('apt as root: update, then only the missing packages, with DEBIAN_FRONTEND set', () => {
     const box = sandbox({ 'apt-get': FAKE_APT, 'dpkg-query': FAKE_DPKG_QUERY, sudo: recorder('sudo') });
-    fs.writeFileSync(path.join(box.home, 'installed'), APT.filter((p) => !['xvfb', 'ffmpeg'].includes(p)).join('\n') + '\n');
+    const missing = ['xvfb', 'ffmpeg', 'gstreamer1.0-nice', 'fonts-dejavu-core'];
+    fs.writeFileSync(path.join(box.home, 'installed'), [...APT, ...APT_STREAM].filter((p) => !missing.includes(p)).join('\n') + '\n');
     const r = run(['install', 'desktop', '--yes'], { env: { PATH: `${box.bin}:/usr/bin:/bin` }, box });
-    const missing = ['xvfb', 'ffmpeg', 'fonts-dejavu-core'];
     assert.deepEqual(r, {
       status: 0,
       stdout: plan('apt', missing, `apt-get update && ${APT_INSTALL} ${missing.join(' ')}`) + 'Desktop dependencies installed.\n',
@@ -241,7 +255,7 @@ describe('install desktop: what it runs', { skip: OURS_ONLY }, () => {
 
   test('apt as non-root: both commands through sudo', () => {
     const box = sandbox({ 'apt-get': FAKE_APT, 'dpkg-query': FAKE_DPKG_QUERY, sudo: FAKE_SUDO });
-    fs.writeFileSync(path.join(box.home, 'installed'), [...APT.slice(1), 'fonts-dejavu-core'].join('\n') + '\n');
+    fs.writeFileSync(path.join(box.home, 'installed'), [...APT.slice(1), ...APT_STREAM, 'fonts-dejavu-core'].join('\n') + '\n');
     const r = run(['install', 'desktop', '--yes'],
       { env: { PATH: `${box.bin}:/usr/bin:/bin`, SANDBOX_AGENT_INSTALL_AS_NONROOT: '1' }, box });
     assert.equal(r.status, 0, r.stderr);
@@ -259,7 +273,7 @@ describe('install desktop: what it runs', { skip: OURS_ONLY }, () => {
     const box = sandbox({ 'apt-get': FAKE_APT, 'dpkg-query': FAKE_DPKG_QUERY });
     fs.writeFileSync(path.join(box.home, 'apt-get.status'), '7\n');
     const r = run(['install', 'desktop', '--yes', '--no-fonts'], { env: { PATH: `${box.bin}:/usr/bin:/bin` }, box });
-    assert.equal(failure(r, 7), `command \`${APT_INSTALL} ${APT.join(' ')}\` exited with status 7`);
+    assert.equal(failure(r, 7), `command \`${APT_INSTALL} ${[...APT, ...APT_STREAM].join(' ')}\` exited with status 7`);
     assert.doesNotMatch(r.stdout, /installed\.\n$/);
     assert.equal(box.calls().length, 2);
   });
@@ -267,7 +281,7 @@ describe('install desktop: what it runs', { skip: OURS_ONLY }, () => {
   test('without --yes: asks; no (or no answer) cancels before anything runs, y proceeds', () => {
     const box = sandbox({ 'apt-get': FAKE_APT, 'dpkg-query': FAKE_DPKG_QUERY });
     const env = { PATH: `${box.bin}:/usr/bin:/bin` };
-    const all = [...APT, 'fonts-dejavu-core'];
+    const all = [...APT, ...APT_STREAM, 'fonts-dejavu-core'];
     const shown = plan('apt', all, `apt-get update && ${APT_INSTALL} ${all.join(' ')}`) +
       'Proceed with desktop dependency installation? [y/N] ';
     for (const input of ['n\n', '', 'maybe\n']) {
@@ -284,7 +298,7 @@ describe('install desktop: what it runs', { skip: OURS_ONLY }, () => {
 
   test('dnf: rpm -q --whatprovides decides what is missing; dnf install -y', () => {
     const box = sandbox({ dnf: recorder('dnf'), rpm: FAKE_RPM });
-    fs.writeFileSync(path.join(box.home, 'installed'), DNF.filter((p) => p !== 'openbox').join('\n') + '\n');
+    fs.writeFileSync(path.join(box.home, 'installed'), [...DNF, ...DNF_STREAM].filter((p) => p !== 'openbox').join('\n') + '\n');
     const r = run(['install', 'desktop', '--yes', '--package-manager', 'dnf'], { env: { PATH: `${box.bin}:/usr/bin:/bin` }, box });
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, plan('dnf', ['openbox', 'dejavu-sans-fonts'], 'dnf install -y openbox dejavu-sans-fonts') +
@@ -295,7 +309,7 @@ describe('install desktop: what it runs', { skip: OURS_ONLY }, () => {
   test('apk: apk info -e decides what is missing; apk add --no-cache; all there: nothing runs', () => {
     const box = sandbox({ apk: FAKE_APK });
     const env = { PATH: `${box.bin}:/usr/bin:/bin` };
-    fs.writeFileSync(path.join(box.home, 'installed'), APK.join('\n') + '\n');
+    fs.writeFileSync(path.join(box.home, 'installed'), [...APK, ...APK_STREAM].join('\n') + '\n');
     let r = run(['install', 'desktop', '--yes', '--package-manager', 'apk'], { env, box });
     assert.equal(r.stdout, plan('apk', ['ttf-dejavu'], 'apk add --no-cache ttf-dejavu') + 'Desktop dependencies installed.\n');
     assert.deepEqual(box.calls(), ['apk add --no-cache ttf-dejavu']);
@@ -307,6 +321,45 @@ describe('install desktop: what it runs', { skip: OURS_ONLY }, () => {
   test('a package manager that is not there: the failure to run it', () => {
     const box = sandbox({});
     const r = run(['install', 'desktop', '--yes', '--no-fonts', '--package-manager', 'dnf'], { env: { PATH: box.bin }, box });
-    assert.equal(failure(r), `failed to run \`dnf install -y ${DNF.join(' ')}\`: No such file or directory`);
+    assert.equal(failure(r), `failed to run \`dnf install -y ${[...DNF, ...DNF_STREAM].join(' ')}\`: No such file or directory`);
+  });
+
+  test('--no-streaming: missing streaming packages are left out; without it, exactly those install', () => {
+    const box = sandbox({ 'apt-get': FAKE_APT, 'dpkg-query': FAKE_DPKG_QUERY });
+    const env = { PATH: `${box.bin}:/usr/bin:/bin` };
+    // The desktop is complete, none of the streaming packages is there.
+    fs.writeFileSync(path.join(box.home, 'installed'), [...APT, 'fonts-dejavu-core'].join('\n') + '\n');
+    let r = run(['install', 'desktop', '--yes', '--no-streaming'], { env, box });
+    assert.deepEqual(r, { status: 0, stdout: 'Desktop package manager: apt\nDesktop dependencies are already installed.\n', stderr: '' });
+    assert.deepEqual(box.calls(), []);
+    r = run(['install', 'desktop', '--yes'], { env, box });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, plan('apt', APT_STREAM, `apt-get update && ${APT_INSTALL} ${APT_STREAM.join(' ')}`) +
+      'Desktop dependencies installed.\n');
+    assert.deepEqual(box.calls(), [
+      'apt-get update [DEBIAN_FRONTEND=]',
+      `apt-get install -y --no-install-recommends ${APT_STREAM.join(' ')} [DEBIAN_FRONTEND=noninteractive]`,
+    ]);
+  });
+
+  test('dnf and apk: the streaming packages are queried like the others and skipped when installed', () => {
+    const dnf = sandbox({ dnf: recorder('dnf'), rpm: FAKE_RPM });
+    fs.writeFileSync(path.join(dnf.home, 'installed'), [...DNF, 'dejavu-sans-fonts', ...DNF_STREAM.slice(1)].join('\n') + '\n');
+    let r = run(['install', 'desktop', '--yes', '--package-manager', 'dnf'], { env: { PATH: `${dnf.bin}:/usr/bin:/bin` }, box: dnf });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, plan('dnf', [DNF_STREAM[0]], `dnf install -y ${DNF_STREAM[0]}`) + 'Desktop dependencies installed.\n');
+    r = run(['install', 'desktop', '--yes', '--no-streaming', '--package-manager', 'dnf'],
+      { env: { PATH: `${dnf.bin}:/usr/bin:/bin` }, box: dnf });
+    assert.deepEqual(r, { status: 0, stdout: 'Desktop package manager: dnf\nDesktop dependencies are already installed.\n', stderr: '' });
+    assert.deepEqual(dnf.calls(), [`dnf install -y ${DNF_STREAM[0]}`]);
+
+    const apk = sandbox({ apk: FAKE_APK });
+    fs.writeFileSync(path.join(apk.home, 'installed'), [...APK, 'ttf-dejavu'].join('\n') + '\n');
+    r = run(['install', 'desktop', '--yes', '--package-manager', 'apk'], { env: { PATH: `${apk.bin}:/usr/bin:/bin` }, box: apk });
+    assert.equal(r.stdout, plan('apk', APK_STREAM, `apk add --no-cache ${APK_STREAM.join(' ')}`) + 'Desktop dependencies installed.\n');
+    r = run(['install', 'desktop', '--yes', '--no-streaming', '--package-manager', 'apk'],
+      { env: { PATH: `${apk.bin}:/usr/bin:/bin` }, box: apk });
+    assert.deepEqual(r, { status: 0, stdout: 'Desktop package manager: apk\nDesktop dependencies are already installed.\n', stderr: '' });
+    assert.deepEqual(apk.calls(), [`apk add --no-cache ${APK_STREAM.join(' ')}`]);
   });
 });

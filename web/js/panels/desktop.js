@@ -1,10 +1,12 @@
 // panels/desktop.js - the Desktop panel (http-api.md §10): status, start and stop; a live
-// view refreshed from screenshots that takes clicks and keys; launching apps; the window
-// list; recordings with download. Pure logic (key mapping, scaling, argument splitting, the
-// input queue) is in ../desktop_input.js.
+// view refreshed from screenshots that takes clicks and keys, or streamed over WebRTC
+// (../neko.js) with the mouse and keyboard on the stream's data channel; launching apps; the
+// window list; recordings with download. Pure logic (key mapping, scaling, argument
+// splitting, the input queue) is in ../desktop_input.js.
 
-import { url as apiUrl } from '../api.js';
+import { url as apiUrl, wsUrl } from '../api.js';
 import { keyAction, viewToDesktop, fitScale, splitArgs, InputQueue } from '../desktop_input.js';
+import { NekoViewer, keysymOf } from '../neko.js';
 
 const STATUS_EVERY_MS = 3000; // status poll while the panel is visible
 const FRAME_GAP_MS = 80; // pause between one frame loaded and the next request
@@ -28,7 +30,8 @@ const CSS = `
 #panel-desktop .dk-state[data-state=failed],#panel-desktop .dk-state[data-state=install_required]{color:var(--red,#dc2626)}
 #panel-desktop .dk-view{width:fit-content;max-width:100%;position:relative;outline:none;border:2px solid var(--line,#8884);border-radius:6px;line-height:0;background:#000;min-height:60px;cursor:crosshair}
 #panel-desktop .dk-view:focus{border-color:var(--accent,#2563eb)}
-#panel-desktop .dk-view img{width:100%;max-width:100%;height:auto;display:block;user-select:none;-webkit-user-drag:none}
+#panel-desktop .dk-view img,#panel-desktop .dk-view video{width:100%;max-width:100%;height:auto;display:block;user-select:none;-webkit-user-drag:none}
+#panel-desktop .dk-streaming{font-size:11.5px;font-weight:400;opacity:.8}
 #panel-desktop .dk-view .dk-idle{line-height:1.4;color:#bbb;padding:20px;font-size:13px}
 #panel-desktop .dk-hint{font-size:12px;opacity:.75;margin:4px 0 0}
 #panel-desktop table{width:100%;border-collapse:collapse;font-size:12.5px}
@@ -62,8 +65,12 @@ const st = {
   frameScale: 1,
   clickTimer: null,
   input: null,
+  viewer: null, // the WebRTC viewer while streaming (then no screenshots are fetched)
+  streamPoint: null, // the last pointer position sent, to skip repeats
   ui: {}, // elements by name
 };
+
+const streaming = () => !!st.viewer;
 
 const isActive = () => st.status?.state === 'active';
 
@@ -191,9 +198,13 @@ async function stopDesktop() {
 
 /** Starts or stops the frame loop to match visibility and state. */
 function syncLoops() {
-  const run = st.visible && isActive() && !st.halted;
+  if (st.viewer && (!isActive() || !st.visible)) stopStream();
+  const run = st.visible && isActive() && !st.halted && !streaming();
+  st.ui.video.classList.toggle('hidden', !streaming());
+  st.ui.stream.textContent = streaming() ? 'Screenshots' : 'Stream (WebRTC)';
+  st.ui.stream.disabled = !isActive();
   st.ui.img.classList.toggle('hidden', !run || !st.frameUrl);
-  st.ui.idle.classList.toggle('hidden', run && !!st.frameUrl);
+  st.ui.idle.classList.toggle('hidden', streaming() || (run && !!st.frameUrl));
   st.ui.idle.textContent = isActive() ? 'loading the screen…' : 'The desktop is not running. Start it to see it here.';
   if (run && !st.frameBusy && !st.frameTimer) nextFrame(0);
   if (!run) {
@@ -285,7 +296,7 @@ function eventPoint(e) {
 }
 
 function onViewClick(e) {
-  if (!isActive() || !st.frameUrl) return;
+  if (!isActive() || !st.frameUrl || streaming()) return;
   e.preventDefault();
   st.ui.view.focus();
   const p = eventPoint(e);
@@ -303,6 +314,10 @@ function onViewClick(e) {
 }
 
 function onViewContextMenu(e) {
+  if (streaming()) {
+    e.preventDefault();
+    return;
+  }
   if (!isActive() || !st.frameUrl) return;
   e.preventDefault();
   st.ui.view.focus();
@@ -311,7 +326,7 @@ function onViewContextMenu(e) {
 }
 
 function onViewKey(e) {
-  if (!isActive()) return;
+  if (!isActive() || onStreamKey(e)) return;
   const a = keyAction({ key: e.key, ctrlKey: e.ctrlKey, altKey: e.altKey, shiftKey: e.shiftKey, metaKey: e.metaKey, altGraph: e.getModifierState && e.getModifierState('AltGraph') });
   if (!a) return;
   e.preventDefault();
@@ -325,6 +340,91 @@ async function sendInput(kind, body) {
   const path = { type: '/v1/desktop/keyboard/type', press: '/v1/desktop/keyboard/press', click: '/v1/desktop/mouse/click' }[kind];
   await st.ctx.api.api('POST', path, body);
   if (kind === 'click') setTimeout(() => { if (st.visible && isActive()) refreshWindows(); }, 300);
+}
+
+/* ---- the WebRTC stream ------------------------------------------------------------------ */
+
+async function toggleStream() {
+  if (streaming()) {
+    stopStream();
+    syncLoops();
+    return;
+  }
+  await busy(st.ui.stream, async () => {
+    await st.ctx.api.api('POST', '/v1/desktop/stream/start');
+    st.ui.streamInfo.textContent = 'connecting…';
+    st.viewer = new NekoViewer(wsUrl('/v1/desktop/stream/signaling'), {
+      onTrack: (stream) => {
+        st.ui.video.srcObject = stream;
+        st.ui.video.play().catch(() => {});
+      },
+      onState: (s) => { st.ui.streamInfo.textContent = s === 'connected' ? 'WebRTC · live' : `WebRTC · ${s}`; },
+      onClose: (message) => {
+        const was = st.viewer;
+        st.viewer = null;
+        st.ui.video.srcObject = null;
+        st.ui.streamInfo.textContent = '';
+        if (was && message !== 'closed') st.ctx.dom.errLine(st.ui.viewErr, `stream ended: ${message}`);
+        syncLoops();
+      },
+    });
+    syncLoops();
+  });
+}
+
+function stopStream() {
+  const v = st.viewer;
+  st.viewer = null;
+  if (v) v.close();
+  if (st.ui.video) st.ui.video.srcObject = null;
+  if (st.ui.streamInfo) st.ui.streamInfo.textContent = '';
+}
+
+/** Desktop coordinates of a mouse event on the video. */
+function videoPoint(e) {
+  const r = st.ui.video.getBoundingClientRect();
+  const res = st.viewer?.size || st.status.resolution;
+  return viewToDesktop(e.clientX - r.left, e.clientY - r.top, r.width, r.height, res.width, res.height);
+}
+
+const BUTTONS = { 0: 1, 1: 2, 2: 3 }; // MouseEvent.button to X buttons
+
+function onVideoMouse(e) {
+  if (!st.viewer) return;
+  const p = videoPoint(e);
+  if (e.type === 'mousemove') {
+    if (st.streamPoint && st.streamPoint.x === p.x && st.streamPoint.y === p.y) return;
+    st.streamPoint = p;
+    st.viewer.move(p.x, p.y);
+    return;
+  }
+  e.preventDefault();
+  st.ui.view.focus();
+  st.viewer.move(p.x, p.y);
+  st.viewer.button(BUTTONS[e.button] || 1, e.type === 'mousedown');
+}
+
+function onVideoWheel(e) {
+  if (!st.viewer) return;
+  e.preventDefault();
+  const p = videoPoint(e);
+  st.viewer.move(p.x, p.y);
+  st.viewer.scroll(Math.round(e.deltaX), Math.round(e.deltaY));
+}
+
+/** Keys go to the stream as keysyms, down and up, while the view has the focus. */
+function onStreamKey(e) {
+  if (!st.viewer) return false;
+  if (e.type === 'keydown' && e.ctrlKey && e.key === ']') {
+    st.ui.view.blur();
+    return true;
+  }
+  const sym = keysymOf(e.key, e.code);
+  if (!sym) return false;
+  e.preventDefault();
+  e.stopPropagation();
+  st.viewer.key(sym, e.type === 'keydown');
+  return true;
 }
 
 /* ---- launch and windows ----------------------------------------------------------------- */
@@ -463,7 +563,11 @@ function build(el) {
 
   u.img = h('img', { class: 'hidden', alt: 'live view of the desktop', draggable: 'false' });
   u.idle = h('div', { class: 'dk-idle' });
-  u.view = h('div', { class: 'dk-view', tabindex: 0, role: 'application', 'aria-label': 'Desktop live view: click to click, type to type; Ctrl+] leaves', onclick: onViewClick, oncontextmenu: onViewContextMenu, onkeydown: onViewKey }, u.img, u.idle);
+  u.video = h('video', { class: 'hidden', autoplay: true, playsinline: true, muted: true, 'aria-label': 'live stream of the desktop', onmousemove: onVideoMouse, onmousedown: onVideoMouse, onmouseup: onVideoMouse, onwheel: onVideoWheel });
+  u.video.muted = true;
+  u.view = h('div', { class: 'dk-view', tabindex: 0, role: 'application', 'aria-label': 'Desktop live view: click to click, type to type; Ctrl+] leaves', onclick: onViewClick, oncontextmenu: onViewContextMenu, onkeydown: onViewKey, onkeyup: onStreamKey }, u.img, u.video, u.idle);
+  u.stream = h('button', { type: 'button', class: 'sm', id: 'dkStream', onclick: toggleStream }, 'Stream (WebRTC)');
+  u.streamInfo = h('span', { class: 'dk-streaming', 'aria-live': 'polite' });
   u.viewErr = h('div', { class: 'err hidden' });
 
   u.app = h('input', { name: 'app', placeholder: 'xterm', class: 'dk-wide', 'aria-label': 'app' });
@@ -483,7 +587,7 @@ function build(el) {
   el.append(h('div', { class: 'dk-grid' },
     h('div', {},
       h('section', { class: 'dk-card', 'aria-label': 'Live view' },
-        h('h3', {}, 'Live view'),
+        h('h3', {}, 'Live view', u.stream, u.streamInfo),
         u.view,
         h('p', { class: 'dk-hint', text: 'Click to click (right-click, double-click work); with the view focused, keys go to the desktop. Ctrl+] gives the keyboard back.' }),
         u.viewErr,
@@ -535,6 +639,7 @@ export default {
   },
   hide() {
     st.visible = false;
+    stopStream();
     clearTimeout(st.pollTimer);
     clearTimeout(st.frameTimer);
     st.frameTimer = null;
