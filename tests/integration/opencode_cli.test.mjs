@@ -4,40 +4,20 @@
 // script) that records its argv, calls the server's /opencode API with the password the way
 // attach does (HTTP Basic), and exits with a chosen status. Also: which opencode is chosen
 // (GIGACODE_OPENCODE_BIN, PATH, the installed one, --npx), a missing one, exit statuses and
-// usage errors.
+// usage errors. The real opencode TUI is in opencode_tui.test.mjs.
 //
 // Every test gets a private HOME and XDG_DATA_HOME and a free port; daemons left behind are
 // stopped in after().
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { BIN, IS_REFERENCE, REPO, SANITIZED, freePort, startServer, waitFor } from './lib/server.mjs';
+import { BIN, IS_REFERENCE, startServer, waitFor } from './lib/server.mjs';
+import { cleanup, daemons, run, setup } from './lib/opencode_cli.mjs';
 
 const SKIP = IS_REFERENCE ? 'tests our opencode command (the reference passes no password)' : false;
 
-const dirs = [];
-const daemons = [];
-after(async () => {
-  for (const ctx of daemons) await run(ctx, ['daemon', 'stop', '-p', String(ctx.port)]);
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-});
-
-/** A private HOME, XDG_DATA_HOME and PATH (only the fake programs and the system's). */
-async function setup() {
-  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'sa-opencode-'));
-  dirs.push(home);
-  const fakebin = path.join(home, 'fakebin');
-  fs.mkdirSync(fakebin);
-  const env = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (!k.startsWith('SANDBOX_AGENT_') && !k.startsWith('XDG_') && !k.startsWith('GIGACODE_') && !k.startsWith('OPENCODE_')) env[k] = v;
-  }
-  Object.assign(env, { HOME: home, XDG_DATA_HOME: path.join(home, 'xdg'), PATH: `${fakebin}:/usr/bin:/bin`, SANDBOX_AGENT_LOG: 'info' });
-  return { home, fakebin, env, port: await freePort(), record: path.join(home, 'record.json') };
-}
+after(cleanup);
 
 /**
  * A fake opencode at file: records argv and the status of GET <url>/global/health sent with
@@ -62,32 +42,6 @@ const argv = process.argv.slice(2);
     { mode: 0o755 },
   );
 }
-
-/** Runs the CLI to completion: { status, stdout, stderr }. */
-function run(ctx, args, extraEnv = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(BIN, args, { cwd: ctx.home, env: { ...ctx.env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60000);
-    child.on('error', reject);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      if (SANITIZED) assert.doesNotMatch(stderr, /AddressSanitizer|runtime error:|LeakSanitizer/);
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
-
-/** A real opencode for the attach test: $OPENCODE_TUI_BIN, else the one the real-agent pass
- * (tests/agents/e2e.test.mjs) installed for the opencode agent; null when neither exists. */
-function realOpencode() {
-  const cands = [process.env.OPENCODE_TUI_BIN, path.join(REPO, 'tests/.cache/e2e-agents/xdg/sandbox-agent/bin/opencode')];
-  return cands.find((p) => p && fs.existsSync(p)) || null;
-}
-const hasScript = ['/usr/bin/script', '/bin/script'].some((p) => fs.existsSync(p));
 
 const record = (ctx) => JSON.parse(fs.readFileSync(ctx.record, 'utf8'));
 
@@ -204,38 +158,5 @@ describe('sandbox-agent opencode', { skip: SKIP }, () => {
     assert.match(p.stderr, /invalid value 'x' for '--port <PORT>'/);
     assert.equal((await run(ctx, ['opencode', '--bogus'])).status, 2);
     assert.match((await run(ctx, ['--help'])).stdout, /opencode {7}EXPERIMENTAL: OpenCode TUI/);
-  });
-
-  // The real TUI under a pseudo-terminal (script(1)): it attaches with the password, makes its
-  // startup calls, and exits 0 on Ctrl-C; then so does `sandbox-agent opencode`.
-  const real = realOpencode();
-  test('the real opencode attach starts against the daemon and exits cleanly', { skip: !real ? 'no opencode (OPENCODE_TUI_BIN or the e2e cache)' : !hasScript ? 'no script(1)' : false }, async () => {
-    const ctx = await setup();
-    const env = { ...ctx.env, SANDBOX_AGENT_LOG: 'debug', GIGACODE_OPENCODE_BIN: real, TERM: 'xterm-256color' };
-    const logFile = path.join(ctx.env.XDG_DATA_HOME, `sandbox-agent/daemon/daemon-127-0-0-1-${ctx.port}.log`);
-    const child = spawn('script', ['-qfec', `${BIN} opencode -p ${ctx.port} -t tk`, '/dev/null'], { cwd: ctx.home, env, stdio: ['pipe', 'ignore', 'ignore'] });
-    daemons.push(ctx);
-    const exited = new Promise((resolve) => child.on('close', (code) => resolve(code)));
-    let code = null;
-    exited.then((c) => (code = c));
-    const log = () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '');
-    try {
-      // The TUI's startup calls, answered 200 with its Basic password.
-      for (const p of ['/opencode/config/providers', '/opencode/provider', '/opencode/agent', '/opencode/path', '/opencode/vcs', '/opencode/provider/auth']) {
-        await waitFor(() => code === null && log().includes(`method=GET path=${p} status=200`), { timeoutMs: 45000, what: `GET ${p} from the TUI` });
-      }
-      assert.doesNotMatch(log(), /path=\/opencode\/\S* status=401/);
-      // Ctrl-C until it leaves (the first one may arrive before the TUI reads its input).
-      await waitFor(
-        () => {
-          if (code === null) child.stdin.write('\x03');
-          return code !== null;
-        },
-        { timeoutMs: 30000, intervalMs: 1000, what: 'the TUI to exit on Ctrl-C' },
-      );
-      assert.equal(await exited, 0);
-    } finally {
-      if (code === null) child.kill('SIGKILL');
-    }
   });
 });
