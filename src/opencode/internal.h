@@ -144,6 +144,13 @@ void opencode_touch(opencode_session *s);
 void opencode_pending_drop_session(opencode *oc, const char *session);
 void opencode_session_free(opencode_session *s);
 
+/* ---- meta.c: the metadata side (docs/opencode-meta.md) ---- */
+/* Register the metadata routes (§3 rows 1, 3-5, 7-29; §7; §14): health, dispose, agents,
+ * providers, paths, VCS, project, MCP, skills, config and TUI routes with the optional
+ * forwarding to a native `opencode serve` (OPENCODE_COMPAT_PROXY_URL). Disk reads run on
+ * loop's thread pool, proxied requests on loop. Their state lives for the process. */
+void opencode_meta_routes(http_server *srv, uv_loop_t *loop);
+
 /* ---- provider.c: the providers /provider lists are the agents prompts run ---- */
 /* The agent a provider id runs: every provider we list is the agent of the same id (the
  * reference sent pi and cursor to its internal mock, Q5); any other id runs the mock.

@@ -3,8 +3,6 @@
  * project, MCP, skills and the lists we have nothing for; and the thread-pool job every
  * handler that reads the disk goes through. Providers are in provider.c, the config, command
  * and TUI routes with the native proxy in proxy.c. */
-#include "opencode/meta.h"
-
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,7 +1,6 @@
 /* opencode.c - the module's life: the id counter (§4.1), the project id (Q12), loading the stored
  * sessions, registering every route, and shutting down. */
 #include "opencode/internal.h"
-#include "opencode/meta.h"
 
 #include <stdio.h>
 #include <stdlib.h>
