@@ -25,6 +25,9 @@ bool agents_known(const char *id);
 /* The adapter's launcher is executable, or its executable is on PATH; always true for the
  * mock, false for unknown ids. Stats files. */
 bool agents_installed(const char *id);
+/* The agent's {capabilities, configOptions} as captured from 0.4.2 (catalog.json); borrowed,
+ * NULL for unknown ids. Loop thread: the catalogue is parsed on first use. */
+json_t *agents_catalog_config(const char *id);
 
 /* How to start an agent's ACP adapter. Owner: the caller; agents_launch_free releases. */
 typedef struct agents_launch {

@@ -77,3 +77,7 @@ json_t *agents_catalog_entry(const char *id) {
     }
     return json_object_get(agents_catalog, id);
 }
+
+json_t *agents_catalog_config(const char *id) {
+    return agents_catalog_entry(id);
+}

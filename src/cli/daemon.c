@@ -76,9 +76,7 @@ static const char cli_daemon_help[] =
     "  status  Show daemon status\n"
     "  help    Print this message or the help of the given subcommand(s)\n"
     "\n"
-    "Options:\n"
-    CLI_ARGS_GLOBAL_HELP
-    "\n"
+    "Options:\n" CLI_ARGS_GLOBAL_HELP "\n"
     "Files: ${XDG_DATA_HOME:-~/.local/share}/sandbox-agent/daemon/daemon-<host>-<port>.pid,\n"
     ".version and .log (the host with dots as dashes).\n";
 
@@ -93,8 +91,8 @@ static const char cli_daemon_help_start[] =
     "Options:\n"
     "  -H, --host <HOST>    [default: 127.0.0.1]\n"
     "  -p, --port <PORT>    [default: 2468]\n"
-    "      --upgrade        Restart a running daemon whose build differs from this binary\n"
-    CLI_ARGS_GLOBAL_HELP;
+    "      --upgrade        Restart a running daemon whose build differs from this "
+    "binary\n" CLI_ARGS_GLOBAL_HELP;
 
 static const char cli_daemon_help_stop[] =
     "Stop a running daemon\n"
@@ -106,17 +104,16 @@ static const char cli_daemon_help_stop[] =
     "\n"
     "Options:\n"
     "  -H, --host <HOST>    [default: 127.0.0.1]\n"
-    "  -p, --port <PORT>    [default: 2468]\n"
-    CLI_ARGS_GLOBAL_HELP;
+    "  -p, --port <PORT>    [default: 2468]\n" CLI_ARGS_GLOBAL_HELP;
 
-static const char cli_daemon_help_status[] = "Show daemon status\n"
-                                             "\n"
-                                             "Usage: sandbox-agent daemon status [OPTIONS]\n"
-                                             "\n"
-                                             "Options:\n"
-                                             "  -H, --host <HOST>    [default: 127.0.0.1]\n"
-                                             "  -p, --port <PORT>    [default: 2468]\n"
-                                             CLI_ARGS_GLOBAL_HELP;
+static const char cli_daemon_help_status[] =
+    "Show daemon status\n"
+    "\n"
+    "Usage: sandbox-agent daemon status [OPTIONS]\n"
+    "\n"
+    "Options:\n"
+    "  -H, --host <HOST>    [default: 127.0.0.1]\n"
+    "  -p, --port <PORT>    [default: 2468]\n" CLI_ARGS_GLOBAL_HELP;
 
 /* ---- files and identity ------------------------------------------------------------------ */
 
@@ -531,6 +528,32 @@ static int cli_daemon_parse(int argc, char **argv, const char *help, bool with_u
     return -1;
 }
 
+/* start's work once the options are known, under the daemon lock. Returns 0 or 1. */
+static int cli_daemon_start_locked(const cli_daemon *d, bool upgrade) {
+    cli_daemon_pid p;
+    if (!cli_daemon_read_pid(d, &p))
+        return cli_daemon_do_start(d);
+    int rc;
+    cli_daemon_state st = cli_daemon_check(&p);
+    char *running = st == CLI_DAEMON_OURS ? cli_daemon_read_small(d->version_path) : NULL;
+    const char *build = running ? running : "unknown";
+    if (st != CLI_DAEMON_OURS) {
+        cli_daemon_drop_stale(d, &p, st);
+        rc = cli_daemon_do_start(d);
+    } else if (upgrade && strcmp(build, d->version) != 0) {
+        fprintf(stderr, "daemon outdated (build %s -> %s), restarting...\n", build, d->version);
+        rc = cli_daemon_terminate(d, &p);
+        if (rc == 0)
+            rc = cli_daemon_do_start(d);
+    } else {
+        fprintf(stderr, "daemon already running at %s (PID %d, build %s, logs: %s)\n", d->url,
+                (int)p.pid, build, d->log_path);
+        rc = 0;
+    }
+    free(running);
+    return rc;
+}
+
 static int cli_daemon_start(int argc, char **argv) {
     cli_daemon d = {0};
     bool upgrade = false;
@@ -538,27 +561,26 @@ static int cli_daemon_start(int argc, char **argv) {
     if (rc >= 0)
         return rc;
     int lock = cli_daemon_lock(&d, true);
+    rc = cli_daemon_start_locked(&d, upgrade);
+    cli_daemon_unlock(lock);
+    cli_daemon_free(&d);
+    return rc;
+}
+
+int cli_daemon_ensure(const char *host, const char *port, const char *token) {
+    cli_daemon d = {0};
+    cli_daemon_init(&d, host, port, token);
+    int lock = cli_daemon_lock(&d, true);
     cli_daemon_pid p;
-    if (cli_daemon_read_pid(&d, &p)) {
-        cli_daemon_state st = cli_daemon_check(&p);
-        char *running = st == CLI_DAEMON_OURS ? cli_daemon_read_small(d.version_path) : NULL;
-        const char *build = running ? running : "unknown";
-        if (st != CLI_DAEMON_OURS) {
-            cli_daemon_drop_stale(&d, &p, st);
-            rc = cli_daemon_do_start(&d);
-        } else if (upgrade && strcmp(build, d.version) != 0) {
-            fprintf(stderr, "daemon outdated (build %s -> %s), restarting...\n", build, d.version);
-            rc = cli_daemon_terminate(&d, &p);
-            if (rc == 0)
-                rc = cli_daemon_do_start(&d);
-        } else {
-            fprintf(stderr, "daemon already running at %s (PID %d, build %s, logs: %s)\n", d.url,
-                    (int)p.pid, build, d.log_path);
-            rc = 0;
-        }
-        free(running);
+    bool ours = cli_daemon_read_pid(&d, &p) && cli_daemon_check(&p) == CLI_DAEMON_OURS;
+    char err[512];
+    int rc;
+    if (!ours && cli_daemon_healthy(&d, err, sizeof err)) {
+        /* A server we did not start answers: attaching to it is what the caller wants. */
+        fprintf(stderr, "server already running at %s (not started by `daemon start`)\n", d.url);
+        rc = 0;
     } else {
-        rc = cli_daemon_do_start(&d);
+        rc = cli_daemon_start_locked(&d, true);
     }
     cli_daemon_unlock(lock);
     cli_daemon_free(&d);

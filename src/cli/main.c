@@ -24,7 +24,7 @@ static void cli_usage(FILE *f) {
             "  server         Run the sandbox agent HTTP server\n"
             "  api            Call the HTTP API without writing client code\n"
             "  install        Install first-party runtime dependencies\n"
-            "  opencode       EXPERIMENTAL: OpenCode compatibility layer (not in this build)\n"
+            "  opencode       EXPERIMENTAL: OpenCode TUI attached to the OpenCode-compatible API\n"
             "  daemon         Manage the sandbox-agent background daemon\n"
             "  install-agent  Install or reinstall one agent, or `all` supported agents, without "
             "running the server\n"
@@ -41,23 +41,12 @@ static void cli_usage(FILE *f) {
             BASE_VERSION);
 }
 
-/* Commands the reference has and this build does not. */
-static int cli_unsupported(int argc, char **argv) {
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("`sandbox-agent %s` is not supported by this build\n", argv[0]);
-            return 0;
-        }
-    fprintf(stderr, "error: `sandbox-agent %s` is not supported by this build\n", argv[0]);
-    return 1;
-}
-
 static const struct {
     const char *name;
     int (*run)(int argc, char **argv);
 } cli_commands[] = {
     {"server", cli_server_main},           {"api", cli_api_main},
-    {"install", cli_install_main},         {"opencode", cli_unsupported},
+    {"install", cli_install_main},         {"opencode", cli_opencode_main},
     {"daemon", cli_daemon_main},           {"install-agent", cli_install_agent_main},
     {"credentials", cli_credentials_main},
 };

@@ -20,6 +20,7 @@
 #include "proc/proc.h"
 #include "desktop/desktop.h"
 #include "processes/processes.h"
+#include "opencode/opencode.h"
 #include "sessionapi/sessionapi.h"
 #include "sessions/sessions.h"
 #include "ui/ui.h"
@@ -33,6 +34,7 @@ typedef struct cli_server {
     sessions_persist *persist; /* the index kept in the store */
     sessions_index *index;
     sessionapi *sessions; /* the REST session API */
+    opencode *opencode;   /* the OpenCode-compatible API under /opencode */
     uv_signal_t sigint, sigterm;
     int signals;
     bool stopping;
@@ -312,6 +314,7 @@ int cli_server_main(int argc, char **argv) {
     processes_routes(s.http, s.loop);
     desktop_routes(s.http, s.loop);
     s.sessions = sessionapi_routes(s.http, s.loop, s.index, s.store, s.acp);
+    s.opencode = opencode_routes(s.http, s.loop, s.store, s.acp);
 
     int r = http_server_listen(s.http);
     if (r != 0) {
@@ -319,6 +322,7 @@ int cli_server_main(int argc, char **argv) {
                   uv_strerror(r));
         fprintf(stderr, "error: cannot listen on %s:%d: %s\n", cfg.host, cfg.port, uv_strerror(r));
         sessionapi_free(s.sessions);
+        opencode_free(s.opencode);
         http_server_free(s.http);
         acp_bridge_free(s.acp);
         cli_server_close_journal(&s);
@@ -338,6 +342,7 @@ int cli_server_main(int argc, char **argv) {
 
     proc_fini();
     sessionapi_free(s.sessions); /* its clients' last answers come in the run below */
+    opencode_free(s.opencode);
     /* Close whatever is left (timers of finished requests) and drain their callbacks. */
     uv_walk(s.loop, cli_close_walk, NULL);
     uv_run(s.loop, UV_RUN_DEFAULT);

@@ -7,9 +7,21 @@
 #ifndef CONFIG_H
 #define CONFIG_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
 #include "http/http.h"
 
 /* Register the six config routes (bearer auth applies). */
 void config_routes(http_server *srv);
+
+/* Read and validate a directory's whole MCP (skills=false) or skills (skills=true) config
+ * file for other modules (the /opencode metadata routes). Blocking: call it from the thread
+ * pool only. Returns the map of entry name to normalised entry, sorted by name (an empty
+ * object when the file does not exist), or NULL with the reason in err. *path_out, when not
+ * NULL, gets the file's absolute path (caller frees). */
+json_t *config_load(const char *dir, bool skills, char **path_out, char *err, size_t cap);
 
 #endif

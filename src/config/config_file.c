@@ -155,3 +155,27 @@ out:
     free(target);
     return r;
 }
+
+/* ---- loading for other modules ------------------------------------------------------------ */
+
+json_t *config_load(const char *dir, bool skills, char **path_out, char *err, size_t cap) {
+    const config_kind *k = skills ? &config_skills : &config_mcp;
+    char *path = config_file_path(*dir ? dir : ".", k->file);
+    base_buf b;
+    base_buf_init(&b);
+    json_t *map = NULL;
+    char msg[1024] = "";
+    config_read_result r = config_read(path, &b, msg, sizeof msg);
+    if (r == CONFIG_READ_MISSING)
+        map = json_object();
+    else if (r == CONFIG_READ_OK)
+        map = config_parse_file(k, b.data ? b.data : "", b.len, msg, sizeof msg);
+    if (!map)
+        snprintf(err, cap, "invalid config file %s: %s", path, msg);
+    base_buf_free(&b);
+    if (path_out)
+        *path_out = path;
+    else
+        free(path);
+    return map;
+}

@@ -45,6 +45,12 @@ enum {
     HTTP_ROUTE_PREFIX = 1 << 2,      /* pattern ends in '*': matches the prefix and below */
     HTTP_ROUTE_STREAM_BODY = 1 << 3, /* handler runs at end of headers and reads the body
                                         itself with http_req_read_body (large uploads) */
+    /* OpenCode clients' auth conventions (the /opencode routes): `Authorization: Basic
+     * base64(<any user>:<token>)` is accepted besides the bearer token (what `opencode
+     * attach --password` sends), and a 401 carries the OpenCode errors body
+     * {"errors":[{"message":"missing or invalid bearer token"}]} instead of the problem, plus
+     * the allow header when the path is known but the method is not. */
+    HTTP_ROUTE_OPENCODE_AUTH = 1 << 4,
 };
 
 typedef struct http_header {

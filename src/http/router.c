@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <nettle/base64.h>
+
 static char **router_split(const char *path, size_t *n) {
     /* "/a/b" -> ["a","b"]; "/" -> [""]; a trailing slash yields a final empty segment so
      * that "/v1/health/" never matches "/v1/health". */
@@ -114,6 +116,31 @@ static bool router_set_params(http_req *req, const char **pstart, const size_t *
     return true;
 }
 
+/* `Basic base64(user:password)` whose password is the token; the user name is not checked
+ * (OpenCode clients send "opencode", the secret is the password). */
+static bool router_basic_ok(const char *auth, const char *tok, size_t tlen) {
+    if (strncmp(auth, "Basic ", 6) != 0)
+        return false;
+    const char *b64 = auth + 6;
+    size_t len = strlen(b64);
+    if (len == 0 || len > 4096)
+        return false;
+    uint8_t *raw = base_xmalloc(BASE64_DECODE_LENGTH(len) + 1);
+    struct base64_decode_ctx ctx;
+    size_t n = BASE64_DECODE_LENGTH(len);
+    base64_decode_init(&ctx);
+    bool ok = base64_decode_update(&ctx, &n, raw, len, b64) && base64_decode_final(&ctx);
+    const char *colon = ok ? memchr(raw, ':', n) : NULL;
+    if (colon) {
+        const char *pw = colon + 1;
+        ok = base_ct_equal(pw, n - (size_t)(pw - (const char *)raw), tok, tlen);
+    } else {
+        ok = false;
+    }
+    free(raw);
+    return ok;
+}
+
 static bool router_token_ok(const http_server *srv, const http_req *req, unsigned flags) {
     const char *tok = srv->cfg.token;
     size_t tlen = strlen(tok);
@@ -123,6 +150,8 @@ static bool router_token_ok(const http_server *srv, const http_req *req, unsigne
         if (base_ct_equal(given, strlen(given), tok, tlen))
             return true;
     }
+    if (auth && (flags & HTTP_ROUTE_OPENCODE_AUTH) && router_basic_ok(auth, tok, tlen))
+        return true;
     if (flags & HTTP_ROUTE_QUERY_TOKEN) {
         char *q = NULL;
         if (http_query_get(req, "access_token", &q) == 1) {
@@ -150,6 +179,18 @@ static void router_allow_header(base_buf *b, unsigned methods) {
         first = false;
     }
     base_buf_appends(b, "\r\n");
+}
+
+/* The OpenCode clients' 401 (opencode-compat.md §2.2): their errors body, no
+ * WWW-Authenticate, and the allow header when the method did not match (allowed != 0). */
+static void router_opencode_401(http_req *req, unsigned allowed) {
+    static const char body[] = "{\"errors\":[{\"message\":\"missing or invalid bearer token\"}]}";
+    base_buf h;
+    base_buf_init(&h);
+    if (allowed)
+        router_allow_header(&h, allowed);
+    http_reply(req, 401, "application/json", h.len ? h.data : NULL, body, sizeof body - 1);
+    base_buf_free(&h);
 }
 
 unsigned http_router_flags(http_server *srv, const http_req *req) {
@@ -188,6 +229,10 @@ void http_router_dispatch(http_server *srv, http_req *req) {
     }
     if ((flags & HTTP_ROUTE_AUTH) && srv->cfg.token &&
         !router_token_ok(srv, req, hit ? hit->flags : flags)) {
+        if (flags & HTTP_ROUTE_OPENCODE_AUTH) {
+            router_opencode_401(req, hit ? 0 : allowed);
+            return;
+        }
         http_reply_problem(
             req, 401, "token_invalid", "Token Invalid", "token invalid",
             json_pack("{s:{s:s}}", "details", "message", "missing or invalid bearer token"));

@@ -91,6 +91,8 @@ static void sessions_persist_server_changed(const sessions_server *sv, void *ud)
 static void sessions_persist_load_one(void *ud, const char *id, const char *json,
                                       uint64_t last_sidx) {
     sessions_persist *p = ud;
+    if (strncmp(id, "opencode/", 9) == 0)
+        return; /* the OpenCode API's rows (src/opencode/store.c) share the table */
     if (strncmp(id, SESSIONS_SERVER_KEY, SESSIONS_SERVER_KEY_LEN) == 0) {
         if (sessions_index_load_server(p->ix, id + SESSIONS_SERVER_KEY_LEN, json) < 0)
             LOG_WARN("skipping an unreadable stored ACP server", "key=%s", id);

@@ -23,6 +23,8 @@
 //    (the agent's process group is SIGKILLed mid-turn -> the SDK prompt rejects with the
 //    JSON-RPC agent-exited error, _adapter/agent_exited; the same SDK's next session restarts
 //    the agent and works).
+//    And pi through the OpenCode-compatible API (/opencode) with @opencode-ai/sdk: a session,
+//    prompt_async, the reply as text parts on /event, busy then idle, delete stops the agent.
 // 4. Prints install times (this run, and "already installed") and turn times.
 //
 // Part of `make test` (tests/run.sh runs tests/agents/*.test.mjs); about 30 s with the agents
@@ -44,6 +46,7 @@ import { startServer, waitFor, REPO, BIN, IS_REFERENCE } from '../integration/li
 import { connect, collect, text } from '../integration/lib/sdk.mjs';
 import { acpPost, request } from '../integration/lib/http.mjs';
 import { startCli } from '../integration/lib/cli.mjs';
+import { createOpencodeClient } from '@opencode-ai/sdk';
 
 const ALL = ['claude', 'codex', 'opencode', 'pi'];
 const AGENTS = (process.env.E2E_AGENTS || ALL.join(',')).split(',').map((s) => s.trim()).filter((a) => ALL.includes(a));
@@ -422,6 +425,74 @@ describe('real agents through the server and the SDK', { skip: SKIP, concurrency
       assert.ok(after.some((e) => e.sender === 'client' && e.payload?.method === 'session/prompt'));
       assert.ok(said(after).length > 0);
     } finally {
+      servers.delete(srv);
+      await srv.stop();
+    }
+  });
+
+  test(`${EXTRA}: through /opencode with @opencode-ai/sdk (Basic password): session, prompt, the reply streamed as events, idle`, { skip: !EXTRA && 'needs pi', timeout: 180_000 }, async () => {
+    const { env } = agentEnv(EXTRA, llm);
+    homes.push(env.HOME);
+    const srv = await startServer({ env, token: 'e2e-oc' });
+    servers.add(srv);
+    const cwd = fs.mkdtempSync(path.join(os.tmpdir(), `sa-e2e-${EXTRA}-oc-cwd-`));
+    homes.push(cwd);
+    const REPLY = 'Hello through the OpenCode API.';
+    llm.clearRequests();
+    llm.setScript((req) => (req.hasToolResult ? { text: 'done' } : { text: REPLY }));
+    // What `opencode attach --password` sends.
+    const c = createOpencodeClient({
+      baseUrl: `${srv.baseUrl}/opencode`,
+      headers: { authorization: `Basic ${Buffer.from('opencode:e2e-oc').toString('base64')}` },
+    });
+    const ac = new AbortController();
+    const events = [];
+    const sub = await c.event.subscribe({ signal: ac.signal });
+    const reading = (async () => {
+      try {
+        for await (const ev of sub.stream) events.push(ev);
+      } catch {
+        /* aborted */
+      }
+    })();
+    try {
+      await waitFor(() => events.some((e) => e.type === 'server.connected'), { what: 'server.connected' });
+      const s = (await c.session.create({ query: { directory: cwd }, body: { title: 'e2e over /opencode' } })).data;
+      assert.equal(s.directory, cwd);
+      const t0 = performance.now();
+      const r = await c.session.promptAsync({
+        path: { id: s.id },
+        body: { model: { providerID: EXTRA, modelID: 'default' }, parts: [{ type: 'text', text: 'Say hello.' }] },
+      });
+      assert.equal(r.response.status, 204);
+      const mine = () => events.filter((e) => e.properties?.sessionID === s.id || e.properties?.info?.sessionID === s.id || e.properties?.part?.sessionID === s.id);
+      await waitFor(() => mine().some((e) => e.type === 'session.idle'), { timeoutMs: 150_000, what: () => `session.idle: ${JSON.stringify(mine()).slice(0, 3000)}` });
+      console.log(`# ${EXTRA} over /opencode: turn ${since(t0)} ms`);
+      const statuses = mine().filter((e) => e.type === 'session.status').map((e) => e.properties.status.type);
+      assert.deepEqual(statuses, ['busy', 'idle']);
+      // The reply came as text parts of the assistant message, streamed before idle.
+      const textParts = mine().filter((e) => e.type === 'message.part.updated' && e.properties.part.type === 'text' && e.properties.part.messageID !== undefined);
+      const last = new Map();
+      for (const e of textParts) last.set(e.properties.part.id, e.properties.part);
+      const msgs = (await c.session.messages({ path: { id: s.id } })).data;
+      assert.deepEqual(msgs.map((m) => m.info.role), ['user', 'assistant']);
+      const asstId = msgs[1].info.id;
+      const streamed = [...last.values()].filter((p) => p.messageID === asstId).map((p) => p.text).join('');
+      assert.equal(streamed.trim(), REPLY, JSON.stringify(textParts).slice(0, 3000));
+      const stored = msgs[1].parts.filter((p) => p.type === 'text').map((p) => p.text).join('');
+      assert.equal(stored.trim(), REPLY);
+      assert.ok(msgs[1].info.time.completed, 'the assistant message is completed');
+      assert.ok(!msgs[1].info.error, JSON.stringify(msgs[1].info));
+      const info = (await c.session.get({ path: { id: s.id } })).data;
+      assert.deepEqual([info.agent, info.providerID, info.model], [EXTRA, EXTRA, 'default']);
+      assert.ok(llm.modelRequests().some((q) => JSON.stringify(q.body).includes('Say hello.')), 'the prompt reached the LLM');
+      assert.ok(agentProcs(srv).length >= 1, 'the real agent runs under the server');
+      // Deleting the session stops its agent.
+      assert.equal((await c.session.delete({ path: { id: s.id } })).data, true);
+      await waitFor(() => agentProcs(srv).length === 0, { timeoutMs: 20000, what: () => `no agent after delete: ${JSON.stringify(agentProcs(srv))}` });
+    } finally {
+      ac.abort();
+      await reading;
       servers.delete(srv);
       await srv.stop();
     }
