@@ -276,7 +276,8 @@ function showImage(url) {
     img.onload = () => {
       if (st.frameUrl) URL.revokeObjectURL(st.frameUrl);
       st.frameUrl = url;
-      img.classList.remove('hidden');
+      // A frame asked for before the stream started lands after it: keep it hidden then.
+      img.classList.toggle('hidden', streaming());
       st.ui.idle.classList.add('hidden');
       resolve();
     };
