@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { BIN, IS_REFERENCE, SANITIZED, descendants, freePort, waitFor } from './lib/server.mjs';
+import { runCli } from './lib/cli.mjs';
 
 const SKIP = IS_REFERENCE ? 'tests our daemon (the reference signals foreign pids)' : false;
 
@@ -40,23 +41,8 @@ async function setup() {
   return { home, port, env, pidFile: `${base}.pid`, versionFile: `${base}.version`, logFile: `${base}.log` };
 }
 
-/** Runs the CLI to completion: { status, stdout, stderr }. */
-function run(ctx, args) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(BIN, args, { cwd: ctx.home, env: ctx.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60000);
-    child.on('error', reject);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      if (SANITIZED) assert.doesNotMatch(stderr, /AddressSanitizer|runtime error:|LeakSanitizer/);
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
+/** Runs the CLI to completion: { status, stdout, stderr } (lib/cli.mjs). */
+const run = runCli;
 
 const daemon = (ctx, sub, ...more) => run(ctx, ['daemon', sub, '-p', String(ctx.port), ...more]);
 

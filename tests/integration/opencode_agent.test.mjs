@@ -10,6 +10,7 @@ import * as nodeTest from 'node:test';
 import { createOpencodeClient } from '@opencode-ai/sdk';
 import { createOpencodeClient as createV2 } from '@opencode-ai/sdk/v2';
 import { IS_REFERENCE, sharedServer, waitFor } from './lib/server.mjs';
+import { listen } from './lib/opencode.mjs';
 
 const { describe } = nodeTest;
 const skip = IS_REFERENCE ? 'tests fixes of reference quirks' : false;
@@ -52,28 +53,6 @@ function installFake(srv) {
 }
 
 const base = (srv) => `${srv.baseUrl}/opencode`;
-
-async function listen(srv) {
-  const ac = new AbortController();
-  const sub = await createOpencodeClient({ baseUrl: base(srv) }).event.subscribe({ signal: ac.signal });
-  const events = [];
-  const done = (async () => {
-    try {
-      for await (const ev of sub.stream) events.push(ev);
-    } catch {
-      /* aborted */
-    }
-  })();
-  await waitFor(() => events.some((e) => e.type === 'server.connected'), { what: 'server.connected' });
-  return {
-    events,
-    wait: (pred, what) => waitFor(() => events.find(pred), { timeoutMs: 20000, what }),
-    async close() {
-      ac.abort();
-      await done;
-    },
-  };
-}
 
 const PI = { providerID: 'pi', modelID: 'default' };
 const textOf = (r) => r.data.parts.filter((p) => p.type === 'text').map((p) => p.text).join('');

@@ -8,6 +8,7 @@ import * as nodeTest from 'node:test';
 import { createOpencodeClient } from '@opencode-ai/sdk';
 import { createOpencodeClient as createV2 } from '@opencode-ai/sdk/v2';
 import { IS_REFERENCE, sharedServer, waitFor } from './lib/server.mjs';
+import { listen } from './lib/opencode.mjs';
 
 const { describe } = nodeTest;
 const skip = IS_REFERENCE ? 'our /opencode runs prompts through our ACP mock' : false;
@@ -17,31 +18,6 @@ const base = (srv) => `${srv.baseUrl}/opencode`;
 const oc = (srv) => createOpencodeClient({ baseUrl: base(srv) });
 
 /** Every event of /event (or /global/event with the v2 client) from now on. */
-async function listen(srv, { global = false } = {}) {
-  const ac = new AbortController();
-  const sub = global
-    ? await createV2({ baseUrl: base(srv) }).global.event({ signal: ac.signal })
-    : await oc(srv).event.subscribe({ signal: ac.signal });
-  const events = [];
-  const done = (async () => {
-    try {
-      for await (const ev of sub.stream) events.push(ev);
-    } catch {
-      /* aborted */
-    }
-  })();
-  await waitFor(() => events.some((e) => e.type === 'server.connected'), { what: 'server.connected' });
-  return {
-    events,
-    of: (sid) => events.filter((e) => e.properties?.sessionID === sid || e.properties?.info?.sessionID === sid),
-    wait: (pred, what) => waitFor(() => events.find(pred), { timeoutMs: 20000, what }),
-    async close() {
-      ac.abort();
-      await done;
-    },
-  };
-}
-
 const idleOf = (sid) => (e) => e.type === 'session.idle' && e.properties.sessionID === sid;
 
 async function promptAsync(c, id, text) {

@@ -5,12 +5,13 @@ import { spawn } from 'node:child_process';
 import { BIN, SANITIZED } from './server.mjs';
 
 /**
- * Starts the CLI. opts: { bin (default BIN), cwd, env (added to process.env), stdin (a
- * string written then closed; stdin is /dev/null without it) }.
+ * Starts the CLI. opts: { bin (default BIN), cwd, env (added to process.env), fullEnv (the
+ * whole environment instead: for tests that keep some of ours out), stdin (a string written
+ * then closed; stdin is /dev/null without it) }.
  * Returns { child, done (Promise of { status, signal, stdout, stderr }), out(), err() }.
  */
-export function startCli(args, { bin = BIN, cwd, env, stdin } = {}) {
-  const child = spawn(bin, args, { cwd, env: { ...process.env, ...env }, stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+export function startCli(args, { bin = BIN, cwd, env, fullEnv, stdin } = {}) {
+  const child = spawn(bin, args, { cwd, env: fullEnv || { ...process.env, ...env }, stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
   if (stdin !== undefined) child.stdin.end(stdin);
   let stdout = '';
   let stderr = '';
@@ -26,4 +27,11 @@ export function startCli(args, { bin = BIN, cwd, env, stdin } = {}) {
     });
   });
   return { child, done, out: () => stdout, err: () => stderr };
+}
+
+/** Runs the CLI to completion in ctx.home with exactly ctx.env (plus extraEnv): { status,
+ *  stdout, stderr }. */
+export async function runCli(ctx, args, extraEnv = {}) {
+  const { status, stdout, stderr } = await startCli(args, { cwd: ctx.home, fullEnv: { ...ctx.env, ...extraEnv } }).done;
+  return { status, stdout, stderr };
 }

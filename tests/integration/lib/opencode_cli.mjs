@@ -1,12 +1,11 @@
 // opencode_cli.mjs - helpers for the `sandbox-agent opencode` tests (opencode_cli.test.mjs,
 // opencode_tui.test.mjs): a private HOME, XDG_DATA_HOME and PATH per test, the CLI run to
 // completion, the real opencode when one is at hand; cleanup() stops the daemons left behind.
-import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BIN, REPO, SANITIZED, freePort } from './server.mjs';
+import { REPO, freePort } from './server.mjs';
+import { runCli } from './cli.mjs';
 
 const dirs = [];
 /** Contexts whose daemon cleanup() stops. */
@@ -31,23 +30,8 @@ export async function setup() {
   return { home, fakebin, env, port: await freePort(), record: path.join(home, 'record.json') };
 }
 
-/** Runs the CLI to completion: { status, stdout, stderr }. */
-export function run(ctx, args, extraEnv = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(BIN, args, { cwd: ctx.home, env: { ...ctx.env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60000);
-    child.on('error', reject);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      if (SANITIZED) assert.doesNotMatch(stderr, /AddressSanitizer|runtime error:|LeakSanitizer/);
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
+/** Runs the CLI to completion: { status, stdout, stderr } (lib/cli.mjs). */
+export const run = runCli;
 
 /** A real opencode for the attach test: $OPENCODE_TUI_BIN, else the one the real-agent pass
  * (tests/agents/e2e.test.mjs) installed for the opencode agent; null when neither exists. */
