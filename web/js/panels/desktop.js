@@ -235,7 +235,7 @@ function nextFrame(ms) {
  * purpose: several a second would drown every other call in the request log.
  */
 function frame() {
-  if (!st.visible || !isActive() || st.frameBusy || st.halted) return;
+  if (!st.visible || !isActive() || st.frameBusy || st.halted || streaming()) return;
   st.frameBusy = true;
   st.frameDone = frameOnce();
 }
@@ -267,7 +267,7 @@ async function frameOnce() {
   } finally {
     st.frameBusy = false;
   }
-  if (st.visible && isActive() && !st.halted) nextFrame(wait);
+  if (st.visible && isActive() && !st.halted && !streaming()) nextFrame(wait);
 }
 
 function showImage(url) {
