@@ -200,6 +200,11 @@ test('inspector UI in headless Chromium', { timeout: 180000 }, async (t) => {
         });
       });
       const isAcp = (r) => /\/v1\/acp\/ui-mock-/.test(r.url());
+      // What the page asked for, shown if the reconnect never comes (a rare flake whose cause
+      // is not known: the page's stream state and its /v1/acp requests tell which path it took).
+      const seen = [];
+      p.on('request', (r) => { if (/\/v1\/acp/.test(r.url())) seen.push(`${r.method()} ${new URL(r.url()).pathname} last-event-id=${r.headers()['last-event-id'] ?? '-'}`); });
+      p.on('response', (r) => { if (/\/v1\/acp(\?|$)/.test(r.url())) r.text().then((t) => seen.push(`GET /v1/acp -> ${r.status()} ${t.slice(0, 300)}`)).catch(() => {}); });
       const errorReply = p.waitForRequest((r) => isAcp(r) && r.method() === 'POST' && r.postData()?.includes('"fs-1"'));
       const reconnect = p.waitForRequest((r) => isAcp(r) && r.method() === 'GET' && r.headers()['last-event-id'] === '1');
       await startMockSession(p);
@@ -208,7 +213,10 @@ test('inspector UI in headless Chromium', { timeout: 180000 }, async (t) => {
       assert.equal(body.id, 'fs-1');
       assert.equal(body.error.code, -32601);
       assert.equal(body.method, undefined);
-      await reconnect;
+      await reconnect.catch(async (e) => {
+        const pill = await p.evaluate(() => document.querySelector('#stream')?.textContent).catch(() => '?');
+        throw new Error(`${e.message}\nstream pill: ${pill}\nrequests:\n  ${seen.join('\n  ')}`);
+      });
       const turn = await sendPrompt(p, 'after a reconnect');
       assert.equal(await stopReason(turn), 'end_turn');
       assert.match(await turn.locator('.msg.agent').textContent(), /Mock response to: after a reconnect/);
