@@ -105,3 +105,11 @@ const char *opencode_str_alias(const json_t *obj, const char *const *keys) {
     }
     return NULL;
 }
+
+void opencode_handle_true(http_req *req, void *ud) {
+    opencode_reply_json(req, 200, json_true());
+}
+
+void opencode_handle_empty_list(http_req *req, void *ud) {
+    opencode_reply_json(req, 200, json_array());
+}

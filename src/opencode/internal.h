@@ -78,6 +78,11 @@ void opencode_reply_json(http_req *req, int status, json_t *body);
 /* Reply the OpenCode errors body {"errors":[{"message":msg}]} with content-type
  * application/json (spec §2.3). */
 void opencode_reply_error(http_req *req, int status, const char *msg);
+/* Route handlers for the fixed answers: `true` (no-op actions such as dispose), and `[]` for
+ * lists nothing in this server fills (language servers, formatters, MCP resources, session
+ * diffs and todos: agents keep their own). */
+void opencode_handle_true(http_req *req, void *ud);
+void opencode_handle_empty_list(http_req *req, void *ud);
 /* The same, message formatted. */
 void opencode_reply_errorf(http_req *req, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -73,16 +73,6 @@ void opencode_meta_run_then(http_req *req, opencode_meta_work_fn fn, opencode_me
 
 /* ---- answers from the process ------------------------------------------------------------ */
 
-static void opencode_meta_reply_true(http_req *req, void *ud) {
-    opencode_reply_json(req, 200, json_true());
-}
-
-/* Lists we have nothing for: no language servers, formatters or MCP resources run inside
- * this server (agents run their own), so the honest answer is empty. */
-static void opencode_meta_reply_empty_list(http_req *req, void *ud) {
-    opencode_reply_json(req, 200, json_array());
-}
-
 static void opencode_meta_health(http_req *req, void *ud) {
     opencode_reply_json(req, 200, json_pack("{s:b,s:s}", "healthy", 1, "version", BASE_VERSION));
 }
@@ -205,8 +195,8 @@ static void opencode_meta_skill(http_req *req, void *ud) {
 void opencode_meta_routes(http_server *srv, uv_loop_t *loop) {
     const unsigned f = OPENCODE_ROUTE;
     http_route(srv, HTTP_M_GET, "/opencode/global/health", f, opencode_meta_health, NULL);
-    http_route(srv, HTTP_M_POST, "/opencode/global/dispose", f, opencode_meta_reply_true, NULL);
-    http_route(srv, HTTP_M_POST, "/opencode/instance/dispose", f, opencode_meta_reply_true, NULL);
+    http_route(srv, HTTP_M_POST, "/opencode/global/dispose", f, opencode_handle_true, NULL);
+    http_route(srv, HTTP_M_POST, "/opencode/instance/dispose", f, opencode_handle_true, NULL);
     http_route(srv, HTTP_M_GET, "/opencode/agent", f, opencode_meta_agent, NULL);
     opencode_provider_routes(srv);
     http_route(srv, HTTP_M_GET, "/opencode/provider/auth", f, opencode_meta_provider_auth, NULL);
@@ -220,10 +210,10 @@ void opencode_meta_routes(http_server *srv, uv_loop_t *loop) {
     http_route(srv, HTTP_M_POST, "/opencode/project", f, opencode_meta_project, NULL);
     http_route(srv, HTTP_M_GET, "/opencode/project/current", f, opencode_meta_project, NULL);
     http_route(srv, HTTP_M_GET, "/opencode/mcp", f, opencode_meta_mcp, NULL);
-    http_route(srv, HTTP_M_GET, "/opencode/lsp", f, opencode_meta_reply_empty_list, NULL);
-    http_route(srv, HTTP_M_GET, "/opencode/formatter", f, opencode_meta_reply_empty_list, NULL);
-    http_route(srv, HTTP_M_GET, "/opencode/experimental/resource", f,
-               opencode_meta_reply_empty_list, NULL);
+    http_route(srv, HTTP_M_GET, "/opencode/lsp", f, opencode_handle_empty_list, NULL);
+    http_route(srv, HTTP_M_GET, "/opencode/formatter", f, opencode_handle_empty_list, NULL);
+    http_route(srv, HTTP_M_GET, "/opencode/experimental/resource", f, opencode_handle_empty_list,
+               NULL);
     http_route(srv, HTTP_M_GET, "/opencode/skill", f, opencode_meta_skill, NULL);
     opencode_proxy_routes(srv, loop);
 }

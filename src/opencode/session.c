@@ -263,11 +263,6 @@ static void opencode_children_handler(http_req *req, void *ud) {
     opencode_reply_json(req, 200, a);
 }
 
-/* diff and todo: no file-change or todo tracking exists behind ACP agents here. */
-static void opencode_empty_list_handler(http_req *req, void *ud) {
-    opencode_reply_json(req, 200, json_array());
-}
-
 static void opencode_summarize_handler(http_req *req, void *ud) {
     json_t *body = opencode_body_object(req);
     if (!body)
@@ -370,8 +365,8 @@ void opencode_session_routes(opencode *oc, http_server *srv) {
     http_route(srv, HTTP_M_GET, "/opencode/session/{id}/children", A, opencode_children_handler,
                oc);
     http_route(srv, HTTP_M_POST, "/opencode/session/{id}/fork", A, opencode_fork_handler, oc);
-    http_route(srv, HTTP_M_GET, "/opencode/session/{id}/diff", A, opencode_empty_list_handler, oc);
-    http_route(srv, HTTP_M_GET, "/opencode/session/{id}/todo", A, opencode_empty_list_handler, oc);
+    http_route(srv, HTTP_M_GET, "/opencode/session/{id}/diff", A, opencode_handle_empty_list, oc);
+    http_route(srv, HTTP_M_GET, "/opencode/session/{id}/todo", A, opencode_handle_empty_list, oc);
     http_route(srv, HTTP_M_POST, "/opencode/session/{id}/summarize", A, opencode_summarize_handler,
                oc);
     http_route(srv, HTTP_M_GET, "/opencode/session/{id}/message/{messageID}", A,
