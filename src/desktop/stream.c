@@ -219,6 +219,8 @@ static GstPadProbeReturn desktop_count_probe(GstPad *pad, GstPadProbeInfo *info,
  * RTP caps webrtcbin needs to write the offer. */
 typedef struct desktop_codec {
     const char *name, *encoder, *payloader, *rtp_caps;
+    /* the elements it adds to those every stream needs, and their Debian packages */
+    const char *enc_element, *enc_package, *pay_element, *pay_package;
 } desktop_codec;
 
 static const desktop_codec desktop_codecs[] = {
@@ -226,17 +228,20 @@ static const desktop_codec desktop_codecs[] = {
      "vp8enc name=enc deadline=1 cpu-used=16 threads=2 end-usage=cbr target-bitrate=3000000 "
      "keyframe-max-dist=120 lag-in-frames=0 error-resilient=partitions",
      "rtpvp8pay pt=96 picture-id-mode=15-bit mtu=1200",
-     "application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000"},
+     "application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000", "vp8enc",
+     "gstreamer1.0-plugins-good", "rtpvp8pay", "gstreamer1.0-plugins-good"},
     {"vp9",
      "vp9enc name=enc deadline=1 cpu-used=8 threads=2 end-usage=cbr target-bitrate=3000000 "
      "keyframe-max-dist=120 lag-in-frames=0",
      "rtpvp9pay pt=98 picture-id-mode=15-bit mtu=1200",
-     "application/x-rtp,media=video,encoding-name=VP9,payload=98,clock-rate=90000"},
+     "application/x-rtp,media=video,encoding-name=VP9,payload=98,clock-rate=90000", "vp9enc",
+     "gstreamer1.0-plugins-good", "rtpvp9pay", "gstreamer1.0-plugins-good"},
     {"h264",
      "x264enc name=enc tune=zerolatency speed-preset=ultrafast bitrate=3000 key-int-max=120 "
      "! video/x-h264,profile=constrained-baseline",
      "rtph264pay pt=102 config-interval=-1 aggregate-mode=zero-latency mtu=1200",
-     "application/x-rtp,media=video,encoding-name=H264,payload=102,clock-rate=90000"},
+     "application/x-rtp,media=video,encoding-name=H264,payload=102,clock-rate=90000", "x264enc",
+     "gstreamer1.0-plugins-ugly", "rtph264pay", "gstreamer1.0-plugins-good"},
 };
 
 static const desktop_codec *desktop_codec_find(const char *name) {
@@ -270,35 +275,25 @@ static bool desktop_element_exists(const char *name) {
 }
 
 /* Which elements are missing ("" when none), as "element (package), ...". */
+/* Append "element (package)" to out when the element is missing. */
+static void desktop_missing_add(char *out, size_t cap, size_t *used, const char *el,
+                                const char *pkg) {
+    if (desktop_element_exists(el))
+        return;
+    int w = snprintf(out + *used, cap - *used, "%s%s (%s)", *used ? ", " : "", el, pkg);
+    if (w > 0 && (size_t)w < cap - *used)
+        *used += (size_t)w;
+}
+
 static void desktop_stream_missing(char *out, size_t cap) {
     out[0] = 0;
     size_t used = 0;
+    for (size_t i = 0; i < sizeof desktop_stream_elements / sizeof desktop_stream_elements[0]; i++)
+        desktop_missing_add(out, cap, &used, desktop_stream_elements[i].element,
+                            desktop_stream_elements[i].package);
     const desktop_codec *c = desktop_codec_find(ds.cfg.codec);
-    struct {
-        const char *element, *package;
-    } codec_elems[2] = {{NULL, NULL}, {NULL, NULL}};
-    if (!strcmp(c->name, "h264")) {
-        codec_elems[0].element = "x264enc";
-        codec_elems[0].package = "gstreamer1.0-plugins-ugly";
-        codec_elems[1].element = "rtph264pay";
-        codec_elems[1].package = "gstreamer1.0-plugins-good";
-    } else {
-        codec_elems[0].element = !strcmp(c->name, "vp9") ? "vp9enc" : "vp8enc";
-        codec_elems[0].package = "gstreamer1.0-plugins-good";
-        codec_elems[1].element = !strcmp(c->name, "vp9") ? "rtpvp9pay" : "rtpvp8pay";
-        codec_elems[1].package = "gstreamer1.0-plugins-good";
-    }
-    size_t n = sizeof desktop_stream_elements / sizeof desktop_stream_elements[0];
-    for (size_t i = 0; i < n + 2; i++) {
-        const char *el = i < n ? desktop_stream_elements[i].element : codec_elems[i - n].element;
-        const char *pkg = i < n ? desktop_stream_elements[i].package : codec_elems[i - n].package;
-        if (desktop_element_exists(el))
-            continue;
-        int w = snprintf(out + used, cap - used, "%s%s (%s)", used ? ", " : "", el, pkg);
-        if (w < 0 || (size_t)w >= cap - used)
-            break;
-        used += (size_t)w;
-    }
+    desktop_missing_add(out, cap, &used, c->enc_element, c->enc_package);
+    desktop_missing_add(out, cap, &used, c->pay_element, c->pay_package);
 }
 
 static void desktop_pad_probe(GstElement *el, const char *pad, GstPadProbeCallback cb) {
@@ -706,7 +701,8 @@ static void desktop_tick(void) {
     }
     LOG_DEBUG("desktop stream tick",
               "captured=%lu encoded=%lu lost=%lu fps=%u cpu_percent=%.1f branches=%u",
-              (unsigned long)din, (unsigned long)dout, (unsigned long)lost, ds.fps_now, used / dt * 100.0, atomic_load(&ds.branches));
+              (unsigned long)din, (unsigned long)dout, (unsigned long)lost, ds.fps_now,
+              used / dt * 100.0, atomic_load(&ds.branches));
     atomic_store(&ds.fps_gate, ds.fps_now < ds.cfg.fps ? ds.fps_now : 0);
     atomic_store(&ds.fps_report, (unsigned)(dout / dt + 0.5));
 }
