@@ -87,8 +87,9 @@ static struct {
     unsigned calm_secs;
     uint64_t gate_next; /* the pts the next frame must reach to pass the gate */
     uint64_t last_in, last_out;
-    uint64_t lost_total; /* frames the encoder's queue dropped, as far as counted */
-    unsigned ticks;      /* seconds since the pipeline started */
+    uint64_t lost_total;    /* frames the encoder's queue dropped, as far as counted */
+    unsigned ticks;         /* seconds since the pipeline started */
+    unsigned keyframes_due; /* key frames still to force, one a second (a viewer connected) */
     struct timespec tick_wall, tick_cpu;
     /* any thread */
     atomic_uint fps_gate; /* the rate the gate lets through (0 = everything) */
@@ -226,18 +227,18 @@ typedef struct desktop_codec {
 static const desktop_codec desktop_codecs[] = {
     {"vp8",
      "vp8enc name=enc deadline=1 cpu-used=16 threads=2 end-usage=cbr target-bitrate=3000000 "
-     "keyframe-max-dist=120 lag-in-frames=0 error-resilient=partitions",
+     "keyframe-max-dist=60 lag-in-frames=0 error-resilient=partitions",
      "rtpvp8pay pt=96 picture-id-mode=15-bit mtu=1200",
      "application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000", "vp8enc",
      "gstreamer1.0-plugins-good", "rtpvp8pay", "gstreamer1.0-plugins-good"},
     {"vp9",
      "vp9enc name=enc deadline=1 cpu-used=8 threads=2 end-usage=cbr target-bitrate=3000000 "
-     "keyframe-max-dist=120 lag-in-frames=0",
+     "keyframe-max-dist=60 lag-in-frames=0",
      "rtpvp9pay pt=98 picture-id-mode=15-bit mtu=1200",
      "application/x-rtp,media=video,encoding-name=VP9,payload=98,clock-rate=90000", "vp9enc",
      "gstreamer1.0-plugins-good", "rtpvp9pay", "gstreamer1.0-plugins-good"},
     {"h264",
-     "x264enc name=enc tune=zerolatency speed-preset=ultrafast bitrate=3000 key-int-max=120 "
+     "x264enc name=enc tune=zerolatency speed-preset=ultrafast bitrate=3000 key-int-max=60 "
      "! video/x-h264,profile=constrained-baseline",
      "rtph264pay pt=102 config-interval=-1 aggregate-mode=zero-latency mtu=1200",
      "application/x-rtp,media=video,encoding-name=H264,payload=102,clock-rate=90000", "x264enc",
@@ -341,6 +342,7 @@ static bool desktop_pipe_build(char *err, size_t cap) {
     ds.gate_next = 0;
     ds.last_in = ds.last_out = ds.lost_total = 0;
     ds.ticks = 0;
+    ds.keyframes_due = 0;
     atomic_store(&ds.fps_gate, 0);
     atomic_store(&ds.frames_in, 0);
     atomic_store(&ds.frames_out, 0);
@@ -608,7 +610,11 @@ static void desktop_scmd_run(desktop_scmd *c) {
         desktop_peer_offer(c->viewer, c->promise);
         break;
     case DESKTOP_SCMD_KEYFRAME:
+        /* A viewer just connected: a key frame now, and two more over the next seconds in
+         * case the first left before its SRTP keys were in place (the browser shows nothing
+         * until one arrives). */
         desktop_keyframe();
+        ds.keyframes_due = 2;
         break;
     }
 }
@@ -676,6 +682,10 @@ static void desktop_tick(void) {
     atomic_store(&ds.cpu_report_permille, (unsigned)(used / dt * 1000.0));
     ds.tick_wall = wall;
     ds.tick_cpu = cpu;
+    if (ds.keyframes_due) {
+        ds.keyframes_due--;
+        desktop_keyframe();
+    }
     uint64_t in = atomic_load(&ds.frames_in), out = atomic_load(&ds.frames_out);
     uint64_t din = in - ds.last_in, dout = out - ds.last_out;
     ds.last_in = in;
