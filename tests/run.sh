@@ -58,6 +58,8 @@ elif [ -z "${SANDBOX_AGENT_TEST_PG_URL:-}" ]; then
 fi
 # The servers' event-loop watchdog reports (SANDBOX_AGENT_LOOP_WATCHDOG_MS=20, set by
 # tests/integration/lib/server.mjs) are collected here and summarised at the end.
+# Every failed test's TAP block, repeated at the end of the run (tests/tapfail.awk).
+failures=$(mktemp)
 export SANDBOX_AGENT_WATCHDOG_LOG=${SANDBOX_AGENT_WATCHDOG_LOG:-$PWD/build/loop-watchdog.log}
 rm -f "$SANDBOX_AGENT_WATCHDOG_LOG"
 
@@ -114,6 +116,7 @@ run_node() {
     np=$(grep -E '^# pass [0-9]+$' "$tap" | tail -n 1 | awk '{print $3}')
     nf=$(grep -E '^# fail [0-9]+$' "$tap" | tail -n 1 | awk '{print $3}')
     nc=$(grep -E '^# cancelled [0-9]+$' "$tap" | tail -n 1 | awk '{print $3}')
+    awk -f tests/tapfail.awk "$tap" >>"$failures"
     rm -f "$tap"
     np=${np:-0}
     nf=$(( ${nf:-0} + ${nc:-0} ))
@@ -145,5 +148,10 @@ if [ -s "$SANDBOX_AGENT_WATCHDOG_LOG" ]; then
     echo "loop watchdog: $(wc -l < "$SANDBOX_AGENT_WATCHDOG_LOG") loop iterations busy over 20 ms (a report, not a failure; longest first, all in $SANDBOX_AGENT_WATCHDOG_LOG):"
     sed -E 's/.*busy_ms=([0-9.]+).*/\1 &/' "$SANDBOX_AGENT_WATCHDOG_LOG" | sort -rn | head -n 5 | cut -d' ' -f2- | cut -c1-200
 fi
+if [ -s "$failures" ]; then
+    echo "failed tests, in detail (the first 200 lines):"
+    head -n 200 "$failures"
+fi
+rm -f "$failures"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { test } from 'node:test';
 import { startServer } from './lib/server.mjs';
-import { artifact, chromiumMissing, launchBrowser, openPage } from './lib/browser.mjs';
+import { artifact, chromiumMissing, launchBrowser, openPage, waitForProblems } from './lib/browser.mjs';
 
 test('MCP & Skills panel: add, refuse invalid entries before sending, delete', { skip: chromiumMissing() || false }, async () => {
   const srv = await startServer();
@@ -78,6 +78,10 @@ test('MCP & Skills panel: add, refuse invalid entries before sending, delete', {
     await panel.locator('#cfg-save').click();
     await panel.locator('.cfg-save-err:not(.hidden)').waitFor();
     assert.match(await panel.locator('.cfg-save-err').textContent(), /^HTTP \d{3} /);
+    // Two failed loads were logged (the listing, then the PUT); wait for both before
+    // clearing, or a late one would be counted against the skills step.
+    await waitForProblems(page, problems, 2);
+    assert.equal(problems.length, 2, problems.join('\n'));
     assert.ok(problems.every((p) => /Failed to load resource: .* (400|5\d\d)/.test(p)), problems.join('\n'));
     problems.length = 0;
 

@@ -54,6 +54,27 @@ export async function openPage(browser, url, viewport = { width: 1400, height: 9
   return { page, context, problems };
 }
 
+/**
+ * Waits until the page has logged n problems (openPage's list): a console error reaches
+ * Node as its own CDP event, which can come after the DOM change a test waited for.
+ */
+export function waitForProblems(page, problems, n) {
+  if (problems.length >= n) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      page.off('console', onConsole);
+      reject(new Error(`waited ${WAIT_MS} ms for ${n} console errors; got ${problems.length}:\n${problems.join('\n')}`));
+    }, WAIT_MS);
+    function onConsole() {
+      if (problems.length < n) return;
+      clearTimeout(timer);
+      page.off('console', onConsole);
+      resolve();
+    }
+    page.on('console', onConsole);
+  });
+}
+
 /** Saves a screenshot of the page as build/test-artifacts/ui/<name>.png. */
 export async function artifact(page, name) {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
