@@ -2,46 +2,66 @@
  * loop busy longer than a threshold (SANDBOX_AGENT_LOOP_WATCHDOG_MS).
  *
  * One blocking call on the loop (a stat, a sync write, a scan) stalls every client; this
- * makes such stalls visible while the test suite runs. An iteration's busy time is the wall
- * time between two prepare callbacks minus the time libuv spent idle in epoll in between
- * (uv_metrics_idle_time), so a loop that merely waited is never reported. */
+ * makes such stalls visible while the test suite runs.
+ *
+ * An iteration's busy time is measured in two parts, so that a loop that merely waited is
+ * never reported:
+ *   - outside the poll phase (timers, pending and close callbacks): from the check
+ *     callback, which runs right after the poll phase, to the next prepare callback, which
+ *     runs right before it;
+ *   - inside the poll phase (the I/O callbacks): from the moment the kernel's wait returned
+ *     to the check callback. libuv updates the loop's clock (uv_now) right after
+ *     epoll_wait returns, so that moment is uv_now, to the millisecond.
+ * uv_metrics_idle_time is not used: libuv 1.44 does not count the wait as idle when only
+ * a signal woke the loop (every SIGCHLD of an exiting agent), which reported an idle
+ * second as a blocked one. */
 #include "base/base.h"
 
-/* The watchdog's handles. Owner: this file, for the loop's lifetime; closed by the loop's
- * final uv_walk like every other handle. */
+/* The watchdog's handles and clocks (uv_hrtime nanoseconds). Owner: this file, for the
+ * loop's lifetime; the handles are closed by the loop's final uv_walk like every other. */
 static struct {
     uv_prepare_t prepare;
+    uv_check_t check;
     uint64_t threshold_ns;
-    uint64_t last_ns;
-    uint64_t last_idle_ns;
+    uint64_t prepare_ns;   /* the last prepare callback: the poll phase began */
+    uint64_t check_ns;     /* the last check callback: the poll phase ended */
+    uint64_t poll_busy_ns; /* the I/O callbacks' share of the current iteration */
     bool on;
 } loopwatch;
 
-static void loopwatch_prepare_cb(uv_prepare_t *h) {
+static void loopwatch_check_cb(uv_check_t *h) {
     uint64_t now = uv_hrtime();
-    uint64_t idle = uv_metrics_idle_time(h->loop);
-    uint64_t wall = now - loopwatch.last_ns;
-    uint64_t waited = idle - loopwatch.last_idle_ns;
-    uint64_t busy = wall > waited ? wall - waited : 0;
+    uint64_t woke = uv_now(h->loop) * 1000000u; /* when the kernel's wait returned */
+    if (woke < loopwatch.prepare_ns)
+        woke = loopwatch.prepare_ns; /* the clock's millisecond truncation */
+    loopwatch.poll_busy_ns = now > woke ? now - woke : 0;
+    loopwatch.check_ns = now;
+}
+
+static void loopwatch_prepare_cb(uv_prepare_t *h) {
+    (void)h;
+    uint64_t now = uv_hrtime();
+    uint64_t busy = loopwatch.poll_busy_ns + (now - loopwatch.check_ns);
     if (busy > loopwatch.threshold_ns)
         LOG_WARN("event loop blocked", "busy_ms=%.1f threshold_ms=%.0f", (double)busy / 1e6,
                  (double)loopwatch.threshold_ns / 1e6);
-    loopwatch.last_ns = now;
-    loopwatch.last_idle_ns = idle;
+    loopwatch.poll_busy_ns = 0;
+    loopwatch.prepare_ns = now;
 }
 
 bool base_loopwatch_start(uv_loop_t *loop) {
     int64_t ms = base_env_int("SANDBOX_AGENT_LOOP_WATCHDOG_MS", 0, 0, 600000);
     if (ms <= 0 || loopwatch.on)
         return false;
-    if (uv_loop_configure(loop, UV_METRICS_IDLE_TIME) != 0)
-        return false;
     loopwatch.threshold_ns = (uint64_t)ms * 1000000u;
-    loopwatch.last_ns = uv_hrtime();
-    loopwatch.last_idle_ns = uv_metrics_idle_time(loop);
+    loopwatch.prepare_ns = loopwatch.check_ns = uv_hrtime();
     uv_prepare_init(loop, &loopwatch.prepare);
     uv_prepare_start(&loopwatch.prepare, loopwatch_prepare_cb);
-    uv_unref((uv_handle_t *)&loopwatch.prepare); /* never keeps the loop alive by itself */
+    uv_check_init(loop, &loopwatch.check);
+    uv_check_start(&loopwatch.check, loopwatch_check_cb);
+    /* Neither keeps the loop alive by itself. */
+    uv_unref((uv_handle_t *)&loopwatch.prepare);
+    uv_unref((uv_handle_t *)&loopwatch.check);
     loopwatch.on = true;
     LOG_INFO("event loop watchdog on", "threshold_ms=%lld", (long long)ms);
     return true;

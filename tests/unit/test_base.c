@@ -444,6 +444,78 @@ static void test_assert(void) {
     CHECK(strstr(out, "file=tests/unit/test_base.c line=") != NULL);
 }
 
-UNIT_MAIN(test_assert(); test_uv_buf(); test_utf8_valid(); test_percent_decode(); test_ct_equal();
+/* The loop watchdog, in a child whose stderr is read back: a timer that spins 80 ms is
+ * reported; a 400 ms wait that only a SIGCHLD ends (a child process exiting) is not. */
+static uv_timer_t lw_timer;
+static uv_process_t lw_proc;
+
+static void lw_spin_cb(uv_timer_t *t) {
+    (void)t;
+    uint64_t until = uv_hrtime() + 80 * 1000000u;
+    while (uv_hrtime() < until) {
+    }
+}
+
+static void lw_close_cb(uv_timer_t *t) {
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+static void lw_exit_cb(uv_process_t *p, int64_t status, int sig) {
+    (void)status, (void)sig;
+    uv_close((uv_handle_t *)p, NULL);
+    /* One more iteration, so the one that the SIGCHLD woke is measured too. */
+    uv_timer_start(&lw_timer, lw_close_cb, 10, 0);
+}
+
+static void lw_child(void) {
+    setenv("SANDBOX_AGENT_LOOP_WATCHDOG_MS", "30", 1);
+    uv_loop_t *loop = uv_default_loop();
+    if (!base_loopwatch_start(loop))
+        _exit(3);
+    uv_timer_init(loop, &lw_timer);
+    uv_timer_start(&lw_timer, lw_spin_cb, 0, 0);
+    char *args[] = {"sleep", "0.4", NULL};
+    uv_process_options_t o = {.file = "sleep", .args = args, .exit_cb = lw_exit_cb};
+    if (uv_spawn(loop, &lw_proc, &o) != 0)
+        _exit(4);
+    uv_run(loop, UV_RUN_DEFAULT);
+    _exit(0);
+}
+
+static void test_loopwatch(void) {
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        lw_child();
+    }
+    close(fds[1]);
+    char out[4096];
+    size_t n = 0;
+    ssize_t r;
+    while (n < sizeof out - 1 && (r = read(fds[0], out + n, sizeof out - 1 - n)) > 0)
+        n += (size_t)r;
+    out[n] = 0;
+    close(fds[0]);
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    int reports = 0;
+    double longest = 0;
+    for (const char *p = out; (p = strstr(p, "busy_ms=")); p += 8) {
+        double ms = strtod(p + 8, NULL);
+        reports++;
+        if (ms > longest)
+            longest = ms;
+    }
+    CHECK(reports == 1);
+    CHECK(longest >= 79 && longest < 300);
+    if (reports != 1 || longest < 79 || longest >= 300)
+        fprintf(stderr, "loopwatch output:\n%s", out);
+}
+
+UNIT_MAIN(test_loopwatch(); test_assert(); test_uv_buf(); test_utf8_valid(); test_percent_decode(); test_ct_equal();
           test_ascii_ieq(); test_trim(); test_parse_u64(); test_buf(); test_rcbuf();
           test_json_parse(); test_log_quote(); test_random_hex())
