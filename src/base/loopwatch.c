@@ -14,7 +14,16 @@
  *     epoll_wait returns, so that moment is uv_now, to the millisecond.
  * uv_metrics_idle_time is not used: libuv 1.44 does not count the wait as idle when only
  * a signal woke the loop (every SIGCHLD of an exiting agent), which reported an idle
- * second as a blocked one. */
+ * second as a blocked one.
+ *
+ * Wall time alone cannot tell a loop that worked from one the kernel preempted (two cores,
+ * a browser and a dozen processes in the test suite), nor from one that slept in a blocking
+ * syscall. So each report also gives the loop thread's CPU time over the iteration and its
+ * context switches: `preempted` (involuntary: the CPU was taken away) and `waits`
+ * (voluntary: the thread slept, once in epoll_wait plus once per blocking call). */
+/* RUSAGE_THREAD: _GNU_SOURCE comes from the Makefile */
+#include <sys/resource.h>
+
 #include "base/base.h"
 
 /* The watchdog's handles and clocks (uv_hrtime nanoseconds). Owner: this file, for the
@@ -26,6 +35,7 @@ static struct {
     uint64_t prepare_ns;   /* the last prepare callback: the poll phase began */
     uint64_t check_ns;     /* the last check callback: the poll phase ended */
     uint64_t poll_busy_ns; /* the I/O callbacks' share of the current iteration */
+    struct rusage usage;   /* the loop thread's, at the last prepare callback */
     bool on;
 } loopwatch;
 
@@ -38,13 +48,24 @@ static void loopwatch_check_cb(uv_check_t *h) {
     loopwatch.check_ns = now;
 }
 
+static double loopwatch_cpu_ms(const struct rusage *u) {
+    return (double)(u->ru_utime.tv_sec + u->ru_stime.tv_sec) * 1e3 +
+           (double)(u->ru_utime.tv_usec + u->ru_stime.tv_usec) / 1e3;
+}
+
 static void loopwatch_prepare_cb(uv_prepare_t *h) {
     (void)h;
     uint64_t now = uv_hrtime();
     uint64_t busy = loopwatch.poll_busy_ns + (now - loopwatch.check_ns);
+    struct rusage u;
+    getrusage(RUSAGE_THREAD, &u);
     if (busy > loopwatch.threshold_ns)
-        LOG_WARN("event loop blocked", "busy_ms=%.1f threshold_ms=%.0f", (double)busy / 1e6,
+        LOG_WARN("event loop blocked",
+                 "busy_ms=%.1f cpu_ms=%.1f preempted=%ld waits=%ld threshold_ms=%.0f",
+                 (double)busy / 1e6, loopwatch_cpu_ms(&u) - loopwatch_cpu_ms(&loopwatch.usage),
+                 u.ru_nivcsw - loopwatch.usage.ru_nivcsw, u.ru_nvcsw - loopwatch.usage.ru_nvcsw,
                  (double)loopwatch.threshold_ns / 1e6);
+    loopwatch.usage = u;
     loopwatch.poll_busy_ns = 0;
     loopwatch.prepare_ns = now;
 }
@@ -55,6 +76,7 @@ bool base_loopwatch_start(uv_loop_t *loop) {
         return false;
     loopwatch.threshold_ns = (uint64_t)ms * 1000000u;
     loopwatch.prepare_ns = loopwatch.check_ns = uv_hrtime();
+    getrusage(RUSAGE_THREAD, &loopwatch.usage);
     uv_prepare_init(loop, &loopwatch.prepare);
     uv_prepare_start(&loopwatch.prepare, loopwatch_prepare_cb);
     uv_check_init(loop, &loopwatch.check);
