@@ -284,6 +284,7 @@ int cli_server_main(int argc, char **argv) {
     cfg.max_body_bytes =
         (size_t)base_env_int("SANDBOX_AGENT_MAX_BODY_BYTES", 32 << 20, 2 << 20, (int64_t)1 << 40);
 
+    uint64_t started_ns = uv_hrtime(); /* startup_ms: what the loop watchdog leaves out */
     signal(SIGPIPE, SIG_IGN);
     desktop_preinit(); /* before any thread exists */
 
@@ -334,8 +335,8 @@ int cli_server_main(int argc, char **argv) {
     s.sigint.data = s.sigterm.data = &s;
     uv_signal_start(&s.sigint, cli_signal_cb, SIGINT);
     uv_signal_start(&s.sigterm, cli_signal_cb, SIGTERM);
-    LOG_INFO("server listening", "addr=%s:%d auth=%s", cfg.host, cfg.port,
-             cfg.token ? "token" : "none");
+    LOG_INFO("server listening", "addr=%s:%d auth=%s startup_ms=%.1f", cfg.host, cfg.port,
+             cfg.token ? "token" : "none", (double)(uv_hrtime() - started_ns) / 1e6);
     LOG_INFO("inspector ui available", "url=http://%s:%d/ui/", cfg.host, cfg.port);
 
     uv_run(s.loop, UV_RUN_DEFAULT);
