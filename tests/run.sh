@@ -146,7 +146,7 @@ fi
 
 if [ -s "$SANDBOX_AGENT_WATCHDOG_LOG" ]; then
     echo "loop watchdog: $(wc -l < "$SANDBOX_AGENT_WATCHDOG_LOG") loop iterations busy over 20 ms (a report, not a failure; longest first, all in $SANDBOX_AGENT_WATCHDOG_LOG):"
-    sed -E 's/.*busy_ms=([0-9.]+).*/\1 &/' "$SANDBOX_AGENT_WATCHDOG_LOG" | sort -rn | head -n 5 | cut -d' ' -f2- | cut -c1-200
+    sed -E 's/.*busy_ms=([0-9.]+).*/\1 &/' "$SANDBOX_AGENT_WATCHDOG_LOG" | sort -rn | head -n 5 | cut -d" " -f2- | cut -c1-300
 fi
 if [ -s "$failures" ]; then
     echo "failed tests, in detail (the first 200 lines):"

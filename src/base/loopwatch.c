@@ -20,11 +20,31 @@
  * a browser and a dozen processes in the test suite), nor from one that slept in a blocking
  * syscall. So each report also gives the loop thread's CPU time over the iteration and its
  * context switches: `preempted` (involuntary: the CPU was taken away) and `waits`
- * (voluntary: the thread slept, once in epoll_wait plus once per blocking call). */
-/* RUSAGE_THREAD: _GNU_SOURCE comes from the Makefile */
+ * (voluntary: the thread slept, once in epoll_wait plus once per blocking call).
+ *
+ * And it says where the time went: a sampler thread reads the loop thread's
+ * /proc/self/task/<tid>/syscall every quarter threshold. Outside epoll_wait the loop is
+ * either running (user code) or blocked in a syscall, which is named: `in=futex:6,running:2`
+ * points at a lock, `in=fsync:9` at a synchronous disk write. */
+/* RUSAGE_THREAD, gettid: _GNU_SOURCE comes from the Makefile */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "base/base.h"
+
+/* Samples per syscall number of the current iteration; the last slot counts "running".
+ * Written by the sampler thread, read and reset by the loop thread's prepare callback. */
+#define LOOPWATCH_NSYS 512
+#define LOOPWATCH_RUNNING LOOPWATCH_NSYS
+static atomic_uint loopwatch_samples[LOOPWATCH_NSYS + 1];
+static atomic_uint loopwatch_sampled; /* any sample since the last reset */
 
 /* The watchdog's handles and clocks (uv_hrtime nanoseconds). Owner: this file, for the
  * loop's lifetime; the handles are closed by the loop's final uv_walk like every other. */
@@ -39,6 +59,121 @@ static struct {
     bool on;
     bool running; /* the loop has reached its first poll */
 } loopwatch;
+
+static const char *loopwatch_sys_name(int nr) {
+    switch (nr) {
+    case SYS_read: return "read";
+    case SYS_write: return "write";
+    case SYS_pread64: return "pread64";
+    case SYS_pwrite64: return "pwrite64";
+    case SYS_readv: return "readv";
+    case SYS_writev: return "writev";
+    case SYS_open: return "open";
+    case SYS_openat: return "openat";
+    case SYS_close: return "close";
+    case SYS_fsync: return "fsync";
+    case SYS_fdatasync: return "fdatasync";
+    case SYS_futex: return "futex";
+    case SYS_wait4: return "wait4";
+    case SYS_waitid: return "waitid";
+    case SYS_poll: return "poll";
+    case SYS_ppoll: return "ppoll";
+    case SYS_select: return "select";
+    case SYS_pselect6: return "pselect6";
+    case SYS_connect: return "connect";
+    case SYS_sendto: return "sendto";
+    case SYS_recvfrom: return "recvfrom";
+    case SYS_sendmsg: return "sendmsg";
+    case SYS_recvmsg: return "recvmsg";
+    case SYS_nanosleep: return "nanosleep";
+    case SYS_clock_nanosleep: return "clock_nanosleep";
+    case SYS_clone: return "clone";
+    case SYS_execve: return "execve";
+    case SYS_mkdir: return "mkdir";
+    case SYS_mkdirat: return "mkdirat";
+    case SYS_rename: return "rename";
+    case SYS_renameat2: return "renameat2";
+    case SYS_unlink: return "unlink";
+    case SYS_unlinkat: return "unlinkat";
+    case SYS_stat: return "stat";
+    case SYS_lstat: return "lstat";
+    case SYS_newfstatat: return "newfstatat";
+    case SYS_statx: return "statx";
+    case SYS_getdents64: return "getdents64";
+    case SYS_flock: return "flock";
+    case SYS_fcntl: return "fcntl";
+    case SYS_mmap: return "mmap";
+    case SYS_munmap: return "munmap";
+    case SYS_madvise: return "madvise";
+    case SYS_kill: return "kill";
+    default: return NULL;
+    }
+}
+
+/* One look at what the loop thread is doing. "running" in the file means user space; a
+ * number is the syscall it is in; epoll_wait is idle and not counted. */
+static void loopwatch_sample(const char *path) {
+    char buf[64];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return;
+    buf[n] = 0;
+    int slot;
+    if (!strncmp(buf, "running", 7)) {
+        slot = LOOPWATCH_RUNNING;
+    } else {
+        int nr = atoi(buf);
+        if (nr < 0 || nr >= LOOPWATCH_NSYS || nr == SYS_epoll_wait || nr == SYS_epoll_pwait ||
+            nr == SYS_epoll_pwait2)
+            return;
+        slot = nr;
+    }
+    atomic_fetch_add_explicit(&loopwatch_samples[slot], 1, memory_order_relaxed);
+    atomic_store_explicit(&loopwatch_sampled, 1, memory_order_relaxed);
+}
+
+/* The sampler thread: detached, lives as long as the process. */
+static void *loopwatch_sampler(void *arg) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%ld/syscall", (long)(intptr_t)arg);
+    uint64_t period = loopwatch.threshold_ns / 4;
+    struct timespec ts = {.tv_sec = (time_t)(period / 1000000000u),
+                          .tv_nsec = (long)(period % 1000000000u)};
+    for (;;) {
+        nanosleep(&ts, NULL);
+        loopwatch_sample(path);
+    }
+    return NULL;
+}
+
+/* "futex:6,running:2" from the samples of the iteration, most first; resets them. */
+static void loopwatch_take_samples(char *out, size_t cap) {
+    out[0] = 0;
+    if (!atomic_exchange_explicit(&loopwatch_sampled, 0, memory_order_relaxed))
+        return;
+    unsigned counts[LOOPWATCH_NSYS + 1];
+    for (int i = 0; i <= LOOPWATCH_NSYS; i++)
+        counts[i] = atomic_exchange_explicit(&loopwatch_samples[i], 0, memory_order_relaxed);
+    size_t len = 0;
+    for (;;) {
+        int best = -1;
+        for (int i = 0; i <= LOOPWATCH_NSYS; i++)
+            if (counts[i] && (best < 0 || counts[i] > counts[best]))
+                best = i;
+        if (best < 0 || len + 32 >= cap)
+            return;
+        const char *name = best == LOOPWATCH_RUNNING ? "running" : loopwatch_sys_name(best);
+        int n = name ? snprintf(out + len, cap - len, "%s%s:%u", len ? "," : "", name, counts[best])
+                     : snprintf(out + len, cap - len, "%ssys_%d:%u", len ? "," : "", best,
+                                counts[best]);
+        len += (size_t)n;
+        counts[best] = 0;
+    }
+}
 
 static void loopwatch_check_cb(uv_check_t *h) {
     uint64_t now = uv_hrtime();
@@ -60,16 +195,18 @@ static void loopwatch_prepare_cb(uv_prepare_t *h) {
     uint64_t busy = loopwatch.poll_busy_ns + (now - loopwatch.check_ns);
     struct rusage u;
     getrusage(RUSAGE_THREAD, &u);
+    char in[256];
+    loopwatch_take_samples(in, sizeof in);
     /* The first iteration holds the startup (opening the journal, binding), done before
      * the listener accepts anyone: it stalls no client, and the server logs it as startup. */
     if (!loopwatch.running)
         loopwatch.running = true;
     else if (busy > loopwatch.threshold_ns)
         LOG_WARN("event loop blocked",
-                 "busy_ms=%.1f cpu_ms=%.1f preempted=%ld waits=%ld threshold_ms=%.0f",
+                 "busy_ms=%.1f cpu_ms=%.1f preempted=%ld waits=%ld in=%s threshold_ms=%.0f",
                  (double)busy / 1e6, loopwatch_cpu_ms(&u) - loopwatch_cpu_ms(&loopwatch.usage),
                  u.ru_nivcsw - loopwatch.usage.ru_nivcsw, u.ru_nvcsw - loopwatch.usage.ru_nvcsw,
-                 (double)loopwatch.threshold_ns / 1e6);
+                 in[0] ? in : "-", (double)loopwatch.threshold_ns / 1e6);
     loopwatch.usage = u;
     loopwatch.poll_busy_ns = 0;
     loopwatch.prepare_ns = now;
@@ -89,6 +226,14 @@ bool base_loopwatch_start(uv_loop_t *loop) {
     /* Neither keeps the loop alive by itself. */
     uv_unref((uv_handle_t *)&loopwatch.prepare);
     uv_unref((uv_handle_t *)&loopwatch.check);
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    if (pthread_create(&t, &attr, loopwatch_sampler, (void *)(intptr_t)gettid()) != 0)
+        LOG_WARN("loop watchdog: no sampler thread", NULL);
+    pthread_attr_destroy(&attr);
     loopwatch.on = true;
     LOG_INFO("event loop watchdog on", "threshold_ms=%lld", (long long)ms);
     return true;
