@@ -40,7 +40,6 @@ typedef enum {
     DESKTOP_SCMD_REMOVE,
     DESKTOP_SCMD_ANSWER,
     DESKTOP_SCMD_CANDIDATE,
-    DESKTOP_SCMD_NEGOTIATE, /* from on-negotiation-needed */
     DESKTOP_SCMD_OFFER,     /* from the create-offer promise: promise */
     DESKTOP_SCMD_KEYFRAME,
 } desktop_scmd_type;
@@ -148,10 +147,6 @@ static void desktop_scmd_free(desktop_scmd *c) {
 
 #define DESKTOP_VIEWER(ud) ((unsigned)(uintptr_t)(ud))
 #define DESKTOP_UD(viewer) ((gpointer)(uintptr_t)(viewer))
-
-static void desktop_on_negotiation(GstElement *webrtc, gpointer ud) {
-    desktop_scmd_post(DESKTOP_SCMD_NEGOTIATE, DESKTOP_VIEWER(ud), 0, NULL, NULL);
-}
 
 static void desktop_on_offer(GstPromise *promise, gpointer ud) {
     /* The promise is ours (created with this callback); the stream thread unrefs it. */
@@ -431,6 +426,12 @@ static void desktop_peer_fail(unsigned viewer, const char *why) {
 /* The branch's webrtcbin: ports, a send-only video transceiver, the data channel (before the
  * offer, so the offer carries it and the browser gets it through ondatachannel). */
 static bool desktop_peer_setup(desktop_peer *p, char *err, size_t cap) {
+    /* The handlers before the state change: webrtcbin calls them from its own threads. */
+    gpointer ud = DESKTOP_UD(p->viewer);
+    g_signal_connect_data(p->webrtc, "on-ice-candidate", (GCallback)desktop_on_candidate, ud, NULL,
+                          0);
+    g_signal_connect_data(p->webrtc, "notify::connection-state", (GCallback)desktop_on_state, ud,
+                          NULL, 0);
     GObject *ice = NULL;
     g_object_get(p->webrtc, "ice-agent", &ice, NULL);
     if (ice) {
@@ -450,17 +451,12 @@ static bool desktop_peer_setup(desktop_peer *p, char *err, size_t cap) {
         snprintf(err, cap, "webrtcbin did not create the data channel");
         return false;
     }
-    gpointer ud = DESKTOP_UD(p->viewer);
     g_signal_connect_data(p->dc, "on-message-data", (GCallback)desktop_on_dc_data, ud, NULL, 0);
-    g_signal_connect_data(p->webrtc, "on-negotiation-needed", (GCallback)desktop_on_negotiation, ud,
-                          NULL, 0);
-    g_signal_connect_data(p->webrtc, "on-ice-candidate", (GCallback)desktop_on_candidate, ud, NULL,
-                          0);
-    g_signal_connect_data(p->webrtc, "notify::connection-state", (GCallback)desktop_on_state, ud,
-                          NULL, 0);
     return true;
 }
 
+/* The viewer's branch, in the pipeline and set up (READY), with the tee's pad it will take;
+ * not linked yet (desktop_peer_link). */
 static bool desktop_peer_build(desktop_peer *p, char *err, size_t cap) {
     const desktop_codec *c = desktop_codec_find(ds.cfg.codec);
     char *desc = base_xasprintf("queue leaky=downstream max-size-buffers=60 max-size-bytes=0 "
@@ -483,17 +479,28 @@ static bool desktop_peer_build(desktop_peer *p, char *err, size_t cap) {
     gst_bin_add((GstBin *)ds.pipe, p->bin);
     p->webrtc = gst_bin_get_by_name((GstBin *)p->bin, "w");
     p->teepad = gst_element_request_pad_simple(ds.tee, "src_%u");
-    GstPad *sink = gst_element_get_static_pad(p->bin, "sink");
-    bool linked =
-        p->webrtc && p->teepad && sink && gst_pad_link(p->teepad, sink) == GST_PAD_LINK_OK;
-    if (sink)
-        gst_object_unref(sink);
-    if (!linked) {
-        snprintf(err, cap, "cannot link the viewer's branch to the encoder");
+    if (!p->webrtc || !p->teepad) {
+        snprintf(err, cap, "cannot build the viewer's branch: no webrtcbin or tee pad");
         return false;
     }
     return desktop_peer_setup(p, err, cap);
 }
+
+/* Link the tee to the branch. On a running pipeline the branch must be playing first: a
+ * frame pushed into a pad that is still READY (flushing) makes the tee return FLUSHING, and
+ * the encoder's queue and the capture then pause for good, for every viewer (a CI hang when
+ * a second viewer joined under load). */
+static bool desktop_peer_link(desktop_peer *p, char *err, size_t cap) {
+    GstPad *sink = gst_element_get_static_pad(p->bin, "sink");
+    bool linked = sink && gst_pad_link(p->teepad, sink) == GST_PAD_LINK_OK;
+    if (sink)
+        gst_object_unref(sink);
+    if (!linked)
+        snprintf(err, cap, "cannot link the viewer's branch to the encoder");
+    return linked;
+}
+
+static void desktop_peer_negotiate(unsigned viewer);
 
 static void desktop_peer_add(unsigned viewer) {
     char err[512] = "";
@@ -513,12 +520,27 @@ static void desktop_peer_add(unsigned viewer) {
         desktop_peer_fail(viewer, err);
         return;
     }
-    GstStateChangeReturn r =
-        fresh ? gst_element_set_state(ds.pipe, GST_STATE_PLAYING)
-              : (gst_element_sync_state_with_parent(p->bin) ? GST_STATE_CHANGE_SUCCESS
-                                                            : GST_STATE_CHANGE_FAILURE);
-    if (r == GST_STATE_CHANGE_FAILURE)
+    bool started;
+    if (fresh) { /* nothing flows yet: link, then start everything */
+        if (!desktop_peer_link(p, err, sizeof err)) {
+            desktop_peer_fail(viewer, err);
+            return;
+        }
+        started = gst_element_set_state(ds.pipe, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE;
+    } else { /* frames flow: start the branch, then link it */
+        started = gst_element_sync_state_with_parent(p->bin);
+        if (started && !desktop_peer_link(p, err, sizeof err)) {
+            desktop_peer_fail(viewer, err);
+            return;
+        }
+    }
+    if (!started) {
         desktop_peer_fail(viewer, "the stream pipeline did not start (see the server log)");
+        return;
+    }
+    /* Asked for here, not on webrtcbin's on-negotiation-needed: webrtcbin 1.22 does not emit
+     * it for a branch that stayed in READY a while before playing. */
+    desktop_peer_negotiate(viewer);
 }
 
 /* ---- offer, answer, candidates ------------------------------------------------------------- */
@@ -602,9 +624,6 @@ static void desktop_scmd_run(desktop_scmd *c) {
         break;
     case DESKTOP_SCMD_CANDIDATE:
         desktop_peer_candidate(c->viewer, c->mline, c->text);
-        break;
-    case DESKTOP_SCMD_NEGOTIATE:
-        desktop_peer_negotiate(c->viewer);
         break;
     case DESKTOP_SCMD_OFFER:
         desktop_peer_offer(c->viewer, c->promise);

@@ -129,14 +129,13 @@ S.test('two viewers share one encoder, each decodes; the last to leave stops the
     assert.equal((await S.sdk.getDesktopStreamStatus()).viewers, 2);
     const fa = await S.frames(a);
     const fb = await S.frames(b);
-    await a.page.waitForFunction((f) => window.st.frames > f + 5, fa);
-    await b.page.waitForFunction((f) => window.st.frames > f + 5, fb);
+    await S.waitFrames(a, fa);
+    await S.waitFrames(b, fb);
   } finally {
     await a.context.close();
   }
   // b still plays after a left.
-  const fb = await S.frames(b);
-  await b.page.waitForFunction((f) => window.st.frames > f + 5, fb);
+  await S.waitFrames(b, await S.frames(b));
   await b.context.close();
   await waitFor(async () => {
     const s = await S.sdk.getDesktopStreamStatus();

@@ -66,6 +66,26 @@ window.watch = async (token) => {
   v.requestVideoFrameCallback(count);
   return true;
 };
+// What a test prints when frames do not come: the session's state and the peer
+// connection's inbound video statistics.
+window.diag = async () => {
+  const st = window.st;
+  const pc = st.session && st.session.pc;
+  const out = { frames: st.frames, ready: !!st.ready, connected: st.connected, disconnected: st.disconnected,
+    closed: st.closed, errors: st.errors, sinceStartMs: st.startedAt ? Math.round(performance.now() - st.startedAt) : null };
+  if (pc) {
+    out.connectionState = pc.connectionState;
+    out.iceConnectionState = pc.iceConnectionState;
+    out.signalingState = pc.signalingState;
+    for (const r of (await pc.getStats()).values()) {
+      if (r.type === 'inbound-rtp' && r.kind === 'video') {
+        for (const k of ['packetsReceived', 'packetsLost', 'framesReceived', 'framesDecoded', 'keyFramesDecoded', 'framesDropped', 'pliCount', 'firCount', 'nackCount', 'jitterBufferDelay']) out[k] = r[k];
+      }
+      if (r.type === 'candidate-pair' && r.nominated) out.pair = r.state;
+    }
+  }
+  return out;
+};
 window.ready = true;
 </script></body></html>`;
 
@@ -154,12 +174,30 @@ export function streamSuite(nodeTest, { W = 800, H = 600 } = {}) {
   S.watcher = async (token, srv = S.srv) => {
     const w = await openStreamPage(S.browser, srv.baseUrl);
     await w.page.evaluate((t) => window.watch(t), token || '');
-    await w.page.waitForFunction(() => window.st.frames >= 5 || window.st.errors.length);
+    await S.waitFrames(w, 0, srv, () => window.st.frames >= 5 || window.st.errors.length);
     const st = await w.page.evaluate(() => ({ errors: window.st.errors, ready: window.st.ready, connected: window.st.connected, width: window.st.width, height: window.st.height }));
     assert.deepEqual(st.errors, [], 'no stream errors');
     return { ...w, st };
   };
   S.frames = (w) => w.page.evaluate(() => window.st.frames);
+  /** Waits until the page has decoded more than `after` + 5 frames (or for pred); on a
+   *  timeout the error carries the page's diag() and the stream's status. */
+  S.waitFrames = async (w, after, srv = S.srv, pred = (f) => window.st.frames > f + 5) => {
+    try {
+      await w.page.waitForFunction(pred, after);
+    } catch (e) {
+      const diag = await w.page.evaluate(() => window.diag()).catch((x) => `diag failed: ${x.message}`);
+      const status = await fetch(`${srv.baseUrl}/v1/desktop/stream/status`).then((r) => r.text()).catch((x) => x.message);
+      if (process.env.STREAM_GDB) {
+        const { execFileSync } = await import('node:child_process');
+        try {
+          fs.writeFileSync(`/tmp/stream-hang-${srv.pid}.txt`, execFileSync('gdb', ['-p', String(srv.pid), '-batch', '-ex', 'thread apply all bt'], { encoding: 'utf8', timeout: 60000 }));
+        } catch (x) { fs.writeFileSync(`/tmp/stream-hang-${srv.pid}.txt`, String(x)); }
+      }
+      e.message += `\npage: ${JSON.stringify(diag)}\nstream/status: ${status}`;
+      throw e;
+    }
+  };
   S.rawSignal = async (srv = S.srv) => {
     const ws = new TestWebSocket(`ws://127.0.0.1:${srv.port}/v1/desktop/stream/signaling`);
     const rec = recorder(ws);
