@@ -328,7 +328,6 @@ proc_child *proc_spawn(uv_loop_t *loop, const proc_spawn_opts *o, const proc_cal
         return c;
     }
     proc_reaper_ensure(loop);
-    proc_sentinel_ensure(); /* before the first child exists */
     c->next = proc_live;
     if (proc_live)
         proc_live->prev = c;

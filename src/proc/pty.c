@@ -289,7 +289,6 @@ proc_pty *proc_pty_spawn(uv_loop_t *loop, const proc_pty_opts *o, const proc_pty
         r->err = UV_ECANCELED;
     } else {
         proc_reaper_ensure(loop);
-        proc_sentinel_ensure(); /* before the first child exists */
         proc_live_hold();
         p->held = true;
     }

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <spawn.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -155,7 +156,11 @@ int proc_sentinel_command(void) {
 /* Start `sandbox-agent sentinel` with the pipe's read end as fd 3 (posix_spawn: a
  * vfork-style clone, no copy of the server) and wait until it has forked the real watcher
  * and left, so that the watcher is re-parented to init. Blocks for one exec of this binary,
- * once, before the first child. */
+ * once, on the spawner thread before its first child.
+ *
+ * The loop's SIGCHLD reaper (waitpid(-1)) may reap the middle hop before we do: waitpid
+ * then fails with ECHILD and its status is lost. The pipe tells the outcome either way: a
+ * write end whose read end nobody holds any more (the watcher never started) polls POLLERR. */
 static bool proc_sentinel_start_now(void) {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0)
@@ -182,9 +187,13 @@ static bool proc_sentinel_start_now(void) {
     posix_spawnattr_destroy(&at);
     close(fds[0]);
     int st = 0;
-    while (r == 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
+    pid_t w = -1;
+    while (r == 0 && (w = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
         ;
-    if (r != 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+    bool exited_ok = w == pid ? WIFEXITED(st) && WEXITSTATUS(st) == 0 : errno == ECHILD;
+    struct pollfd pfd = {.fd = fds[1], .events = POLLOUT};
+    bool reader = poll(&pfd, 1, 0) == 1 && !(pfd.revents & (POLLERR | POLLHUP));
+    if (r != 0 || !exited_ok || !reader) {
         close(fds[1]);
         return false;
     }
@@ -199,9 +208,9 @@ void proc_sentinel_enable(void) {
     proc_sentinel_wanted = true;
 }
 
-/* Started on first use, before the first child: a server answers its first requests without
- * waiting for the launch (an exec of this binary), and a server that never spawns never
- * pays for it. Our subreaper flag is off during the launch, or the sentinel would be
+/* Started on first use, by the spawner thread before the first child: a server answers its
+ * requests without waiting for the launch (an exec of this binary), and a server that never
+ * spawns never pays for it. Our subreaper flag is off during the launch, or the sentinel would be
  * re-parented to us when its middle hop leaves; no child of ours exists yet to orphan. */
 void proc_sentinel_ensure(void) {
     if (!proc_sentinel_wanted || proc_sentinel_tried)

@@ -171,6 +171,9 @@ static void proc_spawner_start_one(proc_spawn_req *r) {
 static void *proc_spawner_main(void *arg) {
     atomic_store(&proc_spawner_thread_tid, gettid());
     prctl(PR_SET_NAME, "sa-spawner");
+    /* Here, not on the loop: launching it waits for an exec of our binary. Every child
+     * comes from this thread, so it is still before the first one. */
+    proc_sentinel_ensure();
     pthread_mutex_lock(&proc_spawner_mu);
     for (;;) {
         while (!proc_spawner_queue)
