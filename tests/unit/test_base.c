@@ -416,29 +416,40 @@ static void test_uv_buf(void) {
     CHECK(base_uv_buf(&byte, 0).len == 0);
 }
 
-/* A broken invariant aborts after one error line naming the condition and where it is. */
-static void test_assert(void) {
-    BASE_ASSERT(1 + 1 == 2); /* holds: nothing happens */
+/* Runs fn in a forked child whose stderr is captured into out (NUL-terminated); returns
+ * the child's wait status. */
+static int run_child_stderr(void (*fn)(void), char *out, size_t cap) {
     int fds[2];
     CHECK(pipe(fds) == 0);
     pid_t pid = fork();
     if (pid == 0) {
         dup2(fds[1], 2);
         close(fds[0]);
-        int answer = 41;
-        BASE_ASSERT(answer == 42);
-        _exit(0); /* not reached */
+        fn();
+        _exit(0);
     }
     close(fds[1]);
-    char out[1024];
     size_t n = 0;
     ssize_t r;
-    while (n < sizeof out - 1 && (r = read(fds[0], out + n, sizeof out - 1 - n)) > 0)
+    while (n < cap - 1 && (r = read(fds[0], out + n, cap - 1 - n)) > 0)
         n += (size_t)r;
     out[n] = 0;
     close(fds[0]);
     int status = 0;
     CHECK(waitpid(pid, &status, 0) == pid);
+    return status;
+}
+
+static void assert_child(void) {
+    int answer = 41;
+    BASE_ASSERT(answer == 42);
+}
+
+/* A broken invariant aborts after one error line naming the condition and where it is. */
+static void test_assert(void) {
+    BASE_ASSERT(1 + 1 == 2); /* holds: nothing happens */
+    char out[1024];
+    int status = run_child_stderr(assert_child, out, sizeof out);
     CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
     CHECK(strstr(out, "level=error msg=\"assertion failed\"") != NULL);
     CHECK(strstr(out, "cond=\"answer == 42\"") != NULL);
@@ -493,24 +504,8 @@ static void lw_child(void) {
 }
 
 static void test_loopwatch(void) {
-    int fds[2];
-    CHECK(pipe(fds) == 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fds[1], 2);
-        close(fds[0]);
-        lw_child();
-    }
-    close(fds[1]);
     char out[4096];
-    size_t n = 0;
-    ssize_t r;
-    while (n < sizeof out - 1 && (r = read(fds[0], out + n, sizeof out - 1 - n)) > 0)
-        n += (size_t)r;
-    out[n] = 0;
-    close(fds[0]);
-    int status = 0;
-    CHECK(waitpid(pid, &status, 0) == pid);
+    int status = run_child_stderr(lw_child, out, sizeof out);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     int reports = 0;
     double longest = 0;
