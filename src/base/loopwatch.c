@@ -24,7 +24,8 @@
  *
  * And it says where the time went: a sampler thread reads the loop thread's
  * /proc/self/task/<tid>/syscall every quarter threshold. Outside epoll_wait the loop is
- * either running (user code) or blocked in a syscall, which is named: `in=futex:6,running:2`
+ * either running (user code, or runnable and waiting for a CPU: compare cpu_ms) or blocked
+ * in a syscall, which is named: `in=futex:6,running:2`
  * points at a lock, `in=fsync:9` at a synchronous disk write. */
 /* RUSAGE_THREAD, gettid: _GNU_SOURCE comes from the Makefile */
 #include <fcntl.h>
