@@ -160,5 +160,8 @@ static inline uv_buf_t base_uv_buf(const void *data, size_t len) {
  * (loopwatch.c). Off when the variable is unset or 0; returns whether it started. Call
  * before uv_run. */
 bool base_loopwatch_start(uv_loop_t *loop);
+/* No more reports: the server is shutting down (joining its threads then blocks the loop,
+ * and no client is served any more). */
+void base_loopwatch_stop(void);
 
 #endif

@@ -213,6 +213,14 @@ static void loopwatch_prepare_cb(uv_prepare_t *h) {
     loopwatch.prepare_ns = now;
 }
 
+void base_loopwatch_stop(void) {
+    if (!loopwatch.on)
+        return;
+    uv_prepare_stop(&loopwatch.prepare);
+    uv_check_stop(&loopwatch.check);
+    loopwatch.on = false;
+}
+
 bool base_loopwatch_start(uv_loop_t *loop) {
     int64_t ms = base_env_int("SANDBOX_AGENT_LOOP_WATCHDOG_MS", 0, 0, 600000);
     if (ms <= 0 || loopwatch.on)

@@ -153,6 +153,7 @@ static void cli_signal_cb(uv_signal_t *h, int signum) {
         return;
     }
     LOG_INFO("shutting down", "signal=%d", signum);
+    base_loopwatch_stop();
     s->stopping = true;
     desktop_shutdown();
     acp_bridge_shutdown(s->acp);

@@ -145,9 +145,10 @@ void desktop_xthread_start(uv_loop_t *loop, const char *display,
                            void (*on_lost)(const char *why, void *ud), void *ud);
 /* Queue a job (loop thread). Without a connection it completes with DESKTOP_XERR_GONE. */
 void desktop_xjob_submit(desktop_xjob *job);
-/* Close the connection and join the thread (loop thread; blocks for at most the job in
- * flight). Queued jobs complete with DESKTOP_XERR_GONE. */
-void desktop_xthread_stop(void);
+/* Ask the thread to close the connection and finish (loop thread; never waits): queued jobs
+ * complete with DESKTOP_XERR_GONE, and on_stopped(ud) runs on the loop once the thread is
+ * joined (at once when there is none). on_stopped may be NULL. */
+void desktop_xthread_stop(void (*on_stopped)(void *ud), void *ud);
 /* Server shutdown: stop, deliver what finished, close the loop handles. */
 void desktop_xthread_shutdown(void);
 /* For long jobs (typing with a delay): true once a stop was asked or the server is gone. */

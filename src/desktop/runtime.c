@@ -77,6 +77,7 @@ static struct {
     desktop_waiter *start_waiters, *stop_waiters;
     bool x_up;
     int stop_pending; /* record, apps, kids: steps of a stop not yet done */
+    bool shutdown;    /* the server is shutting down */
     desktop_start_opts stream; /* the stream options of the last start (static strings) */
 } desktop_rt = {.log_fd = -1,
                 .stream = {.stream_codec = "vp8",
@@ -452,6 +453,8 @@ static void desktop_kid_exit(proc_child *c, int code, int sig, void *ud) {
         snprintf(how, sizeof how, "exited with status %d", code);
     desktop_log("%s %s", k->name, how);
     LOG_INFO("desktop process exited", "name=%s code=%d signal=%d", k->name, code, sig);
+    if (desktop_rt.shutdown)
+        return; /* the server is stopping every child: not a failure of the desktop */
     switch (desktop_rt.state) {
     case DESKTOP_STOPPING:
         desktop_stop_step_done();
@@ -752,18 +755,30 @@ void desktop_runtime_start(http_req *req, const desktop_start_opts *o) {
 
 /* ---- stop --------------------------------------------------------------------------------- */
 
-/* Stop the X thread and every child; the state is the caller's to set. */
-static void desktop_teardown(void) {
-    uv_timer_stop(&desktop_rt.timer);
-    desktop_xthread_stop();
-    desktop_rt.x_up = false;
-    /* The window manager first, so apps are not reparented in a hurry; Xvfb last. */
+/* Terminate the runtime's children: the window manager first, so apps are not reparented
+ * in a hurry; Xvfb last. */
+static void desktop_kids_terminate(void) {
     static const int order[] = {DESKTOP_KID_WM, DESKTOP_KID_DBUS, DESKTOP_KID_XVFB};
     for (int i = 0; i < DESKTOP_NKIDS; i++) {
         desktop_kid *k = &desktop_rt.kids[order[i]];
         if (k->child)
             proc_terminate(k->child, 0, 2000);
     }
+}
+
+/* Stop the X thread and every child; the state is the caller's to set. A failure does not
+ * wait for the X thread (it may be stuck on the very server that failed). */
+static void desktop_teardown(void) {
+    uv_timer_stop(&desktop_rt.timer);
+    desktop_xthread_stop(NULL, NULL);
+    desktop_rt.x_up = false;
+    desktop_kids_terminate();
+}
+
+static void desktop_stop_x_done(void *ud) {
+    desktop_kids_terminate();
+    desktop_rt.stop_pending--;
+    desktop_stop_step_done();
 }
 
 static size_t desktop_kids_alive(void) {
@@ -790,9 +805,13 @@ static void desktop_stop_step_done(void) {
     desktop_stop_finish();
 }
 
+/* A stop closes the X connection before Xvfb goes, so the X thread does not see its server
+ * die under it; the loop does not wait for that (desktop_xthread_stop). */
 static void desktop_stop_kids(void) {
-    desktop_teardown();
-    desktop_stop_step_done();
+    uv_timer_stop(&desktop_rt.timer);
+    desktop_rt.x_up = false;
+    desktop_rt.stop_pending++;
+    desktop_xthread_stop(desktop_stop_x_done, NULL);
 }
 
 static void desktop_stop_apps_done(void *ud) {
@@ -844,6 +863,7 @@ void desktop_runtime_init(uv_loop_t *loop) {
 }
 
 void desktop_runtime_shutdown(void) {
+    desktop_rt.shutdown = true;
     /* The server is going away: the X thread is joined here; proc_shutdown_all stops the
      * children (and the sentinel covers a SIGKILL). */
     desktop_stream_shutdown();

@@ -48,13 +48,17 @@ static struct {
     uv_async_t async; /* loop side: completions and the ready/lost notices */
     bool async_init;
     pthread_t thread;
-    bool running; /* loop side: a thread exists and was not joined */
+    bool running;  /* loop side: a thread exists and was not joined */
+    bool stopping; /* loop side: told to stop, not joined yet */
+    void (*on_stopped)(void *ud); /* loop side: runs once the thread is joined */
+    void *stopped_ud;
     int wake_fd;  /* eventfd: the loop wakes the thread */
     pthread_mutex_t mu;
     desktop_xjob *queue, *queue_tail; /* (mutex) waiting to run */
     desktop_xjob *done, *done_tail;   /* (mutex) finished, done not yet called */
     bool stop;                        /* (mutex) the loop asked the thread to finish */
     bool ready_pending, lost_pending; /* (mutex) notices for the loop */
+    bool exited_pending;              /* (mutex) the thread has closed and is ending */
     char ready_err[256];              /* (mutex) */
     char lost_why[256];               /* (mutex) */
     bool up;                          /* loop side: connected and not lost */
@@ -316,17 +320,25 @@ static void *desktop_xt_main(void *arg) {
         }
     }
     desktop_xt_close(xc);
+    pthread_mutex_lock(&desktop_xt.mu);
+    desktop_xt.exited_pending = true;
+    pthread_mutex_unlock(&desktop_xt.mu);
+    desktop_xt_notify();
     return NULL;
 }
 
 /* ---- the loop side ------------------------------------------------------------------------ */
+
+static void desktop_xt_joined(bool notify);
+static void desktop_xt_stop_now(void);
 
 static void desktop_xt_async_cb(uv_async_t *a) {
     pthread_mutex_lock(&desktop_xt.mu);
     desktop_xjob *done = desktop_xt.done;
     desktop_xt.done = desktop_xt.done_tail = NULL;
     bool ready = desktop_xt.ready_pending, lost = desktop_xt.lost_pending;
-    desktop_xt.ready_pending = desktop_xt.lost_pending = false;
+    bool exited = desktop_xt.exited_pending;
+    desktop_xt.ready_pending = desktop_xt.lost_pending = desktop_xt.exited_pending = false;
     char ready_err[256], lost_why[256];
     memcpy(ready_err, desktop_xt.ready_err, sizeof ready_err);
     memcpy(lost_why, desktop_xt.lost_why, sizeof lost_why);
@@ -346,6 +358,8 @@ static void desktop_xt_async_cb(uv_async_t *a) {
         if (desktop_xt.on_lost)
             desktop_xt.on_lost(lost_why, desktop_xt.ud);
     }
+    if (exited && desktop_xt.stopping)
+        desktop_xt_joined(true);
 }
 
 static void desktop_xt_init_once(uv_loop_t *loop) {
@@ -364,7 +378,7 @@ void desktop_xthread_start(uv_loop_t *loop, const char *display,
                            void (*on_ready)(const char *err, void *ud),
                            void (*on_lost)(const char *why, void *ud), void *ud) {
     desktop_xt_init_once(loop);
-    BASE_ASSERT(!desktop_xt.running);
+    desktop_xt_stop_now(); /* a previous thread still ending (a quick restart): rare, short */
     free(desktop_xt.display);
     desktop_xt.display = base_xstrdup(display);
     desktop_xt.on_ready = on_ready;
@@ -409,9 +423,8 @@ bool desktop_xthread_cancelled(void) {
     return stop || atomic_load(&desktop_xt_io_error);
 }
 
-void desktop_xthread_stop(void) {
-    if (!desktop_xt.running)
-        return;
+/* Tell the thread to finish; fail what waits in its queue. */
+static void desktop_xt_ask_stop(void) {
     pthread_mutex_lock(&desktop_xt.mu);
     desktop_xt.stop = true;
     desktop_xjob *q = desktop_xt.queue;
@@ -419,8 +432,7 @@ void desktop_xthread_stop(void) {
     pthread_mutex_unlock(&desktop_xt.mu);
     uint64_t one = 1;
     (void)!write(desktop_xt.wake_fd, &one, sizeof one);
-    pthread_join(desktop_xt.thread, NULL);
-    desktop_xt.running = false;
+    desktop_xt.stopping = true;
     desktop_xt.up = false;
     while (q) {
         desktop_xjob *next = q->next;
@@ -432,8 +444,50 @@ void desktop_xthread_stop(void) {
     /* Jobs finished by the thread before it stopped are delivered by the async callback. */
 }
 
+/* The thread has ended (or is about to: it posted its exit last): join it, which no longer
+ * waits, then tell whoever asked for the stop. */
+static void desktop_xt_joined(bool notify) {
+    pthread_join(desktop_xt.thread, NULL);
+    desktop_xt.running = false;
+    desktop_xt.stopping = false;
+    pthread_mutex_lock(&desktop_xt.mu);
+    desktop_xt.exited_pending = false;
+    pthread_mutex_unlock(&desktop_xt.mu);
+    void (*cb)(void *) = desktop_xt.on_stopped;
+    void *ud = desktop_xt.stopped_ud;
+    desktop_xt.on_stopped = NULL;
+    desktop_xt.stopped_ud = NULL;
+    if (notify && cb)
+        cb(ud);
+}
+
+/* Not on the loop's path: pthread_join waits for the job in flight and XCloseDisplay (a
+ * round trip to a possibly busy Xvfb), which stalled the loop for up to 160 ms on a desktop
+ * stop under load. The thread says when it has ended, through the async. */
+void desktop_xthread_stop(void (*on_stopped)(void *ud), void *ud) {
+    if (!desktop_xt.running) {
+        if (on_stopped)
+            on_stopped(ud);
+        return;
+    }
+    desktop_xt.on_stopped = on_stopped;
+    desktop_xt.stopped_ud = ud;
+    if (!desktop_xt.stopping)
+        desktop_xt_ask_stop();
+}
+
+/* Blocking stop, for the server's shutdown and for a start that finds the previous thread
+ * still ending: whoever waited for the stop is not called. */
+static void desktop_xt_stop_now(void) {
+    if (!desktop_xt.running)
+        return;
+    if (!desktop_xt.stopping)
+        desktop_xt_ask_stop();
+    desktop_xt_joined(false);
+}
+
 void desktop_xthread_shutdown(void) {
-    desktop_xthread_stop();
+    desktop_xt_stop_now();
     if (desktop_xt.async_init) {
         desktop_xt_async_cb(&desktop_xt.async); /* deliver what finished */
         uv_close((uv_handle_t *)&desktop_xt.async, NULL);
