@@ -61,54 +61,63 @@ static struct {
     bool running; /* the loop has reached its first poll */
 } loopwatch;
 
+/* The syscalls a blocked loop is likely to be found in; others are shown by number. */
+static const struct {
+    int nr;
+    const char *name;
+} loopwatch_sys_names[] = {
+    {SYS_read, "read"},
+    {SYS_write, "write"},
+    {SYS_pread64, "pread64"},
+    {SYS_pwrite64, "pwrite64"},
+    {SYS_readv, "readv"},
+    {SYS_writev, "writev"},
+    {SYS_open, "open"},
+    {SYS_openat, "openat"},
+    {SYS_close, "close"},
+    {SYS_fsync, "fsync"},
+    {SYS_fdatasync, "fdatasync"},
+    {SYS_futex, "futex"},
+    {SYS_wait4, "wait4"},
+    {SYS_waitid, "waitid"},
+    {SYS_poll, "poll"},
+    {SYS_ppoll, "ppoll"},
+    {SYS_select, "select"},
+    {SYS_pselect6, "pselect6"},
+    {SYS_connect, "connect"},
+    {SYS_sendto, "sendto"},
+    {SYS_recvfrom, "recvfrom"},
+    {SYS_sendmsg, "sendmsg"},
+    {SYS_recvmsg, "recvmsg"},
+    {SYS_nanosleep, "nanosleep"},
+    {SYS_clock_nanosleep, "clock_nanosleep"},
+    {SYS_clone, "clone"},
+    {SYS_clone3, "clone3"},
+    {SYS_execve, "execve"},
+    {SYS_mkdir, "mkdir"},
+    {SYS_mkdirat, "mkdirat"},
+    {SYS_rename, "rename"},
+    {SYS_renameat2, "renameat2"},
+    {SYS_unlink, "unlink"},
+    {SYS_unlinkat, "unlinkat"},
+    {SYS_stat, "stat"},
+    {SYS_lstat, "lstat"},
+    {SYS_newfstatat, "newfstatat"},
+    {SYS_statx, "statx"},
+    {SYS_getdents64, "getdents64"},
+    {SYS_flock, "flock"},
+    {SYS_fcntl, "fcntl"},
+    {SYS_mmap, "mmap"},
+    {SYS_munmap, "munmap"},
+    {SYS_madvise, "madvise"},
+    {SYS_kill, "kill"},
+};
+
 static const char *loopwatch_sys_name(int nr) {
-    switch (nr) {
-    case SYS_read: return "read";
-    case SYS_write: return "write";
-    case SYS_pread64: return "pread64";
-    case SYS_pwrite64: return "pwrite64";
-    case SYS_readv: return "readv";
-    case SYS_writev: return "writev";
-    case SYS_open: return "open";
-    case SYS_openat: return "openat";
-    case SYS_close: return "close";
-    case SYS_fsync: return "fsync";
-    case SYS_fdatasync: return "fdatasync";
-    case SYS_futex: return "futex";
-    case SYS_wait4: return "wait4";
-    case SYS_waitid: return "waitid";
-    case SYS_poll: return "poll";
-    case SYS_ppoll: return "ppoll";
-    case SYS_select: return "select";
-    case SYS_pselect6: return "pselect6";
-    case SYS_connect: return "connect";
-    case SYS_sendto: return "sendto";
-    case SYS_recvfrom: return "recvfrom";
-    case SYS_sendmsg: return "sendmsg";
-    case SYS_recvmsg: return "recvmsg";
-    case SYS_nanosleep: return "nanosleep";
-    case SYS_clock_nanosleep: return "clock_nanosleep";
-    case SYS_clone: return "clone";
-    case SYS_execve: return "execve";
-    case SYS_mkdir: return "mkdir";
-    case SYS_mkdirat: return "mkdirat";
-    case SYS_rename: return "rename";
-    case SYS_renameat2: return "renameat2";
-    case SYS_unlink: return "unlink";
-    case SYS_unlinkat: return "unlinkat";
-    case SYS_stat: return "stat";
-    case SYS_lstat: return "lstat";
-    case SYS_newfstatat: return "newfstatat";
-    case SYS_statx: return "statx";
-    case SYS_getdents64: return "getdents64";
-    case SYS_flock: return "flock";
-    case SYS_fcntl: return "fcntl";
-    case SYS_mmap: return "mmap";
-    case SYS_munmap: return "munmap";
-    case SYS_madvise: return "madvise";
-    case SYS_kill: return "kill";
-    default: return NULL;
-    }
+    for (size_t i = 0; i < sizeof loopwatch_sys_names / sizeof loopwatch_sys_names[0]; i++)
+        if (loopwatch_sys_names[i].nr == nr)
+            return loopwatch_sys_names[i].name;
+    return NULL;
 }
 
 /* One look at what the loop thread is doing. "running" in the file means user space; a

@@ -76,8 +76,8 @@ static struct {
     int tries;
     desktop_waiter *start_waiters, *stop_waiters;
     bool x_up;
-    int stop_pending; /* record, apps, kids: steps of a stop not yet done */
-    bool shutdown;    /* the server is shutting down */
+    int stop_pending;          /* record, apps, kids: steps of a stop not yet done */
+    bool shutdown;             /* the server is shutting down */
     desktop_start_opts stream; /* the stream options of the last start (static strings) */
 } desktop_rt = {.log_fd = -1,
                 .stream = {.stream_codec = "vp8",

@@ -40,7 +40,7 @@ typedef enum {
     DESKTOP_SCMD_REMOVE,
     DESKTOP_SCMD_ANSWER,
     DESKTOP_SCMD_CANDIDATE,
-    DESKTOP_SCMD_OFFER,     /* from the create-offer promise: promise */
+    DESKTOP_SCMD_OFFER, /* from the create-offer promise: promise */
     DESKTOP_SCMD_KEYFRAME,
 } desktop_scmd_type;
 

@@ -50,9 +50,10 @@ static struct {
     pthread_t thread;
     bool running;  /* loop side: a thread exists and was not joined */
     bool stopping; /* loop side: told to stop, not joined yet */
+    bool ended;    /* loop side: the thread ended on its own (no connection), not joined */
     void (*on_stopped)(void *ud); /* loop side: runs once the thread is joined */
     void *stopped_ud;
-    int wake_fd;  /* eventfd: the loop wakes the thread */
+    int wake_fd; /* eventfd: the loop wakes the thread */
     pthread_mutex_t mu;
     desktop_xjob *queue, *queue_tail; /* (mutex) waiting to run */
     desktop_xjob *done, *done_tail;   /* (mutex) finished, done not yet called */
@@ -360,6 +361,8 @@ static void desktop_xt_async_cb(uv_async_t *a) {
     }
     if (exited && desktop_xt.stopping)
         desktop_xt_joined(true);
+    else if (exited)
+        desktop_xt.ended = true; /* the stop that follows joins at once */
 }
 
 static void desktop_xt_init_once(uv_loop_t *loop) {
@@ -450,6 +453,7 @@ static void desktop_xt_joined(bool notify) {
     pthread_join(desktop_xt.thread, NULL);
     desktop_xt.running = false;
     desktop_xt.stopping = false;
+    desktop_xt.ended = false;
     pthread_mutex_lock(&desktop_xt.mu);
     desktop_xt.exited_pending = false;
     pthread_mutex_unlock(&desktop_xt.mu);
@@ -474,6 +478,8 @@ void desktop_xthread_stop(void (*on_stopped)(void *ud), void *ud) {
     desktop_xt.stopped_ud = ud;
     if (!desktop_xt.stopping)
         desktop_xt_ask_stop();
+    if (desktop_xt.ended)
+        desktop_xt_joined(true);
 }
 
 /* Blocking stop, for the server's shutdown and for a start that finds the previous thread

@@ -522,6 +522,6 @@ static void test_loopwatch(void) {
         fprintf(stderr, "loopwatch output:\n%s", out);
 }
 
-UNIT_MAIN(test_loopwatch(); test_assert(); test_uv_buf(); test_utf8_valid(); test_percent_decode(); test_ct_equal();
-          test_ascii_ieq(); test_trim(); test_parse_u64(); test_buf(); test_rcbuf();
-          test_json_parse(); test_log_quote(); test_random_hex())
+UNIT_MAIN(test_loopwatch(); test_assert(); test_uv_buf(); test_utf8_valid(); test_percent_decode();
+          test_ct_equal(); test_ascii_ieq(); test_trim(); test_parse_u64(); test_buf();
+          test_rcbuf(); test_json_parse(); test_log_quote(); test_random_hex())
