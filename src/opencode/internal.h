@@ -60,6 +60,7 @@ struct opencode_session {
     bool always;       /* an "always" permission reply was given: later requests are granted */
     char *acp_id;      /* the agent's ACP sessionId, to session/load it again (or NULL) */
     char *acp_agent;   /* the agent acp_id belongs to */
+    json_t *todos;     /* the agent's latest ACP plan as OpenCode todos, or NULL */
     opencode_run *run; /* the live ACP connection, or NULL */
 };
 

@@ -342,6 +342,35 @@ static void opencode_tool(opencode_turn *t, const json_t *update) {
     opencode_part_emit(oc, t, p, NULL);
 }
 
+/* An ACP plan replaces the session's todo list (OpenCode's Todo: id, content, status,
+ * priority; ACP's statuses and priorities are the same words). */
+static void opencode_plan(opencode_turn *t, const json_t *update) {
+    const json_t *entries = json_object_get(update, "entries");
+    if (!json_is_array(entries))
+        return;
+    opencode *oc = t->run->oc;
+    opencode_session *s = t->run->s;
+    json_t *todos = json_array();
+    size_t i;
+    const json_t *e;
+    json_array_foreach(entries, i, e) {
+        const char *content = json_string_value(json_object_get(e, "content"));
+        if (!content)
+            continue;
+        const char *status = json_string_value(json_object_get(e, "status"));
+        const char *prio = json_string_value(json_object_get(e, "priority"));
+        char id[24];
+        snprintf(id, sizeof id, "%zu", i); /* ACP entries have no id: their place is theirs */
+        json_array_append_new(todos, json_pack("{s:s,s:s,s:s,s:s}", "id", id, "content", content,
+                                               "status", status ? status : "pending", "priority",
+                                               prio ? prio : "medium"));
+    }
+    json_decref(s->todos);
+    s->todos = todos;
+    opencode_store_session(oc, s, false);
+    opencode_emit(oc, "todo.updated", json_pack("{s:s,s:O}", "sessionID", s->id, "todos", todos));
+}
+
 static void opencode_translate(opencode_turn *t, const json_t *update) {
     const char *kind = json_string_value(json_object_get(update, "sessionUpdate"));
     if (!kind)
@@ -352,7 +381,9 @@ static void opencode_translate(opencode_turn *t, const json_t *update) {
         opencode_chunk(t, update, "reasoning");
     else if (!strcmp(kind, "tool_call") || !strcmp(kind, "tool_call_update"))
         opencode_tool(t, update);
-    /* plan, available_commands_update, mode and config updates: nothing OpenCode shows */
+    else if (!strcmp(kind, "plan"))
+        opencode_plan(t, update);
+    /* available_commands_update, mode and config updates: nothing OpenCode shows */
 }
 
 /* Every envelope the agent sends on the session's instance. */

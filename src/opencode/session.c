@@ -49,6 +49,7 @@ opencode_session *opencode_session_create(opencode *oc, const char *id, const ch
 void opencode_session_free(opencode_session *s) {
     json_decref(s->info);
     json_decref(s->messages);
+    json_decref(s->todos);
     free(s->acp_id);
     free(s->acp_agent);
     free(s->id);
@@ -263,6 +264,13 @@ static void opencode_children_handler(http_req *req, void *ud) {
     opencode_reply_json(req, 200, a);
 }
 
+/* The agent's latest plan (run.c); [] before one came, and for any unknown id as on the
+ * reference (spec route 41). */
+static void opencode_todo_handler(http_req *req, void *ud) {
+    opencode_session *s = opencode_session_get(ud, http_req_param(req, 0));
+    opencode_reply_json(req, 200, s && s->todos ? json_incref(s->todos) : json_array());
+}
+
 static void opencode_summarize_handler(http_req *req, void *ud) {
     json_t *body = opencode_body_object(req);
     if (!body)
@@ -366,7 +374,7 @@ void opencode_session_routes(opencode *oc, http_server *srv) {
                oc);
     http_route(srv, HTTP_M_POST, "/opencode/session/{id}/fork", A, opencode_fork_handler, oc);
     http_route(srv, HTTP_M_GET, "/opencode/session/{id}/diff", A, opencode_handle_empty_list, oc);
-    http_route(srv, HTTP_M_GET, "/opencode/session/{id}/todo", A, opencode_handle_empty_list, oc);
+    http_route(srv, HTTP_M_GET, "/opencode/session/{id}/todo", A, opencode_todo_handler, oc);
     http_route(srv, HTTP_M_POST, "/opencode/session/{id}/summarize", A, opencode_summarize_handler,
                oc);
     http_route(srv, HTTP_M_GET, "/opencode/session/{id}/message/{messageID}", A,

@@ -23,8 +23,8 @@ static char *opencode_key_message(const char *id, size_t i) {
 
 /* The stored form of a session row. */
 static char *opencode_session_row(const opencode_session *s) {
-    json_t *o = json_pack("{s:O,s:b,s:s?,s:s?}", "info", s->info, "always", s->always, "acpId",
-                          s->acp_id, "acpAgent", s->acp_agent);
+    json_t *o = json_pack("{s:O,s:b,s:s?,s:s?,s:O?}", "info", s->info, "always", s->always, "acpId",
+                          s->acp_id, "acpAgent", s->acp_agent, "todos", s->todos);
     char *j = base_json_compact(o);
     json_decref(o);
     return j;
@@ -143,6 +143,8 @@ static void opencode_load_row(void *ud, const char *key, const char *json, uint6
             const char *ag = json_string_value(json_object_get(o, "acpAgent"));
             s->acp_id = a ? base_xstrdup(a) : NULL;
             s->acp_agent = ag ? base_xstrdup(ag) : NULL;
+            json_t *todos = json_object_get(o, "todos");
+            s->todos = json_is_array(todos) ? json_incref(todos) : NULL;
         } else {
             LOG_WARN("opencode: skipping an unreadable stored session", "key=%s", key);
         }

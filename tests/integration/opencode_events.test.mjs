@@ -70,6 +70,31 @@ describe('opencode events', { skip }, () => {
     }
   });
 
+  S.test('an ACP plan becomes the session todo list: todo.updated per plan, GET .../todo the latest', async (srv) => {
+    const c = oc(srv);
+    const ev = await listen(srv);
+    try {
+      const s = (await c.session.create({ body: {} })).data;
+      assert.deepEqual((await c.session.todo({ path: { id: s.id } })).data, []);
+      await promptAsync(c, s.id, 'plan please');
+      await ev.wait(idleOf(s.id), 'session.idle');
+      const todoEvents = ev.of(s.id).filter((e) => e.type === 'todo.updated');
+      const want = (a, b, d) => [
+        { id: '0', content: 'Read the request', priority: 'high', status: a },
+        { id: '1', content: 'Draft a mock answer', priority: 'medium', status: b },
+        { id: '2', content: 'Polish the wording', priority: 'low', status: d },
+      ];
+      assert.deepEqual(todoEvents.map((e) => e.properties.todos), [want('in_progress', 'pending', 'pending'), want('completed', 'completed', 'completed')]);
+      const seq = ev.of(s.id).map((e) => e.type);
+      assert.ok(seq.lastIndexOf('todo.updated') < seq.indexOf('session.idle'), seq.join(' '));
+      assert.deepEqual((await c.session.todo({ path: { id: s.id } })).data, want('completed', 'completed', 'completed'));
+      // Any other id still answers [] (the reference keeps no todos at all).
+      assert.deepEqual((await c.session.todo({ path: { id: 'ses_unknown' } })).data, []);
+    } finally {
+      await ev.close();
+    }
+  });
+
   S.test('permissions: once and reject answer the agent with its option; always grants later ones', async (srv) => {
     const c = oc(srv);
     const v2 = createV2({ baseUrl: base(srv) });

@@ -244,13 +244,15 @@ describe('opencode auth and restart', { skip }, () => {
     }
   });
 
-  nodeTest.test('sessions, titles, selections and history survive a restart and continue', async () => {
+  nodeTest.test('sessions, titles, selections, history and todos survive a restart and continue', async () => {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'oc-restart-'));
     let srv = await startServer({ home });
     try {
       let c = oc(srv);
       const s = (await c.session.create({ body: { title: 'Kept' } })).data;
-      await prompt(c, s.id, 'first prompt', { model: { providerID: 'mock', modelID: 'mock-fast' } });
+      await prompt(c, s.id, 'first prompt with a plan', { model: { providerID: 'mock', modelID: 'mock-fast' } });
+      const todos = (await c.session.todo({ path: { id: s.id } })).data;
+      assert.deepEqual(todos.map((t) => [t.content, t.status]), [['Read the request', 'completed'], ['Draft a mock answer', 'completed'], ['Polish the wording', 'completed']]);
       const gone = (await c.session.create({ body: {} })).data;
       await c.session.delete({ path: { id: gone.id } });
       await srv.stop();
@@ -262,7 +264,8 @@ describe('opencode auth and restart', { skip }, () => {
       assert.equal(list[0].model, 'mock-fast');
       assert.deepEqual((await c.session.status()).data, { [s.id]: { type: 'idle' } });
       let msgs = (await c.session.messages({ path: { id: s.id } })).data;
-      assert.deepEqual(msgs.map((m) => texts(m.parts)), [['first prompt'], ['Mock response to: first prompt']]);
+      assert.deepEqual(msgs.map((m) => texts(m.parts)), [['first prompt with a plan'], ['Mock response to: first prompt with a plan']]);
+      assert.deepEqual((await c.session.todo({ path: { id: s.id } })).data, todos);
       const reply = await prompt(c, s.id, 'second prompt');
       assert.deepEqual(texts(reply.parts), ['Mock response to: second prompt']);
       msgs = (await c.session.messages({ path: { id: s.id } })).data;
