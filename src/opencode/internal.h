@@ -81,7 +81,7 @@ void opencode_reply_json(http_req *req, int status, json_t *body);
 void opencode_reply_error(http_req *req, int status, const char *msg);
 /* Route handlers for the fixed answers: `true` (no-op actions such as dispose), and `[]` for
  * lists nothing in this server fills (language servers, formatters, MCP resources, session
- * diffs and todos: agents keep their own). */
+ * diffs: no agent reports its file changes over ACP). */
 void opencode_handle_true(http_req *req, void *ud);
 void opencode_handle_empty_list(http_req *req, void *ud);
 /* The same, message formatted. */
